@@ -1,0 +1,11 @@
+/**
+ * Static list of migrations, so they load the same under tsc output and under vitest
+ * (MikroORM would otherwise require the .ts files natively: STACK.md pitfall 13).
+ * `npm run migration:create` writes a new file here; add it to this list, in order.
+ */
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261128164407 } from './Migration20261128164407';
+
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261128164407', class: Migration20261128164407 },
+];

@@ -1,0 +1,179 @@
+/**
+ * @module Loads config.yaml: parse, resolve `os.environ/NAME`, validate with zod, price every
+ * deployment, and return one typed `GatewayConfig`. Every failure is a `ConfigError` that
+ * names the YAML path, raised before any port opens.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { configSchema, KNOWN_KEYS, type RawConfig } from './schema';
+import { resolvePrice, type ModelPrice } from '../pricing/prices';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Deployment {
+  /** Stable id: `<model_name>#<index in model_list>`. */
+  id: string;
+  modelName: string;
+  provider: string;
+  upstreamModel: string;
+  apiBase?: string;
+  apiKey?: string;
+  apiVersion?: string;
+  price: ModelPrice;
+  maxOutputTokens: number;
+  timeoutMs: number;
+  mock?: { latencyMs: number; response?: string };
+}
+
+export interface GatewayConfig {
+  masterKey: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  dataDir: string;
+  deployments: Deployment[];
+  defaultBudgetId?: string;
+  timezone: string;
+  alerting: string[];
+  alertingArgs: Record<string, unknown>;
+  webhookUrls: string[];
+  webhookSecret?: string;
+  ledgerFlushIntervalMs: number;
+  maxBodyBytes: number;
+  warnings: string[];
+}
+
+const ENV_PREFIX = 'os.environ/';
+
+/** Replaces every `os.environ/NAME` string with the variable's value (undefined when unset). */
+function resolveEnvironment(value: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string' && value.startsWith(ENV_PREFIX)) return env[value.slice(ENV_PREFIX.length)];
+  if (Array.isArray(value)) return value.map((item) => resolveEnvironment(item, env));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnvironment(v, env)]));
+  }
+  return value;
+}
+
+function unknownKeyWarnings(raw: Record<string, unknown>): string[] {
+  const ignored: string[] = [];
+  for (const [section, value] of Object.entries(raw)) {
+    if (!(section in KNOWN_KEYS)) {
+      ignored.push(section);
+      continue;
+    }
+    const known = KNOWN_KEYS[section];
+    if (known && value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const key of Object.keys(value)) if (!known.includes(key)) ignored.push(`${section}.${key}`);
+    }
+  }
+  return ignored.length ? [`config keys ignored (not used by Tollgate): ${ignored.join(', ')}`] : [];
+}
+
+function formatZodPath(path: PropertyKey[]): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i ? '.' : ''}${String(part)}`)).join('');
+}
+
+export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env, origin = 'config'): GatewayConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${origin}: not valid YAML: ${(error as Error).message}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${origin}: expected a YAML mapping at the top level`);
+  const resolved = resolveEnvironment(raw, env) as Record<string, unknown>;
+  const parsed = configSchema.safeParse(resolved);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = formatZodPath(issue.path) || '(top level)';
+    throw new ConfigError(`${origin}: ${where}: ${issue.message}`);
+  }
+  return toGatewayConfig(parsed.data, env, unknownKeyWarnings(raw as Record<string, unknown>));
+}
+
+function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: string[]): GatewayConfig {
+  const tollgate = config.tollgate ?? {};
+  const defaultMaxOutput = tollgate.default_max_output_tokens ?? 4096;
+  const deployments = config.model_list.map((entry, index): Deployment => {
+    const params = entry.litellm_params;
+    const slash = params.model.indexOf('/');
+    const provider = params.model.slice(0, slash).toLowerCase();
+    const upstreamModel = params.model.slice(slash + 1);
+    const info = entry.model_info ?? {};
+    const price = resolvePrice(provider, upstreamModel, {
+      input_cost_per_token: params.input_cost_per_token ?? info.input_cost_per_token,
+      output_cost_per_token: params.output_cost_per_token ?? info.output_cost_per_token,
+      cache_read_input_token_cost: params.cache_read_input_token_cost ?? info.cache_read_input_token_cost,
+      cache_creation_input_token_cost: params.cache_creation_input_token_cost ?? info.cache_creation_input_token_cost,
+    });
+    if (!price) {
+      throw new ConfigError(
+        `model_list[${index}] (${entry.model_name}): no price is known for "${params.model}"; ` +
+          'set litellm_params.input_cost_per_token and output_cost_per_token (0 for a free model)',
+      );
+    }
+    if (provider !== 'mock' && !params.api_base && !['openai', 'anthropic'].includes(provider)) {
+      throw new ConfigError(`model_list[${index}].litellm_params.api_base: is required for provider "${provider}"`);
+    }
+    return {
+      id: `${entry.model_name}#${index}`,
+      modelName: entry.model_name,
+      provider,
+      upstreamModel,
+      apiBase: params.api_base,
+      apiKey: params.api_key,
+      apiVersion: params.api_version,
+      price,
+      maxOutputTokens: info.max_output_tokens ?? info.max_tokens ?? params.max_tokens ?? defaultMaxOutput,
+      timeoutMs: (params.timeout ? params.timeout * 1000 : undefined) ?? tollgate.upstream_timeout_ms ?? 600_000,
+      mock: provider === 'mock' ? { latencyMs: params.mock_latency_ms ?? 0, response: params.mock_response } : undefined,
+    };
+  });
+
+  const webhookUrls = (env.WEBHOOK_URL ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+  return {
+    masterKey: config.general_settings.master_key,
+    databaseUrl: env.DATABASE_URL || config.general_settings.database_url || undefined,
+    redisUrl: env.REDIS_URL || config.router_settings?.redis_url || undefined,
+    dataDir: resolve(env.TOLLGATE_DATA_DIR || tollgate.data_dir || './.tollgate'),
+    deployments,
+    defaultBudgetId: config.litellm_settings?.max_end_user_budget_id,
+    timezone: validateTimezone(config.litellm_settings?.timezone ?? 'UTC'),
+    alerting: config.general_settings.alerting ?? [],
+    alertingArgs: config.general_settings.alerting_args ?? {},
+    webhookUrls,
+    webhookSecret: env.WEBHOOK_SECRET || undefined,
+    ledgerFlushIntervalMs: tollgate.ledger_flush_interval_ms ?? 200,
+    maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
+    warnings,
+  };
+}
+
+function validateTimezone(zone: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    throw new ConfigError(`litellm_settings.timezone: "${zone}" is not an IANA time zone (e.g. "UTC", "Asia/Shanghai")`);
+  }
+  return zone;
+}
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const absolute = isAbsolute(path) ? path : resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${absolute}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return parseConfig(text, env, absolute);
+}

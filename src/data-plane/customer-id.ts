@@ -1,0 +1,42 @@
+/**
+ * @module Which customer a request is for. First match wins: header x-litellm-customer-id,
+ * header x-litellm-end-user-id, body `user`, body `metadata.user_id` (SPEC §3). IDs are
+ * opaque strings of at most 256 characters without control characters.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { GatewayError } from '../shared/errors';
+
+export const MAX_CUSTOMER_ID_LENGTH = 256;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | null {
+  const value = headers[name];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text && text.trim() ? text.trim() : null;
+}
+
+export function validateCustomerId(id: unknown, source: string): string {
+  if (typeof id === 'number' && Number.isFinite(id)) id = String(id);
+  if (typeof id !== 'string') throw new GatewayError('invalid_customer_id', `${source} must be a string customer ID.`, source);
+  if (id.length === 0 || id.trim().length === 0) throw new GatewayError('invalid_customer_id', `${source} must not be empty.`, source);
+  if (id.length > MAX_CUSTOMER_ID_LENGTH) {
+    throw new GatewayError('invalid_customer_id', `${source} is ${id.length} characters long; customer IDs are at most ${MAX_CUSTOMER_ID_LENGTH}.`, source);
+  }
+  if (CONTROL_CHARACTERS.test(id)) throw new GatewayError('invalid_customer_id', `${source} contains control characters.`, source);
+  return id;
+}
+
+export function extractCustomerId(headers: IncomingHttpHeaders, body: Record<string, unknown>): string | null {
+  for (const name of ['x-litellm-customer-id', 'x-litellm-end-user-id']) {
+    const value = headerValue(headers, name);
+    if (value !== null) return validateCustomerId(value, `header ${name}`);
+  }
+  if (body.user !== undefined && body.user !== null && body.user !== '') return validateCustomerId(body.user, 'user');
+  const metadata = body.metadata;
+  if (metadata && typeof metadata === 'object' && !Array.isArray(metadata)) {
+    const userId = (metadata as { user_id?: unknown }).user_id;
+    if (userId !== undefined && userId !== null && userId !== '') return validateCustomerId(userId, 'metadata.user_id');
+  }
+  return null;
+}

@@ -1,0 +1,60 @@
+/**
+ * @module Small node:http helpers for the data plane: bounded JSON body reading with clear
+ * 4xx errors, JSON and error responses in the OpenAI envelope.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError } from '../shared/errors';
+
+export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const type = request.headers['content-type'];
+  if (type && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+    throw new GatewayError('unsupported_media_type', `Content-Type must be application/json, got "${type}".`, null);
+  }
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    request.resume();
+    throw new GatewayError('payload_too_large', `Request body is ${declared} bytes; the limit is ${maxBytes}.`, null);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      request.resume();
+      throw new GatewayError('payload_too_large', `Request body exceeds the limit of ${maxBytes} bytes.`, null);
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.trim()) throw new GatewayError('invalid_json', 'Request body is empty; expected a JSON object.', null);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new GatewayError('invalid_json', `Request body is not valid JSON: ${(error as Error).message}`, null);
+  }
+}
+
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  response.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  response.end(payload);
+}
+
+export function sendError(response: ServerResponse, error: GatewayError, extraHeaders: Record<string, string> = {}): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  sendJson(response, error.status, error.toEnvelope(), { ...extraHeaders, ...error.headers });
+}
+
+export function bearerToken(request: IncomingMessage): string | null {
+  const header = request.headers.authorization;
+  if (header) {
+    const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+    return match ? match[1]!.trim() : null;
+  }
+  // Azure-style and Anthropic-style clients send the key in their own headers.
+  const alternative = request.headers['api-key'] ?? request.headers['x-api-key'];
+  return typeof alternative === 'string' ? alternative.trim() : null;
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { currentPeriod, firstResetAfter, parseDuration } from './periods';
+
+const d = (iso: string) => new Date(iso);
+
+describe('parseDuration', () => {
+  it('accepts every unit', () => {
+    for (const text of ['30s', '15m', '1h', '1d', '7d', '2w', '1mo', '30d']) expect(parseDuration(text)?.text).toBe(text);
+  });
+  it('treats empty and none as no reset', () => {
+    expect(parseDuration('')).toBeNull();
+    expect(parseDuration('none')).toBeNull();
+    expect(parseDuration(null)).toBeNull();
+  });
+  it('rejects zero, negative and unknown units', () => {
+    for (const text of ['0s', '-5m', '1y', 'abc', '1.5d']) expect(() => parseDuration(text)).toThrow();
+  });
+});
+
+describe('firstResetAfter', () => {
+  it('aligns days, weeks and months in UTC', () => {
+    const now = d('2026-11-26T15:30:00Z'); // a Thursday
+    expect(firstResetAfter(parseDuration('1d')!, now, 'UTC').toISOString()).toBe('2026-11-27T00:00:00.000Z');
+    expect(firstResetAfter(parseDuration('7d')!, now, 'UTC').toISOString()).toBe('2026-11-30T00:00:00.000Z');
+    expect(firstResetAfter(parseDuration('30d')!, now, 'UTC').toISOString()).toBe('2026-12-01T00:00:00.000Z');
+    expect(firstResetAfter(parseDuration('1mo')!, now, 'UTC').toISOString()).toBe('2026-12-01T00:00:00.000Z');
+    expect(firstResetAfter(parseDuration('15m')!, now, 'UTC').toISOString()).toBe('2026-11-26T15:45:00.000Z');
+  });
+  it('honours the time zone', () => {
+    const now = d('2026-11-26T15:30:00Z'); // 23:30 in Shanghai
+    expect(firstResetAfter(parseDuration('1d')!, now, 'Asia/Shanghai').toISOString()).toBe('2026-11-26T16:00:00.000Z');
+  });
+});
+
+describe('currentPeriod', () => {
+  it('is the lifetime without a duration', () => {
+    expect(currentPeriod(null, null, new Date(), 'UTC')).toEqual({ start: new Date(0), end: null });
+  });
+  it('rolls a stale reset forward to the period containing now', () => {
+    const p = currentPeriod(parseDuration('1d')!, d('2026-11-01T00:00:00Z'), d('2026-11-26T15:30:00Z'), 'UTC');
+    expect(p.start.toISOString()).toBe('2026-11-26T00:00:00.000Z');
+    expect(p.end!.toISOString()).toBe('2026-11-27T00:00:00.000Z');
+  });
+  it('changes period exactly at the reset instant', () => {
+    const reset = d('2026-11-26T16:00:00Z');
+    expect(currentPeriod(parseDuration('1h')!, reset, d('2026-11-26T15:59:59.999Z'), 'UTC').end).toEqual(reset);
+    expect(currentPeriod(parseDuration('1h')!, reset, reset, 'UTC').start).toEqual(reset);
+  });
+});

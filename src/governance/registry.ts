@@ -1,0 +1,60 @@
+/**
+ * @module The customer/budget/key cache the hot path reads. One per process; the services
+ * write the store first and then update this, so a change applies to the very next request.
+ */
+import { createHash } from 'node:crypto';
+import type { BudgetRecord, CustomerRecord, KeyScope, Principal } from './records';
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export interface KeyRecord {
+  id: string;
+  keyHash: string;
+  alias: string | null;
+  scope: KeyScope;
+  revoked: boolean;
+}
+
+export class Registry {
+  readonly budgets = new Map<string, BudgetRecord>();
+  readonly customers = new Map<string, CustomerRecord>();
+  readonly keys = new Map<string, KeyRecord>();
+  private readonly masterKeyHash: string;
+
+  constructor(
+    masterKey: string,
+    /** litellm_settings.max_end_user_budget_id; may name a budget that does not exist yet. */
+    readonly defaultBudgetId: string | null,
+  ) {
+    this.masterKeyHash = hashKey(masterKey);
+  }
+
+  /** Resolves a bearer key to who is calling, or null for an unknown or revoked key. */
+  authenticate(bearer: string | null): Principal | null {
+    if (!bearer) return null;
+    const keyHash = hashKey(bearer);
+    if (keyHash === this.masterKeyHash) return { kind: 'master', keyHash, alias: null, scope: 'admin', keyId: null };
+    const key = this.keys.get(keyHash);
+    if (!key || key.revoked) return null;
+    return { kind: 'virtual', keyHash, alias: key.alias, scope: key.scope, keyId: key.id };
+  }
+
+  /** The budget in force for a customer: its own, else the default budget (if it exists). */
+  effectiveBudget(customer: CustomerRecord | undefined): BudgetRecord | null {
+    const id = customer?.budgetId ?? this.defaultBudgetId;
+    return id ? (this.budgets.get(id) ?? null) : null;
+  }
+
+  /** Whether the configured default budget id names a budget that does not exist. */
+  defaultBudgetMissing(): boolean {
+    return this.defaultBudgetId !== null && !this.budgets.has(this.defaultBudgetId);
+  }
+
+  customersOnBudget(budgetId: string): CustomerRecord[] {
+    const result: CustomerRecord[] = [];
+    for (const customer of this.customers.values()) if (customer.budgetId === budgetId) result.push(customer);
+    return result;
+  }
+}

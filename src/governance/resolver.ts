@@ -1,0 +1,247 @@
+/**
+ * @module The internal resolver: `authorize(request) → decision` and `settle(decision, usage)`.
+ * The data plane calls it for every request; it decides from memory only (registry, spend
+ * book, rate limiter) and meters through the ledger. Expected refusals are returned as
+ * values, not thrown.
+ */
+import type { Deployment } from '../config/load';
+import { costOf, type TokenUsage } from '../pricing/prices';
+import { GatewayError } from '../shared/errors';
+import { picoToDecimalString, type Pico } from '../shared/money';
+import type { Ledger } from '../ledger/ledger';
+import type { SpendEventBus } from '../ledger/events';
+import type { CostSource, CounterIncrement, SpendRecord } from '../ledger/types';
+import type { CounterKey, RateLimiter, RateTicket, SpendBook } from '../shared-state/types';
+import { currentPeriod, type Period } from './periods';
+import type { BudgetRecord, CustomerRecord, Principal } from './records';
+import type { Registry } from './registry';
+
+export interface AuthorizeRequest {
+  requestId: string;
+  principal: Principal;
+  customerId: string | null;
+  model: string;
+  deployment: Deployment;
+  endpoint: 'chat' | 'embeddings';
+  /** Counted (or estimated) prompt tokens. */
+  promptTokens: number;
+  /** max_completion_tokens / max_tokens when given, else the model's output cap. */
+  maxCompletionTokens: number;
+}
+
+interface CounterReservation {
+  key: CounterKey;
+  amount: Pico;
+}
+
+export interface Decision {
+  request: AuthorizeRequest;
+  budget: BudgetRecord | null;
+  period: Period;
+  reservations: CounterReservation[];
+  rateTicket: RateTicket | null;
+  /** x-ratelimit-end_user-* and x-tollgate-budget-remaining, for the response. */
+  headers: Record<string, string>;
+  settled: boolean;
+}
+
+export type Authorization = { ok: true; decision: Decision } | { ok: false; error: GatewayError };
+
+export interface Settlement {
+  costPico: Pico;
+  periodSpendPico: Pico | null;
+}
+
+export const OVERALL_SCOPE = '';
+export const modelScope = (model: string) => `model:${model}`;
+
+function dollars(pico: Pico): string {
+  return `$${picoToDecimalString(pico)}`;
+}
+
+export class InternalResolver {
+  constructor(
+    private readonly registry: Registry,
+    private readonly spendBook: SpendBook,
+    private readonly rateLimiter: RateLimiter,
+    private readonly ledger: Ledger,
+    private readonly events: SpendEventBus,
+    private readonly timezone: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
+  periodOf(budget: BudgetRecord | null, now = this.now()): Period {
+    if (!budget) return currentPeriod(null, null, now, this.timezone);
+    const period = currentPeriod(budget.duration, budget.resetAt, now, this.timezone);
+    if (period.end && budget.resetAt?.getTime() !== period.end.getTime()) budget.resetAt = period.end;
+    return period;
+  }
+
+  /** Settled spend of a customer in its current period (what /customer/info shows). */
+  currentSpend(customerId: string): Pico {
+    const customer = this.registry.customers.get(customerId);
+    const period = this.periodOf(this.registry.effectiveBudget(customer));
+    return this.spendBook.spendOf({ customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() });
+  }
+
+  /** The customer record, created in memory (and queued for the store) on first sight. */
+  private customerFor(customerId: string): CustomerRecord {
+    let customer = this.registry.customers.get(customerId);
+    if (!customer) {
+      const now = this.now();
+      customer = { userId: customerId, alias: null, blocked: false, budgetId: null, allowedModelRegion: null, defaultModel: null, createdAt: now, updatedAt: now };
+      this.registry.customers.set(customerId, customer);
+      this.ledger.noteCustomer(customerId, now);
+    }
+    return customer;
+  }
+
+  authorize(request: AuthorizeRequest): Authorization {
+    const { customerId } = request;
+    const now = this.now();
+    if (customerId === null) {
+      return { ok: true, decision: { request, budget: null, period: this.periodOf(null, now), reservations: [], rateTicket: null, headers: {}, settled: false } };
+    }
+    const customer = this.customerFor(customerId);
+    if (customer.blocked) {
+      return { ok: false, error: new GatewayError('customer_blocked', `Customer=${customerId} is blocked from making LLM API calls.`, 'user') };
+    }
+    const budget = this.registry.effectiveBudget(customer);
+    const period = this.periodOf(budget, now);
+    const price = request.deployment.price;
+    const estimate = costOf(price, { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens });
+    const reservations: CounterReservation[] = [];
+    const release = () => {
+      for (const r of reservations) this.spendBook.release(r.key, r.amount);
+    };
+
+    const overallKey: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
+    const overall = this.spendBook.reserve(overallKey, estimate, budget?.maxBudget ?? null);
+    if (!overall.admitted) {
+      return { ok: false, error: budgetExceeded(customerId, budget!, overall.spend, overall.reserved, null) };
+    }
+    reservations.push({ key: overallKey, amount: estimate });
+
+    const modelBudget = budget?.modelMaxBudget?.[request.model];
+    if (modelBudget) {
+      const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
+      const key: CounterKey = { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() };
+      const result = this.spendBook.reserve(key, estimate, modelBudget.maxBudget);
+      if (!result.admitted) {
+        release();
+        return { ok: false, error: budgetExceeded(customerId, budget!, result.spend, result.reserved, { model: request.model, max: modelBudget.maxBudget }) };
+      }
+      reservations.push({ key, amount: estimate });
+    }
+
+    let rateTicket: RateTicket | null = null;
+    const headers: Record<string, string> = {};
+    if (budget && (budget.rpmLimit !== null || budget.tpmLimit !== null || budget.maxParallelRequests !== null)) {
+      const estimatedTokens = request.promptTokens + (request.maxCompletionTokens ?? 0);
+      const rate = this.rateLimiter.acquire(
+        `end_user:${customerId}`,
+        { rpm: budget.rpmLimit, tpm: budget.tpmLimit, parallel: budget.maxParallelRequests },
+        // tpm admission counts the prompt plus the output the client allows; trued up at settle.
+        Math.min(estimatedTokens, budget.tpmLimit ?? estimatedTokens),
+        now.getTime(),
+      );
+      if (!rate.ok) {
+        release();
+        const retryAfterSeconds = Math.max(1, Math.ceil(rate.retryAfterMs / 1000));
+        return {
+          ok: false,
+          error: new GatewayError(
+            'rate_limit_exceeded',
+            `Rate limit exceeded for end_user: ${customerId}. Limit type: ${rate.limitType}. Current limit: ${rate.limit}, current usage: ${rate.current}.`,
+            null,
+            { 'retry-after': String(retryAfterSeconds), 'x-ratelimit-limit-type': rate.limitType },
+          ),
+        };
+      }
+      rateTicket = rate.ticket;
+      if (budget.rpmLimit !== null) {
+        headers['x-ratelimit-end_user-limit-requests'] = String(budget.rpmLimit);
+        headers['x-ratelimit-end_user-remaining-requests'] = String(rate.remainingRequests);
+      }
+      if (budget.tpmLimit !== null) {
+        headers['x-ratelimit-end_user-limit-tokens'] = String(budget.tpmLimit);
+        headers['x-ratelimit-end_user-remaining-tokens'] = String(rate.remainingTokens);
+      }
+    }
+    if (budget?.maxBudget !== null && budget?.maxBudget !== undefined) {
+      const remaining = budget.maxBudget - overall.spend;
+      headers['x-tollgate-budget-remaining'] = picoToDecimalString(remaining > 0n ? remaining : 0n);
+    }
+    return { ok: true, decision: { request, budget, period, reservations, rateTicket, headers, settled: false } };
+  }
+
+  /**
+   * Meters a finished (or interrupted) request: replaces reservations with the actual cost,
+   * trues up tokens, journals and queues the ledger row, and publishes the spend event.
+   * Synchronous, so it completes before the response's last byte is written.
+   */
+  settle(decision: Decision, usage: TokenUsage, source: CostSource, status: 'success' | 'partial' = 'success'): Settlement {
+    if (decision.settled) throw new Error(`request ${decision.request.requestId} settled twice`);
+    decision.settled = true;
+    const { request } = decision;
+    const cost = costOf(request.deployment.price, usage);
+    let periodSpend: Pico | null = null;
+    const counters: CounterIncrement[] = [];
+    for (const reservation of decision.reservations) {
+      const spend = this.spendBook.commit(reservation.key, reservation.amount, cost);
+      if (reservation.key.scope === OVERALL_SCOPE) periodSpend = spend;
+      counters.push({ scope: reservation.key.scope, periodStartMs: reservation.key.periodStartMs });
+    }
+    if (decision.rateTicket) this.rateLimiter.settle(decision.rateTicket, usage.promptTokens + usage.completionTokens);
+    const record: SpendRecord = {
+      requestId: request.requestId,
+      customerId: request.customerId,
+      apiKeyHash: request.principal.keyHash,
+      keyAlias: request.principal.alias,
+      model: request.model,
+      deploymentId: request.deployment.id,
+      provider: request.deployment.provider,
+      endpoint: request.endpoint,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      cachedPromptTokens: usage.cachedPromptTokens ?? 0,
+      cacheWriteTokens: usage.cacheWriteTokens ?? 0,
+      costPico: cost,
+      costSource: source,
+      status,
+      periodStartMs: decision.period.start.getTime(),
+      counters,
+      createdAtMs: this.now().getTime(),
+    };
+    this.ledger.record(record);
+    this.events.publish({
+      record,
+      periodSpendPico: periodSpend ?? 0n,
+      maxBudgetPico: decision.budget?.maxBudget ?? null,
+      softBudgetPico: decision.budget?.softBudget ?? null,
+      budgetId: decision.budget?.budgetId ?? null,
+    });
+    return { costPico: cost, periodSpendPico: periodSpend };
+  }
+
+  /** A request that ended without usage (upstream refused it): frees what it held, charges nothing. */
+  release(decision: Decision): void {
+    if (decision.settled) return;
+    decision.settled = true;
+    for (const reservation of decision.reservations) this.spendBook.release(reservation.key, reservation.amount);
+    if (decision.rateTicket) this.rateLimiter.settle(decision.rateTicket, 0);
+  }
+}
+
+function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, reserved: Pico, model: { model: string; max: Pico } | null): GatewayError {
+  const limit = model ? model.max : budget.maxBudget!;
+  const inFlight = reserved > 0n ? ` (+${dollars(reserved)} reserved by requests in flight)` : '';
+  const scope = model ? ` for model=${model.model}` : '';
+  return new GatewayError(
+    'budget_exceeded',
+    `Budget has been exceeded! Customer=${customerId} is over budget${scope}. Spend: ${dollars(spend)}${inFlight}, Max budget: ${dollars(limit)} (budget_id=${budget.budgetId}).`,
+    null,
+    { 'x-should-retry': 'false' },
+  );
+}

@@ -1,0 +1,194 @@
+/**
+ * @module Durable, batched spend writes. `record()` is synchronous on the hot path: a journal
+ * append plus an in-memory queue. A flusher commits the queue every few hundred ms in one
+ * transaction: new customers, ledger rows (idempotent by request id) and the per-period
+ * counter increments of exactly the rows inserted, so the counters always equal the ledger.
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { Journal } from './journal';
+import type { SpendRecord } from './types';
+
+interface PendingCustomer {
+  userId: string;
+  createdAt: Date;
+}
+
+export class Ledger {
+  private pending: SpendRecord[] = [];
+  private pendingCustomers = new Map<string, PendingCustomer>();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private lastError: Error | null = null;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly journal: Journal,
+    private readonly logger: Logger,
+    private readonly flushIntervalMs: number,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.pending.length || this.pendingCustomers.size) void this.flush().catch(() => undefined);
+    }, this.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Hot path: journal the record (survives kill -9) and queue it for the next batch. */
+  record(record: SpendRecord): void {
+    this.journal.append(record);
+    this.pending.push(record);
+  }
+
+  /** A customer first seen on the data plane; inserted with the next batch. */
+  noteCustomer(userId: string, createdAt: Date): void {
+    this.pendingCustomers.set(userId, { userId, createdAt });
+  }
+
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  get healthy(): boolean {
+    return this.lastError === null;
+  }
+
+  /** Commits everything recorded so far. Concurrent callers share the serial flush chain. */
+  flush(): Promise<void> {
+    const run = this.flushing.then(() => this.flushOnce());
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async flushOnce(): Promise<void> {
+    if (!this.pending.length && !this.pendingCustomers.size) return;
+    const batch = this.pending;
+    const customers = this.pendingCustomers;
+    const segments = this.journal.seal();
+    this.pending = [];
+    this.pendingCustomers = new Map();
+    try {
+      await this.commit(batch, [...customers.values()]);
+      this.journal.discard(segments);
+      this.lastError = null;
+    } catch (error) {
+      // Put the batch back in front; its journal segments stay until a later commit succeeds.
+      this.pending = batch.concat(this.pending);
+      for (const [id, customer] of customers) if (!this.pendingCustomers.has(id)) this.pendingCustomers.set(id, customer);
+      this.lastError = error as Error;
+      this.logger.error({ err: error, rows: batch.length }, 'ledger flush failed; will retry');
+      throw error;
+    }
+  }
+
+  /** Replays journal segments of dead processes; returns how many records were new. */
+  async recover(): Promise<number> {
+    let inserted = 0;
+    for (const path of this.journal.orphanedSegments()) {
+      const records = Journal.read(path);
+      inserted += await this.commit(records, []);
+      this.journal.discard([path]);
+    }
+    if (inserted) this.logger.warn({ inserted }, 'recovered metered requests from the crash journal');
+    return inserted;
+  }
+
+  private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<number> {
+    if (!records.length && !newCustomers.length) return 0;
+    const knex = this.orm.em.getConnection().getKnex();
+    return knex.transaction(async (trx) => {
+      const customerRows = new Map<string, { user_id: string; created_at: string }>();
+      for (const customer of newCustomers) customerRows.set(customer.userId, { user_id: customer.userId, created_at: customer.createdAt.toISOString() });
+      for (const record of records) {
+        if (record.customerId && !customerRows.has(record.customerId)) {
+          customerRows.set(record.customerId, { user_id: record.customerId, created_at: new Date(record.createdAtMs).toISOString() });
+        }
+      }
+      if (customerRows.size) {
+        await trx.raw(
+          `insert into customers (user_id, blocked, created_at, updated_at)
+           select x.user_id, false, x.created_at, x.created_at
+           from jsonb_to_recordset(?::jsonb) as x(user_id text, created_at timestamptz)
+           on conflict (user_id) do nothing`,
+          [JSON.stringify([...customerRows.values()])],
+        );
+      }
+      if (!records.length) return 0;
+      const rows = records.map((r) => ({
+        request_id: r.requestId,
+        customer_id: r.customerId,
+        api_key_hash: r.apiKeyHash,
+        key_alias: r.keyAlias,
+        model: r.model,
+        deployment_id: r.deploymentId,
+        provider: r.provider,
+        endpoint: r.endpoint,
+        prompt_tokens: r.promptTokens,
+        completion_tokens: r.completionTokens,
+        cached_prompt_tokens: r.cachedPromptTokens,
+        cache_write_tokens: r.cacheWriteTokens,
+        cost_pico: r.costPico.toString(),
+        cost_source: r.costSource,
+        status: r.status,
+        period_start: new Date(r.periodStartMs).toISOString(),
+        created_at: new Date(r.createdAtMs).toISOString(),
+      }));
+      const result = await trx.raw(
+        `insert into spend_ledger (request_id, customer_id, api_key_hash, key_alias, model, deployment_id, provider, endpoint,
+           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, cost_source, status, period_start, created_at)
+         select request_id, customer_id, api_key_hash, key_alias, model, deployment_id, provider, endpoint,
+           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, cost_source, status, period_start, created_at
+         from jsonb_to_recordset(?::jsonb) as x(request_id text, customer_id text, api_key_hash text, key_alias text, model text,
+           deployment_id text, provider text, endpoint text, prompt_tokens int, completion_tokens int, cached_prompt_tokens int,
+           cache_write_tokens int, cost_pico bigint, cost_source text, status text, period_start timestamptz, created_at timestamptz)
+         on conflict (request_id) do nothing
+         returning request_id`,
+        [JSON.stringify(rows)],
+      );
+      const insertedIds = new Set((result.rows as { request_id: string }[]).map((row) => row.request_id));
+      const increments = new Map<string, { customer_id: string; scope: string; period_start: string; spend: bigint; requests: number; prompt: number; completion: number }>();
+      for (const record of records) {
+        if (!record.customerId || !insertedIds.has(record.requestId)) continue;
+        for (const counter of record.counters) {
+          const id = `${record.customerId}\u0000${counter.scope}\u0000${counter.periodStartMs}`;
+          let increment = increments.get(id);
+          if (!increment) {
+            increment = { customer_id: record.customerId, scope: counter.scope, period_start: new Date(counter.periodStartMs).toISOString(), spend: 0n, requests: 0, prompt: 0, completion: 0 };
+            increments.set(id, increment);
+          }
+          increment.spend += record.costPico;
+          increment.requests += 1;
+          increment.prompt += record.promptTokens;
+          increment.completion += record.completionTokens;
+        }
+      }
+      if (increments.size) {
+        const counterRows = [...increments.values()].map((i) => ({ ...i, spend: i.spend.toString() }));
+        await trx.raw(
+          `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
+           select customer_id, scope, period_start, spend, requests, prompt, completion, now()
+           from jsonb_to_recordset(?::jsonb) as x(customer_id text, scope text, period_start timestamptz, spend bigint, requests bigint, prompt bigint, completion bigint)
+           on conflict (customer_id, scope, period_start) do update set
+             spend_pico = spend_counters.spend_pico + excluded.spend_pico,
+             requests = spend_counters.requests + excluded.requests,
+             prompt_tokens = spend_counters.prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = spend_counters.completion_tokens + excluded.completion_tokens,
+             updated_at = now()`,
+          [JSON.stringify(counterRows)],
+        );
+      }
+      return insertedIds.size;
+    });
+  }
+
+  /** Graceful stop: commit everything, close the journal. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.flush();
+    this.journal.close();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * @module One metered request as the ledger records it. The ledger is the single source of
+ * spend events: counters, subscriptions and webhooks all follow from these records.
+ */
+export type CostSource = 'provider' | 'computed' | 'estimated';
+
+export interface CounterIncrement {
+  scope: string;
+  periodStartMs: number;
+}
+
+export interface SpendRecord {
+  requestId: string;
+  customerId: string | null;
+  apiKeyHash: string | null;
+  keyAlias: string | null;
+  model: string;
+  deploymentId: string;
+  provider: string;
+  endpoint: string;
+  promptTokens: number;
+  completionTokens: number;
+  cachedPromptTokens: number;
+  cacheWriteTokens: number;
+  costPico: bigint;
+  costSource: CostSource;
+  status: 'success' | 'partial';
+  /** Start of the customer's budget period this request was admitted in. */
+  periodStartMs: number;
+  /** The customer counters this request adds to (overall and per-model budgets). */
+  counters: CounterIncrement[];
+  createdAtMs: number;
+}
+
+/** What subscribers (GraphQL subscriptions, webhooks) receive after a request is metered. */
+export interface SpendEvent {
+  record: SpendRecord;
+  /** The customer's settled spend in the current period after this request. */
+  periodSpendPico: bigint;
+  maxBudgetPico: bigint | null;
+  softBudgetPico: bigint | null;
+  budgetId: string | null;
+}

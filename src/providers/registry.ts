@@ -1,0 +1,15 @@
+/**
+ * @module Which adapter serves a `provider/` prefix. Everything not named here speaks the
+ * OpenAI API (openai/, mistral/, groq/, together_ai/, ollama/, hosted_vllm/, deepseek/ …).
+ */
+import { mockProvider } from './mock';
+import { openAICompatibleProvider } from './openai-compatible';
+import type { ProviderAdapter } from './types';
+
+const ADAPTERS: Record<string, ProviderAdapter> = {
+  mock: mockProvider,
+};
+
+export function adapterFor(provider: string): ProviderAdapter {
+  return ADAPTERS[provider] ?? openAICompatibleProvider;
+}

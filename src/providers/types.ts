@@ -1,0 +1,64 @@
+/**
+ * @module The provider contract. A provider is a pure translator between the OpenAI wire
+ * format our clients speak and its upstream's format: no I/O here. Network, timeouts,
+ * retries and failover live in the data plane's forwarder.
+ */
+import type { Deployment } from '../config/load';
+import type { TokenUsage } from '../pricing/prices';
+
+export interface UpstreamRequest {
+  url: string;
+  method: 'POST' | 'GET';
+  headers: Record<string, string>;
+  body: string | null;
+}
+
+export interface ChatContext {
+  deployment: Deployment;
+  /** The client's body, already parsed; providers must not mutate it. */
+  body: Record<string, unknown>;
+  stream: boolean;
+  /** The client asked for `stream_options.include_usage` itself. */
+  clientWantsUsage: boolean;
+}
+
+export interface EmbeddingsContext {
+  deployment: Deployment;
+  body: Record<string, unknown>;
+}
+
+export interface ParsedResponse {
+  /** The OpenAI-shaped body to send to the client. */
+  body: unknown;
+  usage: TokenUsage | null;
+}
+
+/** One Server-Sent Event as received (`event:` name and joined `data:` lines). */
+export interface SseEvent {
+  event?: string;
+  data: string;
+}
+
+export interface StreamTranslator {
+  /** Translates one upstream event into zero or more `data:` payloads for the client. */
+  onEvent(event: SseEvent): string[];
+  /** Payloads to send after the upstream finished cleanly (normally `[DONE]`). */
+  finish(): string[];
+  /** Provider-reported usage, once seen. */
+  readonly usage: TokenUsage | null;
+  /** Completion text delivered so far, to estimate usage when a stream ends early. */
+  readonly deliveredText: string;
+  /** Model id the upstream reported, if any. */
+  readonly finished: boolean;
+}
+
+export interface ProviderAdapter {
+  readonly id: string;
+  buildChatRequest(context: ChatContext): UpstreamRequest;
+  parseChatResponse(json: unknown, context: ChatContext): ParsedResponse;
+  createStreamTranslator(context: ChatContext): StreamTranslator;
+  buildEmbeddingsRequest(context: EmbeddingsContext): UpstreamRequest;
+  parseEmbeddingsResponse(json: unknown, context: EmbeddingsContext): ParsedResponse;
+  /** The human-readable message of an upstream error body, if the provider has one. */
+  errorMessage(status: number, body: string): string;
+}

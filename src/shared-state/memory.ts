@@ -1,0 +1,173 @@
+/**
+ * @module In-process implementations of the shared-state contract. Exact for one process;
+ * all operations are synchronous, so a check-and-reserve cannot interleave with another.
+ */
+import type { Pico } from '../shared/money';
+import {
+  RATE_WINDOW_MS,
+  type CounterKey,
+  type RateDecision,
+  type RateLimiter,
+  type RateLimits,
+  type RateTicket,
+  type ReserveResult,
+  type SpendBook,
+} from './types';
+
+interface Counter {
+  periodStartMs: number;
+  spend: Pico;
+  reserved: Pico;
+}
+
+export class MemorySpendBook implements SpendBook {
+  private readonly counters = new Map<string, Counter>();
+
+  private counter(key: CounterKey): Counter {
+    const id = `${key.customerId}\u0000${key.scope}`;
+    let counter = this.counters.get(id);
+    if (!counter || counter.periodStartMs < key.periodStartMs) {
+      // A new period starts from zero; reservations of the old period settle into the old one.
+      counter = { periodStartMs: key.periodStartMs, spend: 0n, reserved: 0n };
+      this.counters.set(id, counter);
+    }
+    return counter;
+  }
+
+  /** A request admitted in an older period than the counter's current one. */
+  private isStale(key: CounterKey): boolean {
+    const counter = this.counters.get(`${key.customerId}\u0000${key.scope}`);
+    return counter !== undefined && counter.periodStartMs > key.periodStartMs;
+  }
+
+  reserve(key: CounterKey, amount: Pico, limit: Pico | null): ReserveResult {
+    const counter = this.counter(key);
+    if (limit !== null && counter.spend + counter.reserved >= limit) {
+      return { admitted: false, spend: counter.spend, reserved: counter.reserved };
+    }
+    counter.reserved += amount;
+    return { admitted: true, spend: counter.spend, reserved: counter.reserved };
+  }
+
+  commit(key: CounterKey, reservation: Pico, actual: Pico): Pico {
+    if (this.isStale(key)) return actual; // belongs to a finished period: ledger keeps it there
+    const counter = this.counter(key);
+    counter.reserved -= reservation;
+    if (counter.reserved < 0n) counter.reserved = 0n;
+    counter.spend += actual;
+    return counter.spend;
+  }
+
+  release(key: CounterKey, reservation: Pico): void {
+    if (this.isStale(key)) return;
+    const counter = this.counter(key);
+    counter.reserved -= reservation;
+    if (counter.reserved < 0n) counter.reserved = 0n;
+  }
+
+  spendOf(key: CounterKey): Pico {
+    if (this.isStale(key)) return 0n;
+    const counter = this.counters.get(`${key.customerId}\u0000${key.scope}`);
+    return counter && counter.periodStartMs === key.periodStartMs ? counter.spend : 0n;
+  }
+
+  seed(key: CounterKey, spend: Pico): void {
+    this.counter(key).spend = spend;
+  }
+
+  forget(customerId: string): void {
+    for (const id of this.counters.keys()) if (id.startsWith(`${customerId}\u0000`)) this.counters.delete(id);
+  }
+}
+
+interface WindowEntry {
+  id: number;
+  at: number;
+  tokens: number;
+}
+
+interface KeyWindow {
+  entries: WindowEntry[]; // ordered by `at`
+  head: number; // index of the oldest live entry (amortised O(1) pruning)
+  tokens: number; // sum of live entries' tokens
+  inFlight: number;
+  byId: Map<number, WindowEntry>;
+}
+
+/**
+ * Sliding-log limiter: "rpm_limit requests and tpm_limit tokens in any 60-second window",
+ * exactly, not a fixed window that admits twice the limit across its edge.
+ */
+export class MemoryRateLimiter implements RateLimiter {
+  private readonly windows = new Map<string, KeyWindow>();
+  private nextId = 1;
+
+  private window(key: string, nowMs: number): KeyWindow {
+    let window = this.windows.get(key);
+    if (!window) {
+      window = { entries: [], head: 0, tokens: 0, inFlight: 0, byId: new Map() };
+      this.windows.set(key, window);
+    }
+    const horizon = nowMs - RATE_WINDOW_MS;
+    while (window.head < window.entries.length && window.entries[window.head]!.at <= horizon) {
+      const expired = window.entries[window.head++]!;
+      window.tokens -= expired.tokens;
+      window.byId.delete(expired.id);
+    }
+    if (window.head > 1024 && window.head * 2 > window.entries.length) {
+      window.entries = window.entries.slice(window.head);
+      window.head = 0;
+    }
+    return window;
+  }
+
+  acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): RateDecision {
+    const window = this.window(key, nowMs);
+    const count = window.entries.length - window.head;
+    if (limits.parallel !== null && window.inFlight >= limits.parallel) {
+      return { ok: false, limitType: 'parallel_requests', limit: limits.parallel, current: window.inFlight, retryAfterMs: 1000 };
+    }
+    if (limits.rpm !== null && count >= limits.rpm) {
+      const oldest = window.entries[window.entries.length - limits.rpm]!;
+      return { ok: false, limitType: 'requests', limit: limits.rpm, current: count, retryAfterMs: Math.max(1, oldest.at + RATE_WINDOW_MS - nowMs) };
+    }
+    if (limits.tpm !== null && window.tokens + estimatedTokens > limits.tpm) {
+      return { ok: false, limitType: 'tokens', limit: limits.tpm, current: window.tokens, retryAfterMs: this.tokenRetryAfter(window, limits.tpm, estimatedTokens, nowMs) };
+    }
+    const entry: WindowEntry = { id: this.nextId++, at: nowMs, tokens: estimatedTokens };
+    window.entries.push(entry);
+    window.byId.set(entry.id, entry);
+    window.tokens += estimatedTokens;
+    window.inFlight += 1;
+    return {
+      ok: true,
+      ticket: { key, id: entry.id, tokens: estimatedTokens, at: nowMs, holdsParallelSlot: true },
+      remainingRequests: limits.rpm === null ? null : limits.rpm - count - 1,
+      remainingTokens: limits.tpm === null ? null : Math.max(0, limits.tpm - window.tokens),
+    };
+  }
+
+  private tokenRetryAfter(window: KeyWindow, limit: number, wanted: number, nowMs: number): number {
+    let tokens = window.tokens;
+    for (let i = window.head; i < window.entries.length; i++) {
+      const entry = window.entries[i]!;
+      tokens -= entry.tokens;
+      if (tokens + wanted <= limit) return Math.max(1, entry.at + RATE_WINDOW_MS - nowMs);
+    }
+    return RATE_WINDOW_MS;
+  }
+
+  settle(ticket: RateTicket, actualTokens: number): void {
+    const window = this.windows.get(ticket.key);
+    if (!window) return;
+    if (ticket.holdsParallelSlot) {
+      window.inFlight = Math.max(0, window.inFlight - 1);
+      ticket.holdsParallelSlot = false;
+    }
+    const entry = window.byId.get(ticket.id);
+    if (entry) {
+      window.tokens += actualTokens - entry.tokens;
+      entry.tokens = actualTokens;
+    }
+  }
+}
