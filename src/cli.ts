@@ -1,0 +1,71 @@
+/**
+ * @module `tollgate start | migrate`. Both read LiteLLM's config.yaml shape; config errors
+ * name the key and stop before any port opens.
+ */
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from './config/load';
+import { createLogger } from './observability/logger';
+import { startGateway } from './server/gateway';
+import { openDatabase } from './store/database';
+
+const USAGE = `Usage:
+  tollgate start   [--config ./config.yaml] [--port 4000] [--host 0.0.0.0]   run the gateway (data + control plane)
+  tollgate migrate [--config ./config.yaml]                                 apply database migrations and exit
+
+Environment: DATABASE_URL (PostgreSQL; default: embedded PGlite under TOLLGATE_DATA_DIR, ./.tollgate),
+WEBHOOK_URL, WEBHOOK_SECRET, LOG_LEVEL, and any os.environ/NAME the config refers to.`;
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c', default: process.env.TOLLGATE_CONFIG ?? './config.yaml' },
+      port: { type: 'string', short: 'p', default: process.env.PORT ?? '4000' },
+      host: { type: 'string', default: process.env.HOST ?? '0.0.0.0' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0] ?? 'start';
+  if (values.help || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const logger = createLogger();
+  const config = loadConfigFile(values.config!);
+  if (command === 'migrate') {
+    const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    await database.close();
+    logger.info({ store: database.kind }, 'migrations applied');
+    return;
+  }
+  if (command !== 'start') throw new ConfigError(`unknown command "${command}"\n\n${USAGE}`);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: "${values.port}" is not a port number`);
+  const gateway = await startGateway(config, { port, host: values.host, logger });
+  let signalled = false;
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    logger.info({ signal }, 'stopping: draining requests and flushing the ledger');
+    gateway.stop().then(
+      () => process.exit(0),
+      (error) => {
+        logger.error({ err: error }, 'graceful stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((error) => {
+  if (error instanceof ConfigError) {
+    console.error(`tollgate: ${error.message}`);
+    process.exit(2);
+  }
+  console.error(error);
+  process.exit(1);
+});

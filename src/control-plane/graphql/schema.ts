@@ -1,0 +1,23 @@
+/**
+ * @module Builds the GraphQL schema from the type-graphql resolvers, and prints it the way the
+ * committed `schema.graphql` is written (sorted, so diffs are stable; a test fails on drift).
+ */
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchemaSync, type NonEmptyArray } from 'type-graphql';
+import { RESOLVERS } from './resolvers';
+
+let cached: GraphQLSchema | null = null;
+
+export function buildGatewaySchema(extraResolvers: Function[] = []): GraphQLSchema {
+  if (cached && !extraResolvers.length) return cached;
+  const schema = buildSchemaSync({
+    resolvers: [...RESOLVERS, ...extraResolvers] as unknown as NonEmptyArray<Function>,
+    validate: false,
+  });
+  if (!extraResolvers.length) cached = schema;
+  return schema;
+}
+
+export function printGatewaySchema(schema: GraphQLSchema = buildGatewaySchema()): string {
+  return printSchema(lexicographicSortSchema(schema)) + '\n';
+}

@@ -1,0 +1,67 @@
+/** @module LiteLLM wire shapes for budgets, customers and spend logs (dollars as JSON numbers). */
+import type { BudgetRecord } from '../../governance/records';
+import { picoToDollars, type Pico } from '../../shared/money';
+import type { CustomerView } from '../../services/customers';
+import type { SpendLogRow } from '../../services/spend';
+
+const dollarsOrNull = (pico: Pico | null) => (pico === null ? null : picoToDollars(pico));
+
+export function budgetJson(budget: BudgetRecord) {
+  return {
+    budget_id: budget.budgetId,
+    max_budget: dollarsOrNull(budget.maxBudget),
+    soft_budget: dollarsOrNull(budget.softBudget),
+    max_parallel_requests: budget.maxParallelRequests,
+    tpm_limit: budget.tpmLimit,
+    rpm_limit: budget.rpmLimit,
+    model_max_budget: budget.modelMaxBudget
+      ? Object.fromEntries(
+          Object.entries(budget.modelMaxBudget).map(([model, entry]) => [
+            model,
+            { max_budget: picoToDollars(entry.maxBudget), budget_duration: entry.duration?.text ?? null },
+          ]),
+        )
+      : null,
+    budget_duration: budget.duration?.text ?? null,
+    budget_reset_at: budget.resetAt?.toISOString() ?? null,
+    created_at: budget.createdAt.toISOString(),
+    created_by: budget.createdBy,
+    updated_at: budget.updatedAt.toISOString(),
+    updated_by: budget.updatedBy,
+  };
+}
+
+/** The seed's /customer/info shape, key for key, plus `budget_id`. */
+export function customerJson(view: CustomerView) {
+  const { customer } = view;
+  return {
+    user_id: customer.userId,
+    blocked: customer.blocked,
+    alias: customer.alias,
+    spend: picoToDollars(view.spend),
+    allowed_model_region: customer.allowedModelRegion,
+    default_model: customer.defaultModel,
+    litellm_budget_table: view.budget ? budgetJson(view.budget) : null,
+    budget_id: customer.budgetId,
+  };
+}
+
+export function spendLogJson(row: SpendLogRow) {
+  return {
+    request_id: row.requestId,
+    end_user: row.customerId ?? '',
+    api_key: row.apiKeyHash,
+    key_alias: row.keyAlias,
+    model: row.model,
+    custom_llm_provider: row.provider,
+    call_type: row.endpoint,
+    prompt_tokens: row.promptTokens,
+    completion_tokens: row.completionTokens,
+    total_tokens: row.promptTokens + row.completionTokens,
+    cached_prompt_tokens: row.cachedPromptTokens,
+    spend: picoToDollars(row.costPico),
+    cost_source: row.costSource,
+    status: row.status,
+    startTime: row.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * @module Assembles a running Tollgate: store → registry → ledger → internal resolver →
+ * services → data plane + control plane on one node:http server. `stop()` is the graceful
+ * path: stop accepting, drain in-flight requests, flush the ledger, close the store.
+ */
+import 'reflect-metadata';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { GatewayConfig } from '../config/load';
+import { createControlPlane, type ControlPlane } from '../control-plane/app';
+import { InferenceHandler } from '../data-plane/inference';
+import { UndiciForwarder } from '../data-plane/forwarder';
+import { sendError, sendJson } from '../data-plane/http-io';
+import { ModelRouter } from '../data-plane/model-router';
+import { Registry } from '../governance/registry';
+import { BudgetResetTimer } from '../governance/reset-timer';
+import { InternalResolver } from '../governance/resolver';
+import { SpendEventBus } from '../ledger/events';
+import { Journal } from '../ledger/journal';
+import { Ledger } from '../ledger/ledger';
+import { createLogger, type Logger } from '../observability/logger';
+import { createServices, type Services } from '../services';
+import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
+import { GatewayError } from '../shared/errors';
+import { openDatabase, type Database } from '../store/database';
+import { loadState } from '../store/load-state';
+
+export interface GatewayOptions {
+  port?: number;
+  host?: string;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  server: Server;
+  services: Services;
+  ledger: Ledger;
+  events: SpendEventBus;
+  database: Database;
+  stop(): Promise<void>;
+}
+
+const INFERENCE_ROUTES: Record<string, 'chat' | 'embeddings'> = {
+  '/chat/completions': 'chat',
+  '/v1/chat/completions': 'chat',
+  '/embeddings': 'embeddings',
+  '/v1/embeddings': 'embeddings',
+};
+
+export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
+  const logger = options.logger ?? createLogger();
+  const now = options.now ?? (() => new Date());
+  for (const warning of config.warnings) logger.warn(warning);
+
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null);
+  const spendBook = new MemorySpendBook();
+  const rateLimiter = new MemoryRateLimiter();
+  const events = new SpendEventBus();
+  const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
+  await ledger.recover();
+  await loadState(database.orm, registry, spendBook);
+  if (registry.defaultBudgetMissing()) {
+    logger.warn(
+      { budgetId: config.defaultBudgetId },
+      'litellm_settings.max_end_user_budget_id names a budget that does not exist yet; it applies as soon as it is created (POST /budget/new)',
+    );
+  }
+  const resolver = new InternalResolver(registry, spendBook, rateLimiter, ledger, events, config.timezone, now);
+  const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, ledger, events, logger, now });
+  const forwarder = new UndiciForwarder();
+  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes });
+
+  let ready = false;
+  let controlPlane: ControlPlane | null = null;
+  const server = createServer({ keepAliveTimeout: 65_000 }, (request: IncomingMessage, response: ServerResponse) => {
+    const path = (request.url ?? '/').split('?')[0]!;
+    const inferenceKind = INFERENCE_ROUTES[path];
+    if (inferenceKind) {
+      if (request.method !== 'POST') return sendError(response, new GatewayError('invalid_request', `Use POST for ${path}.`, null, { allow: 'POST' }, 405));
+      void inference.handle(inferenceKind, request, response);
+      return;
+    }
+    if (path === '/models' || path === '/v1/models') return inference.listModels(request, response);
+    if (path === '/health/liveliness' || path === '/health/liveness') return sendJson(response, 200, { status: "I'm alive!" });
+    if (path === '/health/readiness') {
+      const detail = {
+        status: ready ? 'healthy' : 'starting',
+        db: database.kind,
+        ledger: { healthy: ledger.healthy, backlog: ledger.backlog },
+        default_budget: config.defaultBudgetId
+          ? { budget_id: config.defaultBudgetId, exists: !registry.defaultBudgetMissing() }
+          : null,
+        warnings: registry.defaultBudgetMissing() ? [`max_end_user_budget_id "${config.defaultBudgetId}" does not exist yet`] : [],
+      };
+      return sendJson(response, ready ? 200 : 503, detail);
+    }
+    if (!controlPlane) return sendError(response, new GatewayError('service_unavailable', 'Starting up.'));
+    controlPlane.app(request, response);
+  });
+  controlPlane = await createControlPlane({ services, registry, httpServer: server, logger });
+  ledger.start();
+  const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
+  resetTimer.start();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 4000, options.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  ready = true;
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, store: database.kind, models: config.deployments.map((d) => d.modelName) }, 'Tollgate is ready');
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      ready = false;
+      resetTimer.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+      await ledger.stop();
+      await controlPlane!.stop();
+      server.closeAllConnections();
+      await closed;
+      await forwarder.close();
+      await database.close();
+    })();
+    return stopping;
+  };
+
+  return { url: `http://127.0.0.1:${port}`, port, server, services, ledger, events, database, stop };
+}

@@ -1,0 +1,21 @@
+/** @module What every service needs; built once at start-up by the app. */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { GatewayConfig } from '../config/load';
+import type { InternalResolver } from '../governance/resolver';
+import type { Registry } from '../governance/registry';
+import type { Ledger } from '../ledger/ledger';
+import type { SpendEventBus } from '../ledger/events';
+import type { Logger } from '../observability/logger';
+import type { SpendBook } from '../shared-state/types';
+
+export interface ServiceContext {
+  orm: MikroORM;
+  config: GatewayConfig;
+  registry: Registry;
+  resolver: InternalResolver;
+  spendBook: SpendBook;
+  ledger: Ledger;
+  events: SpendEventBus;
+  logger: Logger;
+  now: () => Date;
+}

@@ -1,0 +1,21 @@
+/** @module The service layer: built once, shared by REST, GraphQL, the UI and governance. */
+import { BudgetService } from './budgets';
+import type { ServiceContext } from './context';
+import { CustomerService } from './customers';
+import { KeyService } from './keys';
+import { SpendService } from './spend';
+
+export interface Services {
+  context: ServiceContext;
+  spend: SpendService;
+  budgets: BudgetService;
+  customers: CustomerService;
+  keys: KeyService;
+}
+
+export function createServices(context: ServiceContext): Services {
+  const spend = new SpendService(context);
+  const budgets = new BudgetService(context, spend);
+  const customers = new CustomerService(context, budgets, spend);
+  return { context, spend, budgets, customers, keys: new KeyService(context) };
+}

@@ -1,0 +1,111 @@
+/**
+ * @module Admin input validation shared by REST, GraphQL and the UI: amounts as JSON numbers
+ * or numeric strings (LiteLLM clients send `"max_budget": "0"`), finite and >= 0; limits as
+ * non-negative integers; durations that parse. Every failure names the field.
+ */
+import { GatewayError } from '../shared/errors';
+import { dollarsToPico, type Pico } from '../shared/money';
+import { InvalidDurationError, parseDuration, type BudgetDuration } from '../governance/periods';
+import type { ModelBudgetRecord } from '../governance/records';
+
+export function invalid(field: string, message: string): GatewayError {
+  return new GatewayError('bad_request', `Invalid value for ${field}: ${message}`, field);
+}
+
+const NUMERIC = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
+/** A dollar amount: undefined when absent, null when explicitly cleared. */
+export function parseAmount(field: string, value: unknown): Pico | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  let number: number;
+  if (typeof value === 'number') number = value;
+  else if (typeof value === 'string' && NUMERIC.test(value)) number = Number(value);
+  else throw invalid(field, `expected a number or numeric string, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(number)) throw invalid(field, `must be a finite number, got ${JSON.stringify(value)}`);
+  if (number < 0) throw invalid(field, `must be >= 0, got ${JSON.stringify(value)}`);
+  return dollarsToPico(typeof value === 'string' ? value.trim() : value);
+}
+
+/** A count limit (rpm, tpm, parallel): non-negative integer; numeric strings accepted. */
+export function parseLimit(field: string, value: unknown): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  const number = typeof value === 'string' && NUMERIC.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isFinite(number)) throw invalid(field, `expected an integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(number) || number < 0) throw invalid(field, `must be a non-negative integer, got ${JSON.stringify(value)}`);
+  if (number > Number.MAX_SAFE_INTEGER) throw invalid(field, 'is too large');
+  return number;
+}
+
+export function parseDurationField(field: string, value: unknown): BudgetDuration | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  if (typeof value !== 'string') throw invalid(field, `expected a duration string like "30d", got ${JSON.stringify(value)}`);
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    if (error instanceof InvalidDurationError) throw invalid(field, error.message);
+    throw error;
+  }
+}
+
+export function parseOptionalString(field: string, value: unknown, maxLength = 256): string | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  if (typeof value !== 'string') throw invalid(field, `expected a string, got ${JSON.stringify(value)}`);
+  if (value.length > maxLength) throw invalid(field, `must be at most ${maxLength} characters`);
+  return value;
+}
+
+export function parseOptionalBoolean(field: string, value: unknown): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw invalid(field, `expected true or false, got ${JSON.stringify(value)}`);
+}
+
+export function parseDate(field: string, value: unknown): Date | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  const date = value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : null;
+  if (!date || Number.isNaN(date.getTime())) throw invalid(field, `expected an ISO 8601 date-time, got ${JSON.stringify(value)}`);
+  return date;
+}
+
+/**
+ * `model_max_budget`: `{model: {max_budget, budget_duration}}`; LiteLLM's alternative
+ * `{budget_limit, time_period}` shape is accepted and normalised.
+ */
+export function parseModelMaxBudget(field: string, value: unknown): Record<string, ModelBudgetRecord> | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  let object = value;
+  if (typeof value === 'string') {
+    try {
+      object = JSON.parse(value);
+    } catch {
+      throw invalid(field, 'expected an object {model: {max_budget, budget_duration}}');
+    }
+  }
+  if (!object || typeof object !== 'object' || Array.isArray(object)) throw invalid(field, 'expected an object {model: {max_budget, budget_duration}}');
+  const result: Record<string, ModelBudgetRecord> = {};
+  for (const [model, entry] of Object.entries(object)) {
+    if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw invalid(`${field}.${model}`, 'expected {max_budget, budget_duration}');
+    const e = entry as Record<string, unknown>;
+    const max = parseAmount(`${field}.${model}.max_budget`, e.max_budget ?? e.budget_limit);
+    if (max === undefined || max === null) throw invalid(`${field}.${model}.max_budget`, 'is required');
+    result[model] = { maxBudget: max, duration: parseDurationField(`${field}.${model}.budget_duration`, e.budget_duration ?? e.time_period) ?? null };
+  }
+  return result;
+}
+
+export function requireObject(value: unknown, what = 'request body'): Record<string, unknown> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new GatewayError('bad_request', `The ${what} must be a JSON object.`, null);
+  return value as Record<string, unknown>;
+}
+
+export function requireStringArray(field: string, value: unknown): string[] {
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) throw invalid(field, 'expected an array of strings');
+  return value as string[];
+}

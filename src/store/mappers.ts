@@ -1,0 +1,75 @@
+/** @module Entity rows ↔ the in-memory records governance decides on. */
+import { parseDuration } from '../governance/periods';
+import type { BudgetRecord, CustomerRecord, ModelBudgetRecord } from '../governance/records';
+import { dollarsToPico, picoToDecimalString } from '../shared/money';
+import type { Budget, Customer } from './entities';
+
+type StoredModelBudgets = Record<string, { max_budget: string; budget_duration: string | null }>;
+
+export function budgetFromEntity(row: Budget): BudgetRecord {
+  const models = row.modelMaxBudget as StoredModelBudgets | null | undefined;
+  return {
+    budgetId: row.budgetId,
+    maxBudget: row.maxBudgetPico ?? null,
+    softBudget: row.softBudgetPico ?? null,
+    rpmLimit: row.rpmLimit ?? null,
+    tpmLimit: row.tpmLimit ?? null,
+    maxParallelRequests: row.maxParallelRequests ?? null,
+    duration: parseDuration(row.budgetDuration ?? null),
+    resetAt: row.budgetResetAt ?? null,
+    modelMaxBudget: models
+      ? Object.fromEntries(
+          Object.entries(models).map(([model, entry]): [string, ModelBudgetRecord] => [
+            model,
+            { maxBudget: dollarsToPico(entry.max_budget), duration: parseDuration(entry.budget_duration) },
+          ]),
+        )
+      : null,
+    createdBy: row.createdBy ?? null,
+    updatedBy: row.updatedBy ?? null,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+export function budgetToEntityData(record: BudgetRecord): Budget {
+  return {
+    budgetId: record.budgetId,
+    maxBudgetPico: record.maxBudget,
+    softBudgetPico: record.softBudget,
+    rpmLimit: record.rpmLimit,
+    tpmLimit: record.tpmLimit,
+    maxParallelRequests: record.maxParallelRequests,
+    budgetDuration: record.duration?.text ?? null,
+    budgetResetAt: record.resetAt,
+    modelMaxBudget: record.modelMaxBudget
+      ? Object.fromEntries(
+          Object.entries(record.modelMaxBudget).map(([model, entry]) => [
+            model,
+            { max_budget: picoToDecimalString(entry.maxBudget), budget_duration: entry.duration?.text ?? null },
+          ]),
+        )
+      : null,
+    createdBy: record.createdBy,
+    updatedBy: record.updatedBy,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  } as Budget;
+}
+
+export function customerFromEntity(row: Customer): CustomerRecord {
+  return {
+    userId: row.userId,
+    alias: row.alias ?? null,
+    blocked: row.blocked,
+    budgetId: row.budgetId ?? null,
+    allowedModelRegion: row.allowedModelRegion ?? null,
+    defaultModel: row.defaultModel ?? null,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+export function customerToEntityData(record: CustomerRecord): Customer {
+  return { ...record } as Customer;
+}
