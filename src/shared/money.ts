@@ -18,8 +18,8 @@ export function dollarsToPico(value: number | string): Pico {
   if (!match || (match[2] === '' && (match[3] ?? '') === '')) throw new RangeError(`not a decimal amount: ${text}`);
   const [, sign, intPart, fracPart = '', exponentText] = match;
   const exponent = exponentText ? Number(exponentText) : 0;
-  let digits = (intPart || '0') + fracPart;
-  let scale = fracPart.length - exponent; // value = digits × 10^-scale
+  const digits = (intPart || '0') + fracPart;
+  const scale = fracPart.length - exponent; // value = digits × 10^-scale
   let result: bigint;
   if (scale <= PICO_DIGITS) {
     result = BigInt(digits) * 10n ** BigInt(PICO_DIGITS - scale);
@@ -28,8 +28,6 @@ export function dollarsToPico(value: number | string): Pico {
     const kept = digits.length > drop ? digits.slice(0, digits.length - drop) : '0';
     const firstDropped = digits.length >= drop ? Number(digits[digits.length - drop] ?? '0') : 0;
     result = BigInt(kept) + (firstDropped >= 5 ? 1n : 0n);
-    digits = kept;
-    scale = PICO_DIGITS;
   }
   return sign === '-' ? -result : result;
 }

@@ -1,0 +1,131 @@
+/**
+ * A real HTTP server speaking the OpenAI API, started by tests as the provider behind
+ * Tollgate. Deterministic usage (prompt tokens = characters of the prompt / 4, rounded up;
+ * completion tokens = words of the reply) and switchable failure modes. Like OpenAI, it sends
+ * the usage chunk of a stream only when `stream_options.include_usage` is set.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: Record<string, unknown> | null;
+}
+
+export interface MockBehavior {
+  /** normal | error (status + JSON error) | reset-mid-stream (destroys the socket after 2 chunks) | hang */
+  mode: 'normal' | 'error' | 'reset-mid-stream' | 'hang';
+  status: number;
+  reply: string;
+  chunkDelayMs: number;
+  latencyMs: number;
+  cachedTokens: number;
+}
+
+const DEFAULT_BEHAVIOR: MockBehavior = { mode: 'normal', status: 500, reply: 'Hello from the mock upstream, one two three four five six seven eight.', chunkDelayMs: 0, latencyMs: 0, cachedTokens: 0 };
+
+export function promptTokensOf(body: Record<string, unknown>): number {
+  const messages = Array.isArray(body.messages) ? (body.messages as { content?: unknown }[]) : [];
+  const chars = messages.reduce((sum, m) => sum + (typeof m.content === 'string' ? m.content.length : 0), 0);
+  return Math.max(1, Math.ceil(chars / 4));
+}
+
+export class MockUpstream {
+  readonly requests: RecordedRequest[] = [];
+  behavior: MockBehavior = { ...DEFAULT_BEHAVIOR };
+  /** Streams whose client (Tollgate) went away before the end. */
+  abortedStreams = 0;
+  private server: Server | null = null;
+  private port = 0;
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}/v1`;
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+    this.behavior = { ...DEFAULT_BEHAVIOR };
+    this.abortedStreams = 0;
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = createServer((request, response) => void this.handle(request, response));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server = null;
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const body = text ? (JSON.parse(text) as Record<string, unknown>) : null;
+    this.requests.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+    const b = this.behavior;
+    if (b.latencyMs) await sleep(b.latencyMs);
+    if (b.mode === 'hang') return; // never answers
+    if (b.mode === 'error') {
+      response.writeHead(b.status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { message: `mock upstream failure ${b.status}`, type: 'server_error' } }));
+      return;
+    }
+    if ((request.url ?? '').endsWith('/embeddings')) {
+      const input = body?.input;
+      const inputs = Array.isArray(input) ? input : [input];
+      const tokens = inputs.reduce<number>((sum, item) => sum + Math.ceil(String(item).length / 4), 0);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ object: 'list', model: body?.model, data: inputs.map((_, index) => ({ object: 'embedding', index, embedding: [0.1, 0.2, 0.3] })), usage: { prompt_tokens: tokens, total_tokens: tokens } }));
+      return;
+    }
+    const promptTokens = promptTokensOf(body ?? {});
+    const words = b.reply.split(' ');
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: words.length,
+      total_tokens: promptTokens + words.length,
+      prompt_tokens_details: { cached_tokens: b.cachedTokens },
+    };
+    const id = `chatcmpl-upstream-${this.requests.length}`;
+    if (!body?.stream) {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ id, object: 'chat.completion', created: 1, model: body?.model, choices: [{ index: 0, message: { role: 'assistant', content: b.reply }, finish_reason: 'stop' }], usage }));
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    let finished = false;
+    response.on('close', () => {
+      if (!finished) this.abortedStreams++;
+    });
+    const send = (payload: unknown) => response.write(`data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`);
+    const chunk = (delta: Record<string, unknown>, finish: string | null) => ({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] });
+    send(chunk({ role: 'assistant', content: '' }, null));
+    for (let i = 0; i < words.length; i++) {
+      if (response.destroyed) return;
+      if (b.chunkDelayMs) await sleep(b.chunkDelayMs);
+      if (response.destroyed) return;
+      send(chunk({ content: (i ? ' ' : '') + words[i] }, null));
+      if (b.mode === 'reset-mid-stream' && i === 1) {
+        response.socket?.destroy();
+        return;
+      }
+    }
+    send(chunk({}, 'stop'));
+    if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) send({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [], usage });
+    send('[DONE]');
+    finished = true;
+    response.end();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
