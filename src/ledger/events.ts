@@ -2,19 +2,20 @@
  * @module The publish interface for spend events. In-process fan-out now; listeners must not
  * block (they enqueue), so a slow subscriber can never slow the request that published.
  */
-import type { SpendEvent } from './types';
+import type { BudgetEvent, SpendEvent } from './types';
 
-export type SpendListener = (event: SpendEvent) => void;
+export type Listener<E> = (event: E) => void;
 
-export class SpendEventBus {
-  private readonly listeners = new Set<SpendListener>();
+/** Synchronous in-process fan-out; the seam where a Redis pub/sub transport plugs in later. */
+export class EventBus<E> {
+  private readonly listeners = new Set<Listener<E>>();
 
-  subscribe(listener: SpendListener): () => void {
+  subscribe(listener: Listener<E>): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  publish(event: SpendEvent): void {
+  publish(event: E): void {
     for (const listener of this.listeners) {
       try {
         listener(event);
@@ -24,3 +25,9 @@ export class SpendEventBus {
     }
   }
 }
+
+/** Every metered request (published by the internal resolver at settlement). */
+export class SpendEventBus extends EventBus<SpendEvent> {}
+
+/** Budget alerts for customers (soft budget, thresholds, budget crossed). */
+export class BudgetEventBus extends EventBus<BudgetEvent> {}

@@ -41,3 +41,20 @@ export interface SpendEvent {
   softBudgetPico: bigint | null;
   budgetId: string | null;
 }
+
+/** A customer's budget alert, published once per threshold per budget period. */
+export interface BudgetEvent {
+  /** Stable id (also the webhook event id receivers dedupe on). */
+  eventId: string;
+  type: 'soft_budget_crossed' | 'threshold_crossed' | 'budget_crossed';
+  customerId: string;
+  budgetId: string | null;
+  /** Fraction of max_budget for threshold_crossed (e.g. 0.85); 1 for budget_crossed; null for soft budget. */
+  threshold: number | null;
+  spendPico: bigint;
+  maxBudgetPico: bigint | null;
+  softBudgetPico: bigint | null;
+  periodStartMs: number;
+  requestId: string;
+  atMs: number;
+}

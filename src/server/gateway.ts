@@ -16,7 +16,7 @@ import { ModelRouter } from '../data-plane/model-router';
 import { Registry } from '../governance/registry';
 import { BudgetResetTimer } from '../governance/reset-timer';
 import { InternalResolver } from '../governance/resolver';
-import { SpendEventBus } from '../ledger/events';
+import { BudgetEventBus, SpendEventBus } from '../ledger/events';
 import { Journal } from '../ledger/journal';
 import { Ledger } from '../ledger/ledger';
 import { createLogger, type Logger } from '../observability/logger';
@@ -40,6 +40,7 @@ export interface RunningGateway {
   services: Services;
   ledger: Ledger;
   events: SpendEventBus;
+  budgetEvents: BudgetEventBus;
   database: Database;
   stop(): Promise<void>;
 }
@@ -56,11 +57,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const now = options.now ?? (() => new Date());
   for (const warning of config.warnings) logger.warn(warning);
 
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null);
   const spendBook = new MemorySpendBook();
   const rateLimiter = new MemoryRateLimiter();
   const events = new SpendEventBus();
+  const budgetEvents = new BudgetEventBus();
   const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
   await ledger.recover();
   await loadState(database.orm, registry, spendBook);
@@ -136,5 +138,5 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     return stopping;
   };
 
-  return { url: `http://127.0.0.1:${port}`, port, server, services, ledger, events, database, stop };
+  return { url: `http://127.0.0.1:${port}`, port, server, services, ledger, events, budgetEvents, database, stop };
 }

@@ -23,11 +23,13 @@ export interface DatabaseOptions {
   migrate?: boolean;
   poolMax?: number;
   debug?: boolean;
+  /** Where MikroORM's own messages (migrator progress) go; default: dropped. */
+  log?: (message: string) => void;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) {
-    const orm = await initOrm(options.databaseUrl, options.poolMax ?? 10, options.debug);
+    const orm = await initOrm(options.databaseUrl, options.poolMax ?? 10, options);
     if (options.migrate !== false) await runMigrations(orm);
     return { orm, kind: 'postgresql', close: () => orm.close(true) };
   }
@@ -35,7 +37,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   try {
     // One PGlite session serialises everything; a single pooled connection avoids
     // "Connection terminated unexpectedly" (STACK.md pitfall 18).
-    const orm = await initOrm(embedded.url, 1, options.debug);
+    const orm = await initOrm(embedded.url, 1, options);
     if (options.migrate !== false) await runMigrations(orm);
     return {
       orm,
@@ -51,12 +53,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
 }
 
-async function initOrm(clientUrl: string, poolMax: number, debug = false): Promise<MikroORM> {
+async function initOrm(clientUrl: string, poolMax: number, options: DatabaseOptions): Promise<MikroORM> {
   return MikroORM.init({
     clientUrl,
     entities: ALL_ENTITIES,
     extensions: [Migrator],
-    debug,
+    debug: options.debug ?? false,
+    logger: options.log ?? (() => undefined),
     allowGlobalContext: false,
     pool: { min: 0, max: poolMax },
     migrations: { migrationsList, tableName: 'tollgate_migrations', transactional: true, allOrNothing: true },
