@@ -107,7 +107,7 @@ export class InferenceHandler {
     return { requestId, principal, body, model: body.model, customerId };
   }
 
-  private authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: 'chat' | 'embeddings', promptTokens: number, maxCompletionTokens: number): Decision {
+  private authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: 'chat' | 'embeddings', promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null): Decision {
     const authorization = this.deps.resolver.authorize({
       requestId: prepared.requestId,
       principal: prepared.principal,
@@ -117,6 +117,7 @@ export class InferenceHandler {
       endpoint,
       promptTokens,
       maxCompletionTokens,
+      requestedMaxTokens,
     });
     if (!authorization.ok) throw authorization.error;
     return authorization.decision;
@@ -137,7 +138,7 @@ export class InferenceHandler {
     const first = candidates[0]!;
     const promptTokens = countChatPromptTokens(body.messages);
     const maxCompletionTokens = typeof requestedMax === 'number' ? requestedMax : first.maxOutputTokens;
-    const decision = this.authorizeFor(prepared, first, 'chat', promptTokens, maxCompletionTokens);
+    const decision = this.authorizeFor(prepared, first, 'chat', promptTokens, maxCompletionTokens, typeof requestedMax === 'number' ? requestedMax : null);
     const clientWantsUsage = Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage);
 
     const abort = new AbortController();
@@ -263,7 +264,7 @@ export class InferenceHandler {
     if (!validInput) throw new GatewayError('invalid_request', '"input" is required: a string or a non-empty array.', 'input');
     const candidates = this.deps.router.candidates(prepared.model);
     const promptTokens = countEmbeddingInputTokens(input);
-    const decision = this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0);
+    const decision = this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
     const abort = new AbortController();
     response.on('close', () => {
       if (!response.writableFinished) abort.abort();

@@ -27,6 +27,8 @@ export interface AuthorizeRequest {
   promptTokens: number;
   /** max_completion_tokens / max_tokens when given, else the model's output cap. */
   maxCompletionTokens: number;
+  /** What the client itself capped the output at, if it did. */
+  requestedMaxTokens: number | null;
 }
 
 interface CounterReservation {
@@ -138,12 +140,14 @@ export class InternalResolver {
     let rateTicket: RateTicket | null = null;
     const headers: Record<string, string> = {};
     if (budget && (budget.rpmLimit !== null || budget.tpmLimit !== null || budget.maxParallelRequests !== null)) {
-      const estimatedTokens = request.promptTokens + (request.maxCompletionTokens ?? 0);
+      // tpm reserves the prompt plus the output the client capped; trued up to usage at settle.
+      // Without a cap the output cannot be known, so it is not reserved (like budgets, the
+      // window can then overshoot by at most one request).
+      const estimatedTokens = request.promptTokens + (request.requestedMaxTokens ?? 0);
       const rate = this.rateLimiter.acquire(
         `end_user:${customerId}`,
         { rpm: budget.rpmLimit, tpm: budget.tpmLimit, parallel: budget.maxParallelRequests },
-        // tpm admission counts the prompt plus the output the client allows; trued up at settle.
-        Math.min(estimatedTokens, budget.tpmLimit ?? estimatedTokens),
+        estimatedTokens,
         now.getTime(),
       );
       if (!rate.ok) {

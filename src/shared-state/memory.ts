@@ -131,8 +131,9 @@ export class MemoryRateLimiter implements RateLimiter {
       const oldest = window.entries[window.entries.length - limits.rpm]!;
       return { ok: false, limitType: 'requests', limit: limits.rpm, current: count, retryAfterMs: Math.max(1, oldest.at + RATE_WINDOW_MS - nowMs) };
     }
-    if (limits.tpm !== null && window.tokens + estimatedTokens > limits.tpm) {
-      return { ok: false, limitType: 'tokens', limit: limits.tpm, current: window.tokens, retryAfterMs: this.tokenRetryAfter(window, limits.tpm, estimatedTokens, nowMs) };
+    // Same rule as dollar budgets: admit while the window (settled + reserved) is under the limit.
+    if (limits.tpm !== null && window.tokens >= limits.tpm) {
+      return { ok: false, limitType: 'tokens', limit: limits.tpm, current: window.tokens, retryAfterMs: this.tokenRetryAfter(window, limits.tpm, nowMs) };
     }
     const entry: WindowEntry = { id: this.nextId++, at: nowMs, tokens: estimatedTokens };
     window.entries.push(entry);
@@ -147,12 +148,13 @@ export class MemoryRateLimiter implements RateLimiter {
     };
   }
 
-  private tokenRetryAfter(window: KeyWindow, limit: number, wanted: number, nowMs: number): number {
+  /** When enough tokens will have left the window to drop below the limit. */
+  private tokenRetryAfter(window: KeyWindow, limit: number, nowMs: number): number {
     let tokens = window.tokens;
     for (let i = window.head; i < window.entries.length; i++) {
       const entry = window.entries[i]!;
       tokens -= entry.tokens;
-      if (tokens + wanted <= limit) return Math.max(1, entry.at + RATE_WINDOW_MS - nowMs);
+      if (tokens < limit) return Math.max(1, entry.at + RATE_WINDOW_MS - nowMs);
     }
     return RATE_WINDOW_MS;
   }

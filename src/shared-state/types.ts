@@ -55,7 +55,11 @@ export type RateDecision =
   | { ok: false; limitType: 'requests' | 'tokens' | 'parallel_requests'; limit: number; current: number; retryAfterMs: number };
 
 export interface RateLimiter {
-  /** Checks every limit of the key at once and, when all pass, records the request. */
+  /**
+   * Checks every limit of the key at once and, when all pass, records the request and
+   * reserves its estimated tokens. Admits while tokens in the window (settled + reserved)
+   * are below tpm, and fewer than rpm requests started in the last 60 s.
+   */
   acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): RateDecision;
   /** Trues up the token reservation to actual usage and frees the parallel slot. */
   settle(ticket: RateTicket, actualTokens: number): void;
