@@ -62,7 +62,7 @@ async function initOrm(clientUrl: string, poolMax: number, options: DatabaseOpti
     logger: options.log ?? (() => undefined),
     allowGlobalContext: false,
     pool: { min: 0, max: poolMax },
-    migrations: { migrationsList, tableName: 'tollgate_migrations', transactional: true, allOrNothing: true },
+    migrations: { migrationsList, tableName: 'tollgate_migrations', transactional: true, allOrNothing: true, snapshot: false },
     discovery: { warnWhenNoEntities: false },
   });
 }
