@@ -99,3 +99,39 @@ describe.each(['postgresql', 'pglite'] as const)('crash safety on %s', (store) =
     }
   });
 });
+
+describe('graceful stop', () => {
+  it('drains in-flight requests on SIGTERM, flushes the ledger, and a restart shows the same spend', async () => {
+    const dataDir = freshDataDir();
+    const yaml = testConfigYaml({
+      extra: 'tollgate:\n  ledger_flush_interval_ms: 600000\n',
+      models: `
+  - model_name: slow
+    litellm_params:
+      model: mock/gpt-3.5-turbo
+      mock_latency_ms: 800`,
+    });
+    let gateway = await spawnGateway({ yaml, dataDir });
+    const inFlight = Array.from({ length: 5 }, () =>
+      fetch(`${gateway.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
+        body: JSON.stringify({ model: 'slow', user: 'draining', messages: [{ role: 'user', content: 'take your time' }] }),
+      }).then(async (response) => ({ status: response.status, cost: dollarsToPico(response.headers.get('x-litellm-response-cost') ?? '0'), body: await response.text() })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const exitCode = await gateway.stop();
+    const results = await Promise.all(inFlight);
+    expect(exitCode).toBe(0);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(gateway.output()).not.toContain('recovered');
+    gateway = await spawnGateway({ yaml, dataDir });
+    try {
+      expect(gateway.output()).not.toContain('recovered metered requests'); // flushed, nothing to replay
+      const info = (await (await fetch(`${gateway.url}/customer/info?end_user_id=draining`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).json()) as { spend: number };
+      expect(dollarsToPico(info.spend)).toBe(results.reduce((sum, r) => sum + r.cost, 0n));
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
