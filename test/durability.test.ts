@@ -5,7 +5,8 @@
  * customer's spend equals the sum of its ledger rows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDataDir, MASTER_KEY, spawnGateway, testConfigYaml, type SpawnedGateway } from './support/gateway';
+import { freshDataDir, MASTER_KEY, spawnGateway, testConfigYaml, TEST_INPUT_PRICE, TEST_OUTPUT_PRICE, type SpawnedGateway } from './support/gateway';
+import { MockUpstream } from './support/mock-upstream';
 import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
 import { dollarsToPico } from '../src/shared/money';
 
@@ -103,35 +104,35 @@ describe.each(['postgresql', 'pglite'] as const)('crash safety on %s', (store) =
 describe('graceful stop', () => {
   it('drains in-flight requests on SIGTERM, flushes the ledger, and a restart shows the same spend', async () => {
     const dataDir = freshDataDir();
-    const yaml = testConfigYaml({
-      extra: 'tollgate:\n  ledger_flush_interval_ms: 600000\n',
-      models: `
-  - model_name: slow
-    litellm_params:
-      model: mock/gpt-3.5-turbo
-      mock_latency_ms: 800`,
-    });
+    const upstream = await new MockUpstream().start();
+    upstream.behavior.chunkDelayMs = 100; // each stream takes ~1.5 s after its headers
+    const yaml = testConfigYaml({ upstreamBase: upstream.baseUrl, extra: 'tollgate:\n  ledger_flush_interval_ms: 600000\n' });
     let gateway = await spawnGateway({ yaml, dataDir });
-    const inFlight = Array.from({ length: 5 }, () =>
-      fetch(`${gateway.url}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
-        body: JSON.stringify({ model: 'slow', user: 'draining', messages: [{ role: 'user', content: 'take your time' }] }),
-      }).then(async (response) => ({ status: response.status, cost: dollarsToPico(response.headers.get('x-litellm-response-cost') ?? '0'), body: await response.text() })),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const exitCode = await gateway.stop();
-    const results = await Promise.all(inFlight);
-    expect(exitCode).toBe(0);
-    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
-    expect(gateway.output()).not.toContain('recovered');
-    gateway = await spawnGateway({ yaml, dataDir });
     try {
-      expect(gateway.output()).not.toContain('recovered metered requests'); // flushed, nothing to replay
+      const responses = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          fetch(`${gateway.url}/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
+            body: JSON.stringify({ model: 'upstream-gpt', user: 'draining', stream: true, messages: [{ role: 'user', content: 'take your time' }] }),
+          }),
+        ),
+      );
+      // All five are in flight (headers received, bodies streaming) when SIGTERM arrives.
+      const stopped = gateway.stop();
+      const bodies = await Promise.all(responses.map((response) => response.text()));
+      expect(await stopped).toBe(0);
+      expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      for (const body of bodies) expect(body).toContain('data: [DONE]');
+      const words = upstream.behavior.reply.split(' ').length;
+      const expected = 5n * (BigInt(Math.ceil('take your time'.length / 4)) * dollarsToPico(TEST_INPUT_PRICE) + BigInt(words) * dollarsToPico(TEST_OUTPUT_PRICE));
+      gateway = await spawnGateway({ yaml, dataDir });
+      expect(gateway.output()).not.toContain('recovered metered requests'); // flushed at stop, nothing to replay
       const info = (await (await fetch(`${gateway.url}/customer/info?end_user_id=draining`, { headers: { authorization: `Bearer ${MASTER_KEY}` } })).json()) as { spend: number };
-      expect(dollarsToPico(info.spend)).toBe(results.reduce((sum, r) => sum + r.cost, 0n));
+      expect(dollarsToPico(info.spend)).toBe(expected);
     } finally {
       await gateway.stop();
+      await upstream.stop();
     }
   });
 });
