@@ -24,6 +24,8 @@ export interface MockBehavior {
   cachedTokens: number;
   /** Stream mode: after this many content chunks, wait for `resume()` (holds the stream open). */
   pauseAfterChunks?: number;
+  /** Stream mode: ignore `stream_options.include_usage` (servers that never report stream usage). */
+  neverSendUsage?: boolean;
 }
 
 const DEFAULT_BEHAVIOR: MockBehavior = { mode: 'normal', status: 500, reply: 'Hello from the mock upstream, one two three four five six seven eight.', chunkDelayMs: 0, latencyMs: 0, cachedTokens: 0 };
@@ -127,6 +129,9 @@ export class MockUpstream {
       if (response.destroyed) return;
       send(chunk({ content: (i ? ' ' : '') + words[i] }, null));
       if (b.mode === 'reset-mid-stream' && i === 1) {
+        // Let the two chunks reach the wire first (an SSE comment's write callback fires once
+        // everything before it is flushed), as in a real reset mid-stream.
+        await new Promise<void>((resolve) => response.write(': flush\n\n', () => resolve()));
         response.socket?.destroy();
         return;
       }
@@ -136,7 +141,7 @@ export class MockUpstream {
       }
     }
     send(chunk({}, 'stop'));
-    if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) send({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [], usage });
+    if (!b.neverSendUsage && (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) send({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [], usage });
     send('[DONE]');
     finished = true;
     this.completedStreams++;
