@@ -95,7 +95,8 @@ export class AnthropicUpstream {
     this.requests.push({ path: request.url ?? '', headers: request.headers, body });
     const b = this.behavior;
     if (request.method !== 'POST' || request.url !== '/v1/messages') return this.error(response, 404, 'not_found_error', `Not found: ${request.method} ${request.url}`);
-    if (!request.headers['x-api-key']) return this.error(response, 401, 'authentication_error', 'x-api-key header is required');
+    // Anthropic takes the key as x-api-key (what Tollgate sends); @anthropic-ai/sdk 1.x sends a bearer token.
+    if (!request.headers['x-api-key'] && !request.headers.authorization) return this.error(response, 401, 'authentication_error', 'x-api-key header is required');
     if (typeof body.max_tokens !== 'number') return this.error(response, 400, 'invalid_request_error', 'max_tokens: Field required');
     if (b.mode === 'error') return this.error(response, b.status, b.errorType, `mock anthropic failure ${b.status}`);
 
