@@ -19,7 +19,7 @@ interface OpenAIChunk {
 
 export class OpenAIStreamTranslator implements StreamTranslator {
   usage: TokenUsage | null = null;
-  finished = false;
+  private doneSeen = false;
   private finishSeen = false;
   /** Delivered payloads, parsed for text only if the stream must be counted (ended early, no usage). */
   private readonly delivered: string[] = [];
@@ -28,17 +28,21 @@ export class OpenAIStreamTranslator implements StreamTranslator {
 
   get usageComplete(): boolean {
     // OpenAI sends usage after the last finish_reason; a usage seen earlier is a running count.
-    return this.usage !== null && (this.finishSeen || this.finished);
+    return this.usage !== null && this.finished;
+  }
+
+  /** A finish_reason ends the generation (the text is complete) even if [DONE] never comes. */
+  get finished(): boolean {
+    return this.finishSeen || this.doneSeen;
   }
 
   onEvent(event: SseEvent): string[] {
     const data = event.data;
     if (data === '[DONE]') {
-      this.finished = true;
+      this.doneSeen = true;
       return [];
     }
-    const finishes = FINISH_REASON.test(data);
-    if (finishes) this.finishSeen = true;
+    if (FINISH_REASON.test(data)) this.finishSeen = true;
     if (!data.includes('"usage"')) return this.deliver(data);
     let chunk: OpenAIChunk;
     try {
@@ -56,7 +60,7 @@ export class OpenAIStreamTranslator implements StreamTranslator {
   }
 
   finish(): string[] {
-    this.finished = true;
+    this.doneSeen = true;
     return ['[DONE]'];
   }
 
