@@ -106,7 +106,9 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     const provider = params.model.slice(0, slash).toLowerCase();
     const upstreamModel = params.model.slice(slash + 1);
     const info = entry.model_info ?? {};
-    const price = resolvePrice(provider, upstreamModel, {
+    // An Azure deployment name says nothing about its model: `model_info.base_model` does.
+    const priced = info.base_model ? splitModel(info.base_model, provider) : { provider, model: upstreamModel };
+    const price = resolvePrice(priced.provider, priced.model, {
       input_cost_per_token: params.input_cost_per_token ?? info.input_cost_per_token,
       output_cost_per_token: params.output_cost_per_token ?? info.output_cost_per_token,
       cache_read_input_token_cost: params.cache_read_input_token_cost ?? info.cache_read_input_token_cost,
@@ -156,6 +158,12 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     warnings,
   };
+}
+
+/** `azure/gpt-4o` → azure + gpt-4o; a bare `gpt-4o` keeps the deployment's provider. */
+function splitModel(model: string, provider: string): { provider: string; model: string } {
+  const slash = model.indexOf('/');
+  return slash < 0 ? { provider, model } : { provider: model.slice(0, slash).toLowerCase(), model: model.slice(slash + 1) };
 }
 
 function validateTimezone(zone: string): string {

@@ -30,6 +30,8 @@ export const modelInfoSchema = z.looseObject({
   cache_creation_input_token_cost: optionalPrice,
   max_output_tokens: z.coerce.number().int().positive().optional(),
   max_tokens: z.coerce.number().int().positive().optional(),
+  // The model an azure/ deployment runs (LiteLLM's key), used to find its price.
+  base_model: z.string().optional(),
 });
 
 export const configSchema = z.object({

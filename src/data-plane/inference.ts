@@ -7,13 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Deployment } from '../config/load';
-import type { InternalResolver, Decision } from '../governance/resolver';
+import type { InternalResolver, Decision, Settlement } from '../governance/resolver';
 import type { Registry } from '../governance/registry';
 import type { Principal } from '../governance/records';
 import { countChatPromptTokens, countEmbeddingInputTokens, countTextTokens } from '../pricing/tokens';
 import type { TokenUsage } from '../pricing/prices';
 import { adapterFor } from '../providers/registry';
-import type { ChatContext, ProviderAdapter, UpstreamRequest } from '../providers/types';
+import type { ChatContext, ProviderAdapter, StreamTranslator, UpstreamRequest } from '../providers/types';
+import type { CostSource } from '../ledger/types';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString } from '../shared/money';
 import type { Logger } from '../observability/logger';
@@ -22,6 +23,7 @@ import type { Forwarder, UpstreamResponse } from './forwarder';
 import { bearerToken, readJsonBody, sendError, sendJson } from './http-io';
 import type { ModelRouter } from './model-router';
 import { SseParser } from './sse';
+import { isConnectionRefused, upstreamFailure, upstreamHttpError } from './upstream-errors';
 
 export interface InferenceDependencies {
   registry: Registry;
@@ -64,9 +66,10 @@ export class InferenceHandler {
     response.setHeader('x-request-id', requestId);
     try {
       const prepared = await this.prepare(requestId, request);
-      if (kind === 'chat') await this.chat(prepared, request, response);
+      if (kind === 'chat') await this.chat(prepared, response);
       else await this.embeddings(prepared, response);
     } catch (error) {
+      if (response.destroyed) return; // the client left: nobody to tell
       if (error instanceof GatewayError) sendError(response, error);
       else {
         this.deps.logger.error({ err: error, requestId }, 'inference request failed');
@@ -123,12 +126,15 @@ export class InferenceHandler {
     return authorization.decision;
   }
 
-  private async chat(prepared: Prepared, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  private async chat(prepared: Prepared, response: ServerResponse): Promise<void> {
     const { body } = prepared;
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
       throw new GatewayError('invalid_request', '"messages" is required and must be a non-empty array.', 'messages');
     }
-    if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new GatewayError('invalid_request', '"stream" must be a boolean.', 'stream');
+    if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw new GatewayError('invalid_request', '"stream" must be a boolean.', 'stream');
+    if (body.stream_options !== undefined && body.stream_options !== null && (typeof body.stream_options !== 'object' || Array.isArray(body.stream_options))) {
+      throw new GatewayError('invalid_request', '"stream_options" must be an object.', 'stream_options');
+    }
     const requestedMax = body.max_completion_tokens ?? body.max_tokens;
     if (requestedMax !== undefined && requestedMax !== null && (!Number.isInteger(requestedMax) || (requestedMax as number) < 0)) {
       throw new GatewayError('invalid_request', '"max_tokens" / "max_completion_tokens" must be a non-negative integer.', body.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens');
@@ -141,11 +147,15 @@ export class InferenceHandler {
     const decision = this.authorizeFor(prepared, first, 'chat', promptTokens, maxCompletionTokens, typeof requestedMax === 'number' ? requestedMax : null);
     const clientWantsUsage = Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage);
 
+    // A stream is cancelled upstream when its client leaves: nothing more can be delivered and
+    // the provider stops generating (we bill what was delivered). A non-streamed answer is read
+    // to the end even then, so the provider's exact usage is billed: it bills us either way.
     const abort = new AbortController();
-    const onClose = () => {
-      if (!response.writableFinished) abort.abort();
-    };
-    response.on('close', onClose);
+    if (stream) {
+      response.on('close', () => {
+        if (!response.writableFinished) abort.abort();
+      });
+    }
     let upstream: UpstreamResponse;
     let context: ChatContext;
     let adapter: ProviderAdapter;
@@ -163,38 +173,51 @@ export class InferenceHandler {
     if (upstream.status >= 400) {
       const text = await readAll(upstream).catch(() => '');
       this.deps.resolver.release(decision);
-      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), context.deployment);
+      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), context.deployment, upstream.headers);
     }
     if (stream) await this.relayStream(prepared, decision, upstream, context, adapter, response, promptTokens);
     else await this.relayJson(decision, upstream, context, adapter, response, promptTokens);
   }
 
   private async relayJson(decision: Decision, upstream: UpstreamResponse, context: ChatContext, adapter: ProviderAdapter, response: ServerResponse, promptTokens: number): Promise<void> {
+    const json = await this.readUpstreamJson(decision, upstream, context.deployment);
+    const parsed = adapter.parseChatResponse(json, context);
+    let usage = parsed.usage;
+    let source: CostSource = 'provider';
+    if (!usage) {
+      usage = { promptTokens, completionTokens: countTextTokens(completionTextOf(parsed.body)) };
+      source = 'computed';
+    }
+    // The client may have left while the provider was still answering: billed all the same.
+    const settlement = this.deps.resolver.settle(decision, usage, source, response.destroyed ? 'partial' : 'success');
+    if (response.destroyed) return;
+    sendJson(response, 200, parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
+  }
+
+  /** Reads a whole upstream JSON body; any failure releases the reservation (nothing to bill). */
+  private async readUpstreamJson(decision: Decision, upstream: UpstreamResponse, deployment: Deployment): Promise<unknown> {
     let text: string;
     try {
       text = await readAll(upstream);
     } catch (error) {
       this.deps.resolver.release(decision);
-      throw upstreamFailure(error, context.deployment);
+      throw upstreamFailure(error, deployment);
     }
-    let json: unknown;
     try {
-      json = JSON.parse(text);
+      return JSON.parse(text);
     } catch {
       this.deps.resolver.release(decision);
-      throw new GatewayError('upstream_error', `Upstream ${context.deployment.id} returned a body that is not JSON.`);
+      throw new GatewayError('upstream_error', `Upstream ${deployment.id} returned a body that is not JSON.`);
     }
-    const parsed = adapter.parseChatResponse(json, context);
-    let usage = parsed.usage;
-    let source: 'provider' | 'computed' = 'provider';
-    if (!usage) {
-      usage = { promptTokens, completionTokens: countTextTokens(completionTextOf(parsed.body)) };
-      source = 'computed';
-    }
-    const settlement = this.deps.resolver.settle(decision, usage, source);
-    sendJson(response, 200, parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
   }
 
+  /**
+   * Relays a stream event by event: each upstream event is translated and written as soon as
+   * it is complete, waiting only when the client reads slower than the provider writes.
+   * However the stream ends, it is settled once, before the last byte: provider usage when
+   * the provider reported it in full, counted text when the answer is complete without usage,
+   * an estimate of what was delivered when it ended early.
+   */
   private async relayStream(
     prepared: Prepared,
     decision: Decision,
@@ -215,46 +238,64 @@ export class InferenceHandler {
       trailer: COST_HEADER,
     });
     response.flushHeaders();
-    const write = (payloads: string[]) => {
-      for (const payload of payloads) response.write(`data: ${payload}\n\n`);
+    const write = (payloads: string[]): boolean => {
+      let writable = true;
+      for (const payload of payloads) writable = response.write(`data: ${payload}\n\n`);
+      return writable;
     };
-    const settleEstimated = (why: string) => {
-      const usage: TokenUsage = translator.usage ?? { promptTokens, completionTokens: countTextTokens(translator.deliveredText) };
-      const settlement = this.deps.resolver.settle(decision, usage, translator.usage ? 'provider' : 'estimated', 'partial');
-      this.deps.logger.warn({ requestId: prepared.requestId, why, costPico: settlement.costPico.toString() }, 'stream ended early; charged what was delivered');
-      return settlement;
-    };
+    let failure: GatewayError | null = null;
+    let clientLeft: boolean;
     try {
       for await (const chunk of upstream.body) {
         if (response.destroyed) break;
-        for (const event of parser.push(chunk)) write(translator.onEvent(event));
+        let writable = true;
+        for (const event of parser.push(chunk)) writable = write(translator.onEvent(event)) && writable;
+        if (!writable) await drained(response);
       }
-      for (const event of parser.end()) write(translator.onEvent(event));
+      if (!response.destroyed) for (const event of parser.end()) write(translator.onEvent(event));
+      clientLeft = response.destroyed;
     } catch (error) {
-      if (response.destroyed || response.writableEnded) {
-        settleEstimated('client disconnected');
-        return;
-      }
-      const settlement = settleEstimated(`upstream failed mid-stream: ${(error as Error).message}`);
-      const failure = upstreamFailure(error, context.deployment);
-      response.write(`data: ${JSON.stringify(failure.toEnvelope())}\n\n`);
-      response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement.costPico) });
-      response.end();
-      return;
+      clientLeft = response.destroyed || response.writableEnded;
+      if (!clientLeft) failure = upstreamFailure(error, context.deployment);
     }
-    if (response.destroyed) {
+    if (clientLeft) {
       upstream.destroy();
-      settleEstimated('client disconnected');
+      this.settleStream(prepared, decision, translator, promptTokens, 'client disconnected');
       return;
     }
-    let settlement;
-    if (translator.usage) settlement = this.deps.resolver.settle(decision, translator.usage, 'provider');
-    else if (translator.finished) {
-      settlement = this.deps.resolver.settle(decision, { promptTokens, completionTokens: countTextTokens(translator.deliveredText) }, 'computed');
-    } else settlement = settleEstimated('upstream closed the stream without finishing');
-    write(translator.finish());
-    response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement.costPico) });
+    if (!failure && !translator.finished && !translator.errored) {
+      failure = new GatewayError('upstream_error', `Upstream ${context.deployment.id} closed the stream before it finished.`);
+    }
+    const why = failure?.message ?? (translator.errored ? 'upstream sent an error event' : null);
+    const settlement = this.settleStream(prepared, decision, translator, promptTokens, why);
+    if (failure) write([JSON.stringify(failure.toEnvelope())]);
+    else if (!translator.errored) write(translator.finish());
+    response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement?.costPico ?? 0n) });
     response.end();
+  }
+
+  /** `why` is null for a stream that ended normally, else the reason it ended early. */
+  private settleStream(prepared: Prepared, decision: Decision, translator: StreamTranslator, promptTokens: number, why: string | null): Settlement | null {
+    const status = why ? 'partial' : 'success';
+    const reported = translator.usage;
+    if (reported && translator.usageComplete) return this.deps.resolver.settle(decision, reported, 'provider', status);
+    const deliveredTokens = countTextTokens(translator.deliveredText);
+    // The whole answer was delivered, the provider just did not count it: count it ourselves.
+    if (translator.finished) return this.deps.resolver.settle(decision, { promptTokens, completionTokens: deliveredTokens }, 'computed', status);
+    if (!reported && deliveredTokens === 0) {
+      // Nothing was generated (or nothing reached us): nothing to bill.
+      this.deps.resolver.release(decision);
+      this.deps.logger.warn({ requestId: prepared.requestId, why }, 'stream ended before any token; nothing charged');
+      return null;
+    }
+    // Ended early: the provider's prompt count when it gave one (Anthropic does at the start),
+    // and at least the tokens we delivered.
+    const usage: TokenUsage = reported
+      ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) }
+      : { promptTokens, completionTokens: deliveredTokens };
+    const settlement = this.deps.resolver.settle(decision, usage, 'estimated', 'partial');
+    this.deps.logger.warn({ requestId: prepared.requestId, why, costPico: settlement.costPico.toString() }, 'stream ended early; charged what was delivered');
+    return settlement;
   }
 
   private async embeddings(prepared: Prepared, response: ServerResponse): Promise<void> {
@@ -265,10 +306,8 @@ export class InferenceHandler {
     const candidates = this.deps.router.candidates(prepared.model);
     const promptTokens = countEmbeddingInputTokens(input);
     const decision = this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
-    const abort = new AbortController();
-    response.on('close', () => {
-      if (!response.writableFinished) abort.abort();
-    });
+    // Like a non-streamed chat: read to the end even if the client leaves, and bill it.
+    const neverAborted = new AbortController().signal;
     let upstream: UpstreamResponse;
     let adapter: ProviderAdapter;
     let deployment: Deployment;
@@ -276,34 +315,23 @@ export class InferenceHandler {
       const sent = await this.sendWithFailover(candidates, decision, (d) => {
         const a = adapterFor(d.provider);
         return { context: { deployment: d, body }, adapter: a, request: a.buildEmbeddingsRequest({ deployment: d, body }) };
-      }, abort.signal);
+      }, neverAborted);
       ({ upstream, adapter } = sent);
       deployment = sent.context.deployment;
     } catch (error) {
       this.deps.resolver.release(decision);
       throw error;
     }
-    let text: string;
-    try {
-      text = await readAll(upstream);
-    } catch (error) {
-      this.deps.resolver.release(decision);
-      throw upstreamFailure(error, deployment);
-    }
     if (upstream.status >= 400) {
+      const text = await readAll(upstream).catch(() => '');
       this.deps.resolver.release(decision);
-      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), deployment);
+      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), deployment, upstream.headers);
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      this.deps.resolver.release(decision);
-      throw new GatewayError('upstream_error', `Upstream ${deployment.id} returned a body that is not JSON.`);
-    }
+    const json = await this.readUpstreamJson(decision, upstream, deployment);
     const parsed = adapter.parseEmbeddingsResponse(json, { deployment, body });
     const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
-    const settlement = this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed');
+    const settlement = this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
+    if (response.destroyed) return;
     sendJson(response, 200, parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
   }
 
@@ -339,26 +367,17 @@ function unauthorized(): GatewayError {
   return new GatewayError('unauthorized', 'Authentication failed: pass a valid key as "Authorization: Bearer <key>".', null);
 }
 
-function isConnectionRefused(error: unknown): boolean {
-  const code = (error as { code?: string; cause?: { code?: string } })?.code ?? (error as { cause?: { code?: string } })?.cause?.code;
-  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'UND_ERR_CONNECT_TIMEOUT';
-}
-
-function upstreamFailure(error: unknown, deployment: Deployment): GatewayError {
-  if (error instanceof GatewayError) return error;
-  const code = (error as { code?: string })?.code;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new GatewayError('upstream_timeout', `Upstream ${deployment.id} did not answer within ${deployment.timeoutMs} ms.`);
-  }
-  const reason = (error as Error)?.message ?? 'unknown error';
-  return new GatewayError('upstream_unreachable', `Upstream ${deployment.id} failed: ${code ? `${code} ` : ''}${reason}`);
-}
-
-function upstreamHttpError(status: number, message: string, deployment: Deployment): GatewayError {
-  // Client-side errors (bad parameters, 404 model, 429 upstream rate limit) keep their status;
-  // auth failures and server errors of the upstream are the gateway's problem: 502.
-  const passThrough = status >= 400 && status < 500 && status !== 401 && status !== 403;
-  return new GatewayError('upstream_error', `Upstream ${deployment.id} answered ${status}: ${message}`, null, {}, passThrough ? status : 502);
+/** Resolves when the client can take more data, or has gone. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
 }
 
 async function readAll(upstream: UpstreamResponse): Promise<string> {

@@ -22,7 +22,7 @@ export interface PriceOverrides {
   cache_creation_input_token_cost?: number;
 }
 
-/** Providers whose model ids genai-prices knows under another provider id. */
+/** Our provider prefix → genai-prices provider id. */
 const PRICE_PROVIDER_ALIASES: Record<string, string> = {
   azure: 'azure',
   openai: 'openai',
@@ -31,7 +31,18 @@ const PRICE_PROVIDER_ALIASES: Record<string, string> = {
   groq: 'groq',
   together_ai: 'together',
   deepseek: 'deepseek',
+  fireworks_ai: 'fireworks',
+  openrouter: 'openrouter',
+  gemini: 'google',
+  xai: 'x-ai',
+  cohere: 'cohere',
 };
+
+/**
+ * Servers you run yourself: a cloud price for the same weights would be a guess, so these
+ * must be priced in the config (0 for free) or start-up stops.
+ */
+const SELF_HOSTED_PROVIDERS = new Set(['ollama', 'ollama_chat', 'hosted_vllm', 'vllm', 'lm_studio', 'llamafile', 'openai_like']);
 
 /** Per-million-token price (dollars) → per-token pico-USD, exactly. */
 function perMillionToPico(value: unknown): Pico {
@@ -41,7 +52,9 @@ function perMillionToPico(value: unknown): Pico {
 }
 
 export function lookupTablePrice(provider: string, model: string): ModelPrice | null {
-  const tryIds = [PRICE_PROVIDER_ALIASES[provider], undefined];
+  if (SELF_HOSTED_PROVIDERS.has(provider)) return null;
+  // The provider's own price first; then any provider selling a model of that name.
+  const tryIds = PRICE_PROVIDER_ALIASES[provider] ? [PRICE_PROVIDER_ALIASES[provider], undefined] : [undefined];
   for (const providerId of tryIds) {
     let result;
     try {

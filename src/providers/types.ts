@@ -44,12 +44,20 @@ export interface StreamTranslator {
   onEvent(event: SseEvent): string[];
   /** Payloads to send after the upstream finished cleanly (normally `[DONE]`). */
   finish(): string[];
-  /** Provider-reported usage, once seen. */
+  /**
+   * Provider-reported usage seen so far. It may be partial (Anthropic reports the prompt at
+   * the start and the output at the end): trust it for the whole request only when
+   * `usageComplete` is true.
+   */
   readonly usage: TokenUsage | null;
-  /** Completion text delivered so far, to estimate usage when a stream ends early. */
+  /** The provider's usage covers the whole generation (it was reported after the end). */
+  readonly usageComplete: boolean;
+  /** Completion text delivered so far, to count usage when a stream ends early. */
   readonly deliveredText: string;
-  /** Model id the upstream reported, if any. */
+  /** The provider signalled the end of the generation (finish_reason, [DONE], message_stop). */
   readonly finished: boolean;
+  /** The upstream sent an error event, already translated for the client. */
+  readonly errored?: boolean;
 }
 
 export interface ProviderAdapter {

@@ -22,6 +22,10 @@ export interface MockBehavior {
   chunkDelayMs: number;
   latencyMs: number;
   cachedTokens: number;
+  /** Stream mode: after this many content chunks, wait for `resume()` (holds the stream open). */
+  pauseAfterChunks?: number;
+  /** Stream mode: ignore `stream_options.include_usage` (servers that never report stream usage). */
+  neverSendUsage?: boolean;
 }
 
 const DEFAULT_BEHAVIOR: MockBehavior = { mode: 'normal', status: 500, reply: 'Hello from the mock upstream, one two three four five six seven eight.', chunkDelayMs: 0, latencyMs: 0, cachedTokens: 0 };
@@ -37,6 +41,9 @@ export class MockUpstream {
   behavior: MockBehavior = { ...DEFAULT_BEHAVIOR };
   /** Streams whose client (Tollgate) went away before the end. */
   abortedStreams = 0;
+  /** Streams sent to the end. */
+  completedStreams = 0;
+  private resumeWaiters: (() => void)[] = [];
   private server: Server | null = null;
   private port = 0;
 
@@ -48,6 +55,13 @@ export class MockUpstream {
     this.requests.length = 0;
     this.behavior = { ...DEFAULT_BEHAVIOR };
     this.abortedStreams = 0;
+    this.completedStreams = 0;
+    this.resume();
+  }
+
+  /** Lets streams held by `pauseAfterChunks` continue. */
+  resume(): void {
+    for (const resolve of this.resumeWaiters.splice(0)) resolve();
   }
 
   async start(port = 0): Promise<this> {
@@ -59,6 +73,7 @@ export class MockUpstream {
 
   async stop(): Promise<void> {
     if (!this.server) return;
+    this.resume();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.server = null;
@@ -78,7 +93,7 @@ export class MockUpstream {
       response.end(JSON.stringify({ error: { message: `mock upstream failure ${b.status}`, type: 'server_error' } }));
       return;
     }
-    if ((request.url ?? '').endsWith('/embeddings')) {
+    if (new URL(request.url ?? '/', 'http://upstream').pathname.endsWith('/embeddings')) {
       const input = body?.input;
       const inputs = Array.isArray(input) ? input : [input];
       const tokens = inputs.reduce<number>((sum, item) => sum + Math.ceil(String(item).length / 4), 0);
@@ -114,14 +129,22 @@ export class MockUpstream {
       if (response.destroyed) return;
       send(chunk({ content: (i ? ' ' : '') + words[i] }, null));
       if (b.mode === 'reset-mid-stream' && i === 1) {
+        // Let the two chunks reach the wire first (an SSE comment's write callback fires once
+        // everything before it is flushed), as in a real reset mid-stream.
+        await new Promise<void>((resolve) => response.write(': flush\n\n', () => resolve()));
         response.socket?.destroy();
         return;
       }
+      if (b.pauseAfterChunks !== undefined && i + 1 === b.pauseAfterChunks) {
+        await new Promise<void>((resolve) => this.resumeWaiters.push(resolve));
+        if (response.destroyed) return;
+      }
     }
     send(chunk({}, 'stop'));
-    if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) send({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [], usage });
+    if (!b.neverSendUsage && (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) send({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [], usage });
     send('[DONE]');
     finished = true;
+    this.completedStreams++;
     response.end();
   }
 }

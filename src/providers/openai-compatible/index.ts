@@ -34,6 +34,12 @@ export function openAIChatBody(context: ChatContext, includeModel = true): Recor
   return body;
 }
 
+export function openAIEmbeddingsBody(context: EmbeddingsContext): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...context.body, model: context.deployment.upstreamModel };
+  for (const field of GATEWAY_ONLY_FIELDS) delete body[field];
+  return body;
+}
+
 export function errorMessageFromBody(status: number, text: string): string {
   try {
     const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
@@ -64,9 +70,7 @@ export const openAICompatibleProvider: ProviderAdapter = {
 
   buildEmbeddingsRequest(context: EmbeddingsContext): UpstreamRequest {
     const base = context.deployment.apiBase ?? OPENAI_DEFAULT_BASE;
-    const body = { ...context.body, model: context.deployment.upstreamModel };
-    for (const field of GATEWAY_ONLY_FIELDS) delete (body as Record<string, unknown>)[field];
-    return { url: joinUrl(base, '/embeddings'), method: 'POST', headers: jsonHeaders(context.deployment.apiKey), body: JSON.stringify(body) };
+    return { url: joinUrl(base, '/embeddings'), method: 'POST', headers: jsonHeaders(context.deployment.apiKey), body: JSON.stringify(openAIEmbeddingsBody(context)) };
   },
 
   parseEmbeddingsResponse(json: unknown): ParsedResponse {
