@@ -21,6 +21,9 @@ export class Ledger {
   private flushing: Promise<void> = Promise.resolve();
   private stopped = false;
   private lastError: Error | null = null;
+  /** While the store is unreachable, timer flushes back off (doubling, capped) instead of hammering it. */
+  private failures = 0;
+  private nextAttemptAt = 0;
 
   constructor(
     private readonly orm: MikroORM,
@@ -31,6 +34,7 @@ export class Ledger {
 
   start(): void {
     this.timer = setInterval(() => {
+      if (Date.now() < this.nextAttemptAt) return;
       if (this.pending.length || this.pendingCustomers.size) void this.flush().catch(() => undefined);
     }, this.flushIntervalMs);
     this.timer.unref();
@@ -72,13 +76,20 @@ export class Ledger {
     try {
       await this.commit(batch, [...customers.values()]);
       this.journal.discard(segments);
+      if (this.failures) this.logger.info({ rows: batch.length, failedAttempts: this.failures }, 'ledger caught up after store outage');
       this.lastError = null;
+      this.failures = 0;
+      this.nextAttemptAt = 0;
     } catch (error) {
       // Put the batch back in front; its journal segments stay until a later commit succeeds.
       this.pending = batch.concat(this.pending);
       for (const [id, customer] of customers) if (!this.pendingCustomers.has(id)) this.pendingCustomers.set(id, customer);
       this.lastError = error as Error;
-      this.logger.error({ err: error, rows: batch.length }, 'ledger flush failed; will retry');
+      this.failures++;
+      this.nextAttemptAt = Date.now() + Math.min(this.flushIntervalMs * 2 ** this.failures, 5_000);
+      // One error line per outage; the journal keeps every record safe meanwhile.
+      if (this.failures === 1) this.logger.error({ err: error, rows: batch.length }, 'ledger flush failed; retrying with backoff');
+      else this.logger.debug({ err: (error as Error).message, rows: this.pending.length, attempt: this.failures }, 'ledger flush failed again');
       throw error;
     }
   }
