@@ -70,7 +70,8 @@ export class WebhookResolver {
     @Ctx() ctx: GraphQLContext,
   ): Promise<WebhookDeliveryConnection> {
     if (!Number.isInteger(first) || first < 1 || first > 1000) throw new GatewayError('bad_request', 'first must be from 1 to 1000.', 'first');
-    const page = await ctx.services.webhooks.deliveries(status, first, after);
+    // type-graphql passes undefined (not null) for an omitted nullable argument.
+    const page = await ctx.services.webhooks.deliveries(status, first, after ?? null);
     return { nodes: page.rows.map(toDelivery), pageInfo: { hasNextPage: page.hasMore, endCursor: page.endCursor } };
   }
 
@@ -80,7 +81,7 @@ export class WebhookResolver {
     @Arg('url', () => String, { nullable: true }) url: string | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<WebhookDelivery[]> {
-    return (await ctx.services.webhooks.retry(eventId, url)).map(toDelivery);
+    return (await ctx.services.webhooks.retry(eventId, url ?? null)).map(toDelivery);
   }
 
   @Mutation(() => Int, { description: 'Retries every failed webhook delivery now; returns how many.' })

@@ -79,9 +79,10 @@ export async function enqueueEvents(db: Queryable, events: OutboxEvent[], urls: 
        from jsonb_to_recordset(?::jsonb) as x(seq int, event_id text, event_type text, customer_id text, body text, created_at timestamptz)
        order by seq
        on conflict do nothing
-       returning event_id)
+       returning event_id, created_at)
      insert into webhook_deliveries (event_id, url, status, attempts, next_attempt_at, give_up_at, created_at)
-     select e.event_id, u.url, 'pending', 0, now(), now() + ?::double precision ${MILLISECONDS}, now()
+     -- created_at comes from JavaScript (millisecond precision), so list cursors round-trip exactly.
+     select e.event_id, u.url, 'pending', 0, now(), now() + ?::double precision ${MILLISECONDS}, e.created_at
      from new_events e cross join jsonb_array_elements_text(?::jsonb) as u(url)
      on conflict do nothing`,
     [JSON.stringify(rows), retryMaxAgeMs, JSON.stringify(urls)],
