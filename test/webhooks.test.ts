@@ -6,46 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, createHmac } from 'node:crypto';
 import type OpenAI from 'openai';
-import { api, graphql, MASTER_KEY, openaiClient, startTestGateway, testConfigYaml } from './support/gateway';
+import { api, graphql, MASTER_KEY, openaiClient, startTestGateway } from './support/gateway';
+import { chat, FAST_RETRIES, SEED_KEYS, spendOf, waitForNoPendingDeliveries, webhookYaml } from './support/webhooks';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 import { WebhookReceiver, type ReceivedEvent } from './support/webhook-receiver';
 import { dollarsToPico, picoToDecimalString } from '../src/shared/money';
 import type { BudgetEvent } from '../src/ledger/types';
 
-export const SEED_KEYS = ['spend', 'max_budget', 'token', 'customer_id', 'user_id', 'team_id', 'user_email', 'key_alias', 'projected_exceeded_date', 'projected_spend', 'event', 'event_group', 'event_message'];
 const BUDGET_EVENT_KEYS = [...SEED_KEYS, 'soft_budget', 'threshold', 'budget_id', 'period_start'].sort();
-export const PROMPT = 'what time is it';
 const SECRET = 'test-webhook-secret';
-
-/** Short retry timings, so a test sees several attempts in a second or two. */
-export const FAST_RETRIES = { webhook_initial_backoff_ms: 100, webhook_max_backoff_ms: 400, webhook_poll_interval_ms: 100, webhook_timeout_ms: 3000 };
-
-export function webhookYaml(alertingArgs: Record<string, unknown>, options: { upstreamBase?: string; flushMs?: number } = {}): string {
-  return testConfigYaml({
-    upstreamBase: options.upstreamBase,
-    extra: `  alerting: ["webhook"]
-  alerting_args: ${JSON.stringify(alertingArgs)}
-tollgate:
-  ledger_flush_interval_ms: ${options.flushMs ?? 50}
-`,
-  });
-}
-
-/** One chat completion for `user` on the mock mistral model: its cost in pico-USD, or 'refused' (429). */
-export async function chat(client: OpenAI, user: string, content = PROMPT): Promise<bigint | 'refused'> {
-  try {
-    const { response } = await client.chat.completions.create({ model: 'mistral', user, messages: [{ role: 'user', content }] }).withResponse();
-    return dollarsToPico(response.headers.get('x-litellm-response-cost')!);
-  } catch (error) {
-    if ((error as { status?: number }).status === 429) return 'refused';
-    throw error;
-  }
-}
-
-export function spendOf(result: bigint | 'refused'): bigint {
-  if (result === 'refused') throw new Error('request was refused');
-  return result;
-}
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const pico = (dollars: unknown) => dollarsToPico(dollars as number);
@@ -53,17 +22,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const alertsOf = (receiver: WebhookReceiver, customer: string) => receiver.events((p) => p.customer_id === customer && p.event !== 'spend_tracked');
 const summary = (events: ReceivedEvent[]) =>
   events.map((e) => `${e.payload.event}:${e.payload.threshold ?? '-'}:${picoToDecimalString(pico(e.payload.spend))}`).sort();
-
-/** Waits until every delivery is settled (a receiver counts an event before Tollgate records its answer). */
-export async function waitForNoPendingDeliveries(base: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await graphql<{ webhookDeliveries: { nodes: unknown[] } }>(base, `{ webhookDeliveries(status: pending, first: 1) { nodes { eventId } } }`);
-    if (result.data?.webhookDeliveries.nodes.length === 0) return;
-    if (Date.now() > deadline) throw new Error('deliveries still pending');
-    await sleep(50);
-  }
-}
 
 describe.each(['pglite', 'postgresql'] as const)('webhooks on %s', (store) => {
   let receiver: WebhookReceiver;

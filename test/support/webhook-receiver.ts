@@ -81,6 +81,8 @@ export class WebhookReceiver {
   release(): void {
     this.mode = 'ok';
     for (const { response, event } of this.stalled.splice(0)) {
+      // A request Tollgate gave up on (timeout) was never acknowledged: it does not count.
+      if (response.socket?.destroyed) continue;
       this.received.push(event);
       response.writeHead(200).end('{"ok":true}');
     }
