@@ -8,12 +8,14 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import type { Logger } from '../observability/logger';
 import { retryDelayMs } from './backoff';
-import { claimDue, dueUrls, recordResults, type AttemptResult, type ClaimedDelivery } from './outbox';
+import { claimDue, dueUrls, purgeDelivered, recordResults, type AttemptResult, type ClaimedDelivery } from './outbox';
 import type { WebhookSender } from './sender';
 import type { WebhookSettings } from './settings';
 
 /** Extra lease beyond the attempt timeout, for writing the outcome back. */
 const LEASE_MARGIN_MS = 5_000;
+/** How often delivered events past their retention are deleted. */
+const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 export class WebhookDispatcher {
   private readonly inFlightByUrl = new Map<string, number>();
@@ -22,6 +24,7 @@ export class WebhookDispatcher {
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
   private timer: NodeJS.Timeout | null = null;
+  private purgeTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly leaseMs: number;
 
@@ -37,7 +40,18 @@ export class WebhookDispatcher {
   start(): void {
     this.timer = setInterval(() => this.wake(), this.settings.pollIntervalMs);
     this.timer.unref();
+    this.purgeTimer = setInterval(() => void this.purge(), PURGE_INTERVAL_MS);
+    this.purgeTimer.unref();
     this.wake();
+  }
+
+  private async purge(): Promise<void> {
+    try {
+      const deleted = await purgeDelivered(this.database(), this.settings.retentionMs);
+      if (deleted) this.logger.info({ deleted }, 'deleted delivered webhook events past their retention');
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not delete old webhook events; will retry');
+    }
   }
 
   /** Looks for due deliveries now (coalesced: one round at a time, another after it if asked). */
@@ -127,6 +141,7 @@ export class WebhookDispatcher {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
     await this.pumping;
     await Promise.allSettled([...this.attempts]);
     try {

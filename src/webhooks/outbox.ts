@@ -256,3 +256,19 @@ export async function retryFailedDeliveries(db: Queryable, eventId: string | nul
   );
   return result.rowCount ?? 0;
 }
+
+/**
+ * Deletes delivered deliveries older than the retention, then events with no delivery left.
+ * Failed and pending ones are kept. Dedupe does not depend on these rows: a request's events
+ * are only enqueued when its ledger row is new, and budget alerts dedupe on budget_alerts.
+ */
+export async function purgeDelivered(db: Queryable, retentionMs: number): Promise<number> {
+  const deleted = await db.raw(`delete from webhook_deliveries where status = 'delivered' and delivered_at < now() - ?::double precision ${MILLISECONDS}`, [retentionMs]);
+  await db.raw(
+    `delete from webhook_events e
+     where e.created_at < now() - ?::double precision ${MILLISECONDS}
+       and not exists (select 1 from webhook_deliveries d where d.event_id = e.event_id)`,
+    [retentionMs],
+  );
+  return deleted.rowCount ?? 0;
+}

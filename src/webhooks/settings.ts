@@ -23,7 +23,12 @@ export interface WebhookSettings {
   maxConcurrencyPerUrl: number;
   /** How often each process looks for due retries (new events wake it at once). */
   pollIntervalMs: number;
+  /** Delivered events older than this are deleted from the outbox. */
+  retentionMs: number;
 }
+
+/** The width of webhook_deliveries.url; a longer URL would make every ledger batch fail. */
+const MAX_URL_LENGTH = 2048;
 
 const positiveInteger = z.coerce.number().int().positive();
 const argsSchema = z.object({
@@ -34,6 +39,7 @@ const argsSchema = z.object({
   webhook_timeout_ms: positiveInteger.default(10_000),
   webhook_max_concurrency: positiveInteger.max(256).default(4),
   webhook_poll_interval_ms: positiveInteger.default(1_000),
+  webhook_retention_days: positiveInteger.default(7),
 });
 
 export function parseWebhookSettings(config: Pick<GatewayConfig, 'alerting' | 'alertingArgs' | 'webhookUrls' | 'webhookSecret'>): WebhookSettings {
@@ -57,6 +63,7 @@ export function parseWebhookSettings(config: Pick<GatewayConfig, 'alerting' | 'a
     if (!parsedUrl || (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:')) {
       throw new ConfigError(`WEBHOOK_URL: "${url}" is not an http(s) URL`);
     }
+    if (url.length > MAX_URL_LENGTH) throw new ConfigError(`WEBHOOK_URL: a URL is ${url.length} characters long; at most ${MAX_URL_LENGTH} are supported`);
   }
   if (args.webhook_max_backoff_ms < args.webhook_initial_backoff_ms) {
     throw new ConfigError('general_settings.alerting_args.webhook_max_backoff_ms: must be >= webhook_initial_backoff_ms');
@@ -72,5 +79,6 @@ export function parseWebhookSettings(config: Pick<GatewayConfig, 'alerting' | 'a
     timeoutMs: args.webhook_timeout_ms,
     maxConcurrencyPerUrl: args.webhook_max_concurrency,
     pollIntervalMs: args.webhook_poll_interval_ms,
+    retentionMs: args.webhook_retention_days * 24 * 60 * 60 * 1000,
   };
 }
