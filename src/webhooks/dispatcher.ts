@@ -25,6 +25,7 @@ export class WebhookDispatcher {
   private pumpAgain = false;
   private timer: NodeJS.Timeout | null = null;
   private purgeTimer: NodeJS.Timeout | null = null;
+  private started = false;
   private stopped = false;
   private readonly leaseMs: number;
 
@@ -38,6 +39,7 @@ export class WebhookDispatcher {
   }
 
   start(): void {
+    this.started = true;
     this.timer = setInterval(() => this.wake(), this.settings.pollIntervalMs);
     this.timer.unref();
     this.purgeTimer = setInterval(() => void this.purge(), PURGE_INTERVAL_MS);
@@ -56,7 +58,8 @@ export class WebhookDispatcher {
 
   /** Looks for due deliveries now (coalesced: one round at a time, another after it if asked). */
   wake(): void {
-    if (this.stopped) return;
+    // Before start (the ledger's crash recovery runs first) the outbox just accumulates.
+    if (!this.started || this.stopped) return;
     if (this.pumping) {
       this.pumpAgain = true;
       return;
