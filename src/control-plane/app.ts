@@ -20,6 +20,7 @@ import type { GraphQLContext } from './graphql/context';
 import { depthLimit } from './graphql/depth-limit';
 import { buildGatewaySchema } from './graphql/schema';
 import { budgetRoutes, customerRoutes, keyRoutes, spendRoutes } from './rest/routes';
+import { healthRoutes } from '../webhooks/health-route';
 
 export interface ControlPlane {
   app: express.Express;
@@ -64,6 +65,7 @@ export async function createControlPlane(options: { services: Services; registry
   app.use('/budget', budgetRoutes(services));
   app.use('/key', keyRoutes(services));
   app.use('/spend', spendRoutes(services));
+  app.use('/health', healthRoutes(services));
 
   const schema = buildGatewaySchema(options.extraResolvers);
   const wsServer = new WebSocketServer({ noServer: true });

@@ -4,10 +4,17 @@
  * transaction: new customers, ledger rows (idempotent by request id) and the per-period
  * counter increments of exactly the rows inserted, so the counters always equal the ledger.
  */
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { Journal } from './journal';
 import type { SpendRecord } from './types';
+
+/**
+ * Runs inside a batch's transaction with the records actually inserted (duplicates from a
+ * journal replay excluded), after the counters were incremented; rows it writes commit or
+ * roll back with the batch. It may return a callback to run once the batch has committed.
+ */
+export type LedgerCommitHook = (transaction: Knex.Transaction, inserted: SpendRecord[]) => Promise<(() => void) | void>;
 
 interface PendingCustomer {
   userId: string;
@@ -24,6 +31,7 @@ export class Ledger {
   /** While the store is unreachable, timer flushes back off (doubling, capped) instead of hammering it. */
   private failures = 0;
   private nextAttemptAt = 0;
+  private readonly commitHooks: LedgerCommitHook[] = [];
 
   constructor(
     private readonly orm: MikroORM,
@@ -44,6 +52,11 @@ export class Ledger {
   record(record: SpendRecord): void {
     this.journal.append(record);
     this.pending.push(record);
+  }
+
+  /** Lets a listener (budget alerts, the webhook outbox) add rows to each batch's transaction. */
+  addCommitHook(hook: LedgerCommitHook): void {
+    this.commitHooks.push(hook);
   }
 
   /** A customer first seen on the data plane; inserted with the next batch. */
@@ -109,7 +122,8 @@ export class Ledger {
   private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<number> {
     if (!records.length && !newCustomers.length) return 0;
     const knex = this.orm.em.getConnection().getKnex();
-    return knex.transaction(async (trx) => {
+    const afterCommit: (() => void)[] = [];
+    const inserted = await knex.transaction(async (trx) => {
       const customerRows = new Map<string, { user_id: string; created_at: string }>();
       for (const customer of newCustomers) customerRows.set(customer.userId, { user_id: customer.userId, created_at: customer.createdAt.toISOString() });
       for (const record of records) {
@@ -190,8 +204,23 @@ export class Ledger {
           [JSON.stringify(counterRows)],
         );
       }
+      if (this.commitHooks.length && insertedIds.size) {
+        const insertedRecords = records.filter((record) => insertedIds.has(record.requestId));
+        for (const hook of this.commitHooks) {
+          const callback = await hook(trx, insertedRecords);
+          if (callback) afterCommit.push(callback);
+        }
+      }
       return insertedIds.size;
     });
+    for (const callback of afterCommit) {
+      try {
+        callback();
+      } catch (error) {
+        this.logger.error({ err: error }, 'ledger after-commit callback failed');
+      }
+    }
+    return inserted;
   }
 
   /** Graceful stop: commit everything, close the journal. */

@@ -23,6 +23,7 @@ import { createLogger, type Logger } from '../observability/logger';
 import { createServices, type Services } from '../services';
 import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
 import { GatewayError } from '../shared/errors';
+import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { openDatabase, type Database } from '../store/database';
 import { loadState } from '../store/load-state';
 
@@ -56,6 +57,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const logger = options.logger ?? createLogger();
   const now = options.now ?? (() => new Date());
   for (const warning of config.warnings) logger.warn(warning);
+  checkAlertingSettings(config);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null);
@@ -64,6 +66,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const events = new SpendEventBus();
   const budgetEvents = new BudgetEventBus();
   const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
+  const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
   await ledger.recover();
   await loadState(database.orm, registry, spendBook);
   if (registry.defaultBudgetMissing()) {
@@ -106,6 +109,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   controlPlane = await createControlPlane({ services, registry, httpServer: server, logger });
   ledger.start();
+  alerting.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();
 
@@ -129,6 +133,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       server.closeIdleConnections();
       await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
       await ledger.stop();
+      await alerting.stop();
       await controlPlane!.stop();
       server.closeAllConnections();
       await closed;

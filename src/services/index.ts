@@ -4,6 +4,7 @@ import type { ServiceContext } from './context';
 import { CustomerService } from './customers';
 import { KeyService } from './keys';
 import { SpendService } from './spend';
+import { WebhookService } from '../webhooks/service';
 
 export interface Services {
   context: ServiceContext;
@@ -11,11 +12,12 @@ export interface Services {
   budgets: BudgetService;
   customers: CustomerService;
   keys: KeyService;
+  webhooks: WebhookService;
 }
 
 export function createServices(context: ServiceContext): Services {
   const spend = new SpendService(context);
   const budgets = new BudgetService(context, spend);
   const customers = new CustomerService(context, budgets, spend);
-  return { context, spend, budgets, customers, keys: new KeyService(context) };
+  return { context, spend, budgets, customers, keys: new KeyService(context), webhooks: new WebhookService(context) };
 }

@@ -100,4 +100,69 @@ export const ApiKeyEntity = defineEntity({
 });
 export type ApiKey = InferEntity<typeof ApiKeyEntity>;
 
-export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendCounterEntity, ApiKeyEntity];
+/**
+ * Budget alerts fired (soft budget, thresholds, budget crossed). The unique key is the
+ * "at most once per threshold per period" rule: every process inserts with on conflict do
+ * nothing in its ledger transaction, so only one of them fires the alert.
+ */
+export const BudgetAlertEntity = defineEntity({
+  name: 'BudgetAlert',
+  tableName: 'budget_alerts',
+  uniques: [{ properties: ['customerId', 'type', 'thresholdKey', 'periodStart'] }],
+  properties: {
+    eventId: p.string().primary().length(64).fieldName('event_id'),
+    customerId: p.string().length(256).fieldName('customer_id'),
+    type: p.string().length(32).fieldName('type'),
+    /** 'soft', a fraction such as '0.85', or '1' for budget_crossed. */
+    thresholdKey: p.string().length(32).fieldName('threshold_key'),
+    periodStart: p.datetime().fieldName('period_start'),
+    budgetId: p.string().length(256).nullable().fieldName('budget_id'),
+    spendPico: p.bigint('bigint').fieldName('spend_pico'),
+    maxBudgetPico: p.bigint('bigint').nullable().fieldName('max_budget_pico'),
+    softBudgetPico: p.bigint('bigint').nullable().fieldName('soft_budget_pico'),
+    requestId: p.string().length(64).fieldName('request_id'),
+    createdAt: p.datetime().fieldName('created_at'),
+  },
+});
+export type BudgetAlert = InferEntity<typeof BudgetAlertEntity>;
+
+/** The webhook outbox: one row per event, written in the ledger transaction of its request. */
+export const WebhookEventEntity = defineEntity({
+  name: 'WebhookEvent',
+  tableName: 'webhook_events',
+  properties: {
+    eventId: p.string().primary().length(64).fieldName('event_id'),
+    eventType: p.string().length(32).fieldName('event_type'),
+    customerId: p.string().length(256).nullable().fieldName('customer_id'),
+    /** The exact JSON body sent (text, not jsonb: jsonb would reorder the seed's keys). */
+    body: p.text().fieldName('body'),
+    createdAt: p.datetime().fieldName('created_at'),
+  },
+});
+export type WebhookEvent = InferEntity<typeof WebhookEventEntity>;
+
+/** Delivery state of one event to one WEBHOOK_URL. */
+export const WebhookDeliveryEntity = defineEntity({
+  name: 'WebhookDelivery',
+  tableName: 'webhook_deliveries',
+  indexes: [{ properties: ['status', 'url', 'nextAttemptAt'] }, { properties: ['status', 'createdAt'] }],
+  properties: {
+    eventId: p.string().primary().length(64).fieldName('event_id'),
+    url: p.string().primary().length(2048).fieldName('url'),
+    /** pending | delivered | failed */
+    status: p.string().length(16).fieldName('status'),
+    attempts: p.integer().default(0).fieldName('attempts'),
+    /** Due time while pending; also the lease of an attempt in flight (see outbox.ts). */
+    nextAttemptAt: p.datetime().nullable().fieldName('next_attempt_at'),
+    /** Retries stop here and the delivery becomes failed (retryable by hand). */
+    giveUpAt: p.datetime().fieldName('give_up_at'),
+    lastAttemptAt: p.datetime().nullable().fieldName('last_attempt_at'),
+    lastStatusCode: p.integer().nullable().fieldName('last_status_code'),
+    lastError: p.text().nullable().fieldName('last_error'),
+    deliveredAt: p.datetime().nullable().fieldName('delivered_at'),
+    createdAt: p.datetime().fieldName('created_at'),
+  },
+});
+export type WebhookDelivery = InferEntity<typeof WebhookDeliveryEntity>;
+
+export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity];

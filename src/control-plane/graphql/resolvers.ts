@@ -11,6 +11,7 @@ import { CAMEL_NAMES, parseBudgetFields } from '../../services/budget-fields';
 import { encodeCursor, type ReportGroup } from '../../services/spend';
 import { parseOptionalString } from '../../services/validation';
 import type { GraphQLContext } from './context';
+import { WebhookResolver } from '../../webhooks/graphql';
 import { toBudget, toCustomer, toSpendLog } from './mappers';
 import {
   ApiKey,
@@ -239,4 +240,4 @@ export class KeyResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver] as const;
+export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver] as const;

@@ -1,0 +1,274 @@
+/**
+ * @module The webhook outbox in the database: every SQL statement on `webhook_events` and
+ * `webhook_deliveries`. Events are enqueued inside the ledger transaction of the request
+ * that caused them (so an event exists if and only if its request is in the ledger); each
+ * configured URL gets its own delivery row. Deliveries are claimed with `for update skip
+ * locked`, so any number of processes share the outbox without sending a delivery twice;
+ * a claim moves `next_attempt_at` forward by a lease, so the attempt of a process killed
+ * mid-flight is retried once the lease runs out. Times are the database's `now()`.
+ */
+import type { Knex } from '@mikro-orm/postgresql';
+import type { WebhookEventType } from './payloads';
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface OutboxEvent {
+  eventId: string;
+  eventType: WebhookEventType;
+  customerId: string | null;
+  /** The exact JSON body to send. */
+  body: string;
+  createdAt: Date;
+}
+
+export interface ClaimedDelivery {
+  eventId: string;
+  url: string;
+  /** This attempt's number (1 for the first). */
+  attempts: number;
+  body: string;
+}
+
+export interface AttemptResult {
+  eventId: string;
+  url: string;
+  attempts: number;
+  ok: boolean;
+  statusCode: number | null;
+  error: string | null;
+  /** Delay before the next attempt when this one failed. */
+  retryDelayMs: number;
+}
+
+export interface DeliveryRow {
+  eventId: string;
+  eventType: string;
+  customerId: string | null;
+  url: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  giveUpAt: Date;
+  lastAttemptAt: Date | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  deliveredAt: Date | null;
+  createdAt: Date;
+  body: string;
+}
+
+type Queryable = Pick<Knex, 'raw'>;
+
+const MILLISECONDS = `* interval '1 millisecond'`;
+
+/** Inserts new events and one pending delivery per URL; events already there are skipped. */
+export async function enqueueEvents(db: Queryable, events: OutboxEvent[], urls: string[], retryMaxAgeMs: number): Promise<number> {
+  if (!events.length || !urls.length) return 0;
+  const rows = events.map((event, seq) => ({
+    seq,
+    event_id: event.eventId,
+    event_type: event.eventType,
+    customer_id: event.customerId,
+    body: event.body,
+    created_at: event.createdAt.toISOString(),
+  }));
+  const result = await db.raw(
+    `with new_events as (
+       insert into webhook_events (event_id, event_type, customer_id, body, created_at)
+       select event_id, event_type, customer_id, body, created_at
+       from jsonb_to_recordset(?::jsonb) as x(seq int, event_id text, event_type text, customer_id text, body text, created_at timestamptz)
+       order by seq
+       on conflict do nothing
+       returning event_id, created_at)
+     insert into webhook_deliveries (event_id, url, status, attempts, next_attempt_at, give_up_at, created_at)
+     -- created_at comes from JavaScript (millisecond precision), so list cursors round-trip exactly.
+     select e.event_id, u.url, 'pending', 0, now(), now() + ?::double precision ${MILLISECONDS}, e.created_at
+     from new_events e cross join jsonb_array_elements_text(?::jsonb) as u(url)
+     on conflict do nothing`,
+    [JSON.stringify(rows), retryMaxAgeMs, JSON.stringify(urls)],
+  );
+  return result.rowCount ?? 0;
+}
+
+/** URLs that have deliveries due now. */
+export async function dueUrls(db: Queryable): Promise<string[]> {
+  const result = await db.raw(`select distinct url from webhook_deliveries where status = 'pending' and next_attempt_at <= now()`);
+  return (result.rows as { url: string }[]).map((row) => row.url);
+}
+
+/** Claims up to `limit` due deliveries of one URL for an attempt, leasing them for `leaseMs`. */
+export async function claimDue(db: Queryable, url: string, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+  const result = await db.raw(
+    `with due as (
+       select event_id, url from webhook_deliveries
+       where status = 'pending' and url = ? and next_attempt_at <= now()
+       order by next_attempt_at
+       limit ?
+       for update skip locked)
+     update webhook_deliveries d
+     set attempts = d.attempts + 1, last_attempt_at = now(), next_attempt_at = now() + ?::double precision ${MILLISECONDS}
+     from due, webhook_events e
+     where d.event_id = due.event_id and d.url = due.url and e.event_id = d.event_id
+     returning d.event_id, d.url, d.attempts, e.body`,
+    [url, limit, leaseMs],
+  );
+  return (result.rows as { event_id: string; url: string; attempts: number; body: string }[]).map((row) => ({
+    eventId: row.event_id,
+    url: row.url,
+    attempts: row.attempts,
+    body: row.body,
+  }));
+}
+
+/**
+ * Records attempt outcomes in one statement: delivered, or due again after the retry delay
+ * (never later than give_up_at), or failed once give_up_at has passed. An outcome whose
+ * lease was lost (another process claimed the delivery again) is ignored.
+ */
+export async function recordResults(db: Queryable, results: AttemptResult[]): Promise<{ eventId: string; url: string; status: DeliveryStatus; attempts: number }[]> {
+  if (!results.length) return [];
+  const rows = results.map((r) => ({
+    event_id: r.eventId,
+    url: r.url,
+    attempts: r.attempts,
+    ok: r.ok,
+    status_code: r.statusCode,
+    error: r.error,
+    delay_ms: r.retryDelayMs,
+  }));
+  const result = await db.raw(
+    `update webhook_deliveries d
+     set status = case when x.ok then 'delivered' when now() >= d.give_up_at then 'failed' else 'pending' end,
+         delivered_at = case when x.ok then now() else null end,
+         next_attempt_at = case when x.ok or now() >= d.give_up_at then null
+                                else least(now() + x.delay_ms ${MILLISECONDS}, d.give_up_at) end,
+         last_status_code = x.status_code,
+         last_error = x.error
+     from jsonb_to_recordset(?::jsonb) as x(event_id text, url text, attempts int, ok boolean, status_code int, error text, delay_ms double precision)
+     where d.event_id = x.event_id and d.url = x.url and d.attempts = x.attempts and d.status = 'pending'
+     returning d.event_id, d.url, d.status, d.attempts`,
+    [JSON.stringify(rows)],
+  );
+  return (result.rows as { event_id: string; url: string; status: DeliveryStatus; attempts: number }[]).map((row) => ({
+    eventId: row.event_id,
+    url: row.url,
+    status: row.status,
+    attempts: row.attempts,
+  }));
+}
+
+interface RawDeliveryRow {
+  event_id: string;
+  event_type: string;
+  customer_id: string | null;
+  url: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: Date | null;
+  give_up_at: Date;
+  last_attempt_at: Date | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  delivered_at: Date | null;
+  created_at: Date;
+  body: string;
+}
+
+const DELIVERY_COLUMNS = `d.event_id, e.event_type, e.customer_id, d.url, d.status, d.attempts, d.next_attempt_at, d.give_up_at,
+  d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at, e.body`;
+
+function toDeliveryRow(row: RawDeliveryRow): DeliveryRow {
+  const date = (value: Date | string | null) => (value === null ? null : new Date(value));
+  return {
+    eventId: row.event_id,
+    eventType: row.event_type,
+    customerId: row.customer_id,
+    url: row.url,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: date(row.next_attempt_at),
+    giveUpAt: new Date(row.give_up_at),
+    lastAttemptAt: date(row.last_attempt_at),
+    lastStatusCode: row.last_status_code,
+    lastError: row.last_error,
+    deliveredAt: date(row.delivered_at),
+    createdAt: new Date(row.created_at),
+    body: row.body,
+  };
+}
+
+export interface DeliveryCursor {
+  createdAt: Date;
+  eventId: string;
+  url: string;
+}
+
+/** Deliveries in one status, newest first; `after` continues a previous page. */
+export async function listDeliveries(db: Queryable, status: DeliveryStatus, first: number, after: DeliveryCursor | null): Promise<DeliveryRow[]> {
+  const bindings: Knex.RawBinding[] = [status];
+  let where = `d.status = ?`;
+  if (after) {
+    where += ` and (d.created_at, d.event_id, d.url) < (?::timestamptz, ?, ?)`;
+    bindings.push(after.createdAt.toISOString(), after.eventId, after.url);
+  }
+  bindings.push(first);
+  const result = await db.raw(
+    `select ${DELIVERY_COLUMNS}
+     from webhook_deliveries d join webhook_events e on e.event_id = d.event_id
+     where ${where}
+     order by d.created_at desc, d.event_id desc, d.url desc
+     limit ?`,
+    bindings,
+  );
+  return (result.rows as RawDeliveryRow[]).map(toDeliveryRow);
+}
+
+export async function deliveriesOf(db: Queryable, eventId: string): Promise<DeliveryRow[]> {
+  const result = await db.raw(
+    `select ${DELIVERY_COLUMNS} from webhook_deliveries d join webhook_events e on e.event_id = d.event_id where d.event_id = ? order by d.url`,
+    [eventId],
+  );
+  return (result.rows as RawDeliveryRow[]).map(toDeliveryRow);
+}
+
+/**
+ * Makes failed deliveries due now with a fresh retry window: those of one event (optionally
+ * one URL of it), or every failed delivery when `eventId` is null. Pending deliveries are
+ * left alone: one may be in flight, and a second attempt would send it twice. Returns how
+ * many were rescheduled.
+ */
+export async function retryFailedDeliveries(db: Queryable, eventId: string | null, url: string | null, retryMaxAgeMs: number): Promise<number> {
+  const bindings: Knex.RawBinding[] = [retryMaxAgeMs];
+  let where = `status = 'failed'`;
+  if (eventId !== null) {
+    where += ` and event_id = ?`;
+    bindings.push(eventId);
+  }
+  if (url !== null) {
+    where += ` and url = ?`;
+    bindings.push(url);
+  }
+  const result = await db.raw(
+    `update webhook_deliveries
+     set status = 'pending', next_attempt_at = now(), give_up_at = now() + ?::double precision ${MILLISECONDS}
+     where ${where}`,
+    bindings,
+  );
+  return result.rowCount ?? 0;
+}
+
+/**
+ * Deletes delivered deliveries older than the retention, then events with no delivery left.
+ * Failed and pending ones are kept. Dedupe does not depend on these rows: a request's events
+ * are only enqueued when its ledger row is new, and budget alerts dedupe on budget_alerts.
+ */
+export async function purgeDelivered(db: Queryable, retentionMs: number): Promise<number> {
+  const deleted = await db.raw(`delete from webhook_deliveries where status = 'delivered' and delivered_at < now() - ?::double precision ${MILLISECONDS}`, [retentionMs]);
+  await db.raw(
+    `delete from webhook_events e
+     where e.created_at < now() - ?::double precision ${MILLISECONDS}
+       and not exists (select 1 from webhook_deliveries d where d.event_id = e.event_id)`,
+    [retentionMs],
+  );
+  return deleted.rowCount ?? 0;
+}
