@@ -104,7 +104,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     if (!controlPlane) return sendError(response, new GatewayError('service_unavailable', 'Starting up.'));
     controlPlane.app(request, response);
   });
-  controlPlane = await createControlPlane({ services, registry, httpServer: server, logger });
+  controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents } });
   ledger.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();

@@ -12,6 +12,7 @@ import { encodeCursor, type ReportGroup } from '../../services/spend';
 import { parseOptionalString } from '../../services/validation';
 import type { GraphQLContext } from './context';
 import { toBudget, toCustomer, toSpendLog } from './mappers';
+import { SubscriptionResolver } from './subscriptions';
 import {
   ApiKey,
   Budget,
@@ -239,4 +240,4 @@ export class KeyResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver] as const;
+export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver, SubscriptionResolver] as const;
