@@ -69,7 +69,7 @@ describe('admin UI', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Customers' }).waitFor();
     await expect.poll(() => page.getByTestId('live-state').getAttribute('data-state')).toBe('live');
-    expect(await page.evaluate(() => sessionStorage.getItem('tollgate.key'))).toBe('sk-1234');
+    expect(await page.evaluate("sessionStorage.getItem('tollgate.key')")).toBe('sk-1234');
   });
 
   it('creates a pricing tier through "+ Create Budget", shows refusals, and the REST API sees it', async () => {
@@ -221,7 +221,7 @@ describe('admin UI', () => {
   it('goes back to sign-in when signing out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('tollgate.key'))).toBeNull();
+    expect(await page.evaluate("sessionStorage.getItem('tollgate.key')")).toBeNull();
     await screenshot('09-sign-in');
   });
 });
