@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { api, openaiClient, ROOT, startTestGateway } from './support/gateway';
 import { usd } from '../ui/src/format';
+import { dollarsToPico } from '../src/shared/money';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'ui');
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -175,6 +176,27 @@ describe('admin UI', () => {
     expect(await requestRows.count()).toBe(before + 1);
     expect(await page.getByTestId('last-update').textContent()).toContain(requestId.slice(0, 8));
     await screenshot('06-customer-page-live');
+
+    // Budget alerts come from the webhooks work, which is not on this branch: publish one on
+    // the gateway's BudgetEventBus, as that work will, and see it in the page.
+    const alert = page.getByTestId('budget-alert');
+    for (let n = 0; n < 40 && !(await alert.count()); n++) {
+      gateway.budgetEvents.publish({
+        eventId: `evt-${n}`,
+        type: 'threshold_crossed',
+        customerId: 'my-customer-id',
+        budgetId: 'my-free-tier',
+        threshold: 0.85,
+        spendPico: dollarsToPico('4.25'),
+        maxBudgetPico: dollarsToPico(5),
+        softBudgetPico: dollarsToPico(3),
+        periodStartMs: Date.now() - 60_000,
+        requestId,
+        atMs: Date.now(),
+      });
+      await page.waitForTimeout(250);
+    }
+    expect(await alert.textContent()).toContain('85 % of the max budget of $5.00 used (spend $4.25).');
   });
 
   it('blocks and unblocks the customer from its page', async () => {

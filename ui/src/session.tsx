@@ -32,17 +32,18 @@ export function useLiveState(): LiveState {
 }
 
 /**
- * Calls `onUpdate` for each metered request (of one customer, or of all when null) and
- * `onGap` whenever events may have been missed (stream ended, reconnected), so the page refetches.
+ * Calls `onNext` for each event of a subscription and `onGap` whenever events may have been
+ * missed (the stream ended, or the connection came back), so the page can refetch.
  */
-export function useSpendUpdates(customerId: string | null, onUpdate: (update: SpendUpdate) => void, onGap: () => void): void {
+export function useLiveSubscription<T>(query: string, variables: Record<string, unknown>, onNext: (value: T) => void, onGap: () => void): void {
   const { live } = useSession();
   // The latest callbacks, without resubscribing on every render.
-  const handlers = useRef({ onUpdate, onGap });
-  handlers.current = { onUpdate, onGap };
+  const handlers = useRef({ onNext, onGap });
+  handlers.current = { onNext, onGap };
+  const variablesKey = JSON.stringify(variables);
   useEffect(() => {
-    const stop = subscribeLive<SpendUpdate>(live, SPEND_UPDATED, customerId === null ? {} : { customerId }, {
-      next: (update) => handlers.current.onUpdate(update),
+    const stop = subscribeLive<T>(live, query, JSON.parse(variablesKey) as Record<string, unknown>, {
+      next: (value) => handlers.current.onNext(value),
       gap: () => handlers.current.onGap(),
     });
     let wasLive = live.state() === 'live';
@@ -54,5 +55,10 @@ export function useSpendUpdates(customerId: string | null, onUpdate: (update: Sp
       stop();
       stopWatching();
     };
-  }, [live, customerId]);
+  }, [live, query, variablesKey]);
+}
+
+/** Each metered request, of one customer or of all when `customerId` is null. */
+export function useSpendUpdates(customerId: string | null, onUpdate: (update: SpendUpdate) => void, onGap: () => void): void {
+  useLiveSubscription<SpendUpdate>(SPEND_UPDATED, customerId === null ? {} : { customerId }, onUpdate, onGap);
 }

@@ -106,3 +106,19 @@ export const SPEND_BY_MODEL = `query SpendByModel($from: DateTimeISO!, $to: Date
 export const SPEND_UPDATED = `subscription SpendUpdated($customerId: ID) {
   spendUpdated(customerId: $customerId) { customerId cost spend maxBudget model promptTokens completionTokens requestId at }
 }`;
+
+export interface BudgetAlert {
+  id: string;
+  type: 'soft_budget_crossed' | 'threshold_crossed' | 'budget_crossed';
+  customerId: string;
+  budgetId: string | null;
+  threshold: number | null;
+  spend: number;
+  maxBudget: number | null;
+  softBudget: number | null;
+  at: string;
+}
+
+export const BUDGET_EVENT = `subscription BudgetEvent($customerId: ID) {
+  budgetEvent(customerId: $customerId) { id type customerId budgetId threshold spend maxBudget softBudget at }
+}`;

@@ -1,12 +1,12 @@
 /** One customer: live spend against its budget, spend per day (chart), its requests, block/unblock. */
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { BLOCK, CUSTOMER, SPEND_BY_DAY, SPEND_BY_MODEL, SPEND_LOGS, UNBLOCK, type Customer, type ReportRow, type SpendLog, type SpendUpdate } from '../api/operations';
+import { BLOCK, BUDGET_EVENT, CUSTOMER, SPEND_BY_DAY, SPEND_BY_MODEL, SPEND_LOGS, UNBLOCK, type BudgetAlert, type Customer, type ReportRow, type SpendLog, type SpendUpdate } from '../api/operations';
 import { ErrorNotice } from '../components/error-notice';
 import { SpendChart, type DayPoint } from '../components/spend-chart';
 import { SpendMeter } from '../components/spend-meter';
 import { StatusPill } from '../components/status-pill';
 import { count, dateTime, dayKey, usd } from '../format';
-import { useGraphQL, useSpendUpdates } from '../session';
+import { useGraphQL, useLiveSubscription, useSpendUpdates } from '../session';
 import { TierLabel } from './customers-page';
 
 const CHART_DAYS = 30;
@@ -28,6 +28,13 @@ function chartWindow(): { from: Date; to: Date; keys: string[] } {
   return { from, to, keys };
 }
 
+function alertText(alert: BudgetAlert): string {
+  const spend = `spend ${usd(alert.spend)}`;
+  if (alert.type === 'soft_budget_crossed') return `Soft budget of ${usd(alert.softBudget)} crossed (${spend}).`;
+  if (alert.type === 'budget_crossed') return `Max budget of ${usd(alert.maxBudget)} reached (${spend}): further requests are refused until the period resets.`;
+  return `${Math.round((alert.threshold ?? 0) * 100)} % of the max budget of ${usd(alert.maxBudget)} used (${spend}).`;
+}
+
 interface Logs {
   nodes: SpendLog[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
@@ -43,6 +50,7 @@ export function CustomerPage({ id }: { id: string }) {
   const [actionError, setActionError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [lastUpdate, setLastUpdate] = useState<string | null>(null);
+  const [alert, setAlert] = useState<BudgetAlert | null>(null);
   const chart = useMemo(chartWindow, []);
 
   const load = useCallback(async () => {
@@ -101,6 +109,8 @@ export function CustomerPage({ id }: { id: string }) {
     },
     () => void load(),
   );
+
+  useLiveSubscription<BudgetAlert>(BUDGET_EVENT, { customerId: id }, setAlert, () => undefined);
 
   const loadMore = async () => {
     if (!logs?.pageInfo.endCursor) return;
@@ -167,6 +177,12 @@ export function CustomerPage({ id }: { id: string }) {
       </div>
       <ErrorNotice error={error} title="Could not load this customer." />
       <ErrorNotice error={actionError} />
+      {alert && (
+        <div className="notice warning" role="status" data-testid="budget-alert">
+          <strong>Budget alert, {dateTime(alert.at)}: </strong>
+          {alertText(alert)}
+        </div>
+      )}
       {customer?.blocked && (
         <div className="notice warning" role="status">
           This customer is blocked: its requests are refused with 403 customer_blocked until it is unblocked.

@@ -49,10 +49,16 @@ export function CustomersPage() {
     return () => clearTimeout(timer);
   }, [searchText, search]);
 
+  // At most one refetch per 800 ms however many events arrive (a debounce would starve on a busy gateway).
+  const latestLoad = useRef(load);
+  latestLoad.current = load;
   const refetchSoon = useCallback(() => {
-    clearTimeout(refetchTimer.current);
-    refetchTimer.current = setTimeout(() => void load(), 800);
-  }, [load]);
+    if (refetchTimer.current !== undefined) return;
+    refetchTimer.current = setTimeout(() => {
+      refetchTimer.current = undefined;
+      void latestLoad.current();
+    }, 800);
+  }, []);
   useEffect(() => () => clearTimeout(refetchTimer.current), []);
 
   // The page as last rendered, to tell whether an update is for a customer shown on it.
