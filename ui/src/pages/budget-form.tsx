@@ -90,6 +90,16 @@ export function BudgetForm({
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
+  // Editing a field clears what was said about it; the summary goes once no field is flagged.
+  const edit = (name: FieldName, value: string) => {
+    setValues({ ...values, [name]: value });
+    if (!fieldErrors[name]) return;
+    const remaining = { ...fieldErrors };
+    delete remaining[name];
+    setFieldErrors(remaining);
+    if (!Object.keys(remaining).length) setError(null);
+  };
+
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     const { limits, errors } = toLimits(values);
@@ -130,7 +140,7 @@ export function BudgetForm({
                 value={values[spec.name]}
                 disabled={spec.name === 'id' && budget !== null}
                 aria-invalid={invalid ? true : undefined}
-                onChange={(event) => setValues({ ...values, [spec.name]: event.target.value })}
+                onChange={(event) => edit(spec.name, event.target.value)}
               />
               {invalid ? <small className="field-error">{invalid}</small> : spec.hint ? <small className="hint">{spec.hint}</small> : null}
             </label>
