@@ -19,6 +19,8 @@ import { bearerToken } from '../data-plane/http-io';
 import type { GraphQLContext } from './graphql/context';
 import { depthLimit } from './graphql/depth-limit';
 import { buildGatewaySchema } from './graphql/schema';
+import type { LiveEvents } from './graphql/subscriptions';
+import { adminUi } from './ui/static';
 import { budgetRoutes, customerRoutes, keyRoutes, spendRoutes } from './rest/routes';
 import { healthRoutes } from '../webhooks/health-route';
 
@@ -46,11 +48,14 @@ function renderError(response: Response, error: GatewayError): void {
   else response.json(error.toEnvelope());
 }
 
-export async function createControlPlane(options: { services: Services; registry: Registry; httpServer: Server; logger: Logger; extraResolvers?: Function[] }): Promise<ControlPlane> {
+export async function createControlPlane(options: { services: Services; registry: Registry; httpServer: Server; logger: Logger; extraResolvers?: Function[]; live?: LiveEvents }): Promise<ControlPlane> {
   const { services, registry, httpServer, logger } = options;
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+
+  // The UI's static files need no key: the page asks for one and sends it to /graphql.
+  app.use('/ui', adminUi());
 
   app.use((request: Request, response: Response, next: NextFunction) => {
     const { principal, error } = adminPrincipal(registry, bearerToken(request));
@@ -81,7 +86,7 @@ export async function createControlPlane(options: { services: Services; registry
         ctx.extra.principal = principal;
         return true;
       },
-      context: (ctx): GraphQLContext => ({ principal: ctx.extra.principal!, services }),
+      context: (ctx): GraphQLContext => ({ principal: ctx.extra.principal!, services, live: options.live }),
     },
     wsServer,
   );

@@ -32,6 +32,8 @@ export interface GatewayOptions {
   host?: string;
   logger?: Logger;
   now?: () => Date;
+  /** Undelivered events one subscription may hold before it is cut off (default 1000). */
+  subscriberQueueLimit?: number;
 }
 
 export interface RunningGateway {
@@ -107,7 +109,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     if (!controlPlane) return sendError(response, new GatewayError('service_unavailable', 'Starting up.'));
     controlPlane.app(request, response);
   });
-  controlPlane = await createControlPlane({ services, registry, httpServer: server, logger });
+  controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit } });
   ledger.start();
   alerting.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);

@@ -1,8 +1,11 @@
 /** @module What every resolver receives: the caller and the shared services. */
 import type { Principal } from '../../governance/records';
 import type { Services } from '../../services';
+import type { LiveEvents } from './subscriptions';
 
 export interface GraphQLContext {
   principal: Principal;
   services: Services;
+  /** The event buses; set only on graphql-ws connections (subscriptions). */
+  live?: LiveEvents;
 }

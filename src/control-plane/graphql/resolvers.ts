@@ -13,6 +13,7 @@ import { parseOptionalString } from '../../services/validation';
 import type { GraphQLContext } from './context';
 import { WebhookResolver } from '../../webhooks/graphql';
 import { toBudget, toCustomer, toSpendLog } from './mappers';
+import { SubscriptionResolver } from './subscriptions';
 import {
   ApiKey,
   Budget,
@@ -240,4 +241,4 @@ export class KeyResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver] as const;
+export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver] as const;

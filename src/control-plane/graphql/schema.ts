@@ -5,6 +5,7 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchemaSync, type NonEmptyArray } from 'type-graphql';
 import { RESOLVERS } from './resolvers';
+import { BUS_ONLY_PUBSUB } from './subscriptions';
 
 let cached: GraphQLSchema | null = null;
 
@@ -13,6 +14,7 @@ export function buildGatewaySchema(extraResolvers: Function[] = []): GraphQLSche
   const schema = buildSchemaSync({
     resolvers: [...RESOLVERS, ...extraResolvers] as unknown as NonEmptyArray<Function>,
     validate: false,
+    pubSub: BUS_ONLY_PUBSUB,
   });
   if (!extraResolvers.length) cached = schema;
   return schema;
