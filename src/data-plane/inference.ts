@@ -156,25 +156,11 @@ export class InferenceHandler {
         if (!response.writableFinished) abort.abort();
       });
     }
-    let upstream: UpstreamResponse;
-    let context: ChatContext;
-    let adapter: ProviderAdapter;
-    try {
-      ({ upstream, context, adapter } = await this.sendWithFailover(candidates, decision, (deployment) => {
-        const ctx: ChatContext = { deployment, body, stream, clientWantsUsage };
-        const a = adapterFor(deployment.provider);
-        return { context: ctx, adapter: a, request: a.buildChatRequest(ctx) };
-      }, abort.signal));
-    } catch (error) {
-      this.deps.resolver.release(decision);
-      throw error;
-    }
-
-    if (upstream.status >= 400) {
-      const text = await readAll(upstream).catch(() => '');
-      this.deps.resolver.release(decision);
-      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), context.deployment, upstream.headers);
-    }
+    const { upstream, context, adapter } = await this.forward(candidates, decision, (deployment) => {
+      const ctx: ChatContext = { deployment, body, stream, clientWantsUsage };
+      const a = adapterFor(deployment.provider);
+      return { context: ctx, adapter: a, request: a.buildChatRequest(ctx) };
+    }, abort.signal);
     if (stream) await this.relayStream(prepared, decision, upstream, context, adapter, response, promptTokens);
     else await this.relayJson(decision, upstream, context, adapter, response, promptTokens);
   }
@@ -308,25 +294,11 @@ export class InferenceHandler {
     const decision = this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
     // Like a non-streamed chat: read to the end even if the client leaves, and bill it.
     const neverAborted = new AbortController().signal;
-    let upstream: UpstreamResponse;
-    let adapter: ProviderAdapter;
-    let deployment: Deployment;
-    try {
-      const sent = await this.sendWithFailover(candidates, decision, (d) => {
-        const a = adapterFor(d.provider);
-        return { context: { deployment: d, body }, adapter: a, request: a.buildEmbeddingsRequest({ deployment: d, body }) };
-      }, neverAborted);
-      ({ upstream, adapter } = sent);
-      deployment = sent.context.deployment;
-    } catch (error) {
-      this.deps.resolver.release(decision);
-      throw error;
-    }
-    if (upstream.status >= 400) {
-      const text = await readAll(upstream).catch(() => '');
-      this.deps.resolver.release(decision);
-      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), deployment, upstream.headers);
-    }
+    const { upstream, adapter, context } = await this.forward(candidates, decision, (d) => {
+      const a = adapterFor(d.provider);
+      return { context: { deployment: d, body }, adapter: a, request: a.buildEmbeddingsRequest({ deployment: d, body }) };
+    }, neverAborted);
+    const { deployment } = context;
     const json = await this.readUpstreamJson(decision, upstream, deployment);
     const parsed = adapter.parseEmbeddingsResponse(json, { deployment, body });
     const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
@@ -339,6 +311,33 @@ export class InferenceHandler {
    * Sends to the first deployment that accepts the connection. Only connection refusals fail
    * over: anything after the upstream has the request may have been billed there.
    */
+  /**
+   * Sends the request and hands back a successful upstream response. Whatever fails on the
+   * way (no deployment reachable, an error status) releases the decision's reservations,
+   * since nothing was generated, and becomes an OpenAI-shaped error.
+   */
+  private async forward<C extends { deployment: Deployment }>(
+    candidates: Deployment[],
+    decision: Decision,
+    build: (deployment: Deployment) => { context: C; adapter: ProviderAdapter; request: UpstreamRequest },
+    signal: AbortSignal,
+  ): Promise<{ upstream: UpstreamResponse; context: C; adapter: ProviderAdapter }> {
+    let sent: { upstream: UpstreamResponse; context: C; adapter: ProviderAdapter };
+    try {
+      sent = await this.sendWithFailover(candidates, decision, build, signal);
+    } catch (error) {
+      this.deps.resolver.release(decision);
+      throw error;
+    }
+    const { upstream, adapter, context } = sent;
+    if (upstream.status >= 400) {
+      const text = await readAll(upstream).catch(() => '');
+      this.deps.resolver.release(decision);
+      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), context.deployment, upstream.headers);
+    }
+    return sent;
+  }
+
   private async sendWithFailover<C extends { deployment: Deployment }>(
     candidates: Deployment[],
     decision: Decision,
