@@ -1,0 +1,50 @@
+/**
+ * The `tollgate` command as a user runs it: `migrate` applies the migrations and exits,
+ * a broken config stops start-up before any port opens with a message naming the key.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freshDataDir, ROOT, testConfigYaml } from './support/gateway';
+import { createTestDatabase, queryDatabase } from './support/postgres';
+
+function tollgate(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [join(ROOT, 'bin/tollgate.js'), ...args], { env: { ...process.env, VITEST: '', ...env }, encoding: 'utf8', timeout: 60_000 });
+}
+
+describe('tollgate CLI', () => {
+  it('migrate applies every migration to PostgreSQL and exits 0', async () => {
+    const database = await createTestDatabase();
+    try {
+      const dir = freshDataDir();
+      writeFileSync(join(dir, 'config.yaml'), testConfigYaml());
+      const result = tollgate(['migrate', '--config', join(dir, 'config.yaml')], { DATABASE_URL: database.url });
+      expect(result.status, result.stderr + result.stdout).toBe(0);
+      const tables = await queryDatabase<{ table_name: string }>(database.url, `select table_name from information_schema.tables where table_schema = 'public'`);
+      expect(tables.map((t) => t.table_name)).toEqual(expect.arrayContaining(['customers', 'budgets', 'spend_ledger', 'spend_counters', 'api_keys', 'tollgate_migrations']));
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('refuses a broken config before opening a port, naming the key', () => {
+    const dir = freshDataDir();
+    const cases: [string, RegExp][] = [
+      ['model_list: []\ngeneral_settings:\n  master_key: sk-1\n', /model_list: at least one model is required/],
+      ['model_list:\n  - model_name: x\n    litellm_params:\n      model: nonsense\ngeneral_settings:\n  master_key: sk-1\n', /model_list\[0\]\.litellm_params\.model/],
+      [testConfigYaml().replace('master_key: sk-1234', 'master_key: os.environ/UNSET_KEY_FOR_TEST'), /general_settings\.master_key/],
+      ['{ not: yaml', /not valid YAML/],
+    ];
+    for (const [yaml, message] of cases) {
+      const path = join(dir, 'broken.yaml');
+      writeFileSync(path, yaml);
+      const result = tollgate(['start', '--config', path, '--port', '0'], { TOLLGATE_DATA_DIR: dir });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+    const missing = tollgate(['start', '--config', join(dir, 'nope.yaml')]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read config file .*nope\.yaml/);
+  });
+});
