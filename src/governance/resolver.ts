@@ -11,6 +11,7 @@ import { picoToDecimalString, type Pico } from '../shared/money';
 import type { Ledger } from '../ledger/ledger';
 import type { SpendEventBus } from '../ledger/events';
 import type { CostSource, CounterIncrement, SpendRecord } from '../ledger/types';
+import { SharedStateCatchUp } from '../shared-state/catch-up';
 import type { CounterKey, RateLimiter, RateTicket, SpendBook } from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
@@ -70,6 +71,8 @@ export class InternalResolver {
     private readonly events: SpendEventBus,
     private readonly timezone: string,
     private readonly now: () => Date = () => new Date(),
+    /** Counter updates the shared state could not take yet, retried until it can. */
+    private readonly catchUp = new SharedStateCatchUp(),
   ) {}
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
@@ -84,7 +87,9 @@ export class InternalResolver {
   currentSpend(customerId: string): Promise<Pico> {
     const customer = this.registry.customers.get(customerId);
     const period = this.periodOf(this.registry.effectiveBudget(customer));
-    return this.spendBook.spendOf({ customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() });
+    return this.spendBook.spendOf({ customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() }).catch((error: Error) => {
+      throw new GatewayError('service_unavailable', `Spend counters are unreachable: ${error.message}`, null, { 'retry-after': '1' });
+    });
   }
 
   /** The customer record, created in memory (and queued for the store) on first sight. */
@@ -111,13 +116,27 @@ export class InternalResolver {
     if (customer.blocked) {
       return { ok: false, error: new GatewayError('customer_blocked', `Customer=${customerId} is blocked from making LLM API calls.`, 'user') };
     }
+    const reservations: CounterReservation[] = [];
+    try {
+      return await this.admit(request, customerId, customer, now, reservations);
+    } catch (error) {
+      // The shared counters (Redis) did not answer: fail closed rather than spend uncounted.
+      for (const r of reservations) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
+      return {
+        ok: false,
+        error: new GatewayError('service_unavailable', `Spend counters are unreachable, so the request of Customer=${customerId} cannot be admitted now (${(error as Error).message}).`, null, { 'retry-after': '1' }),
+      };
+    }
+  }
+
+  /** Checks and reserves every limit; pushes each reservation it takes onto `reservations`. */
+  private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, reservations: CounterReservation[]): Promise<Authorization> {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
     const price = request.deployment.price;
     const estimate = costOf(price, { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens });
-    const reservations: CounterReservation[] = [];
     const release = async () => {
-      for (const r of reservations) await this.spendBook.release(r.key, r.amount);
+      for (const r of reservations.splice(0)) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
     };
 
     const overallKey: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
@@ -217,10 +236,13 @@ export class InternalResolver {
     this.ledger.record(record);
     let periodSpend: Pico | null = null;
     for (const reservation of decision.reservations) {
-      const spend = await this.spendBook.commit(reservation.key, reservation.amount, cost);
-      if (reservation.key.scope === OVERALL_SCOPE) periodSpend = spend;
+      await this.catchUp.run(async () => {
+        const spend = await this.spendBook.commit(reservation.key, reservation.amount, cost, request.requestId);
+        if (reservation.key.scope === OVERALL_SCOPE) periodSpend = spend;
+      }, 'commit');
     }
-    if (decision.rateTicket) await this.rateLimiter.settle(decision.rateTicket, usage.promptTokens + usage.completionTokens);
+    const ticket = decision.rateTicket;
+    if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, usage.promptTokens + usage.completionTokens), 'rate settle');
     this.events.publish({
       record,
       periodSpendPico: periodSpend ?? 0n,
@@ -235,8 +257,9 @@ export class InternalResolver {
   async release(decision: Decision): Promise<void> {
     if (decision.settled) return;
     decision.settled = true;
-    for (const reservation of decision.reservations) await this.spendBook.release(reservation.key, reservation.amount);
-    if (decision.rateTicket) await this.rateLimiter.settle(decision.rateTicket, 0);
+    for (const reservation of decision.reservations) await this.catchUp.run(() => this.spendBook.release(reservation.key, reservation.amount, decision.request.requestId), 'release');
+    const ticket = decision.rateTicket;
+    if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, 0), 'rate settle');
   }
 }
 

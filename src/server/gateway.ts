@@ -22,6 +22,7 @@ import { Ledger } from '../ledger/ledger';
 import { createLogger, type Logger } from '../observability/logger';
 import { createServices, type Services } from '../services';
 import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
+import { SharedStateCatchUp } from '../shared-state/catch-up';
 import { NO_INVALIDATION, RedisInvalidation, type Invalidation } from '../shared-state/invalidation';
 import { connectRedis, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } from '../shared-state/redis';
 import type { RateLimiter, SpendBook } from '../shared-state/types';
@@ -73,7 +74,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let invalidation: Invalidation = NO_INVALIDATION;
   let redisInvalidation: RedisInvalidation | null = null;
   if (config.redisUrl) {
-    redis = connectRedis(config.redisUrl);
+    redis = await connectRedis(config.redisUrl);
     redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
     spendBook = new RedisSpendBook(redis, config.redisKeyPrefix);
     rateLimiter = new RedisRateLimiter(redis, { prefix: config.redisKeyPrefix });
@@ -100,7 +101,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       'litellm_settings.max_end_user_budget_id names a budget that does not exist yet; it applies as soon as it is created (POST /budget/new)',
     );
   }
-  const resolver = new InternalResolver(registry, spendBook, rateLimiter, ledger, events, config.timezone, now);
+  const catchUp = new SharedStateCatchUp(logger);
+  const resolver = new InternalResolver(registry, spendBook, rateLimiter, ledger, events, config.timezone, now, catchUp);
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
   const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes });
@@ -164,6 +166,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await closed;
       await forwarder.close();
       await database.close();
+      await catchUp.drain();
+      catchUp.stop();
       await invalidation.stop();
       if (redis) await redis.quit().catch(() => redis!.disconnect());
     })();

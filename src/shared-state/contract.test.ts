@@ -25,8 +25,8 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       expect((await book.reserve(key, 60n, 100n)).admitted).toBe(true);
       expect((await book.reserve(key, 60n, 100n)).admitted).toBe(true); // 60 < 100: admitted
       expect((await book.reserve(key, 1n, 100n)).admitted).toBe(false); // 120 >= 100
-      expect(await book.commit(key, 60n, 10n)).toBe(10n);
-      await book.release(key, 60n);
+      expect(await book.commit(key, 60n, 10n, 'r1')).toBe(10n);
+      await book.release(key, 60n, 'r2');
       expect(await book.reserve(key, 1n, 100n)).toMatchObject({ admitted: true, spend: 10n, reserved: 1n });
     });
     it('starts a new period from zero and keeps late settlements in the old one', async () => {
@@ -34,10 +34,10 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       await book.reserve(key, 5n, null);
       const next = { ...key, periodStartMs: 2000 };
       expect(await book.reserve(next, 1n, 10n)).toMatchObject({ admitted: true, spend: 0n });
-      expect(await book.commit(key, 5n, 5n)).toBe(5n); // admitted in the old period
+      expect(await book.commit(key, 5n, 5n, 'old')).toBe(5n); // admitted in the old period
       expect(await book.spendOf(next)).toBe(0n);
       expect(await book.spendOf(key)).toBe(0n); // the counter has moved on
-      expect(await book.commit(next, 1n, 1n)).toBe(1n);
+      expect(await book.commit(next, 1n, 1n, 'new')).toBe(1n);
     });
     it('refuses at once with a zero limit', async () => {
       const { spendBook: book } = await make();
@@ -46,9 +46,9 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
     it('never lets reservations go below zero', async () => {
       const { spendBook: book } = await make();
       await book.reserve(key, 5n, null);
-      await book.release(key, 50n);
+      await book.release(key, 50n, 'r1');
       expect(await book.reserve(key, 1n, 100n)).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
-      expect(await book.commit(key, 10n, 7n)).toBe(7n);
+      expect(await book.commit(key, 10n, 7n, 'r2')).toBe(7n);
       expect(await book.reserve(key, 0n, 8n)).toMatchObject({ admitted: true, spend: 7n, reserved: 0n });
     });
     it('seeds settled spend, keeps reservations, and leaves existing counters alone when asked', async () => {
@@ -81,7 +81,7 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       await book.seed(key, big);
       expect(await book.reserve(key, 1n, big + 1n)).toMatchObject({ admitted: true, spend: big });
       expect((await book.reserve(key, 1n, big + 1n)).admitted).toBe(false);
-      expect(await book.commit(key, 1n, 3n)).toBe(big + 3n);
+      expect(await book.commit(key, 1n, 3n, 'r1')).toBe(big + 3n);
     });
   });
 
@@ -183,6 +183,21 @@ describe('redis: across connections (as across proxies)', () => {
     const results = await Promise.all(Array.from({ length: 60 }, (_, i) => books[i % 3]!.reserve(key, 10n, 100n)));
     expect(results.filter((r) => r.admitted)).toHaveLength(10);
     expect(await books[1]!.reserve(key, 0n, null)).toMatchObject({ reserved: 100n });
+  });
+
+  it('applies a settlement once however often it is retried (a reply lost with the connection)', async () => {
+    const book = new RedisSpendBook(redisConnection(), freshPrefix());
+    const key = { customerId: 'retried', scope: '', periodStartMs: 0 };
+    await book.reserve(key, 10n, null);
+    await book.reserve(key, 10n, null);
+    expect(await book.commit(key, 10n, 4n, 'request-1')).toBe(4n);
+    expect(await book.commit(key, 10n, 4n, 'request-1')).toBe(4n);
+    await book.release(key, 10n, 'request-2');
+    await book.release(key, 10n, 'request-2');
+    expect(await book.reserve(key, 0n, null)).toMatchObject({ spend: 4n, reserved: 0n });
+    await book.reserve(key, 10n, null);
+    await book.release(key, 10n, 'request-1'); // a request settles once: a release after its commit is ignored
+    expect(await book.reserve(key, 0n, null)).toMatchObject({ spend: 4n, reserved: 10n });
   });
 
   it('admits exactly rpm requests with the Redis clock, and times out stale parallel slots', async () => {

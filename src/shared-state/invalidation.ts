@@ -44,6 +44,8 @@ export class RedisInvalidation implements Invalidation {
   async start(onChange: (changes: EntityChange[]) => void): Promise<void> {
     const subscriber = this.redis.duplicate();
     this.subscriber = subscriber;
+    // Reconnects by itself; a notice missed while Redis was away is lost (see README).
+    subscriber.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis subscriber connection error'));
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
       try {
@@ -53,6 +55,7 @@ export class RedisInvalidation implements Invalidation {
         this.logger.warn({ err: error }, 'ignoring an unreadable invalidation notice');
       }
     });
+    if (subscriber.status === 'wait') await subscriber.connect(); // duplicated with lazyConnect
     await subscriber.subscribe(this.channel);
   }
 

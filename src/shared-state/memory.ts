@@ -50,7 +50,8 @@ export class MemorySpendBook implements SpendBook {
     return { admitted: true, spend: counter.spend, reserved: counter.reserved };
   }
 
-  async commit(key: CounterKey, reservation: Pico, actual: Pico): Promise<Pico> {
+  // One process never retries a settlement, so `settlementId` is not needed here.
+  async commit(key: CounterKey, reservation: Pico, actual: Pico, _settlementId?: string): Promise<Pico> {
     if (this.isStale(key)) return actual; // belongs to a finished period: ledger keeps it there
     const counter = this.counter(key);
     counter.reserved -= reservation;
@@ -59,7 +60,7 @@ export class MemorySpendBook implements SpendBook {
     return counter.spend;
   }
 
-  async release(key: CounterKey, reservation: Pico): Promise<void> {
+  async release(key: CounterKey, reservation: Pico, _settlementId?: string): Promise<void> {
     if (this.isStale(key)) return;
     const counter = this.counter(key);
     counter.reserved -= reservation;

@@ -68,9 +68,14 @@ redis.call('HINCRBY', key, 'used:' .. scope, amount)
 return {1, get(key, 'spend', scope), get(key, 'reserved', scope)}
 `;
 
-/** KEYS[1] counter hash; ARGV scope, period, reservation, actual → new settled spend. */
+/**
+ * KEYS[1] counter hash, KEYS[2] the settlement's marker; ARGV scope, period, reservation,
+ * actual, marker TTL (ms) → new settled spend. A settlement retried after a lost reply finds
+ * its marker and is not applied twice.
+ */
 export const COMMIT_SCRIPT = `${COUNTER_HELPERS}
 local key, scope, period, reservation, actual = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then return get(key, 'spend', scope) end
 -- Admitted in a period that has ended since: the ledger keeps it there; the new period is untouched.
 if isStale(key, scope, period) then return actual end
 position(key, scope, period)
@@ -80,9 +85,10 @@ redis.call('HINCRBY', key, 'used:' .. scope, actual)
 return get(key, 'spend', scope)
 `;
 
-/** KEYS[1] counter hash; ARGV scope, period, reservation. */
+/** KEYS[1] counter hash, KEYS[2] the settlement's marker; ARGV scope, period, reservation, marker TTL (ms). */
 export const RELEASE_SCRIPT = `${COUNTER_HELPERS}
 local key, scope, period, reservation = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return 0 end
 if isStale(key, scope, period) then return 0 end
 position(key, scope, period)
 unreserve(key, scope, reservation)

@@ -28,26 +28,47 @@ type Reply = (string | number)[];
 
 interface ScriptCommands {
   tollgateReserve(key: string, scope: string, period: string, amount: string, limit: string): Promise<Reply>;
-  tollgateCommit(key: string, scope: string, period: string, reservation: string, actual: string): Promise<string | number>;
-  tollgateRelease(key: string, scope: string, period: string, reservation: string): Promise<number>;
+  tollgateCommit(key: string, marker: string, scope: string, period: string, reservation: string, actual: string, markerTtlMs: string): Promise<string | number>;
+  tollgateRelease(key: string, marker: string, scope: string, period: string, reservation: string, markerTtlMs: string): Promise<number>;
   tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
   tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string): Promise<number>;
   tollgateAcquire(log: string, tokens: string, slots: string, sequence: string, ...args: string[]): Promise<Reply>;
   tollgateSettle(log: string, tokens: string, slots: string, id: string, actual: string, holdsSlot: string): Promise<number>;
 }
 
+/** How long a settlement is remembered: far longer than the catch-up retries of one outage. */
+export const SETTLEMENT_MARKER_TTL_MS = 15 * 60_000;
+
 export type ScriptedRedis = Redis & ScriptCommands;
 
-/** Connects and registers the scripts. `lazyConnect` off: commands queue until connected. */
-export function connectRedis(url: string): ScriptedRedis {
-  const redis = new Redis(url, { maxRetriesPerRequest: 3 });
+/**
+ * Connects (rejecting when Redis cannot be reached) and registers the scripts. While the
+ * connection is down commands fail at once instead of queueing: the hot path answers 503
+ * and settlements go to the catch-up queue. Commands whose reply was lost are not resent
+ * blindly either: the catch-up retries them, and settlement markers make that safe.
+ */
+export async function connectRedis(url: string): Promise<ScriptedRedis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 1,
+    // Reconnect within a second of Redis coming back (the default backs off to 5 s).
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  });
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`cannot reach Redis at REDIS_URL: ${(error as Error).message}`, { cause: error });
+  }
   return withScripts(redis);
 }
 
 export function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('tollgateReserve', { numberOfKeys: 1, lua: RESERVE_SCRIPT });
-  redis.defineCommand('tollgateCommit', { numberOfKeys: 1, lua: COMMIT_SCRIPT });
-  redis.defineCommand('tollgateRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+  redis.defineCommand('tollgateCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
+  redis.defineCommand('tollgateRelease', { numberOfKeys: 2, lua: RELEASE_SCRIPT });
   redis.defineCommand('tollgateSpendOf', { numberOfKeys: 1, lua: SPEND_OF_SCRIPT, readOnly: true });
   redis.defineCommand('tollgateSeed', { numberOfKeys: 1, lua: SEED_SCRIPT });
   redis.defineCommand('tollgateAcquire', { numberOfKeys: 4, lua: ACQUIRE_SCRIPT });
@@ -79,13 +100,33 @@ export class RedisSpendBook implements SpendBook {
     return { admitted: Number(admitted) === 1, spend: BigInt(spend!), reserved: BigInt(reserved!) };
   }
 
-  async commit(key: CounterKey, reservation: Pico, actual: Pico): Promise<Pico> {
-    const spend = await this.redis.tollgateCommit(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), text(reservation), text(actual));
+  /** Same hash tag as the counter, so a marker and its counter live in one cluster slot. */
+  private markerKey(key: CounterKey, settlementId: string): string {
+    return `${this.prefix}settled:{${key.customerId}}:${key.scope}:${settlementId}`;
+  }
+
+  async commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string): Promise<Pico> {
+    const spend = await this.redis.tollgateCommit(
+      this.hashKey(key.customerId),
+      this.markerKey(key, settlementId),
+      key.scope,
+      text(key.periodStartMs),
+      text(reservation),
+      text(actual),
+      text(SETTLEMENT_MARKER_TTL_MS),
+    );
     return BigInt(spend);
   }
 
-  async release(key: CounterKey, reservation: Pico): Promise<void> {
-    await this.redis.tollgateRelease(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), text(reservation));
+  async release(key: CounterKey, reservation: Pico, settlementId: string): Promise<void> {
+    await this.redis.tollgateRelease(
+      this.hashKey(key.customerId),
+      this.markerKey(key, settlementId),
+      key.scope,
+      text(key.periodStartMs),
+      text(reservation),
+      text(SETTLEMENT_MARKER_TTL_MS),
+    );
   }
 
   async spendOf(key: CounterKey): Promise<Pico> {

@@ -33,8 +33,12 @@ export interface SpendBook {
    * Replaces a reservation with the actual cost; returns the period's new settled spend. A
    * reservation of an older period than the counter's is not applied (the ledger keeps it).
    */
-  commit(key: CounterKey, reservation: Pico, actual: Pico): Promise<Pico>;
-  release(key: CounterKey, reservation: Pico): Promise<void>;
+  commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string): Promise<Pico>;
+  /**
+   * Gives a reservation back. `settlementId` names the request: an implementation that can
+   * see a retry of a call whose reply was lost (Redis) applies each settlement once.
+   */
+  release(key: CounterKey, reservation: Pico, settlementId: string): Promise<void>;
   spendOf(key: CounterKey): Promise<Pico>;
   /**
    * Sets settled spend from the store (recompute); keeps reservations; ignored for an older
