@@ -29,7 +29,7 @@ import type { RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { openDatabase, type Database } from '../store/database';
-import { loadState, reloadChanged } from '../store/load-state';
+import { loadState, reloadAll, reloadChanged } from '../store/load-state';
 
 export interface GatewayOptions {
   port?: number;
@@ -88,11 +88,17 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   await ledger.recover();
   if (redisInvalidation) {
     // Subscribed before loading, so no change made meanwhile is missed.
-    await redisInvalidation.start((changes) => {
-      registry.trackReload(
-        reloadChanged(database.orm, registry, changes).catch((error) => logger.error({ err: error, changes }, 'could not reload entities another process changed')),
-      );
-    });
+    await redisInvalidation.start(
+      (changes) => {
+        registry.trackReload(
+          reloadChanged(database.orm, registry, changes).catch((error) => logger.error({ err: error, changes }, 'could not reload entities another process changed')),
+        );
+      },
+      () => {
+        logger.info('change notices may have been missed while Redis was away: reloading budgets, customers and keys');
+        registry.trackReload(reloadAll(database.orm, registry).catch((error) => logger.error({ err: error }, 'could not reload the registry')));
+      },
+    );
   }
   await loadState(database.orm, registry, spendBook);
   if (registry.defaultBudgetMissing()) {

@@ -40,10 +40,19 @@ export class RedisInvalidation implements Invalidation {
     this.channel = `${prefix}invalidate`;
   }
 
-  /** Subscribes on a connection of its own (a subscribed connection can do nothing else). */
-  async start(onChange: (changes: EntityChange[]) => void): Promise<void> {
+  /**
+   * Subscribes on a connection of its own (a subscribed connection can do nothing else).
+   * `onResync` runs when that connection comes back after a loss: notices published
+   * meanwhile were never delivered, so everything must be reloaded.
+   */
+  async start(onChange: (changes: EntityChange[]) => void, onResync: () => void): Promise<void> {
     const subscriber = this.redis.duplicate();
     this.subscriber = subscriber;
+    let connectedBefore = false;
+    subscriber.on('ready', () => {
+      if (connectedBefore) onResync();
+      connectedBefore = true;
+    });
     // Reconnects by itself; a notice missed while Redis was away is lost (see README).
     subscriber.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis subscriber connection error'));
     subscriber.on('message', (channel: string, message: string) => {

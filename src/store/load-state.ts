@@ -37,6 +37,40 @@ export interface EntityChange {
 }
 
 /**
+ * Reloads every budget, customer and key (after notices may have been missed: the subscriber
+ * lost its Redis connection). Records are updated in place; budgets and keys gone from the
+ * store are dropped. Customers are not: one first seen here may not be stored yet.
+ */
+export async function reloadAll(orm: MikroORM, registry: Registry): Promise<void> {
+  const em = orm.em.fork();
+  const budgets = await em.find(BudgetEntity, {});
+  const customers = await em.find(CustomerEntity, {});
+  const keys = await em.find(ApiKeyEntity, {});
+  const changes: EntityChange[] = [
+    ...[...registry.budgets.keys()].map((id) => ({ kind: 'budget' as const, id })),
+    ...[...registry.keys.keys()].map((id) => ({ kind: 'key' as const, id })),
+  ];
+  const present = { budget: new Set(budgets.map((row) => row.budgetId)), key: new Set(keys.map((row) => row.keyHash)) };
+  for (const change of changes) {
+    if (change.kind === 'budget' && !present.budget.has(change.id)) registry.budgets.delete(change.id);
+    if (change.kind === 'key' && !present.key.has(change.id)) registry.keys.delete(change.id);
+  }
+  for (const row of budgets) {
+    const fresh = budgetFromEntity(row);
+    const current = registry.budgets.get(row.budgetId);
+    if (current) Object.assign(current, fresh);
+    else registry.budgets.set(row.budgetId, fresh);
+  }
+  for (const row of customers) {
+    const fresh = customerFromEntity(row);
+    const current = registry.customers.get(row.userId);
+    if (current) Object.assign(current, fresh);
+    else registry.customers.set(row.userId, fresh);
+  }
+  for (const row of keys) registry.keys.set(row.keyHash, keyFromEntity(row));
+}
+
+/**
  * Reloads changed entities from the store into the registry. Existing records are updated in
  * place (decisions in flight and every customer on a tier share one budget object); rows
  * that are gone are dropped.
