@@ -3,7 +3,8 @@
  * refused with a clear 503 (fail closed, never admitted uncounted), a request already in
  * flight is still served and charged, and its charge reaches the shared counter once Redis
  * is back. The ledger has it throughout. A change notice that could not arrive meanwhile is
- * made up for by reloading everything when Redis returns.
+ * made up for by reloading everything when Redis returns, and counters a restarted Redis
+ * lost are seeded again from PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -89,5 +90,23 @@ describe('redis outage', () => {
     await gateway.ledger.flush();
     const logs = await api<{ spend: number }[]>(gateway.url, 'GET', '/spend/logs?end_user=outage&limit=100');
     expect(logs.body.reduce((sum, row) => sum + dollarsToPico(row.spend), 0n)).toBe(3n * unit);
+  });
+
+  it('seeds the counters a restarted Redis lost from PostgreSQL once it is back', async () => {
+    expect((await chat(gateway.url, 'amnesia')).status).toBe(200);
+    await gateway.ledger.flush();
+    const before = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=amnesia');
+    expect(before.body.spend).toBeGreaterThan(0);
+
+    await proxy.cut();
+    // What a Redis restart without persistence does to this customer's counter.
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    expect(await redis.del(`${prefix}spend:{amnesia}`)).toBe(1);
+    redis.disconnect();
+    await proxy.restore();
+
+    await expect
+      .poll(async () => (await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=amnesia')).body.spend, { timeout: 10_000, interval: 200 })
+      .toBe(before.body.spend);
   });
 });

@@ -29,7 +29,7 @@ import type { RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { openDatabase, type Database } from '../store/database';
-import { loadState, reloadAll, reloadChanged } from '../store/load-state';
+import { loadState, reloadAll, reloadChanged, seedCounters } from '../store/load-state';
 
 export interface GatewayOptions {
   port?: number;
@@ -95,8 +95,15 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         );
       },
       () => {
-        logger.info('change notices may have been missed while Redis was away: reloading budgets, customers and keys');
-        registry.trackReload(reloadAll(database.orm, registry).catch((error) => logger.error({ err: error }, 'could not reload the registry')));
+        // Notices published while Redis was away never arrived, and a restarted Redis has
+        // lost its counters: reload the registry, and seed counters Redis lacks.
+        logger.info('redis is back: reloading budgets, customers and keys, and seeding missing counters');
+        registry.trackReload(
+          Promise.all([reloadAll(database.orm, registry), seedCounters(database.orm, spendBook)]).then(
+            () => undefined,
+            (error) => logger.error({ err: error }, 'could not catch up after the redis connection came back'),
+          ),
+        );
       },
     );
   }

@@ -1,7 +1,8 @@
 /**
  * @module Start-up: loads budgets, customers and keys into the registry, and each customer's
  * latest period spend into the spend book, so the hot path never waits on the database.
- * `reloadChanged` refreshes single entities another process changed.
+ * `reloadChanged` refreshes single entities another process changed; `reloadAll` and
+ * `seedCounters` catch up after the Redis connection was lost.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { KeyRecord, Registry } from '../governance/registry';
@@ -14,15 +15,29 @@ export async function loadState(orm: MikroORM, registry: Registry, spendBook: Sp
   for (const row of await em.find(BudgetEntity, {})) registry.budgets.set(row.budgetId, budgetFromEntity(row));
   for (const row of await em.find(CustomerEntity, {})) registry.customers.set(row.userId, customerFromEntity(row));
   for (const row of await em.find(ApiKeyEntity, {})) registry.keys.set(row.keyHash, keyFromEntity(row));
-  const knex = em.getConnection().getKnex();
+  await seedCounters(orm, spendBook);
+}
+
+/**
+ * Seeds each customer's latest period spend from the store's counters. Only counters the
+ * book lacks are seeded: with shared counters another proxy may already be counting that
+ * customer, and its live value (settled + in flight) is ahead of the store. So this is safe
+ * to run again whenever Redis may have lost its data (a reconnect).
+ */
+export async function seedCounters(orm: MikroORM, spendBook: SpendBook): Promise<void> {
+  const knex = orm.em.fork().getConnection().getKnex();
   const result = await knex.raw(
     `select distinct on (customer_id, scope) customer_id, scope, period_start, spend_pico
      from spend_counters order by customer_id, scope, period_start desc`,
   );
-  for (const row of result.rows as { customer_id: string; scope: string; period_start: string; spend_pico: string }[]) {
-    // With shared counters another proxy may already be counting this customer: its live
-    // value (settled + in flight) is ahead of the store, so only missing counters are seeded.
-    await spendBook.seed({ customerId: row.customer_id, scope: row.scope, periodStartMs: new Date(row.period_start).getTime() }, BigInt(row.spend_pico), { onlyIfMissing: true });
+  const rows = result.rows as { customer_id: string; scope: string; period_start: string; spend_pico: string }[];
+  // In batches: one round trip per counter, many in flight at once, bounded memory.
+  for (let start = 0; start < rows.length; start += 1000) {
+    await Promise.all(
+      rows.slice(start, start + 1000).map((row) =>
+        spendBook.seed({ customerId: row.customer_id, scope: row.scope, periodStartMs: new Date(row.period_start).getTime() }, BigInt(row.spend_pico), { onlyIfMissing: true }),
+      ),
+    );
   }
 }
 
