@@ -74,8 +74,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let invalidation: Invalidation = NO_INVALIDATION;
   let redisInvalidation: RedisInvalidation | null = null;
   if (config.redisUrl) {
-    redis = await connectRedis(config.redisUrl);
-    redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+    redis = await connectRedis(config.redisUrl, { onError: (error) => logger.warn({ err: error.message }, 'redis connection error') });
     spendBook = new RedisSpendBook(redis, config.redisKeyPrefix);
     rateLimiter = new RedisRateLimiter(redis, { prefix: config.redisKeyPrefix });
     redisInvalidation = new RedisInvalidation(redis, config.redisKeyPrefix, logger);

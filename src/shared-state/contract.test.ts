@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryRateLimiter, MemorySpendBook } from './memory';
-import { RedisRateLimiter, RedisSpendBook, withScripts, type ScriptedRedis } from './redis';
+import { connectRedis, RedisRateLimiter, RedisSpendBook, withScripts, type ScriptedRedis } from './redis';
 import type { RateLimiter, SpendBook } from './types';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -173,6 +173,19 @@ runSharedStateContract('redis', async () => {
   const redis = redisConnection();
   const prefix = freshPrefix();
   return { spendBook: new RedisSpendBook(redis, prefix), rateLimiter: new RedisRateLimiter(redis, { prefix, useCallerClock: true }) };
+});
+
+describe('redis: connecting', () => {
+  it('rejects with a clear message when Redis cannot be reached', async () => {
+    await expect(connectRedis('redis://127.0.0.1:1', { attempts: 2 })).rejects.toThrow(/cannot reach Redis at REDIS_URL/);
+  });
+
+  it('connects and runs the scripts', async () => {
+    const redis = await connectRedis(TEST_REDIS_URL);
+    connections.push(redis);
+    const book = new RedisSpendBook(redis, freshPrefix());
+    expect(await book.reserve({ customerId: 'c', scope: '', periodStartMs: 0 }, 1n, 2n)).toMatchObject({ admitted: true });
+  });
 });
 
 describe('redis: across connections (as across proxies)', () => {

@@ -42,27 +42,34 @@ export const SETTLEMENT_MARKER_TTL_MS = 15 * 60_000;
 export type ScriptedRedis = Redis & ScriptCommands;
 
 /**
- * Connects (rejecting when Redis cannot be reached) and registers the scripts. While the
- * connection is down commands fail at once instead of queueing: the hot path answers 503
- * and settlements go to the catch-up queue. Commands whose reply was lost are not resent
- * blindly either: the catch-up retries them, and settlement markers make that safe.
+ * Connects and registers the scripts; rejects when Redis stays unreachable for about ten
+ * seconds (long enough for a Redis started alongside, e.g. by docker compose). While the
+ * connection is down later, commands fail at once instead of queueing: the hot path answers
+ * 503 and settlements go to the catch-up queue. Commands whose reply was lost are not
+ * resent blindly either: the catch-up retries them, and settlement markers make that safe.
  */
-export async function connectRedis(url: string): Promise<ScriptedRedis> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 1,
-    // Reconnect within a second of Redis coming back (the default backs off to 5 s).
-    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-  });
-  try {
-    await redis.connect();
-  } catch (error) {
-    redis.disconnect();
-    throw new Error(`cannot reach Redis at REDIS_URL: ${(error as Error).message}`, { cause: error });
+export async function connectRedis(url: string, options: { attempts?: number; onError?: (error: Error) => void } = {}): Promise<ScriptedRedis> {
+  const attempts = options.attempts ?? 20;
+  for (let attempt = 1; ; attempt++) {
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 1,
+      // Reconnect within a second of Redis coming back (the default backs off to 5 s).
+      retryStrategy: (times) => Math.min(times * 100, 1000),
+    });
+    // Connection errors are reported here; without a listener ioredis prints them as unhandled.
+    redis.on('error', options.onError ?? (() => {}));
+    try {
+      await redis.connect();
+      return withScripts(redis);
+    } catch (error) {
+      redis.disconnect();
+      if (attempt >= attempts) throw new Error(`cannot reach Redis at REDIS_URL: ${(error as Error).message}`, { cause: error });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
-  return withScripts(redis);
 }
 
 export function withScripts(redis: Redis): ScriptedRedis {
