@@ -14,7 +14,8 @@ const USAGE = `Usage:
   tollgate migrate [--config ./config.yaml]                                 apply database migrations and exit
 
 Environment: DATABASE_URL (PostgreSQL; default: embedded PGlite under TOLLGATE_DATA_DIR, ./.tollgate),
-WEBHOOK_URL, WEBHOOK_SECRET, LOG_LEVEL, and any os.environ/NAME the config refers to.`;
+REDIS_URL (shared counters: exact budgets and rate limits across proxies; default: in memory, one
+process), TOLLGATE_REDIS_PREFIX (Redis key prefix, default tollgate:), WEBHOOK_URL, WEBHOOK_SECRET, LOG_LEVEL, and any os.environ/NAME the config refers to.`;
 
 async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
@@ -43,6 +44,10 @@ async function main(argv: string[]): Promise<void> {
   if (command !== 'start') throw new ConfigError(`unknown command "${command}"\n\n${USAGE}`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: "${values.port}" is not a port number`);
+  // Several proxies on one database without Redis would each enforce limits on their own
+  // share of the traffic: say which mode is in force before anything else.
+  if (config.redisUrl) logger.info({ sharedCounters: 'redis', redis: redactedUrl(config.redisUrl) }, 'shared counters: redis');
+  else logger.info({ sharedCounters: 'memory' }, 'shared counters: memory (one process)');
   const gateway = await startGateway(config, { port, host: values.host, logger });
   let signalled = false;
   const shutdown = (signal: string) => {
@@ -59,6 +64,17 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** The Redis URL without its password, for the log. */
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable REDIS_URL)';
+  }
 }
 
 main(process.argv.slice(2)).catch((error) => {

@@ -35,6 +35,8 @@ export interface GatewayConfig {
   masterKey: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Prefix of every Redis key and channel (TOLLGATE_REDIS_PREFIX): lets deployments share a Redis. */
+  redisKeyPrefix: string;
   dataDir: string;
   deployments: Deployment[];
   defaultBudgetId?: string;
@@ -146,6 +148,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     masterKey: config.general_settings.master_key,
     databaseUrl: env.DATABASE_URL || config.general_settings.database_url || undefined,
     redisUrl: env.REDIS_URL || config.router_settings?.redis_url || undefined,
+    redisKeyPrefix: env.TOLLGATE_REDIS_PREFIX || 'tollgate:',
     dataDir: resolve(env.TOLLGATE_DATA_DIR || tollgate.data_dir || './.tollgate'),
     deployments,
     defaultBudgetId: config.litellm_settings?.max_end_user_budget_id,

@@ -92,6 +92,7 @@ export class InferenceHandler {
   }
 
   private async prepare(requestId: string, request: IncomingMessage): Promise<Prepared> {
+    await this.deps.registry.refreshed(); // a key another process just revoked is gone here too
     const principal = this.deps.registry.authenticate(bearerToken(request));
     if (!principal) {
       request.resume();
@@ -110,8 +111,8 @@ export class InferenceHandler {
     return { requestId, principal, body, model: body.model, customerId };
   }
 
-  private authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: 'chat' | 'embeddings', promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null): Decision {
-    const authorization = this.deps.resolver.authorize({
+  private async authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: 'chat' | 'embeddings', promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null): Promise<Decision> {
+    const authorization = await this.deps.resolver.authorize({
       requestId: prepared.requestId,
       principal: prepared.principal,
       customerId: prepared.customerId,
@@ -144,7 +145,7 @@ export class InferenceHandler {
     const first = candidates[0]!;
     const promptTokens = countChatPromptTokens(body.messages);
     const maxCompletionTokens = typeof requestedMax === 'number' ? requestedMax : first.maxOutputTokens;
-    const decision = this.authorizeFor(prepared, first, 'chat', promptTokens, maxCompletionTokens, typeof requestedMax === 'number' ? requestedMax : null);
+    const decision = await this.authorizeFor(prepared, first, 'chat', promptTokens, maxCompletionTokens, typeof requestedMax === 'number' ? requestedMax : null);
     const clientWantsUsage = Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage);
 
     // A stream is cancelled upstream when its client leaves: nothing more can be delivered and
@@ -175,7 +176,7 @@ export class InferenceHandler {
       source = 'computed';
     }
     // The client may have left while the provider was still answering: billed all the same.
-    const settlement = this.deps.resolver.settle(decision, usage, source, response.destroyed ? 'partial' : 'success');
+    const settlement = await this.deps.resolver.settle(decision, usage, source, response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
     sendJson(response, 200, parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
   }
@@ -186,13 +187,13 @@ export class InferenceHandler {
     try {
       text = await readAll(upstream);
     } catch (error) {
-      this.deps.resolver.release(decision);
+      await this.deps.resolver.release(decision);
       throw upstreamFailure(error, deployment);
     }
     try {
       return JSON.parse(text);
     } catch {
-      this.deps.resolver.release(decision);
+      await this.deps.resolver.release(decision);
       throw new GatewayError('upstream_error', `Upstream ${deployment.id} returned a body that is not JSON.`);
     }
   }
@@ -246,14 +247,14 @@ export class InferenceHandler {
     }
     if (clientLeft) {
       upstream.destroy();
-      this.settleStream(prepared, decision, translator, promptTokens, 'client disconnected');
+      await this.settleStream(prepared, decision, translator, promptTokens, 'client disconnected');
       return;
     }
     if (!failure && !translator.finished && !translator.errored) {
       failure = new GatewayError('upstream_error', `Upstream ${context.deployment.id} closed the stream before it finished.`);
     }
     const why = failure?.message ?? (translator.errored ? 'upstream sent an error event' : null);
-    const settlement = this.settleStream(prepared, decision, translator, promptTokens, why);
+    const settlement = await this.settleStream(prepared, decision, translator, promptTokens, why);
     if (failure) write([JSON.stringify(failure.toEnvelope())]);
     else if (!translator.errored) write(translator.finish());
     response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement?.costPico ?? 0n) });
@@ -261,7 +262,7 @@ export class InferenceHandler {
   }
 
   /** `why` is null for a stream that ended normally, else the reason it ended early. */
-  private settleStream(prepared: Prepared, decision: Decision, translator: StreamTranslator, promptTokens: number, why: string | null): Settlement | null {
+  private async settleStream(prepared: Prepared, decision: Decision, translator: StreamTranslator, promptTokens: number, why: string | null): Promise<Settlement | null> {
     const status = why ? 'partial' : 'success';
     const reported = translator.usage;
     if (reported && translator.usageComplete) return this.deps.resolver.settle(decision, reported, 'provider', status);
@@ -270,7 +271,7 @@ export class InferenceHandler {
     if (translator.finished) return this.deps.resolver.settle(decision, { promptTokens, completionTokens: deliveredTokens }, 'computed', status);
     if (!reported && deliveredTokens === 0) {
       // Nothing was generated (or nothing reached us): nothing to bill.
-      this.deps.resolver.release(decision);
+      await this.deps.resolver.release(decision);
       this.deps.logger.warn({ requestId: prepared.requestId, why }, 'stream ended before any token; nothing charged');
       return null;
     }
@@ -279,7 +280,7 @@ export class InferenceHandler {
     const usage: TokenUsage = reported
       ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) }
       : { promptTokens, completionTokens: deliveredTokens };
-    const settlement = this.deps.resolver.settle(decision, usage, 'estimated', 'partial');
+    const settlement = await this.deps.resolver.settle(decision, usage, 'estimated', 'partial');
     this.deps.logger.warn({ requestId: prepared.requestId, why, costPico: settlement.costPico.toString() }, 'stream ended early; charged what was delivered');
     return settlement;
   }
@@ -291,7 +292,7 @@ export class InferenceHandler {
     if (!validInput) throw new GatewayError('invalid_request', '"input" is required: a string or a non-empty array.', 'input');
     const candidates = this.deps.router.candidates(prepared.model);
     const promptTokens = countEmbeddingInputTokens(input);
-    const decision = this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
+    const decision = await this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
     // Like a non-streamed chat: read to the end even if the client leaves, and bill it.
     const neverAborted = new AbortController().signal;
     const { upstream, adapter, context } = await this.forward(candidates, decision, (d) => {
@@ -302,7 +303,7 @@ export class InferenceHandler {
     const json = await this.readUpstreamJson(decision, upstream, deployment);
     const parsed = adapter.parseEmbeddingsResponse(json, { deployment, body });
     const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
-    const settlement = this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
+    const settlement = await this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
     sendJson(response, 200, parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
   }
@@ -326,13 +327,13 @@ export class InferenceHandler {
     try {
       sent = await this.sendWithFailover(candidates, decision, build, signal);
     } catch (error) {
-      this.deps.resolver.release(decision);
+      await this.deps.resolver.release(decision);
       throw error;
     }
     const { upstream, adapter, context } = sent;
     if (upstream.status >= 400) {
       const text = await readAll(upstream).catch(() => '');
-      this.deps.resolver.release(decision);
+      await this.deps.resolver.release(decision);
       throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), context.deployment, upstream.headers);
     }
     return sent;

@@ -22,6 +22,8 @@ export class Registry {
   readonly customers = new Map<string, CustomerRecord>();
   readonly keys = new Map<string, KeyRecord>();
   private readonly masterKeyHash: string;
+  /** Reloads of entities another process changed, still reading the store. */
+  private readonly pendingReloads = new Set<Promise<void>>();
 
   constructor(
     masterKey: string,
@@ -29,6 +31,20 @@ export class Registry {
     readonly defaultBudgetId: string | null,
   ) {
     this.masterKeyHash = hashKey(masterKey);
+  }
+
+  /**
+   * Registers a reload of changed entities. It is registered the moment the change notice
+   * arrives, so a request that comes in after the notice waits for it (`refreshed`).
+   */
+  trackReload(reload: Promise<void>): void {
+    const tracked = reload.finally(() => this.pendingReloads.delete(tracked));
+    this.pendingReloads.add(tracked);
+  }
+
+  /** Resolves once every reload registered so far has finished (at once when there is none). */
+  async refreshed(): Promise<void> {
+    while (this.pendingReloads.size) await Promise.allSettled([...this.pendingReloads]);
   }
 
   /** Resolves a bearer key to who is calling, or null for an unknown or revoked key. */

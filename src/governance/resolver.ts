@@ -11,6 +11,7 @@ import { picoToDecimalString, type Pico } from '../shared/money';
 import type { Ledger } from '../ledger/ledger';
 import type { SpendEventBus } from '../ledger/events';
 import type { CostSource, CounterIncrement, SpendRecord } from '../ledger/types';
+import { SharedStateCatchUp } from '../shared-state/catch-up';
 import type { CounterKey, RateLimiter, RateTicket, SpendBook } from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
@@ -70,6 +71,8 @@ export class InternalResolver {
     private readonly events: SpendEventBus,
     private readonly timezone: string,
     private readonly now: () => Date = () => new Date(),
+    /** Counter updates the shared state could not take yet, retried until it can. */
+    private readonly catchUp = new SharedStateCatchUp(),
   ) {}
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
@@ -81,10 +84,12 @@ export class InternalResolver {
   }
 
   /** Settled spend of a customer in its current period (what /customer/info shows). */
-  currentSpend(customerId: string): Pico {
+  currentSpend(customerId: string): Promise<Pico> {
     const customer = this.registry.customers.get(customerId);
     const period = this.periodOf(this.registry.effectiveBudget(customer));
-    return this.spendBook.spendOf({ customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() });
+    return this.spendBook.spendOf({ customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() }).catch((error: Error) => {
+      throw new GatewayError('service_unavailable', `Spend counters are unreachable: ${error.message}`, null, { 'retry-after': '1' });
+    });
   }
 
   /** The customer record, created in memory (and queued for the store) on first sight. */
@@ -99,7 +104,9 @@ export class InternalResolver {
     return customer;
   }
 
-  authorize(request: AuthorizeRequest): Authorization {
+  async authorize(request: AuthorizeRequest): Promise<Authorization> {
+    // A change another process announced while the body was read applies to this request.
+    await this.registry.refreshed();
     const { customerId } = request;
     const now = this.now();
     if (customerId === null) {
@@ -109,17 +116,31 @@ export class InternalResolver {
     if (customer.blocked) {
       return { ok: false, error: new GatewayError('customer_blocked', `Customer=${customerId} is blocked from making LLM API calls.`, 'user') };
     }
+    const reservations: CounterReservation[] = [];
+    try {
+      return await this.admit(request, customerId, customer, now, reservations);
+    } catch (error) {
+      // The shared counters (Redis) did not answer: fail closed rather than spend uncounted.
+      for (const r of reservations) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
+      return {
+        ok: false,
+        error: new GatewayError('service_unavailable', `Spend counters are unreachable, so the request of Customer=${customerId} cannot be admitted now (${(error as Error).message}).`, null, { 'retry-after': '1' }),
+      };
+    }
+  }
+
+  /** Checks and reserves every limit; pushes each reservation it takes onto `reservations`. */
+  private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, reservations: CounterReservation[]): Promise<Authorization> {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
     const price = request.deployment.price;
     const estimate = costOf(price, { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens });
-    const reservations: CounterReservation[] = [];
-    const release = () => {
-      for (const r of reservations) this.spendBook.release(r.key, r.amount);
+    const release = async () => {
+      for (const r of reservations.splice(0)) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
     };
 
     const overallKey: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
-    const overall = this.spendBook.reserve(overallKey, estimate, budget?.maxBudget ?? null);
+    const overall = await this.spendBook.reserve(overallKey, estimate, budget?.maxBudget ?? null);
     if (!overall.admitted) {
       return { ok: false, error: budgetExceeded(customerId, budget!, overall.spend, overall.reserved, null) };
     }
@@ -129,9 +150,9 @@ export class InternalResolver {
     if (modelBudget) {
       const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
       const key: CounterKey = { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() };
-      const result = this.spendBook.reserve(key, estimate, modelBudget.maxBudget);
+      const result = await this.spendBook.reserve(key, estimate, modelBudget.maxBudget);
       if (!result.admitted) {
-        release();
+        await release();
         return { ok: false, error: budgetExceeded(customerId, budget!, result.spend, result.reserved, { model: request.model, max: modelBudget.maxBudget }) };
       }
       reservations.push({ key, amount: estimate });
@@ -144,14 +165,14 @@ export class InternalResolver {
       // Without a cap the output cannot be known, so it is not reserved (like budgets, the
       // window can then overshoot by at most one request).
       const estimatedTokens = request.promptTokens + (request.requestedMaxTokens ?? 0);
-      const rate = this.rateLimiter.acquire(
+      const rate = await this.rateLimiter.acquire(
         `end_user:${customerId}`,
         { rpm: budget.rpmLimit, tpm: budget.tpmLimit, parallel: budget.maxParallelRequests },
         estimatedTokens,
         now.getTime(),
       );
       if (!rate.ok) {
-        release();
+        await release();
         const retryAfterSeconds = Math.max(1, Math.ceil(rate.retryAfterMs / 1000));
         return {
           ok: false,
@@ -183,21 +204,15 @@ export class InternalResolver {
   /**
    * Meters a finished (or interrupted) request: replaces reservations with the actual cost,
    * trues up tokens, journals and queues the ledger row, and publishes the spend event.
-   * Synchronous, so it completes before the response's last byte is written.
+   * Callers await it before writing the response's last byte. The ledger row is recorded
+   * before the shared counters are touched, so a failing counter store cannot lose a charge.
    */
-  settle(decision: Decision, usage: TokenUsage, source: CostSource, status: 'success' | 'partial' = 'success'): Settlement {
+  async settle(decision: Decision, usage: TokenUsage, source: CostSource, status: 'success' | 'partial' = 'success'): Promise<Settlement> {
     if (decision.settled) throw new Error(`request ${decision.request.requestId} settled twice`);
     decision.settled = true;
     const { request } = decision;
     const cost = costOf(request.deployment.price, usage);
-    let periodSpend: Pico | null = null;
-    const counters: CounterIncrement[] = [];
-    for (const reservation of decision.reservations) {
-      const spend = this.spendBook.commit(reservation.key, reservation.amount, cost);
-      if (reservation.key.scope === OVERALL_SCOPE) periodSpend = spend;
-      counters.push({ scope: reservation.key.scope, periodStartMs: reservation.key.periodStartMs });
-    }
-    if (decision.rateTicket) this.rateLimiter.settle(decision.rateTicket, usage.promptTokens + usage.completionTokens);
+    const counters: CounterIncrement[] = decision.reservations.map((reservation) => ({ scope: reservation.key.scope, periodStartMs: reservation.key.periodStartMs }));
     const record: SpendRecord = {
       requestId: request.requestId,
       customerId: request.customerId,
@@ -219,6 +234,15 @@ export class InternalResolver {
       createdAtMs: this.now().getTime(),
     };
     this.ledger.record(record);
+    let periodSpend: Pico | null = null;
+    for (const reservation of decision.reservations) {
+      await this.catchUp.run(async () => {
+        const spend = await this.spendBook.commit(reservation.key, reservation.amount, cost, request.requestId);
+        if (reservation.key.scope === OVERALL_SCOPE) periodSpend = spend;
+      }, 'commit');
+    }
+    const ticket = decision.rateTicket;
+    if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, usage.promptTokens + usage.completionTokens), 'rate settle');
     this.events.publish({
       record,
       periodSpendPico: periodSpend ?? 0n,
@@ -230,11 +254,12 @@ export class InternalResolver {
   }
 
   /** A request that ended without usage (upstream refused it): frees what it held, charges nothing. */
-  release(decision: Decision): void {
+  async release(decision: Decision): Promise<void> {
     if (decision.settled) return;
     decision.settled = true;
-    for (const reservation of decision.reservations) this.spendBook.release(reservation.key, reservation.amount);
-    if (decision.rateTicket) this.rateLimiter.settle(decision.rateTicket, 0);
+    for (const reservation of decision.reservations) await this.catchUp.run(() => this.spendBook.release(reservation.key, reservation.amount, decision.request.requestId), 'release');
+    const ticket = decision.rateTicket;
+    if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, 0), 'rate settle');
   }
 }
 

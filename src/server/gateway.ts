@@ -22,10 +22,14 @@ import { Ledger } from '../ledger/ledger';
 import { createLogger, type Logger } from '../observability/logger';
 import { createServices, type Services } from '../services';
 import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
+import { SharedStateCatchUp } from '../shared-state/catch-up';
+import { NO_INVALIDATION, RedisInvalidation, type Invalidation } from '../shared-state/invalidation';
+import { connectRedis, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } from '../shared-state/redis';
+import type { RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { openDatabase, type Database } from '../store/database';
-import { loadState } from '../store/load-state';
+import { loadState, reloadAll, reloadChanged, seedCounters } from '../store/load-state';
 
 export interface GatewayOptions {
   port?: number;
@@ -63,13 +67,45 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null);
-  const spendBook = new MemorySpendBook();
-  const rateLimiter = new MemoryRateLimiter();
+  // REDIS_URL switches to shared counters: exact budgets and limits across proxies.
+  let redis: ScriptedRedis | null = null;
+  let spendBook: SpendBook = new MemorySpendBook();
+  let rateLimiter: RateLimiter = new MemoryRateLimiter();
+  let invalidation: Invalidation = NO_INVALIDATION;
+  let redisInvalidation: RedisInvalidation | null = null;
+  if (config.redisUrl) {
+    redis = await connectRedis(config.redisUrl, { onError: (error) => logger.warn({ err: error.message }, 'redis connection error') });
+    spendBook = new RedisSpendBook(redis, config.redisKeyPrefix);
+    rateLimiter = new RedisRateLimiter(redis, { prefix: config.redisKeyPrefix });
+    redisInvalidation = new RedisInvalidation(redis, config.redisKeyPrefix, logger);
+    invalidation = redisInvalidation;
+  }
   const events = new SpendEventBus();
   const budgetEvents = new BudgetEventBus();
   const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
   const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
   await ledger.recover();
+  if (redisInvalidation) {
+    // Subscribed before loading, so no change made meanwhile is missed.
+    await redisInvalidation.start(
+      (changes) => {
+        registry.trackReload(
+          reloadChanged(database.orm, registry, changes).catch((error) => logger.error({ err: error, changes }, 'could not reload entities another process changed')),
+        );
+      },
+      () => {
+        // Notices published while Redis was away never arrived, and a restarted Redis has
+        // lost its counters: reload the registry, and seed counters Redis lacks.
+        logger.info('redis is back: reloading budgets, customers and keys, and seeding missing counters');
+        registry.trackReload(
+          Promise.all([reloadAll(database.orm, registry), seedCounters(database.orm, spendBook)]).then(
+            () => undefined,
+            (error) => logger.error({ err: error }, 'could not catch up after the redis connection came back'),
+          ),
+        );
+      },
+    );
+  }
   await loadState(database.orm, registry, spendBook);
   if (registry.defaultBudgetMissing()) {
     logger.warn(
@@ -77,8 +113,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       'litellm_settings.max_end_user_budget_id names a budget that does not exist yet; it applies as soon as it is created (POST /budget/new)',
     );
   }
-  const resolver = new InternalResolver(registry, spendBook, rateLimiter, ledger, events, config.timezone, now);
-  const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, ledger, events, logger, now });
+  const catchUp = new SharedStateCatchUp(logger);
+  const resolver = new InternalResolver(registry, spendBook, rateLimiter, ledger, events, config.timezone, now, catchUp);
+  const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
   const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes });
 
@@ -124,7 +161,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   ready = true;
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, store: database.kind, models: config.deployments.map((d) => d.modelName) }, 'Tollgate is ready');
+  logger.info({ port, store: database.kind, sharedCounters: redis ? 'redis' : 'memory', models: config.deployments.map((d) => d.modelName) }, 'Tollgate is ready');
 
   let stopping: Promise<void> | null = null;
   const stop = () => {
@@ -141,6 +178,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await closed;
       await forwarder.close();
       await database.close();
+      await catchUp.drain();
+      catchUp.stop();
+      await invalidation.stop();
+      if (redis) await redis.quit().catch(() => redis!.disconnect());
     })();
     return stopping;
   };

@@ -82,6 +82,7 @@ export class BudgetService {
       throw error;
     }
     this.ctx.registry.budgets.set(id, record);
+    await this.ctx.invalidation.publish([{ kind: 'budget', id }]);
     if (id === this.ctx.registry.defaultBudgetId) {
       this.ctx.logger.info({ budgetId: id }, 'default customer budget (max_end_user_budget_id) now exists and applies');
       // Customers without a budget move from a lifetime period to this budget's period.
@@ -109,6 +110,7 @@ export class BudgetService {
     await em.nativeUpdate(BudgetEntity, { budgetId }, data);
     // Mutate in place: decisions in flight and every customer on the tier see one object.
     Object.assign(current, next);
+    await this.ctx.invalidation.publish([{ kind: 'budget', id: budgetId }]);
     if (durationChanged || fields.budgetResetAt !== undefined) await this.spend.recompute(this.affectedCustomers(budgetId));
     return current;
   }
@@ -133,6 +135,7 @@ export class BudgetService {
     });
     for (const customer of users) customer.budgetId = null;
     this.ctx.registry.budgets.delete(budgetId);
+    await this.ctx.invalidation.publish([{ kind: 'budget', id: budgetId }, ...users.map((c) => ({ kind: 'customer' as const, id: c.userId }))]);
     await this.spend.recompute(users.map((c) => c.userId));
     return budget;
   }

@@ -6,6 +6,7 @@ import type { Registry } from '../governance/registry';
 import type { Ledger } from '../ledger/ledger';
 import type { SpendEventBus } from '../ledger/events';
 import type { Logger } from '../observability/logger';
+import type { Invalidation } from '../shared-state/invalidation';
 import type { SpendBook } from '../shared-state/types';
 
 export interface ServiceContext {
@@ -14,6 +15,8 @@ export interface ServiceContext {
   registry: Registry;
   resolver: InternalResolver;
   spendBook: SpendBook;
+  /** Tells other processes sharing the store which entities changed (no-op for one process). */
+  invalidation: Invalidation;
   ledger: Ledger;
   events: SpendEventBus;
   logger: Logger;

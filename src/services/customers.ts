@@ -52,25 +52,25 @@ export class CustomerService {
     private readonly spend: SpendService,
   ) {}
 
-  view(customer: CustomerRecord): CustomerView {
+  async view(customer: CustomerRecord): Promise<CustomerView> {
     const budget = this.ctx.registry.effectiveBudget(customer);
     if (budget) this.ctx.resolver.periodOf(budget);
-    return { customer, spend: this.spend.currentSpend(customer.userId), budget };
+    return { customer, spend: await this.spend.currentSpend(customer.userId), budget };
   }
 
-  get(userId: string): CustomerView | null {
+  async get(userId: string): Promise<CustomerView | null> {
     const customer = this.ctx.registry.customers.get(userId);
     return customer ? this.view(customer) : null;
   }
 
-  require(userId: string, field = 'end_user_id'): CustomerView {
-    const view = this.get(userId);
+  async require(userId: string, field = 'end_user_id'): Promise<CustomerView> {
+    const view = await this.get(userId);
     if (!view) throw new GatewayError('not_found', `End User Id=${userId} does not exist in db`, field);
     return view;
   }
 
   /** Ordered by id; `after` is the last id of the previous page; `search` matches id or alias. */
-  list(options: { first?: number; after?: string | null; search?: string | null; offset?: number }): CustomerPage {
+  async list(options: { first?: number; after?: string | null; search?: string | null; offset?: number }): Promise<CustomerPage> {
     const first = Math.min(Math.max(options.first ?? 100, 1), 1000);
     const needle = options.search?.toLowerCase();
     let all = [...this.ctx.registry.customers.values()];
@@ -82,7 +82,7 @@ export class CustomerService {
       start = index < 0 ? all.length : index;
     }
     const page = all.slice(start, start + first);
-    return { items: page.map((c) => this.view(c)), total: all.length, hasMore: start + first < all.length };
+    return { items: await Promise.all(page.map((c) => this.view(c))), total: all.length, hasMore: start + first < all.length };
   }
 
   async create(input: CustomerInput, actor: string): Promise<CustomerView> {
@@ -117,11 +117,12 @@ export class CustomerService {
     });
     if (privateBudget) this.ctx.registry.budgets.set(privateBudget.budgetId, privateBudget);
     this.ctx.registry.customers.set(userId, record);
+    await this.ctx.invalidation.publish([...(privateBudget ? [{ kind: 'budget' as const, id: privateBudget.budgetId }] : []), { kind: 'customer', id: userId }]);
     return this.view(record);
   }
 
   async update(userId: string, patch: CustomerPatch, actor: string): Promise<CustomerView> {
-    const current = this.require(userId, 'user_id').customer;
+    const current = (await this.require(userId, 'user_id')).customer;
     if (patch.budgetId !== undefined && hasBudgetFields(patch.budget)) {
       throw new GatewayError('bad_request', "Set either budget fields (e.g. 'max_budget') or 'budget_id', not both.", 'budget_id');
     }
@@ -156,6 +157,7 @@ export class CustomerService {
     });
     if (createdBudget) this.ctx.registry.budgets.set(createdBudget.budgetId, createdBudget);
     Object.assign(current, next);
+    await this.ctx.invalidation.publish([...(createdBudget ? [{ kind: 'budget' as const, id: createdBudget.budgetId }] : []), { kind: 'customer', id: userId }]);
     if (budgetChanged) await this.spend.recompute([userId]);
     return this.view(current);
   }
@@ -167,8 +169,9 @@ export class CustomerService {
     await this.ctx.orm.em.fork().nativeDelete(CustomerEntity, { userId: { $in: userIds } });
     for (const id of userIds) {
       this.ctx.registry.customers.delete(id);
-      this.ctx.spendBook.forget(id);
+      await this.ctx.spendBook.forget(id);
     }
+    await this.ctx.invalidation.publish(userIds.map((id) => ({ kind: 'customer', id })));
     return userIds.length;
   }
 
@@ -191,7 +194,8 @@ export class CustomerService {
       record.updatedAt = now;
       this.ctx.registry.customers.set(record.userId, record);
     }
-    return records.map((r) => this.view(r));
+    await this.ctx.invalidation.publish(records.map((r) => ({ kind: 'customer', id: r.userId })));
+    return Promise.all(records.map((r) => this.view(r)));
   }
 
   private newPrivateBudget(fields: BudgetFields, actor: string, base: BudgetRecord | null = null): BudgetRecord {

@@ -26,6 +26,7 @@ export class KeyService {
     const createdAt = this.ctx.now();
     await this.ctx.orm.em.fork().insert(ApiKeyEntity, { id: record.id, keyHash: record.keyHash, keyPrefix: key.slice(0, 10), alias, scope, createdAt, revokedAt: null });
     this.ctx.registry.keys.set(record.keyHash, record);
+    await this.ctx.invalidation.publish([{ kind: 'key', id: record.keyHash }]);
     return { key, record, createdAt };
   }
 
@@ -35,6 +36,7 @@ export class KeyService {
     if (!record) throw new GatewayError('not_found', `No key with id '${idOrKey}'.`, 'id');
     await this.ctx.orm.em.fork().nativeUpdate(ApiKeyEntity, { id: record.id }, { revokedAt: this.ctx.now() });
     record.revoked = true;
+    await this.ctx.invalidation.publish([{ kind: 'key', id: record.keyHash }]);
     return record;
   }
 

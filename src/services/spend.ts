@@ -56,7 +56,7 @@ export type ReportGroup = 'customer' | 'model' | 'day';
 export class SpendService {
   constructor(private readonly ctx: ServiceContext) {}
 
-  currentSpend(customerId: string): Pico {
+  currentSpend(customerId: string): Promise<Pico> {
     return this.ctx.resolver.currentSpend(customerId);
   }
 
@@ -194,7 +194,7 @@ export class SpendService {
            prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, updated_at = now()`,
         [startIso, JSON.stringify(rows)],
       );
-      for (const row of rows) this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend));
+      for (const row of rows) await this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend));
     }
   }
 }

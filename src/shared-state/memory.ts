@@ -1,6 +1,7 @@
 /**
  * @module In-process implementations of the shared-state contract. Exact for one process;
- * all operations are synchronous, so a check-and-reserve cannot interleave with another.
+ * every method body runs without awaiting, so a check-and-reserve cannot interleave with
+ * another (the promises only match the contract the Redis implementation needs).
  */
 import type { Pico } from '../shared/money';
 import {
@@ -40,7 +41,7 @@ export class MemorySpendBook implements SpendBook {
     return counter !== undefined && counter.periodStartMs > key.periodStartMs;
   }
 
-  reserve(key: CounterKey, amount: Pico, limit: Pico | null): ReserveResult {
+  async reserve(key: CounterKey, amount: Pico, limit: Pico | null): Promise<ReserveResult> {
     const counter = this.counter(key);
     if (limit !== null && counter.spend + counter.reserved >= limit) {
       return { admitted: false, spend: counter.spend, reserved: counter.reserved };
@@ -49,7 +50,8 @@ export class MemorySpendBook implements SpendBook {
     return { admitted: true, spend: counter.spend, reserved: counter.reserved };
   }
 
-  commit(key: CounterKey, reservation: Pico, actual: Pico): Pico {
+  // One process never retries a settlement, so `settlementId` is not needed here.
+  async commit(key: CounterKey, reservation: Pico, actual: Pico, _settlementId?: string): Promise<Pico> {
     if (this.isStale(key)) return actual; // belongs to a finished period: ledger keeps it there
     const counter = this.counter(key);
     counter.reserved -= reservation;
@@ -58,24 +60,26 @@ export class MemorySpendBook implements SpendBook {
     return counter.spend;
   }
 
-  release(key: CounterKey, reservation: Pico): void {
+  async release(key: CounterKey, reservation: Pico, _settlementId?: string): Promise<void> {
     if (this.isStale(key)) return;
     const counter = this.counter(key);
     counter.reserved -= reservation;
     if (counter.reserved < 0n) counter.reserved = 0n;
   }
 
-  spendOf(key: CounterKey): Pico {
+  async spendOf(key: CounterKey): Promise<Pico> {
     if (this.isStale(key)) return 0n;
     const counter = this.counters.get(`${key.customerId}\u0000${key.scope}`);
     return counter && counter.periodStartMs === key.periodStartMs ? counter.spend : 0n;
   }
 
-  seed(key: CounterKey, spend: Pico): void {
+  async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
+    if (options.onlyIfMissing && this.counters.has(`${key.customerId}\u0000${key.scope}`)) return;
+    if (this.isStale(key)) return;
     this.counter(key).spend = spend;
   }
 
-  forget(customerId: string): void {
+  async forget(customerId: string): Promise<void> {
     for (const id of this.counters.keys()) if (id.startsWith(`${customerId}\u0000`)) this.counters.delete(id);
   }
 }
@@ -121,7 +125,7 @@ export class MemoryRateLimiter implements RateLimiter {
     return window;
   }
 
-  acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): RateDecision {
+  async acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): Promise<RateDecision> {
     const window = this.window(key, nowMs);
     const count = window.entries.length - window.head;
     if (limits.parallel !== null && window.inFlight >= limits.parallel) {
@@ -159,7 +163,7 @@ export class MemoryRateLimiter implements RateLimiter {
     return RATE_WINDOW_MS;
   }
 
-  settle(ticket: RateTicket, actualTokens: number): void {
+  async settle(ticket: RateTicket, actualTokens: number): Promise<void> {
     const window = this.windows.get(ticket.key);
     if (!window) return;
     if (ticket.holdsParallelSlot) {

@@ -1,7 +1,9 @@
 /**
  * @module The state the hot path needs, behind small interfaces: spend per customer period
- * with reservations, and request/token/parallel limits. `memory.ts` serves one process; a
- * Redis implementation of the same contract makes them exact across proxies.
+ * with reservations, and request/token/parallel limits. `memory.ts` serves one process;
+ * `redis.ts` implements the same contract so they are exact across proxies. The methods
+ * return promises because the Redis implementation answers over the network; each call is
+ * still atomic on its own.
  */
 import type { Pico } from '../shared/money';
 
@@ -26,14 +28,26 @@ export interface SpendBook {
    * Admits when there is no limit, or settled spend + outstanding reservations < limit;
    * then reserves `amount`. Atomic per key.
    */
-  reserve(key: CounterKey, amount: Pico, limit: Pico | null): ReserveResult;
-  /** Replaces a reservation with the actual cost; returns the period's new settled spend. */
-  commit(key: CounterKey, reservation: Pico, actual: Pico): Pico;
-  release(key: CounterKey, reservation: Pico): void;
-  spendOf(key: CounterKey): Pico;
-  /** Sets settled spend from the store (start-up, recompute); keeps reservations. */
-  seed(key: CounterKey, spend: Pico): void;
-  forget(customerId: string): void;
+  reserve(key: CounterKey, amount: Pico, limit: Pico | null): Promise<ReserveResult>;
+  /**
+   * Replaces a reservation with the actual cost; returns the period's new settled spend. A
+   * reservation of an older period than the counter's is not applied (the ledger keeps it).
+   */
+  commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string): Promise<Pico>;
+  /**
+   * Gives a reservation back. `settlementId` names the request: an implementation that can
+   * see a retry of a call whose reply was lost (Redis) applies each settlement once.
+   */
+  release(key: CounterKey, reservation: Pico, settlementId: string): Promise<void>;
+  spendOf(key: CounterKey): Promise<Pico>;
+  /**
+   * Sets settled spend from the store (recompute); keeps reservations; ignored for an older
+   * period than the counter's. With `onlyIfMissing` (start-up seeding) it leaves a counter that
+   * already exists alone: with shared counters, other proxies' live values win over the store,
+   * which lags behind by one ledger flush.
+   */
+  seed(key: CounterKey, spend: Pico, options?: { onlyIfMissing?: boolean }): Promise<void>;
+  forget(customerId: string): Promise<void>;
 }
 
 export interface RateLimits {
@@ -60,9 +74,9 @@ export interface RateLimiter {
    * reserves its estimated tokens. Admits while tokens in the window (settled + reserved)
    * are below tpm, and fewer than rpm requests started in the last 60 s.
    */
-  acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): RateDecision;
+  acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): Promise<RateDecision>;
   /** Trues up the token reservation to actual usage and frees the parallel slot. */
-  settle(ticket: RateTicket, actualTokens: number): void;
+  settle(ticket: RateTicket, actualTokens: number): Promise<void>;
 }
 
 export const RATE_WINDOW_MS = 60_000;

@@ -1,26 +1,127 @@
 /**
  * @module Start-up: loads budgets, customers and keys into the registry, and each customer's
  * latest period spend into the spend book, so the hot path never waits on the database.
+ * `reloadChanged` refreshes single entities another process changed; `reloadAll` and
+ * `seedCounters` catch up after the Redis connection was lost.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Registry } from '../governance/registry';
+import type { KeyRecord, Registry } from '../governance/registry';
 import type { SpendBook } from '../shared-state/types';
-import { ApiKeyEntity, BudgetEntity, CustomerEntity } from './entities';
+import { ApiKeyEntity, BudgetEntity, CustomerEntity, type ApiKey } from './entities';
 import { budgetFromEntity, customerFromEntity } from './mappers';
 
 export async function loadState(orm: MikroORM, registry: Registry, spendBook: SpendBook): Promise<void> {
   const em = orm.em.fork();
   for (const row of await em.find(BudgetEntity, {})) registry.budgets.set(row.budgetId, budgetFromEntity(row));
   for (const row of await em.find(CustomerEntity, {})) registry.customers.set(row.userId, customerFromEntity(row));
-  for (const row of await em.find(ApiKeyEntity, {})) {
-    registry.keys.set(row.keyHash, { id: row.id, keyHash: row.keyHash, alias: row.alias ?? null, scope: row.scope as 'admin' | 'inference', revoked: row.revokedAt != null });
-  }
-  const knex = em.getConnection().getKnex();
+  for (const row of await em.find(ApiKeyEntity, {})) registry.keys.set(row.keyHash, keyFromEntity(row));
+  await seedCounters(orm, spendBook);
+}
+
+/**
+ * Seeds each customer's latest period spend from the store's counters. Only counters the
+ * book lacks are seeded: with shared counters another proxy may already be counting that
+ * customer, and its live value (settled + in flight) is ahead of the store. So this is safe
+ * to run again whenever Redis may have lost its data (a reconnect).
+ */
+export async function seedCounters(orm: MikroORM, spendBook: SpendBook): Promise<void> {
+  const knex = orm.em.fork().getConnection().getKnex();
   const result = await knex.raw(
     `select distinct on (customer_id, scope) customer_id, scope, period_start, spend_pico
      from spend_counters order by customer_id, scope, period_start desc`,
   );
-  for (const row of result.rows as { customer_id: string; scope: string; period_start: string; spend_pico: string }[]) {
-    spendBook.seed({ customerId: row.customer_id, scope: row.scope, periodStartMs: new Date(row.period_start).getTime() }, BigInt(row.spend_pico));
+  const rows = result.rows as { customer_id: string; scope: string; period_start: string; spend_pico: string }[];
+  // In batches: one round trip per counter, many in flight at once, bounded memory.
+  for (let start = 0; start < rows.length; start += 1000) {
+    await Promise.all(
+      rows.slice(start, start + 1000).map((row) =>
+        spendBook.seed({ customerId: row.customer_id, scope: row.scope, periodStartMs: new Date(row.period_start).getTime() }, BigInt(row.spend_pico), { onlyIfMissing: true }),
+      ),
+    );
+  }
+}
+
+function keyFromEntity(row: ApiKey): KeyRecord {
+  return { id: row.id, keyHash: row.keyHash, alias: row.alias ?? null, scope: row.scope as 'admin' | 'inference', revoked: row.revokedAt != null };
+}
+
+/** What another process changed: a budget id, a customer id, or a key hash. */
+export interface EntityChange {
+  kind: 'budget' | 'customer' | 'key';
+  id: string;
+}
+
+/**
+ * Reloads every budget, customer and key (after notices may have been missed: the subscriber
+ * lost its Redis connection). Records are updated in place; budgets and keys gone from the
+ * store are dropped. Customers are not: one first seen here may not be stored yet.
+ */
+export async function reloadAll(orm: MikroORM, registry: Registry): Promise<void> {
+  const em = orm.em.fork();
+  const budgets = await em.find(BudgetEntity, {});
+  const customers = await em.find(CustomerEntity, {});
+  const keys = await em.find(ApiKeyEntity, {});
+  const changes: EntityChange[] = [
+    ...[...registry.budgets.keys()].map((id) => ({ kind: 'budget' as const, id })),
+    ...[...registry.keys.keys()].map((id) => ({ kind: 'key' as const, id })),
+  ];
+  const present = { budget: new Set(budgets.map((row) => row.budgetId)), key: new Set(keys.map((row) => row.keyHash)) };
+  for (const change of changes) {
+    if (change.kind === 'budget' && !present.budget.has(change.id)) registry.budgets.delete(change.id);
+    if (change.kind === 'key' && !present.key.has(change.id)) registry.keys.delete(change.id);
+  }
+  for (const row of budgets) {
+    const fresh = budgetFromEntity(row);
+    const current = registry.budgets.get(row.budgetId);
+    if (current) Object.assign(current, fresh);
+    else registry.budgets.set(row.budgetId, fresh);
+  }
+  for (const row of customers) {
+    const fresh = customerFromEntity(row);
+    const current = registry.customers.get(row.userId);
+    if (current) Object.assign(current, fresh);
+    else registry.customers.set(row.userId, fresh);
+  }
+  for (const row of keys) registry.keys.set(row.keyHash, keyFromEntity(row));
+}
+
+/**
+ * Reloads changed entities from the store into the registry. Existing records are updated in
+ * place (decisions in flight and every customer on a tier share one budget object); rows
+ * that are gone are dropped.
+ */
+export async function reloadChanged(orm: MikroORM, registry: Registry, changes: EntityChange[]): Promise<void> {
+  const em = orm.em.fork();
+  const ids = (kind: EntityChange['kind']) => [...new Set(changes.filter((c) => c.kind === kind).map((c) => c.id))];
+  const budgetIds = ids('budget');
+  const customerIds = ids('customer');
+  const keyHashes = ids('key');
+  if (budgetIds.length) {
+    const rows = new Map((await em.find(BudgetEntity, { budgetId: { $in: budgetIds } })).map((row) => [row.budgetId, budgetFromEntity(row)]));
+    for (const id of budgetIds) {
+      const fresh = rows.get(id);
+      const current = registry.budgets.get(id);
+      if (!fresh) registry.budgets.delete(id);
+      else if (current) Object.assign(current, fresh);
+      else registry.budgets.set(id, fresh);
+    }
+  }
+  if (customerIds.length) {
+    const rows = new Map((await em.find(CustomerEntity, { userId: { $in: customerIds } })).map((row) => [row.userId, customerFromEntity(row)]));
+    for (const id of customerIds) {
+      const fresh = rows.get(id);
+      const current = registry.customers.get(id);
+      if (!fresh) registry.customers.delete(id);
+      else if (current) Object.assign(current, fresh);
+      else registry.customers.set(id, fresh);
+    }
+  }
+  if (keyHashes.length) {
+    const rows = new Map((await em.find(ApiKeyEntity, { keyHash: { $in: keyHashes } })).map((row) => [row.keyHash, keyFromEntity(row)]));
+    for (const hash of keyHashes) {
+      const fresh = rows.get(hash);
+      if (fresh) registry.keys.set(hash, fresh);
+      else registry.keys.delete(hash);
+    }
   }
 }

@@ -58,19 +58,19 @@ function checkFirst(first: number): number {
 @Resolver(() => Customer)
 export class CustomerResolver {
   @Query(() => Customer, { nullable: true, description: 'A customer by id, or null.' })
-  customer(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Customer | null {
-    const view = ctx.services.customers.get(id);
+  async customer(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Customer | null> {
+    const view = await ctx.services.customers.get(id);
     return view ? toCustomer(view, ctx.services) : null;
   }
 
   @Query(() => CustomerConnection, { description: 'Customers ordered by id; `after` is the endCursor of the previous page.' })
-  customers(
+  async customers(
     @Arg('first', () => Int, { defaultValue: 50 }) first: number,
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Arg('search', () => String, { nullable: true }) search: string | null,
     @Ctx() ctx: GraphQLContext,
-  ): CustomerConnection {
-    const page = ctx.services.customers.list({ first: checkFirst(first), after, search });
+  ): Promise<CustomerConnection> {
+    const page = await ctx.services.customers.list({ first: checkFirst(first), after, search });
     const last = page.items[page.items.length - 1];
     return {
       nodes: page.items.map((view) => toCustomer(view, ctx.services)),

@@ -76,10 +76,10 @@ export function customerRoutes(services: Services): Router {
     return customerJson(view);
   }));
 
-  router.get('/info', route('proxy', (request) => {
+  router.get('/info', route('proxy', async (request) => {
     const id = request.query.end_user_id;
     if (typeof id !== 'string' || !id) throw invalid('end_user_id', 'query parameter is required');
-    return customerJson(customers.require(id));
+    return customerJson(await customers.require(id));
   }));
 
   router.post('/update', route('proxy', async (request, response) => {
@@ -96,10 +96,10 @@ export function customerRoutes(services: Services): Router {
     return { deleted_customers: count, message: `Successfully deleted customers with ids: [${ids.map((id) => `'${id}'`).join(', ')}]` };
   }));
 
-  router.get('/list', route('proxy', (request, response) => {
+  router.get('/list', route('proxy', async (request, response) => {
     const { page, pageSize } = pageParameters(request);
     const search = typeof request.query.search === 'string' ? request.query.search : null;
-    const result = customers.list({ first: pageSize, offset: (page - 1) * pageSize, search });
+    const result = await customers.list({ first: pageSize, offset: (page - 1) * pageSize, search });
     // The body stays LiteLLM's plain array; pagination travels in headers.
     response.setHeader('x-total-count', String(result.total));
     response.setHeader('x-page', String(page));

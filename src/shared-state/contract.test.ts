@@ -1,0 +1,246 @@
+/**
+ * One contract, every implementation, one suite: `runSharedStateContract` runs the same
+ * cases against the in-process state and the Redis state (real Redis on 127.0.0.1:6379,
+ * a fresh key prefix per case, deleted afterwards). Redis-only cases follow.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { MemoryRateLimiter, MemorySpendBook } from './memory';
+import { connectRedis, RedisRateLimiter, RedisSpendBook, withScripts, type ScriptedRedis } from './redis';
+import type { RateLimiter, SpendBook } from './types';
+
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+interface SharedState {
+  spendBook: SpendBook;
+  rateLimiter: RateLimiter;
+}
+
+export function runSharedStateContract(name: string, make: () => Promise<SharedState>): void {
+  describe(`${name}: SpendBook`, () => {
+    const key = { customerId: 'c', scope: '', periodStartMs: 1000 };
+    it('admits while spend + reservations < limit and trues up at commit', async () => {
+      const { spendBook: book } = await make();
+      expect((await book.reserve(key, 60n, 100n)).admitted).toBe(true);
+      expect((await book.reserve(key, 60n, 100n)).admitted).toBe(true); // 60 < 100: admitted
+      expect((await book.reserve(key, 1n, 100n)).admitted).toBe(false); // 120 >= 100
+      expect(await book.commit(key, 60n, 10n, 'r1')).toBe(10n);
+      await book.release(key, 60n, 'r2');
+      expect(await book.reserve(key, 1n, 100n)).toMatchObject({ admitted: true, spend: 10n, reserved: 1n });
+    });
+    it('starts a new period from zero and keeps late settlements in the old one', async () => {
+      const { spendBook: book } = await make();
+      await book.reserve(key, 5n, null);
+      const next = { ...key, periodStartMs: 2000 };
+      expect(await book.reserve(next, 1n, 10n)).toMatchObject({ admitted: true, spend: 0n });
+      expect(await book.commit(key, 5n, 5n, 'old')).toBe(5n); // admitted in the old period
+      expect(await book.spendOf(next)).toBe(0n);
+      expect(await book.spendOf(key)).toBe(0n); // the counter has moved on
+      expect(await book.commit(next, 1n, 1n, 'new')).toBe(1n);
+    });
+    it('refuses at once with a zero limit', async () => {
+      const { spendBook: book } = await make();
+      expect((await book.reserve(key, 0n, 0n)).admitted).toBe(false);
+    });
+    it('never lets reservations go below zero', async () => {
+      const { spendBook: book } = await make();
+      await book.reserve(key, 5n, null);
+      await book.release(key, 50n, 'r1');
+      expect(await book.reserve(key, 1n, 100n)).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
+      expect(await book.commit(key, 10n, 7n, 'r2')).toBe(7n);
+      expect(await book.reserve(key, 0n, 8n)).toMatchObject({ admitted: true, spend: 7n, reserved: 0n });
+    });
+    it('seeds settled spend, keeps reservations, and leaves existing counters alone when asked', async () => {
+      const { spendBook: book } = await make();
+      await book.reserve(key, 30n, null);
+      await book.seed(key, 50n);
+      expect(await book.spendOf(key)).toBe(50n);
+      expect((await book.reserve(key, 1n, 80n)).admitted).toBe(false); // 50 + 30 >= 80
+      await book.seed(key, 0n, { onlyIfMissing: true });
+      expect(await book.spendOf(key)).toBe(50n);
+      const other = { ...key, customerId: 'd' };
+      await book.seed(other, 9n, { onlyIfMissing: true });
+      expect(await book.spendOf(other)).toBe(9n);
+    });
+    it('keeps scopes and customers apart, and forgets a customer', async () => {
+      const { spendBook: book } = await make();
+      const model = { ...key, scope: 'model:gpt' };
+      await book.seed(key, 10n);
+      await book.seed(model, 3n);
+      await book.seed({ ...key, customerId: 'other' }, 7n);
+      expect(await book.spendOf(model)).toBe(3n);
+      await book.forget('c');
+      expect(await book.spendOf(key)).toBe(0n);
+      expect(await book.spendOf(model)).toBe(0n);
+      expect(await book.spendOf({ ...key, customerId: 'other' })).toBe(7n);
+    });
+    it('is exact beyond 2^53 pico-USD', async () => {
+      const { spendBook: book } = await make();
+      const big = 123_456_789_012_345_678n; // about $123k: not representable as a double
+      await book.seed(key, big);
+      expect(await book.reserve(key, 1n, big + 1n)).toMatchObject({ admitted: true, spend: big });
+      expect((await book.reserve(key, 1n, big + 1n)).admitted).toBe(false);
+      expect(await book.commit(key, 1n, 3n, 'r1')).toBe(big + 3n);
+    });
+  });
+
+  describe(`${name}: RateLimiter`, () => {
+    it('allows rpm requests in any 60 s window (sliding, not fixed)', async () => {
+      const { rateLimiter: limiter } = await make();
+      const limits = { rpm: 2, tpm: null, parallel: null };
+      const a = await limiter.acquire('k', limits, 1, 0);
+      const b = await limiter.acquire('k', limits, 1, 59_000);
+      expect(a.ok && b.ok).toBe(true);
+      if (a.ok) await limiter.settle(a.ticket, 1);
+      if (b.ok) await limiter.settle(b.ticket, 1);
+      // A fixed window would reset at 60 s and admit two more here.
+      const c = await limiter.acquire('k', limits, 1, 60_500);
+      expect(c).toMatchObject({ ok: true, remainingRequests: 0 }); // a left the window at 60 s
+      const d = await limiter.acquire('k', limits, 1, 61_000);
+      expect(d).toMatchObject({ ok: false, limitType: 'requests', limit: 2, current: 2 });
+      if (!d.ok) expect(d.retryAfterMs).toBe(59_000 + 60_000 - 61_000);
+    });
+    it('reserves tokens and trues them up', async () => {
+      const { rateLimiter: limiter } = await make();
+      const limits = { rpm: null, tpm: 100, parallel: null };
+      const a = await limiter.acquire('k', limits, 90, 0);
+      expect(a).toMatchObject({ ok: true, remainingTokens: 10, remainingRequests: null });
+      expect(await limiter.acquire('k', limits, 20, 1)).toMatchObject({ ok: true }); // 90 < 100
+      const refused = await limiter.acquire('k', limits, 1, 2);
+      expect(refused).toMatchObject({ ok: false, limitType: 'tokens', current: 110 }); // 110 >= 100
+      if (!refused.ok) expect(refused.retryAfterMs).toBe(60_000 - 2); // once a's 90 leave: 20 < 100
+      if (a.ok) await limiter.settle(a.ticket, 10);
+      expect((await limiter.acquire('k', limits, 1, 3)).ok).toBe(true); // 30 < 100
+    });
+    it('limits requests in flight', async () => {
+      const { rateLimiter: limiter } = await make();
+      const limits = { rpm: null, tpm: null, parallel: 1 };
+      const a = await limiter.acquire('k', limits, 0, 0);
+      expect(await limiter.acquire('k', limits, 0, 1)).toMatchObject({ ok: false, limitType: 'parallel_requests' });
+      if (a.ok) await limiter.settle(a.ticket, 0);
+      if (a.ok) await limiter.settle(a.ticket, 0); // settling twice frees one slot only
+      const b = await limiter.acquire('k', limits, 0, 2);
+      expect(b.ok).toBe(true);
+      expect((await limiter.acquire('k', limits, 0, 3)).ok).toBe(false);
+    });
+    it('keeps keys apart', async () => {
+      const { rateLimiter: limiter } = await make();
+      const limits = { rpm: 1, tpm: null, parallel: null };
+      expect((await limiter.acquire('k', limits, 0, 0)).ok).toBe(true);
+      expect((await limiter.acquire('other', limits, 0, 0)).ok).toBe(true);
+      expect((await limiter.acquire('k', limits, 0, 1)).ok).toBe(false);
+    });
+  });
+}
+
+runSharedStateContract('memory', async () => ({ spendBook: new MemorySpendBook(), rateLimiter: new MemoryRateLimiter() }));
+
+/** A fresh key prefix per case on the real Redis; every key under it is deleted afterwards. */
+const connections: Redis[] = [];
+const prefixes: string[] = [];
+
+async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+function redisConnection(): ScriptedRedis {
+  const redis = withScripts(new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 }));
+  connections.push(redis);
+  return redis;
+}
+
+function freshPrefix(): string {
+  const prefix = `tollgate:test:${randomUUID()}:`;
+  prefixes.push(prefix);
+  return prefix;
+}
+
+afterEach(async () => {
+  if (!connections.length) return;
+  for (const prefix of prefixes.splice(0)) await deletePrefix(connections[0]!, prefix);
+});
+afterAll(async () => {
+  for (const redis of connections.splice(0)) redis.disconnect();
+});
+
+runSharedStateContract('redis', async () => {
+  const redis = redisConnection();
+  const prefix = freshPrefix();
+  return { spendBook: new RedisSpendBook(redis, prefix), rateLimiter: new RedisRateLimiter(redis, { prefix, useCallerClock: true }) };
+});
+
+describe('redis: connecting', () => {
+  it('rejects with a clear message when Redis cannot be reached', async () => {
+    await expect(connectRedis('redis://127.0.0.1:1', { attempts: 2 })).rejects.toThrow(/cannot reach Redis at REDIS_URL/);
+  });
+
+  it('connects and runs the scripts', async () => {
+    const redis = await connectRedis(TEST_REDIS_URL);
+    connections.push(redis);
+    const book = new RedisSpendBook(redis, freshPrefix());
+    expect(await book.reserve({ customerId: 'c', scope: '', periodStartMs: 0 }, 1n, 2n)).toMatchObject({ admitted: true });
+  });
+});
+
+describe('redis: across connections (as across proxies)', () => {
+  it('admits exactly as many concurrent reservations as the limit affords', async () => {
+    const prefix = freshPrefix();
+    const books = [redisConnection(), redisConnection(), redisConnection()].map((redis) => new RedisSpendBook(redis, prefix));
+    const key = { customerId: 'burst', scope: '', periodStartMs: 0 };
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => books[i % 3]!.reserve(key, 10n, 100n)));
+    expect(results.filter((r) => r.admitted)).toHaveLength(10);
+    expect(await books[1]!.reserve(key, 0n, null)).toMatchObject({ reserved: 100n });
+  });
+
+  it('applies a settlement once however often it is retried (a reply lost with the connection)', async () => {
+    const book = new RedisSpendBook(redisConnection(), freshPrefix());
+    const key = { customerId: 'retried', scope: '', periodStartMs: 0 };
+    await book.reserve(key, 10n, null);
+    await book.reserve(key, 10n, null);
+    expect(await book.commit(key, 10n, 4n, 'request-1')).toBe(4n);
+    expect(await book.commit(key, 10n, 4n, 'request-1')).toBe(4n);
+    await book.release(key, 10n, 'request-2');
+    await book.release(key, 10n, 'request-2');
+    expect(await book.reserve(key, 0n, null)).toMatchObject({ spend: 4n, reserved: 0n });
+    await book.reserve(key, 10n, null);
+    await book.release(key, 10n, 'request-1'); // a request settles once: a release after its commit is ignored
+    expect(await book.reserve(key, 0n, null)).toMatchObject({ spend: 4n, reserved: 10n });
+  });
+
+  it('admits exactly rpm requests with the Redis clock, and times out stale parallel slots', async () => {
+    const prefix = freshPrefix();
+    const limiters = [redisConnection(), redisConnection()].map((redis) => new RedisRateLimiter(redis, { prefix, parallelSlotTtlMs: 300 }));
+    const limits = { rpm: 5, tpm: null, parallel: null };
+    const decisions = await Promise.all(Array.from({ length: 12 }, (_, i) => limiters[i % 2]!.acquire('rpm', limits, 0, 0)));
+    expect(decisions.filter((d) => d.ok)).toHaveLength(5);
+    const refused = decisions.find((d) => !d.ok);
+    expect(refused).toMatchObject({ ok: false, limitType: 'requests', current: 5 });
+    if (refused && !refused.ok) expect(refused.retryAfterMs).toBeGreaterThan(50_000);
+
+    // A proxy that crashed holding a slot: it is given back after the safety TTL.
+    const parallel = { rpm: null, tpm: null, parallel: 1 };
+    expect((await limiters[0]!.acquire('slot', parallel, 0, 0)).ok).toBe(true);
+    expect((await limiters[1]!.acquire('slot', parallel, 0, 0)).ok).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await limiters[1]!.acquire('slot', parallel, 0, 0)).ok).toBe(true);
+  });
+
+  it('gives every key a TTL so abandoned windows expire', async () => {
+    const prefix = freshPrefix();
+    const redis = redisConnection();
+    const limiter = new RedisRateLimiter(redis, { prefix });
+    await limiter.acquire('ttl', { rpm: 10, tpm: 10, parallel: 1 }, 1, 0);
+    const keys = await redis.keys(`${prefix}rate:*`);
+    expect(keys).toHaveLength(3);
+    for (const key of keys) {
+      const ttl = await redis.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+    }
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * Several real Tollgate processes sharing one PostgreSQL database and one Redis
+ * (REDIS_URL): budgets and rate limits are exact across them, and a change made through one
+ * process's API applies on the others at once. Needs `npm run build` (spawns bin/tollgate.js)
+ * and Redis on 127.0.0.1:6379; every key lives under a fresh prefix, deleted afterwards.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, freshDataDir, MASTER_KEY, spawnGateway, testConfigYaml, type SpawnedGateway } from './support/gateway';
+import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
+import { dollarsToPico, picoToDollars } from '../src/shared/money';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+// Slow enough that a burst is in flight on every process at once.
+const SLOW_MODEL = `
+  - model_name: slow-mock
+    litellm_params:
+      model: mock/gpt-3.5-turbo
+      mock_latency_ms: 300`;
+
+function chat(base: string, user: string, extra: Record<string, unknown> = {}, key = MASTER_KEY) {
+  return fetch(`${base}/chat/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+    body: JSON.stringify({ model: 'slow-mock', user, messages: [{ role: 'user', content: 'what time is it' }], max_tokens: 5, ...extra }),
+  });
+}
+
+/** Status and cost (pico-USD) of one request, with its body read. */
+async function chatOutcome(base: string, user: string): Promise<{ status: number; cost: bigint }> {
+  const response = await chat(base, user);
+  await response.arrayBuffer();
+  const cost = response.headers.get('x-litellm-response-cost');
+  return { status: response.status, cost: cost ? dollarsToPico(cost) : 0n };
+}
+
+async function spendOn(base: string, user: string): Promise<bigint> {
+  const info = await api<{ spend: number }>(base, 'GET', `/customer/info?end_user_id=${user}`);
+  expect(info.status).toBe(200);
+  return dollarsToPico(info.body.spend);
+}
+
+describe('three proxies sharing PostgreSQL and Redis', () => {
+  const prefix = `tollgate:test:${randomUUID()}:`;
+  let database: TestDatabase;
+  let gateways: SpawnedGateway[] = [];
+  let redis: Redis;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const yaml = testConfigYaml({ models: SLOW_MODEL });
+    const env = { DATABASE_URL: database.url, REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix };
+    // The first one applies the migrations; the others start against the migrated database.
+    gateways = [await spawnGateway({ yaml, dataDir: freshDataDir(), env })];
+    gateways.push(...(await Promise.all([1, 2].map(() => spawnGateway({ yaml, dataDir: freshDataDir(), env })))));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(gateways.map((gateway) => gateway.stop()));
+    if (redis) {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+    await database?.drop();
+  });
+
+  it('says at start-up that counters are shared through Redis', () => {
+    for (const gateway of gateways) expect(gateway.output()).toContain('"sharedCounters":"redis"');
+  });
+
+  it('holds a 40-request burst split across the proxies to the budget, and every proxy reports the same spend as the ledger', async () => {
+    const [a] = gateways;
+    const probe = await chatOutcome(a!.url, 'burst-probe');
+    expect(probe.status).toBe(200);
+    const cost = probe.cost;
+    expect(cost).toBeGreaterThan(0n);
+    const maxBudget = cost * 10n;
+    expect((await api(a!.url, 'POST', '/customer/new', { user_id: 'burst', max_budget: picoToDollars(maxBudget) })).status).toBe(200);
+
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => chatOutcome(gateways[i % gateways.length]!.url, 'burst')));
+    expect(outcomes.filter((o) => o.status !== 200 && o.status !== 429)).toEqual([]);
+    const admitted = outcomes.filter((o) => o.status === 200);
+    // max_tokens makes each reservation exact, so exactly the ten the budget affords get in,
+    // although no single process saw more than fourteen of the forty.
+    expect(admitted).toHaveLength(10);
+    const charged = admitted.reduce((sum, o) => sum + o.cost, 0n);
+    expect(charged).toBe(cost * 10n);
+    expect(charged <= maxBudget + cost).toBe(true);
+    for (const gateway of gateways) expect(await spendOn(gateway.url, 'burst')).toBe(charged);
+
+    // Each process flushes its own ledger rows; once all are in, they add up to the same spend.
+    let rows: { n: number; total: string | null }[] = [];
+    for (let attempt = 0; attempt < 100; attempt++) {
+      rows = await queryDatabase(database.url, `select count(*)::int as n, sum(cost_pico)::text as total from spend_ledger where customer_id = 'burst'`);
+      if (rows[0]!.n >= admitted.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(rows[0]!.n).toBe(10);
+    expect(BigInt(rows[0]!.total!)).toBe(charged);
+  });
+
+  it('admits exactly rpm_limit requests split across the proxies', async () => {
+    const [a] = gateways;
+    expect((await api(a!.url, 'POST', '/customer/new', { user_id: 'paced', rpm_limit: 5 })).status).toBe(200);
+    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => chatOutcome(gateways[i % gateways.length]!.url, 'paced')));
+    expect(outcomes.filter((o) => o.status === 200)).toHaveLength(5);
+    expect(outcomes.filter((o) => o.status === 429)).toHaveLength(5);
+  });
+
+  it('refuses a customer blocked through one proxy on the others right away, and admits it once unblocked', async () => {
+    const [a, b, c] = gateways;
+    expect((await chatOutcome(b!.url, 'blocky')).status).toBe(200); // b now knows the customer
+    expect((await api(a!.url, 'POST', '/customer/block', { user_ids: ['blocky'] })).status).toBe(200);
+    const refused = await chat(b!.url, 'blocky');
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ error: { type: 'customer_blocked' } });
+    expect((await chatOutcome(c!.url, 'blocky')).status).toBe(403);
+    expect((await api(a!.url, 'POST', '/customer/unblock', { user_ids: ['blocky'] })).status).toBe(200);
+    expect((await chatOutcome(b!.url, 'blocky')).status).toBe(200);
+  });
+
+  it('applies a budget created and changed through one proxy on the others', async () => {
+    const [a, b] = gateways;
+    expect((await api(a!.url, 'POST', '/budget/new', { budget_id: 'closed-tier', max_budget: 0 })).status).toBe(200);
+    expect((await api(a!.url, 'POST', '/customer/new', { user_id: 'tiered', budget_id: 'closed-tier' })).status).toBe(200);
+    const refused = await chat(b!.url, 'tiered');
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toMatchObject({ error: { type: 'budget_exceeded' } });
+    expect((await api(a!.url, 'POST', '/budget/update', { budget_id: 'closed-tier', max_budget: 100 })).status).toBe(200);
+    expect((await chatOutcome(b!.url, 'tiered')).status).toBe(200);
+    const info = await api<{ budget_id: string; max_budget: number }>(b!.url, 'GET', '/customer/info?end_user_id=tiered');
+    expect(info.body).toMatchObject({ budget_id: 'closed-tier' });
+  });
+
+  it('refuses a key revoked through one proxy on the others', async () => {
+    const [a, b] = gateways;
+    const generated = await api<{ key: string }>(a!.url, 'POST', '/key/generate', { key_alias: 'shared-key' });
+    expect(generated.status).toBe(200);
+    expect((await chat(b!.url, 'keyed', {}, generated.body.key)).status).toBe(200);
+    expect((await api(a!.url, 'POST', '/key/delete', { keys: [generated.body.key] })).status).toBe(200);
+    expect((await chat(b!.url, 'keyed', {}, generated.body.key)).status).toBe(401);
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * Redis briefly unreachable under a proxy with shared counters: customers' requests are
+ * refused with a clear 503 (fail closed, never admitted uncounted), a request already in
+ * flight is still served and charged, and its charge reaches the shared counter once Redis
+ * is back. The ledger has it throughout. A change notice that could not arrive meanwhile is
+ * made up for by reloading everything when Redis returns, and counters a restarted Redis
+ * lost are seeded again from PostgreSQL.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, MASTER_KEY, startTestGateway, testConfigYaml } from './support/gateway';
+import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
+import { CuttableTcpProxy } from './support/tcp-proxy';
+import { dollarsToPico } from '../src/shared/money';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const SLOW_MODEL = `
+  - model_name: slow-mock
+    litellm_params:
+      model: mock/gpt-3.5-turbo
+      mock_latency_ms: 800`;
+
+function chat(base: string, user: string) {
+  return fetch(`${base}/chat/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${MASTER_KEY}` },
+    body: JSON.stringify({ model: 'slow-mock', user, messages: [{ role: 'user', content: 'what time is it' }], max_tokens: 5 }),
+  });
+}
+
+describe('redis outage', () => {
+  const prefix = `tollgate:test:${randomUUID()}:`;
+  const target = new URL(REDIS_URL);
+  let proxy: CuttableTcpProxy;
+  let database: TestDatabase;
+  let gateway: Awaited<ReturnType<typeof startTestGateway>>;
+
+  beforeAll(async () => {
+    proxy = await new CuttableTcpProxy(target.hostname, Number(target.port || 6379)).start();
+    database = await createTestDatabase();
+    gateway = await startTestGateway({
+      yaml: testConfigYaml({ models: SLOW_MODEL }),
+      databaseUrl: database.url,
+      env: { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, TOLLGATE_REDIS_PREFIX: prefix },
+    });
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await proxy?.stop();
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await database?.drop();
+  });
+
+  it('fails closed while Redis is down and catches the counters up after', async () => {
+    const first = await chat(gateway.url, 'outage');
+    expect(first.status).toBe(200);
+    const unit = dollarsToPico(first.headers.get('x-litellm-response-cost')!);
+    await first.arrayBuffer();
+
+    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'blocked-elsewhere' })).status).toBe(200);
+    const inFlight = chat(gateway.url, 'outage'); // admitted now, answered after the cut
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await proxy.cut();
+    const served = await inFlight;
+    expect(served.status).toBe(200);
+    expect(dollarsToPico(served.headers.get('x-litellm-response-cost')!)).toBe(unit);
+
+    const refused = await chat(gateway.url, 'outage');
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toMatchObject({ error: { type: 'service_unavailable' } });
+    expect((await api(gateway.url, 'GET', '/customer/info?end_user_id=outage')).status).toBe(503);
+
+    // Another proxy blocks a customer while this one cannot hear about it.
+    await queryDatabase(database.url, `update customers set blocked = true where user_id = 'blocked-elsewhere'`);
+
+    await proxy.restore();
+    await expect
+      .poll(async () => {
+        const info = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=outage');
+        return info.status === 200 ? dollarsToPico(info.body.spend) : null;
+      }, { timeout: 20_000, interval: 200 })
+      .toBe(2n * unit);
+    expect((await chat(gateway.url, 'outage')).status).toBe(200);
+    await expect.poll(async () => (await chat(gateway.url, 'blocked-elsewhere')).status, { timeout: 10_000, interval: 200 }).toBe(403);
+    await gateway.ledger.flush();
+    const logs = await api<{ spend: number }[]>(gateway.url, 'GET', '/spend/logs?end_user=outage&limit=100');
+    expect(logs.body.reduce((sum, row) => sum + dollarsToPico(row.spend), 0n)).toBe(3n * unit);
+  });
+
+  it('seeds the counters a restarted Redis lost from PostgreSQL once it is back', async () => {
+    expect((await chat(gateway.url, 'amnesia')).status).toBe(200);
+    await gateway.ledger.flush();
+    const before = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=amnesia');
+    expect(before.body.spend).toBeGreaterThan(0);
+
+    await proxy.cut();
+    // What a Redis restart without persistence does to this customer's counter.
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    expect(await redis.del(`${prefix}spend:{amnesia}`)).toBe(1);
+    redis.disconnect();
+    await proxy.restore();
+
+    await expect
+      .poll(async () => (await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=amnesia')).body.spend, { timeout: 10_000, interval: 200 })
+      .toBe(before.body.spend);
+  });
+});
