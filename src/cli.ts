@@ -1,6 +1,6 @@
 /**
- * @module `tollgate start | migrate`. Both read LiteLLM's config.yaml shape; config errors
- * name the key and stop before any port opens.
+ * @module `tollgate start | control | proxy | migrate`. All read LiteLLM's config.yaml shape;
+ * config errors name the key and stop before any port opens.
  */
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
@@ -11,7 +11,12 @@ import { openDatabase } from './store/database';
 
 const USAGE = `Usage:
   tollgate start   [--config ./config.yaml] [--port 4000] [--host 0.0.0.0]   run the gateway (data + control plane)
+  tollgate control [--config ./config.yaml] [--port 4001]                    the control plane only (REST, GraphQL, UI)
+  tollgate proxy   [--config ./config.yaml] [--port 4000] --control-plane-url http://control:4001
+                   the data plane; every other route is forwarded to the control plane
   tollgate migrate [--config ./config.yaml]                                 apply database migrations and exit
+
+control and proxy need DATABASE_URL and REDIS_URL: run any number of proxies behind one control plane.
 
 Environment: DATABASE_URL (PostgreSQL; default: embedded PGlite under TOLLGATE_DATA_DIR, ./.tollgate),
 REDIS_URL (shared counters: exact budgets and rate limits across proxies; default: in memory, one
@@ -25,6 +30,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c', default: process.env.TOLLGATE_CONFIG ?? './config.yaml' },
       port: { type: 'string', short: 'p', default: process.env.PORT ?? '4000' },
       host: { type: 'string', default: process.env.HOST ?? '0.0.0.0' },
+      'control-plane-url': { type: 'string', default: process.env.TOLLGATE_CONTROL_PLANE_URL },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -41,14 +47,16 @@ async function main(argv: string[]): Promise<void> {
     logger.info({ store: database.kind }, 'migrations applied');
     return;
   }
-  if (command !== 'start') throw new ConfigError(`unknown command "${command}"\n\n${USAGE}`);
+  const roles = { start: 'all', control: 'control', proxy: 'proxy' } as const;
+  const role = roles[command as keyof typeof roles];
+  if (!role) throw new ConfigError(`unknown command "${command}"\n\n${USAGE}`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: "${values.port}" is not a port number`);
   // Several proxies on one database without Redis would each enforce limits on their own
   // share of the traffic: say which mode is in force before anything else.
   if (config.redisUrl) logger.info({ sharedCounters: 'redis', redis: redactedUrl(config.redisUrl) }, 'shared counters: redis');
   else logger.info({ sharedCounters: 'memory' }, 'shared counters: memory (one process)');
-  const gateway = await startGateway(config, { port, host: values.host, logger });
+  const gateway = await startGateway(config, { port, host: values.host, logger, role, controlPlaneUrl: values['control-plane-url'] });
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) return;

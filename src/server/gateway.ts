@@ -7,8 +7,9 @@ import 'reflect-metadata';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { GatewayConfig } from '../config/load';
+import { ConfigError, type GatewayConfig } from '../config/load';
 import { createControlPlane, type ControlPlane } from '../control-plane/app';
+import { ControlPlaneForwarder } from '../data-plane/control-forwarder';
 import { InferenceHandler } from '../data-plane/inference';
 import { UndiciForwarder } from '../data-plane/forwarder';
 import { sendError, sendJson } from '../data-plane/http-io';
@@ -23,6 +24,7 @@ import { createLogger, type Logger } from '../observability/logger';
 import { createServices, type Services } from '../services';
 import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
+import { RedisEventRelay } from '../shared-state/event-relay';
 import { NO_INVALIDATION, RedisInvalidation, type Invalidation } from '../shared-state/invalidation';
 import { connectRedis, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } from '../shared-state/redis';
 import type { RateLimiter, SpendBook } from '../shared-state/types';
@@ -38,7 +40,15 @@ export interface GatewayOptions {
   now?: () => Date;
   /** Undelivered events one subscription may hold before it is cut off (default 1000). */
   subscriberQueueLimit?: number;
+  /**
+   * `all` (tollgate start): both planes. `control`: the control plane only, off the request
+   * path. `proxy`: the data plane, forwarding every other route to `controlPlaneUrl`.
+   */
+  role?: GatewayRole;
+  controlPlaneUrl?: string;
 }
+
+export type GatewayRole = 'all' | 'control' | 'proxy';
 
 export interface RunningGateway {
   url: string;
@@ -63,6 +73,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const logger = options.logger ?? createLogger();
   const now = options.now ?? (() => new Date());
   for (const warning of config.warnings) logger.warn(warning);
+  const role = options.role ?? 'all';
+  if (role !== 'all') {
+    // Separate processes only agree on spend and limits through a shared store and Redis.
+    if (!config.databaseUrl) throw new ConfigError(`tollgate ${role}: DATABASE_URL (or general_settings.database_url) is required when the planes run apart`);
+    if (!config.redisUrl) throw new ConfigError(`tollgate ${role}: REDIS_URL (or router_settings.redis_url) is required when the planes run apart`);
+  }
+  if (role === 'proxy' && !options.controlPlaneUrl) throw new ConfigError('tollgate proxy: --control-plane-url (or TOLLGATE_CONTROL_PLANE_URL) is required');
   checkAlertingSettings(config);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
@@ -82,6 +99,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
   const events = new SpendEventBus();
   const budgetEvents = new BudgetEventBus();
+  const eventRelay = redis ? new RedisEventRelay(redis, config.redisKeyPrefix, events, budgetEvents, logger) : null;
+  await eventRelay?.start();
   const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
   const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
   await ledger.recover();
@@ -121,9 +140,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 
   let ready = false;
   let controlPlane: ControlPlane | null = null;
+  const controlForwarder = role === 'proxy' ? new ControlPlaneForwarder(options.controlPlaneUrl!, logger) : null;
   const server = createServer({ keepAliveTimeout: 65_000 }, (request: IncomingMessage, response: ServerResponse) => {
     const path = (request.url ?? '/').split('?')[0]!;
     const inferenceKind = INFERENCE_ROUTES[path];
+    if (role === 'control' && (inferenceKind || path === '/models' || path === '/v1/models')) {
+      return sendError(response, new GatewayError('not_found', `This process is the control plane (tollgate control): send ${path} to a proxy.`, null, {}, 421));
+    }
     if (inferenceKind) {
       if (request.method !== 'POST') return sendError(response, new GatewayError('invalid_request', `Use POST for ${path}.`, null, { allow: 'POST' }, 405));
       void inference.handle(inferenceKind, request, response);
@@ -143,10 +166,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       };
       return sendJson(response, ready ? 200 : 503, detail);
     }
+    if (controlForwarder) return controlForwarder.web(request, response);
     if (!controlPlane) return sendError(response, new GatewayError('service_unavailable', 'Starting up.'));
     controlPlane.app(request, response);
   });
-  controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit } });
+  if (controlForwarder) server.on('upgrade', (request, socket, head) => controlForwarder.upgrade(request, socket, head));
+  else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit } });
   ledger.start();
   alerting.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
@@ -161,7 +186,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   ready = true;
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, store: database.kind, sharedCounters: redis ? 'redis' : 'memory', models: config.deployments.map((d) => d.modelName) }, 'Tollgate is ready');
+  logger.info({ port, role, store: database.kind, sharedCounters: redis ? 'redis' : 'memory', models: config.deployments.map((d) => d.modelName) }, 'Tollgate is ready');
 
   let stopping: Promise<void> | null = null;
   const stop = () => {
@@ -173,7 +198,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
       await ledger.stop();
       await alerting.stop();
-      await controlPlane!.stop();
+      await controlPlane?.stop();
+      controlForwarder?.close();
+      await eventRelay?.stop();
       server.closeAllConnections();
       await closed;
       await forwarder.close();
