@@ -3,7 +3,7 @@
  * directly, a bare undici proxy, a bare http-proxy proxy, and Tollgate with all governance on
  * (auth, customer lookup, default budget with rpm/tpm/dollar limits, reservations, metering,
  * ledger). Results go to stdout and bench/results/<date>-<commit>.json.
- * Options (env): BENCH_SECONDS (default 8), BENCH_CONNECTIONS (default 50), DATABASE_URL.
+ * Options (env): BENCH_SECONDS (default 8), BENCH_CONNECTIONS (default 50), DATABASE_URL, REDIS_URL.
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -67,7 +67,11 @@ general_settings:
 litellm_settings:
   max_end_user_budget_id: bench-default
 `;
-  const config = parseConfig(yaml, { TOLLGATE_DATA_DIR: dataDir, ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}) });
+  const config = parseConfig(yaml, {
+    TOLLGATE_DATA_DIR: dataDir,
+    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` } : {}),
+  });
   const logger = createLogger();
   logger.level = 'warn';
   const gateway = await startGateway(config, { port: 0, host: '127.0.0.1', logger });
@@ -98,13 +102,14 @@ litellm_settings:
   } catch {
     /* not a checkout */
   }
-  console.log(`\nTollgate benchmark — ${CONNECTIONS} connections, ${SECONDS}s per cell, commit ${commit}, store ${gateway.database.kind}`);
+  const counters = process.env.REDIS_URL ? 'redis' : 'memory';
+  console.log(`\nTollgate benchmark — ${CONNECTIONS} connections, ${SECONDS}s per cell, commit ${commit}, store ${gateway.database.kind}, counters ${counters}`);
   console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, non2xx: r.non2xx })));
   console.log(`ledger rows written by Tollgate: ${ledgerRows} (every 2xx response metered: ${metered.every((r) => r.non2xx === 0)})`);
   const results = join(__dirname, '../../bench/results');
   mkdirSync(results, { recursive: true });
-  const file = join(results, `${new Date().toISOString().slice(0, 10)}-${commit}.json`);
-  writeFileSync(file, JSON.stringify({ commit, date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, store: gateway.database.kind, rows, ledgerRows }, null, 2));
+  const file = join(results, `${new Date().toISOString().slice(0, 10)}-${commit}-${gateway.database.kind}-${counters}.json`);
+  writeFileSync(file, JSON.stringify({ commit, date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, store: gateway.database.kind, counters, rows, ledgerRows }, null, 2));
   console.log(`results written to ${file}`);
 
   await gateway.stop();
