@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import type { Client } from 'graphql-ws';
 import { api, freshDataDir, graphql, MASTER_KEY, openaiClient, testConfigYaml } from './support/gateway';
 import { collect, liveClient, wsUrl } from './support/live';
-import { dollarsToPico } from '../src/shared/money';
+import { dollarsToPico, picoToDollars } from '../src/shared/money';
 import type { BudgetEvent } from '../src/ledger/types';
 import { parseConfig } from '../src/config/load';
 import { startGateway, type RunningGateway } from '../src/server/gateway';
@@ -188,8 +188,8 @@ describe('spendUpdated', () => {
 
 describe('budgetEvent', () => {
   it("delivers a customer's budget alerts, mapped to dollars, filtered by customer", async () => {
-    // Nothing on this branch produces budget alerts yet (the webhooks work publishes them),
-    // so the test publishes on the gateway's BudgetEventBus, the same interface it will use.
+    // Publishes on the gateway's BudgetEventBus directly, to pin down the mapping and the
+    // filter; the test below drives real alerts from real requests.
     const query = `subscription ($customerId: ID) {
       budgetEvent(customerId: $customerId) { id type customerId budgetId threshold spend maxBudget softBudget periodStart requestId at }
     }`;
@@ -237,6 +237,28 @@ describe('budgetEvent', () => {
     expect(forAll.delivery.data.find((e) => e.customerId === 'alert-c' && e.type === 'threshold_crossed')).toMatchObject({ type: 'threshold_crossed', threshold: 0.85, spend: 3.4, softBudget: null });
     forC.dispose();
     forAll.dispose();
+  });
+});
+
+describe('budgetEvent from real requests', () => {
+  it('delivers the alerts a completion fires when it crosses the thresholds of its budget', async () => {
+    // Price one request, then give a customer a budget its first request crosses in full.
+    const probe = await complete('alert-probe', 'how much is this?');
+    const cost = dollarsToPico(probe.cost);
+    const created = await api(gateway.url, 'POST', '/customer/new', { user_id: 'alert-real', max_budget: picoToDollars(cost), soft_budget: picoToDollars(cost / 2n) });
+    expect(created.status).toBe(200);
+    const alerts = collect<{ type: string; threshold: number | null; customerId: string; requestId: string }>(
+      client(),
+      `subscription { budgetEvent(customerId: "alert-real") { type threshold customerId requestId } }`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300)); // let the subscription register
+    const { requestId } = await complete('alert-real', 'how much is this?');
+    await alerts.until((delivered) => delivered.data.length >= 4);
+    expect(alerts.delivery.data.map((alert) => [alert.type, alert.threshold]).sort()).toEqual(
+      [['budget_crossed', 1], ['soft_budget_crossed', null], ['threshold_crossed', 0.85], ['threshold_crossed', 0.95]].sort(),
+    );
+    expect(alerts.delivery.data.every((alert) => alert.requestId === requestId)).toBe(true);
+    alerts.dispose();
   });
 });
 
