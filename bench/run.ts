@@ -2,19 +2,34 @@
  * `npm run bench`: the same chat-completion load (JSON and SSE) against the mock upstream
  * directly, a bare undici proxy, a bare http-proxy proxy, and Tollgate with all governance on
  * (auth, customer lookup, default budget with rpm/tpm/dollar limits, reservations, metering,
- * ledger). Results go to stdout and bench/results/<date>-<commit>.json.
+ * ledger). Every target runs in a process of its own; autocannon runs here. Results go to
+ * stdout and bench/results/<date>-<commit>-<store>-<counters>.json.
  * Options (env): BENCH_SECONDS (default 8), BENCH_CONNECTIONS (default 50), DATABASE_URL, REDIS_URL.
  */
-import { execSync } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { parseConfig } from '../src/config/load';
-import { startGateway } from '../src/server/gateway';
-import { createLogger } from '../src/observability/logger';
-import { startBareHttpProxy, startBareUndiciProxy } from './bare-proxies';
-import { startBenchUpstream } from './upstream';
+
+const children: ChildProcess[] = [];
+
+/** Starts a process and resolves with the URL it prints once it listens. */
+function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (data: Buffer) => {
+      output += data;
+      const match = ready.exec(output);
+      if (match) resolve(match[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (data: Buffer) => (output += data));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}:\n${output}`)));
+  });
+}
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -51,31 +66,36 @@ async function measure(target: string, url: string, mode: 'json' | 'sse', model:
 }
 
 async function main(): Promise<void> {
-  const upstream = await startBenchUpstream();
-  const bareUndici = await startBareUndiciProxy(upstream.url);
-  const bareHttpProxy = await startBareHttpProxy(upstream.url);
+  const serve = join(__dirname, 'serve.js');
+  const listening = /LISTENING (\S+)/;
+  const upstream = await startProcess([serve, 'upstream'], listening);
+  const bareUndici = await startProcess([serve, 'bare-undici', upstream], listening);
+  const bareHttpProxy = await startProcess([serve, 'bare-http-proxy', upstream], listening);
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
-  const yaml = `model_list:
+  const configPath = join(dataDir, 'config.yaml');
+  writeFileSync(
+    configPath,
+    `model_list:
   - model_name: bench-gpt
     litellm_params:
       model: openai/gpt-test
-      api_base: ${upstream.url}/v1
+      api_base: ${upstream}/v1
       input_cost_per_token: 0.000001
       output_cost_per_token: 0.000002
 general_settings:
   master_key: ${KEY}
 litellm_settings:
   max_end_user_budget_id: bench-default
-`;
-  const config = parseConfig(yaml, {
-    TOLLGATE_DATA_DIR: dataDir,
-    ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` } : {}),
-  });
-  const logger = createLogger();
-  logger.level = 'warn';
-  const gateway = await startGateway(config, { port: 0, host: '127.0.0.1', logger });
-  await fetch(`${gateway.url}/budget/new`, {
+`,
+  );
+  const counters = process.env.REDIS_URL ? 'redis' : 'memory';
+  const store = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
+  const tollgate = await startProcess(
+    [join(__dirname, '../../bin/tollgate.js'), 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'],
+    /"port":(\d+).*"msg":"Tollgate is ready"/,
+    { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` },
+  ).then((port) => `http://127.0.0.1:${port}`);
+  await fetch(`${tollgate}/budget/new`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
     body: JSON.stringify({ budget_id: 'bench-default', max_budget: 1_000_000, rpm_limit: 10_000_000, tpm_limit: 1_000_000_000, budget_duration: '30d' }),
@@ -83,17 +103,17 @@ litellm_settings:
 
   const rows: Row[] = [];
   // Warm-up (JIT, tokenizer load, first customers) so the first measured cell is not penalised.
-  await measure('warm-up', gateway.url, 'json', 'bench-gpt');
+  await measure('warm-up', tollgate, 'json', 'bench-gpt');
   for (const mode of ['json', 'sse'] as const) {
     // Direct upstream paths have no /v1 prefix handling differences: the upstream ignores the path.
-    rows.push(await measure('direct upstream', upstream.url, mode, 'gpt-test'));
-    rows.push(await measure('bare undici proxy', bareUndici.url, mode, 'gpt-test'));
-    rows.push(await measure('bare http-proxy', bareHttpProxy.url, mode, 'gpt-test'));
-    rows.push(await measure('tollgate (governed)', gateway.url, mode, 'bench-gpt'));
+    rows.push(await measure('direct upstream', upstream, mode, 'gpt-test'));
+    rows.push(await measure('bare undici proxy', bareUndici, mode, 'gpt-test'));
+    rows.push(await measure('bare http-proxy', bareHttpProxy, mode, 'gpt-test'));
+    rows.push(await measure('tollgate (governed)', tollgate, mode, 'bench-gpt'));
   }
-  await gateway.ledger.flush();
-  const knex = gateway.database.orm.em.getConnection().getKnex();
-  const ledgerRows = Number(((await knex.raw('select count(*)::int as n from spend_ledger')).rows as { n: number }[])[0]!.n);
+  // Every 2xx Tollgate answered must be in its ledger: count the rows through its own API.
+  const customers = (await (await fetch(`${tollgate}/customer/list?page_size=1000`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { spend: number }[];
+  const meteredDollars = customers.reduce((sum, customer) => sum + customer.spend, 0);
   const metered = rows.filter((r) => r.target.startsWith('tollgate'));
 
   let commit = 'unknown';
@@ -102,25 +122,20 @@ litellm_settings:
   } catch {
     /* not a checkout */
   }
-  const counters = process.env.REDIS_URL ? 'redis' : 'memory';
-  console.log(`\nTollgate benchmark — ${CONNECTIONS} connections, ${SECONDS}s per cell, commit ${commit}, store ${gateway.database.kind}, counters ${counters}`);
+  console.log(`\nTollgate benchmark — ${CONNECTIONS} connections, ${SECONDS}s per cell, commit ${commit}, store ${store}, counters ${counters}; each target in its own process`);
   console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, non2xx: r.non2xx })));
-  console.log(`ledger rows written by Tollgate: ${ledgerRows} (every 2xx response metered: ${metered.every((r) => r.non2xx === 0)})`);
+  console.log(`spend metered by Tollgate: $${meteredDollars.toFixed(6)} (non-2xx responses: ${metered.reduce((sum, r) => sum + r.non2xx, 0)})`);
   const results = join(__dirname, '../../bench/results');
   mkdirSync(results, { recursive: true });
-  const file = join(results, `${new Date().toISOString().slice(0, 10)}-${commit}-${gateway.database.kind}-${counters}.json`);
-  writeFileSync(file, JSON.stringify({ commit, date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, store: gateway.database.kind, counters, rows, ledgerRows }, null, 2));
+  const file = join(results, `${new Date().toISOString().slice(0, 10)}-${commit}-${store}-${counters}.json`);
+  writeFileSync(file, JSON.stringify({ commit, date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, store, counters, rows, meteredDollars }, null, 2));
   console.log(`results written to ${file}`);
 
-  await gateway.stop();
-  await bareUndici.close();
-  for (const server of [upstream.server, bareUndici.server, bareHttpProxy.server]) {
-    server.closeAllConnections();
-    server.close();
-  }
+  for (const child of children) child.kill('SIGTERM');
 }
 
 main().catch((error) => {
   console.error(error);
+  for (const child of children) child.kill('SIGKILL');
   process.exit(1);
 });
