@@ -114,6 +114,21 @@ describe.each(['pglite', 'postgresql'] as const)('foundation on %s', (store) => 
     expect(logs.body[0]!.cost_source).toBe('provider');
   });
 
+  it('passes the provider\'s JSON bytes through to the client unchanged', async () => {
+    upstream.reset();
+    upstream.behavior.prettyJson = true;
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
+      body: JSON.stringify({ model: 'upstream-gpt', user: 'bytes', messages: [{ role: 'user', content: 'exact bytes please' }] }),
+    });
+    const text = await response.text();
+    expect(text.startsWith('{\n  "id": "chatcmpl-upstream-1"')).toBe(true);
+    expect(JSON.parse(text)).toMatchObject({ system_fingerprint: 'fp_mock', usage: { prompt_tokens: 5 } });
+    expect(Number(response.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    upstream.reset();
+  });
+
   it('passes the usage chunk through when the client asks for it', async () => {
     const client = openaiClient(`${gateway.url}/v1`);
     const stream = await client.chat.completions.create({ model: 'upstream-gpt', user: 'streamer2', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });

@@ -34,8 +34,17 @@ export async function readJsonBody(request: IncomingMessage, maxBytes: number): 
   }
 }
 
+/** JSON text that is sent as it is (an upstream body passed through untouched). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+export function rawJson(text: string): RawJson {
+  return new RawJson(text);
+}
+
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const payload = JSON.stringify(body);
+  const payload = body instanceof RawJson ? body.text : JSON.stringify(body);
   response.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
   response.end(payload);
 }

@@ -20,7 +20,7 @@ import { picoToDecimalString } from '../shared/money';
 import type { Logger } from '../observability/logger';
 import { extractCustomerId } from './customer-id';
 import type { Forwarder, UpstreamResponse } from './forwarder';
-import { bearerToken, readJsonBody, sendError, sendJson } from './http-io';
+import { bearerToken, rawJson, readJsonBody, sendError, sendJson } from './http-io';
 import type { ModelRouter } from './model-router';
 import { SseParser } from './sse';
 import { isConnectionRefused, upstreamFailure, upstreamHttpError } from './upstream-errors';
@@ -167,7 +167,7 @@ export class InferenceHandler {
   }
 
   private async relayJson(decision: Decision, upstream: UpstreamResponse, context: ChatContext, adapter: ProviderAdapter, response: ServerResponse, promptTokens: number): Promise<void> {
-    const json = await this.readUpstreamJson(decision, upstream, context.deployment);
+    const { json, text } = await this.readUpstreamJson(decision, upstream, context.deployment);
     const parsed = adapter.parseChatResponse(json, context);
     let usage = parsed.usage;
     let source: CostSource = 'provider';
@@ -178,11 +178,14 @@ export class InferenceHandler {
     // The client may have left while the provider was still answering: billed all the same.
     const settlement = await this.deps.resolver.settle(decision, usage, source, response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
-    sendJson(response, 200, parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
+    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
   }
 
-  /** Reads a whole upstream JSON body; any failure releases the reservation (nothing to bill). */
-  private async readUpstreamJson(decision: Decision, upstream: UpstreamResponse, deployment: Deployment): Promise<unknown> {
+  /**
+   * Reads a whole upstream JSON body (parsed, and the text as received so a pass-through
+   * provider's bytes reach the client unchanged); any failure releases the reservation.
+   */
+  private async readUpstreamJson(decision: Decision, upstream: UpstreamResponse, deployment: Deployment): Promise<{ json: unknown; text: string }> {
     let text: string;
     try {
       text = await readAll(upstream);
@@ -191,7 +194,7 @@ export class InferenceHandler {
       throw upstreamFailure(error, deployment);
     }
     try {
-      return JSON.parse(text);
+      return { json: JSON.parse(text), text };
     } catch {
       await this.deps.resolver.release(decision);
       throw new GatewayError('upstream_error', `Upstream ${deployment.id} returned a body that is not JSON.`);
@@ -300,12 +303,12 @@ export class InferenceHandler {
       return { context: { deployment: d, body }, adapter: a, request: a.buildEmbeddingsRequest({ deployment: d, body }) };
     }, neverAborted);
     const { deployment } = context;
-    const json = await this.readUpstreamJson(decision, upstream, deployment);
+    const { json, text } = await this.readUpstreamJson(decision, upstream, deployment);
     const parsed = adapter.parseEmbeddingsResponse(json, { deployment, body });
     const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
     const settlement = await this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
-    sendJson(response, 200, parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
+    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
   }
 
   /**

@@ -26,6 +26,8 @@ export interface MockBehavior {
   pauseAfterChunks?: number;
   /** Stream mode: ignore `stream_options.include_usage` (servers that never report stream usage). */
   neverSendUsage?: boolean;
+  /** JSON mode: answer indented JSON with an extra field, to see the bytes pass through untouched. */
+  prettyJson?: boolean;
 }
 
 const DEFAULT_BEHAVIOR: MockBehavior = { mode: 'normal', status: 500, reply: 'Hello from the mock upstream, one two three four five six seven eight.', chunkDelayMs: 0, latencyMs: 0, cachedTokens: 0 };
@@ -112,7 +114,8 @@ export class MockUpstream {
     const id = `chatcmpl-upstream-${this.requests.length}`;
     if (!body?.stream) {
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ id, object: 'chat.completion', created: 1, model: body?.model, choices: [{ index: 0, message: { role: 'assistant', content: b.reply }, finish_reason: 'stop' }], usage }));
+      const completion = { id, object: 'chat.completion', created: 1, model: body?.model, choices: [{ index: 0, message: { role: 'assistant', content: b.reply }, finish_reason: 'stop' }], usage };
+      response.end(b.prettyJson ? JSON.stringify({ ...completion, system_fingerprint: 'fp_mock' }, null, 2) : JSON.stringify(completion));
       return;
     }
     response.writeHead(200, { 'content-type': 'text/event-stream' });
