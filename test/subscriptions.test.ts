@@ -186,6 +186,23 @@ describe('spendUpdated', () => {
   });
 });
 
+describe('revoked keys', () => {
+  it('closes the live subscriptions of a key revoked after it connected', async () => {
+    const created = await graphql<{ createApiKey: { key: string; apiKey: { id: string } } }>(gateway.url, `mutation { createApiKey(alias: "dashboard", scope: admin) { key apiKey { id } } }`);
+    const { key, apiKey } = created.data!.createApiKey;
+    const updates = collect<SpendUpdate>(client(key), `subscription { spendUpdated { customerId } }`);
+    // Complete requests until the subscription (live a moment after it is sent) sees one.
+    for (let attempt = 0; attempt < 100 && updates.delivery.data.length === 0; attempt++) {
+      await complete('revocation-watch');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(updates.delivery.data.length).toBeGreaterThan(0);
+    await graphql(gateway.url, `mutation($id: ID!) { revokeApiKey(id: $id) { revoked } }`, { id: apiKey.id });
+    await updates.until((delivered) => delivered.failure !== null || delivered.completed, 10_000);
+    expect(String((updates.delivery.failure as { code?: number })?.code ?? '')).toBe('4403');
+  });
+});
+
 describe('budgetEvent', () => {
   it("delivers a customer's budget alerts, mapped to dollars, filtered by customer", async () => {
     // Publishes on the gateway's BudgetEventBus directly, to pin down the mapping and the

@@ -74,6 +74,16 @@ export async function createControlPlane(options: { services: Services; registry
 
   const schema = buildGatewaySchema(options.extraResolvers);
   const wsServer = new WebSocketServer({ noServer: true });
+  // Keys are checked when a WebSocket connects; this sweep closes the live connections of
+  // keys revoked since (here or, through the invalidation channel, on another process).
+  const principals = new WeakMap<object, Principal>();
+  const revocationSweep = setInterval(() => {
+    for (const socket of wsServer.clients) {
+      const principal = principals.get(socket);
+      if (principal?.kind === 'virtual' && registry.keys.get(principal.keyHash)?.revoked !== false) socket.close(4403, 'Forbidden: key revoked');
+    }
+  }, 1000);
+  revocationSweep.unref();
   const wsCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema,
@@ -84,6 +94,7 @@ export async function createControlPlane(options: { services: Services; registry
         const { principal } = adminPrincipal(registry, bearer);
         if (!principal) return false; // graphql-ws closes with 4403 Forbidden
         ctx.extra.principal = principal;
+        principals.set(ctx.extra.socket, principal);
         return true;
       },
       context: (ctx): GraphQLContext => ({ principal: ctx.extra.principal!, services, live: options.live }),
@@ -146,6 +157,7 @@ export async function createControlPlane(options: { services: Services; registry
     app,
     schema,
     stop: async () => {
+      clearInterval(revocationSweep);
       await apollo.stop();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },
