@@ -5,7 +5,7 @@
  * pagination. Screenshots go to test-artifacts/ui/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { api, openaiClient, ROOT, startTestGateway } from './support/gateway';
@@ -34,10 +34,13 @@ async function customerSpend(id: string): Promise<number> {
   return (await api<{ spend: number }>(gateway.url, 'GET', `/customer/info?end_user_id=${encodeURIComponent(id)}`)).body.spend;
 }
 
+const CHROMIUM = '/usr/bin/chromium';
+
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   gateway = await startTestGateway();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  if (!existsSync(CHROMIUM)) throw new Error(`The UI tests drive Debian's Chromium at ${CHROMIUM}: install it with "apt-get install chromium" (.ci/run does).`);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   page.setDefaultTimeout(15_000);
 });
