@@ -5,8 +5,8 @@
  * the same error envelope. Usage is deterministic: input tokens = characters of the prompt / 4
  * (rounded up), output tokens = words of the reply; cache reads/writes are configurable.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FakeUpstreamServer } from './fake-upstream';
 
 export interface AnthropicRecordedRequest {
   path: string;
@@ -49,13 +49,10 @@ export function anthropicInputTokensOf(body: Record<string, unknown>): number {
   return Math.max(1, Math.ceil(chars / 4));
 }
 
-export class AnthropicUpstream {
+export class AnthropicUpstream extends FakeUpstreamServer {
   readonly requests: AnthropicRecordedRequest[] = [];
   behavior: AnthropicBehavior = { ...DEFAULT_BEHAVIOR };
   abortedStreams = 0;
-  private resumeWaiters: (() => void)[] = [];
-  private server: Server | null = null;
-  private port = 0;
 
   /** What goes in `api_base` (Anthropic's SDK and LiteLLM both take the host without /v1). */
   get baseUrl(): string {
@@ -69,26 +66,7 @@ export class AnthropicUpstream {
     this.resume();
   }
 
-  resume(): void {
-    for (const resolve of this.resumeWaiters.splice(0)) resolve();
-  }
-
-  async start(): Promise<this> {
-    this.server = createServer((request, response) => void this.handle(request, response));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.server) return;
-    this.resume();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = null;
-  }
-
-  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  protected async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;

@@ -4,8 +4,8 @@
  * completion tokens = words of the reply) and switchable failure modes. Like OpenAI, it sends
  * the usage chunk of a stream only when `stream_options.include_usage` is set.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FakeUpstreamServer } from './fake-upstream';
 
 export interface RecordedRequest {
   method: string;
@@ -38,16 +38,13 @@ export function promptTokensOf(body: Record<string, unknown>): number {
   return Math.max(1, Math.ceil(chars / 4));
 }
 
-export class MockUpstream {
+export class MockUpstream extends FakeUpstreamServer {
   readonly requests: RecordedRequest[] = [];
   behavior: MockBehavior = { ...DEFAULT_BEHAVIOR };
   /** Streams whose client (Tollgate) went away before the end. */
   abortedStreams = 0;
   /** Streams sent to the end. */
   completedStreams = 0;
-  private resumeWaiters: (() => void)[] = [];
-  private server: Server | null = null;
-  private port = 0;
 
   get baseUrl(): string {
     return `http://127.0.0.1:${this.port}/v1`;
@@ -61,27 +58,7 @@ export class MockUpstream {
     this.resume();
   }
 
-  /** Lets streams held by `pauseAfterChunks` continue. */
-  resume(): void {
-    for (const resolve of this.resumeWaiters.splice(0)) resolve();
-  }
-
-  async start(port = 0): Promise<this> {
-    this.server = createServer((request, response) => void this.handle(request, response));
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.server) return;
-    this.resume();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = null;
-  }
-
-  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  protected async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
