@@ -36,6 +36,11 @@ export interface InferenceDependencies {
 
 const COST_HEADER = 'x-litellm-response-cost';
 
+/** Builds, for one deployment, the provider context, its adapter and the upstream request. */
+type BuildUpstreamRequest<C> = (deployment: Deployment) => { context: C; adapter: ProviderAdapter; request: UpstreamRequest };
+/** An upstream response together with what produced it. */
+type Sent<C> = { upstream: UpstreamResponse; context: C; adapter: ProviderAdapter };
+
 interface Prepared {
   requestId: string;
   principal: Principal;
@@ -323,10 +328,10 @@ export class InferenceHandler {
   private async forward<C extends { deployment: Deployment }>(
     candidates: Deployment[],
     decision: Decision,
-    build: (deployment: Deployment) => { context: C; adapter: ProviderAdapter; request: UpstreamRequest },
+    build: BuildUpstreamRequest<C>,
     signal: AbortSignal,
-  ): Promise<{ upstream: UpstreamResponse; context: C; adapter: ProviderAdapter }> {
-    let sent: { upstream: UpstreamResponse; context: C; adapter: ProviderAdapter };
+  ): Promise<Sent<C>> {
+    let sent: Sent<C>;
     try {
       sent = await this.sendWithFailover(candidates, decision, build, signal);
     } catch (error) {
@@ -345,9 +350,9 @@ export class InferenceHandler {
   private async sendWithFailover<C extends { deployment: Deployment }>(
     candidates: Deployment[],
     decision: Decision,
-    build: (deployment: Deployment) => { context: C; adapter: ProviderAdapter; request: UpstreamRequest },
+    build: BuildUpstreamRequest<C>,
     signal: AbortSignal,
-  ): Promise<{ upstream: UpstreamResponse; context: C; adapter: ProviderAdapter }> {
+  ): Promise<Sent<C>> {
     let lastError: unknown;
     for (const deployment of candidates) {
       const { context, adapter, request } = build(deployment);
