@@ -108,9 +108,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     // Subscribed before loading, so no change made meanwhile is missed.
     await redisInvalidation.start(
       (changes) => {
-        registry.trackReload(
-          reloadChanged(database.orm, registry, changes).catch((error) => logger.error({ err: error, changes }, 'could not reload entities another process changed')),
+        const reload = reloadChanged(database.orm, registry, changes).catch((error) =>
+          logger.error({ err: error, changes }, 'could not reload entities another process changed'),
         );
+        registry.trackReload(reload);
+        return reload;
       },
       () => {
         // Notices published while Redis was away never arrived, and a restarted Redis has
