@@ -28,10 +28,11 @@ export function BudgetsPage() {
   useEffect(() => void load(), [load]);
 
   const close = useCallback(() => setDialog(null), []);
+  // The confirmation shows once the table reflects the change, never beside a stale row.
   const saved = async (message: string) => {
     setDialog(null);
-    setFlash(message);
     await load();
+    setFlash(message);
   };
 
   const create = async (id: string | null, limits: BudgetLimits) => {
