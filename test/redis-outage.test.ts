@@ -4,7 +4,8 @@
  * flight is still served and charged, and its charge reaches the shared counter once Redis
  * is back. The ledger has it throughout. A change notice that could not arrive meanwhile is
  * made up for by reloading everything when Redis returns, and counters a restarted Redis
- * lost are seeded again from PostgreSQL.
+ * lost are seeded again from PostgreSQL. With `tollgate.fail_mode: open` the proxy serves
+ * instead of refusing, still meters every request, and the counters catch up afterwards.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -108,5 +109,66 @@ describe('redis outage', () => {
     await expect
       .poll(async () => (await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=amnesia')).body.spend, { timeout: 10_000, interval: 200 })
       .toBe(before.body.spend);
+  });
+});
+
+describe('redis outage with fail_mode: open', () => {
+  const prefix = `tollgate:test:${randomUUID()}:`;
+  const target = new URL(REDIS_URL);
+  let proxy: CuttableTcpProxy;
+  let database: TestDatabase;
+  let gateway: Awaited<ReturnType<typeof startTestGateway>>;
+
+  beforeAll(async () => {
+    proxy = await new CuttableTcpProxy(target.hostname, Number(target.port || 6379)).start();
+    database = await createTestDatabase();
+    gateway = await startTestGateway({
+      yaml: testConfigYaml({ models: SLOW_MODEL, extra: 'tollgate:\n  fail_mode: open\n' }),
+      databaseUrl: database.url,
+      env: { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, TOLLGATE_REDIS_PREFIX: prefix },
+    });
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await proxy?.stop();
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await database?.drop();
+  });
+
+  it('serves and meters customers while Redis is down, keeps refusing blocked ones, and catches the counters up', async () => {
+    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'open-capped', max_budget: 10, rpm_limit: 1 })).status).toBe(200);
+    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'open-blocked', blocked: true })).status).toBe(200);
+    const first = await chat(gateway.url, 'open-capped');
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-tollgate-degraded')).toBeNull();
+    const unit = dollarsToPico(first.headers.get('x-litellm-response-cost')!);
+    await first.arrayBuffer();
+    expect((await chat(gateway.url, 'open-capped')).status).toBe(429); // rpm_limit 1 holds while Redis is up
+
+    await proxy.cut();
+    const served = await Promise.all([chat(gateway.url, 'open-capped'), chat(gateway.url, 'open-capped')]);
+    for (const response of served) {
+      expect(response.status).toBe(200); // rate limits are not checked while the counters are away
+      expect(response.headers.get('x-tollgate-degraded')).toBe('shared-counters-unreachable');
+      expect(dollarsToPico(response.headers.get('x-litellm-response-cost')!)).toBe(unit);
+      await response.arrayBuffer();
+    }
+    const blocked = await chat(gateway.url, 'open-blocked');
+    expect(blocked.status).toBe(403); // blocking lives in the registry, not in Redis
+
+    await proxy.restore();
+    await expect
+      .poll(async () => {
+        const info = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=open-capped');
+        return info.status === 200 ? dollarsToPico(info.body.spend) : null;
+      }, { timeout: 20_000, interval: 200 })
+      .toBe(3n * unit);
+    await gateway.ledger.flush();
+    const logs = await api<{ spend: number }[]>(gateway.url, 'GET', '/spend/logs?end_user=open-capped&limit=100');
+    expect(logs.body).toHaveLength(3);
+    expect(logs.body.reduce((sum, row) => sum + dollarsToPico(row.spend), 0n)).toBe(3n * unit);
   });
 });

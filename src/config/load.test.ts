@@ -43,6 +43,14 @@ litellm_settings:
     expect(parseConfig(minimal(free)).deployments[0]!.price).toMatchObject({ inputPerToken: 0n, outputPerToken: 0n });
   });
 
+  it('fails closed unless told to fail open, and names a wrong fail mode', () => {
+    expect(parseConfig(minimal(mockModel)).failMode).toBe('closed');
+    expect(parseConfig(minimal(mockModel, 'tollgate:\n  fail_mode: open\n')).failMode).toBe('open');
+    expect(parseConfig(minimal(mockModel, 'tollgate:\n  fail_mode: open\n'), { TOLLGATE_FAIL_MODE: 'closed' }).failMode).toBe('closed');
+    expect(() => parseConfig(minimal(mockModel, 'tollgate:\n  fail_mode: maybe\n'))).toThrow(/tollgate\.fail_mode/);
+    expect(() => parseConfig(minimal(mockModel), { TOLLGATE_FAIL_MODE: 'ajar' })).toThrow(/TOLLGATE_FAIL_MODE: must be "closed" or "open", not "ajar"/);
+  });
+
   it('warns once about keys it ignores', () => {
     const config = parseConfig(minimal(mockModel, 'general_settings_extra: 1\nlitellm_settings:\n  drop_params: true\n'));
     expect(config.warnings).toEqual([expect.stringContaining('general_settings_extra, litellm_settings.drop_params')]);

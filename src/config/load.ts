@@ -47,6 +47,12 @@ export interface GatewayConfig {
   webhookSecret?: string;
   ledgerFlushIntervalMs: number;
   maxBodyBytes: number;
+  /**
+   * What a proxy does with customers' requests while the shared counters (Redis) cannot be
+   * reached: `closed` refuses them with a 503 (no spend goes uncounted), `open` serves them
+   * without checking budgets and rate limits, and still meters them (the counters catch up).
+   */
+  failMode: FailMode;
   warnings: string[];
 }
 
@@ -159,8 +165,17 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     webhookSecret: env.WEBHOOK_SECRET || undefined,
     ledgerFlushIntervalMs: tollgate.ledger_flush_interval_ms ?? 200,
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
+    failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     warnings,
   };
+}
+
+export type FailMode = 'closed' | 'open';
+
+function failModeOf(fromEnv: string | undefined, fromFile: FailMode | undefined): FailMode {
+  if (!fromEnv) return fromFile ?? 'closed';
+  if (fromEnv === 'closed' || fromEnv === 'open') return fromEnv;
+  throw new ConfigError(`TOLLGATE_FAIL_MODE: must be "closed" or "open", not "${fromEnv}"`);
 }
 
 /** `azure/gpt-4o` → azure + gpt-4o; a bare `gpt-4o` keeps the deployment's provider. */

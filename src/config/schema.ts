@@ -67,6 +67,7 @@ export const configSchema = z.object({
       max_body_bytes: z.coerce.number().int().positive().optional(),
       default_max_output_tokens: z.coerce.number().int().positive().optional(),
       upstream_timeout_ms: z.coerce.number().int().positive().optional(),
+      fail_mode: z.enum(['closed', 'open']).optional(),
     })
     .optional(),
 });

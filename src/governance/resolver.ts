@@ -4,7 +4,7 @@
  * book, rate limiter) and meters through the ledger. Expected refusals are returned as
  * values, not thrown.
  */
-import type { Deployment } from '../config/load';
+import type { Deployment, FailMode } from '../config/load';
 import { costOf, type TokenUsage } from '../pricing/prices';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString, type Pico } from '../shared/money';
@@ -62,18 +62,42 @@ function dollars(pico: Pico): string {
   return `$${picoToDecimalString(pico)}`;
 }
 
+export interface ResolverDependencies {
+  registry: Registry;
+  spendBook: SpendBook;
+  rateLimiter: RateLimiter;
+  ledger: Ledger;
+  events: SpendEventBus;
+  timezone: string;
+  now?: () => Date;
+  /** Counter updates the shared state could not take yet, retried until it can. */
+  catchUp?: SharedStateCatchUp;
+  /** While the shared counters are unreachable: refuse (`closed`) or serve unchecked (`open`). */
+  failMode?: FailMode;
+}
+
 export class InternalResolver {
-  constructor(
-    private readonly registry: Registry,
-    private readonly spendBook: SpendBook,
-    private readonly rateLimiter: RateLimiter,
-    private readonly ledger: Ledger,
-    private readonly events: SpendEventBus,
-    private readonly timezone: string,
-    private readonly now: () => Date = () => new Date(),
-    /** Counter updates the shared state could not take yet, retried until it can. */
-    private readonly catchUp = new SharedStateCatchUp(),
-  ) {}
+  private readonly registry: Registry;
+  private readonly spendBook: SpendBook;
+  private readonly rateLimiter: RateLimiter;
+  private readonly ledger: Ledger;
+  private readonly events: SpendEventBus;
+  private readonly timezone: string;
+  private readonly now: () => Date;
+  private readonly catchUp: SharedStateCatchUp;
+  private readonly failMode: FailMode;
+
+  constructor(dependencies: ResolverDependencies) {
+    this.registry = dependencies.registry;
+    this.spendBook = dependencies.spendBook;
+    this.rateLimiter = dependencies.rateLimiter;
+    this.ledger = dependencies.ledger;
+    this.events = dependencies.events;
+    this.timezone = dependencies.timezone;
+    this.now = dependencies.now ?? (() => new Date());
+    this.catchUp = dependencies.catchUp ?? new SharedStateCatchUp();
+    this.failMode = dependencies.failMode ?? 'closed';
+  }
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
   periodOf(budget: BudgetRecord | null, now = this.now()): Period {
@@ -120,13 +144,31 @@ export class InternalResolver {
     try {
       return await this.admit(request, customerId, customer, now, reservations);
     } catch (error) {
-      // The shared counters (Redis) did not answer: fail closed rather than spend uncounted.
+      // The shared counters (Redis) did not answer.
       for (const r of reservations) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
+      if (this.failMode === 'open') return { ok: true, decision: this.admitUnchecked(request, customerId, customer, now) };
       return {
         ok: false,
         error: new GatewayError('service_unavailable', `Spend counters are unreachable, so the request of Customer=${customerId} cannot be admitted now (${(error as Error).message}).`, null, { 'retry-after': '1' }),
       };
     }
+  }
+
+  /**
+   * Fail open: serve without checking the budget or the rate limits. The decision still names
+   * the counters the cost goes to (nothing reserved), so settle() meters it in the ledger and
+   * the shared counters catch up with it once they answer again.
+   */
+  private admitUnchecked(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Decision {
+    const budget = this.registry.effectiveBudget(customer);
+    const period = this.periodOf(budget, now);
+    const reservations: CounterReservation[] = [{ key: { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() }, amount: 0n }];
+    const modelBudget = budget?.modelMaxBudget?.[request.model];
+    if (modelBudget) {
+      const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
+      reservations.push({ key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, amount: 0n });
+    }
+    return { request, budget, period, reservations, rateTicket: null, headers: { 'x-tollgate-degraded': 'shared-counters-unreachable' }, settled: false };
   }
 
   /** Checks and reserves every limit; pushes each reservation it takes onto `reservations`. */

@@ -135,7 +135,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     );
   }
   const catchUp = new SharedStateCatchUp(logger);
-  const resolver = new InternalResolver(registry, spendBook, rateLimiter, ledger, events, config.timezone, now, catchUp);
+  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
   const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes });
