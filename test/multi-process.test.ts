@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, freshDataDir, MASTER_KEY, spawnGateway, testConfigYaml, type SpawnedGateway } from './support/gateway';
+import { scrape, total } from './support/metrics';
 import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
 
@@ -101,6 +102,27 @@ describe('three proxies sharing PostgreSQL and Redis', () => {
     }
     expect(rows[0]!.n).toBe(10);
     expect(BigInt(rows[0]!.total!)).toBe(charged);
+  });
+
+  it('reports in /metrics only what each process metered itself, so the scrapes add up to what the responses cost', async () => {
+    const totals = async () => {
+      let spend = 0;
+      let requests = 0;
+      for (const gateway of gateways) {
+        const samples = await scrape(gateway.url);
+        spend += total(samples, 'tollgate_spend_usd_total', { model: 'slow-mock' });
+        requests += total(samples, 'tollgate_requests_total', { model: 'slow-mock', status: '200' });
+      }
+      return { spend, requests };
+    };
+    const before = await totals();
+    const outcomes = await Promise.all(Array.from({ length: 9 }, (_, i) => chatOutcome(gateways[i % gateways.length]!.url, 'scraped')));
+    expect(outcomes.every((o) => o.status === 200)).toBe(true);
+    const charged = outcomes.reduce((sum, o) => sum + o.cost, 0n);
+    const after = await totals();
+    // Spend events are relayed to every process for live subscriptions; counted once all the same.
+    expect(after.requests - before.requests).toBe(9);
+    expect(after.spend - before.spend).toBeCloseTo(picoToDollars(charged), 12);
   });
 
   it('admits exactly rpm_limit requests split across the proxies', async () => {

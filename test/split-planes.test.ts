@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, freshDataDir, MASTER_KEY, ROOT, spawnGateway, testConfigYaml, type SpawnedGateway } from './support/gateway';
 import { collect, liveClient } from './support/live';
+import { subscriptionsOpen } from './support/metrics';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 import { dollarsToPico } from '../src/shared/money';
 
@@ -60,7 +61,7 @@ describe('control plane and proxies in separate processes', () => {
 
     const live = liveClient(b.url); // WebSocket upgraded through proxy b to the control plane
     const updates = collect<{ customerId: string; cost: number; spend: number }>(live, `subscription { spendUpdated(customerId: "split-customer") { customerId cost spend } }`);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // let the subscription register
+    await subscriptionsOpen(control.url, 1); // listening on the control plane before the first request
 
     let total = 0n;
     for (const proxy of [a, b, a]) {

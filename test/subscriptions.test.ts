@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import type { Client } from 'graphql-ws';
 import { api, freshDataDir, graphql, MASTER_KEY, openaiClient, testConfigYaml } from './support/gateway';
 import { collect, liveClient, wsUrl } from './support/live';
+import { subscriptionsOpen } from './support/metrics';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
 import type { BudgetEvent } from '../src/ledger/types';
 import { parseConfig } from '../src/config/load';
@@ -268,7 +269,7 @@ describe('budgetEvent from real requests', () => {
       client(),
       `subscription { budgetEvent(customerId: "alert-real") { type threshold customerId requestId } }`,
     );
-    await new Promise((resolve) => setTimeout(resolve, 300)); // let the subscription register
+    await subscriptionsOpen(gateway.url, 1); // listening before the request that crosses the thresholds
     const { requestId } = await complete('alert-real', 'how much is this?');
     await alerts.until((delivered) => delivered.data.length >= 4);
     expect(alerts.delivery.data.map((alert) => [alert.type, alert.threshold]).sort()).toEqual(

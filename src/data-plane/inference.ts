@@ -18,6 +18,7 @@ import type { CostSource } from '../ledger/types';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString } from '../shared/money';
 import type { Logger } from '../observability/logger';
+import type { GatewayMetrics } from '../observability/metrics';
 import { extractCustomerId } from './customer-id';
 import type { Forwarder, UpstreamResponse } from './forwarder';
 import { bearerToken, rawJson, readJsonBody, sendError, sendJson } from './http-io';
@@ -32,6 +33,7 @@ export interface InferenceDependencies {
   forwarder: Forwarder;
   logger: Logger;
   maxBodyBytes: number;
+  metrics?: Pick<GatewayMetrics, 'requestFinished'>;
 }
 
 const COST_HEADER = 'x-litellm-response-cost';
@@ -67,10 +69,13 @@ export class InferenceHandler {
 
   async handle(kind: 'chat' | 'embeddings', request: IncomingMessage, response: ServerResponse): Promise<void> {
     this.inFlight++;
+    const started = performance.now();
     const requestId = randomUUID();
     response.setHeader('x-request-id', requestId);
+    let model: string | null = null;
     try {
       const prepared = await this.prepare(requestId, request);
+      model = prepared.model;
       if (kind === 'chat') await this.chat(prepared, response);
       else await this.embeddings(prepared, response);
     } catch (error) {
@@ -82,6 +87,9 @@ export class InferenceHandler {
       }
     } finally {
       if (--this.inFlight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
+      // 499 (nginx's "client closed request") when the client left before the last byte.
+      const status = response.writableEnded ? response.statusCode : 499;
+      this.deps.metrics?.requestFinished(kind, model, status, (performance.now() - started) / 1000);
     }
   }
 

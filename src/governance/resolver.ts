@@ -74,6 +74,8 @@ export interface ResolverDependencies {
   catchUp?: SharedStateCatchUp;
   /** While the shared counters are unreachable: refuse (`closed`) or serve unchecked (`open`). */
   failMode?: FailMode;
+  /** Told of each request this process meters (metrics); must not block. */
+  onMetered?: (record: SpendRecord) => void;
 }
 
 export class InternalResolver {
@@ -86,6 +88,7 @@ export class InternalResolver {
   private readonly now: () => Date;
   private readonly catchUp: SharedStateCatchUp;
   private readonly failMode: FailMode;
+  private readonly onMetered: (record: SpendRecord) => void;
 
   constructor(dependencies: ResolverDependencies) {
     this.registry = dependencies.registry;
@@ -97,6 +100,7 @@ export class InternalResolver {
     this.now = dependencies.now ?? (() => new Date());
     this.catchUp = dependencies.catchUp ?? new SharedStateCatchUp();
     this.failMode = dependencies.failMode ?? 'closed';
+    this.onMetered = dependencies.onMetered ?? (() => {});
   }
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
@@ -276,6 +280,7 @@ export class InternalResolver {
       createdAtMs: this.now().getTime(),
     };
     this.ledger.record(record);
+    this.onMetered(record);
     let periodSpend: Pico | null = null;
     for (const reservation of decision.reservations) {
       await this.catchUp.run(async () => {

@@ -8,11 +8,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, type GatewayConfig } from '../config/load';
-import { createControlPlane, type ControlPlane } from '../control-plane/app';
+import { adminPrincipal, createControlPlane, type ControlPlane } from '../control-plane/app';
+import { OpenSubscriptions } from '../control-plane/graphql/subscriptions';
 import { ControlPlaneForwarder } from '../data-plane/control-forwarder';
 import { InferenceHandler } from '../data-plane/inference';
 import { UndiciForwarder } from '../data-plane/forwarder';
-import { sendError, sendJson } from '../data-plane/http-io';
+import { bearerToken, sendError, sendJson } from '../data-plane/http-io';
 import { ModelRouter } from '../data-plane/model-router';
 import { Registry } from '../governance/registry';
 import { BudgetResetTimer } from '../governance/reset-timer';
@@ -21,6 +22,7 @@ import { BudgetEventBus, SpendEventBus } from '../ledger/events';
 import { Journal } from '../ledger/journal';
 import { Ledger } from '../ledger/ledger';
 import { createLogger, type Logger } from '../observability/logger';
+import { GatewayMetrics } from '../observability/metrics';
 import { createServices, type Services } from '../services';
 import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
@@ -135,10 +137,17 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     );
   }
   const catchUp = new SharedStateCatchUp(logger);
-  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode });
+  const openSubscriptions = new OpenSubscriptions();
+  const metrics: GatewayMetrics = new GatewayMetrics(role, {
+    inFlightRequests: (): number => inference.activeRequests,
+    ledgerBacklog: () => ledger.backlog,
+    sharedCounterCatchUp: () => catchUp.pending,
+    liveSubscriptions: () => openSubscriptions.count,
+  });
+  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, onMetered: (record) => metrics.metered(record) });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
-  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes });
+  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics });
 
   let ready = false;
   let controlPlane: ControlPlane | null = null;
@@ -168,12 +177,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       };
       return sendJson(response, ready ? 200 : 503, detail);
     }
+    // Every process answers for itself: scrape each proxy and the control plane.
+    if (path === '/metrics') return serveMetrics(metrics, registry, request, response);
     if (controlForwarder) return controlForwarder.web(request, response);
     if (!controlPlane) return sendError(response, new GatewayError('service_unavailable', 'Starting up.'));
     controlPlane.app(request, response);
   });
   if (controlForwarder) server.on('upgrade', (request, socket, head) => controlForwarder.upgrade(request, socket, head));
-  else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit } });
+  else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
   ledger.start();
   alerting.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
@@ -216,4 +227,18 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   };
 
   return { url: `http://127.0.0.1:${port}`, port, server, services, ledger, events, budgetEvents, database, stop };
+}
+
+/** `GET /metrics` in Prometheus text format; needs an admin key, like the control plane. */
+function serveMetrics(metrics: GatewayMetrics, registry: Registry, request: IncomingMessage, response: ServerResponse): void {
+  const { error } = adminPrincipal(registry, bearerToken(request));
+  if (error) return sendError(response, error);
+  if (request.method !== 'GET') return sendError(response, new GatewayError('invalid_request', 'Use GET for /metrics.', null, { allow: 'GET' }, 405));
+  metrics.render().then(
+    (text) => {
+      response.writeHead(200, { 'content-type': metrics.contentType });
+      response.end(text);
+    },
+    (caught: Error) => sendError(response, new GatewayError('internal_error', `Could not collect metrics: ${caught.message}`)),
+  );
 }

@@ -18,6 +18,33 @@ export interface LiveEvents {
   budget: BudgetEventBus;
   /** Undelivered events one subscriber may hold before it is cut off. */
   subscriberQueueLimit?: number;
+  /** Counts the subscriptions open (for metrics). */
+  open?: OpenSubscriptions;
+}
+
+/** How many subscriptions are listening on the buses now. */
+export class OpenSubscriptions {
+  count = 0;
+
+  /** Wraps a bus subscription so it is counted while it listens. */
+  track<E>(subscribe: (listener: (event: E) => void) => () => void): (listener: (event: E) => void) => () => void {
+    return (listener) => {
+      const unsubscribe = subscribe(listener);
+      this.count++;
+      let counted = true;
+      return () => {
+        if (counted) this.count--;
+        counted = false;
+        unsubscribe();
+      };
+    };
+  }
+}
+
+/** The bus subscription of one GraphQL subscriber, counted when the live events count them. */
+function listenTo<E>(live: LiveEvents, bus: { subscribe(listener: (event: E) => void): () => void }) {
+  const subscribe = (listener: (event: E) => void) => bus.subscribe(listener);
+  return live.open ? live.open.track(subscribe) : subscribe;
 }
 
 /**
@@ -131,7 +158,7 @@ export class SubscriptionResolver {
       const live = liveEvents(context);
       const customerId = args.customerId ?? null;
       return new SubscriberQueue<SpendEvent>(
-        (listener) => live.spend.subscribe(listener),
+        listenTo<SpendEvent>(live, live.spend),
         live.subscriberQueueLimit ?? SUBSCRIBER_QUEUE_LIMIT,
         (event) => event.record.customerId !== null && (customerId === null || event.record.customerId === customerId),
       );
@@ -151,7 +178,7 @@ export class SubscriptionResolver {
       const live = liveEvents(context);
       const customerId = args.customerId ?? null;
       return new SubscriberQueue<BudgetEvent>(
-        (listener) => live.budget.subscribe(listener),
+        listenTo<BudgetEvent>(live, live.budget),
         live.subscriberQueueLimit ?? SUBSCRIBER_QUEUE_LIMIT,
         (event) => customerId === null || event.customerId === customerId,
       );

@@ -1,0 +1,89 @@
+/**
+ * @module Prometheus metrics of one process, at `GET /metrics` (admin key required). Each
+ * process reports only what it served itself, so a scrape of every proxy sums correctly;
+ * spend relayed from other processes for live subscriptions is not counted here. Labels stay
+ * low-cardinality: route, configured model name and status, never the customer (the ledger
+ * and /spend/logs answer per-customer questions).
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SpendRecord } from '../ledger/types';
+import { picoToDollars } from '../shared/money';
+
+/** Point-in-time readings taken at each scrape, not on the request path. */
+export interface MetricsSources {
+  inFlightRequests(): number;
+  ledgerBacklog(): number;
+  /** Counter updates waiting for Redis to come back. */
+  sharedCounterCatchUp(): number;
+  liveSubscriptions(): number;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private readonly requests: Counter<'route' | 'model' | 'status'>;
+  private readonly duration: Histogram<'route' | 'model'>;
+  private readonly spend: Counter<'model'>;
+  private readonly tokens: Counter<'model' | 'type'>;
+
+  constructor(role: string, sources: MetricsSources) {
+    this.registry.setDefaultLabels({ role });
+    collectDefaultMetrics({ register: this.registry, prefix: 'tollgate_' });
+    this.requests = new Counter({
+      name: 'tollgate_requests_total',
+      help: 'Inference requests answered, by route, model and HTTP status (499: the client left first).',
+      labelNames: ['route', 'model', 'status'],
+      registers: [this.registry],
+    });
+    this.duration = new Histogram({
+      name: 'tollgate_request_duration_seconds',
+      help: 'Time from request to last byte, streams included.',
+      labelNames: ['route', 'model'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: [this.registry],
+    });
+    this.spend = new Counter({
+      name: 'tollgate_spend_usd_total',
+      help: 'Cost metered by this process, in USD (a float view; the ledger is exact).',
+      labelNames: ['model'],
+      registers: [this.registry],
+    });
+    this.tokens = new Counter({
+      name: 'tollgate_tokens_total',
+      help: 'Tokens metered by this process.',
+      labelNames: ['model', 'type'],
+      registers: [this.registry],
+    });
+    const reading = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    reading('tollgate_requests_in_flight', 'Inference requests being served now.', sources.inFlightRequests);
+    reading('tollgate_ledger_backlog', 'Metered requests journaled but not yet committed to the database.', sources.ledgerBacklog);
+    reading('tollgate_shared_counter_catch_up', 'Counter updates waiting for Redis to answer again.', sources.sharedCounterCatchUp);
+    reading('tollgate_live_subscriptions', 'GraphQL subscriptions open on this process.', sources.liveSubscriptions);
+  }
+
+  /** Called once per inference request, when it is over. `model` is null when it never got that far. */
+  requestFinished(route: 'chat' | 'embeddings', model: string | null, status: number, seconds: number): void {
+    const labels = { route, model: model ?? '' };
+    this.requests.inc({ ...labels, status: String(status) });
+    this.duration.observe(labels, seconds);
+  }
+
+  /** Called by the internal resolver for each request it meters. */
+  metered(record: SpendRecord): void {
+    this.spend.inc({ model: record.model }, picoToDollars(record.costPico));
+    this.tokens.inc({ model: record.model, type: 'prompt' }, record.promptTokens);
+    this.tokens.inc({ model: record.model, type: 'completion' }, record.completionTokens);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
