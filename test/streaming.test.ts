@@ -153,6 +153,24 @@ describe('streaming and upstream failures', () => {
     expect(await eventually(() => upstream.abortedStreams, (n) => n === 1)).toBe(1);
   });
 
+  it('charges the prompt when a stream the upstream accepted goes silent before its first token', async () => {
+    upstream.behavior.pauseAfterChunks = 0; // headers and the role chunk, then silence
+    const messages = [{ role: 'user' as const, content: 'are you there' }];
+    const stream = await client.chat.completions.create({ model: 'slow-gpt', user: 'stream-mute', stream: true, messages });
+    let delivered = '';
+    await expect(
+      (async () => {
+        for await (const chunk of stream) delivered += chunk.choices[0]?.delta?.content ?? '';
+      })(),
+    ).rejects.toThrow(/did not answer within 1000 ms/);
+    expect(delivered).toBe('');
+    const rows = await ledgerRows(gateway, 'stream-mute');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ cost_source: 'estimated', status: 'partial', completion_tokens: 0 });
+    expect(rows[0]!.cost).toBe(cost(countChatPromptTokens(messages), 0));
+    expect(rows[0]!.cost).toBeGreaterThan(0n);
+  });
+
   it('answers 504 for an upstream that never answers, charges nothing and releases the reservation', async () => {
     // $0.005 admits one request, but its reservation (4096 output tokens ≈ $0.008) would block the next.
     expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'hang-customer', max_budget: 0.005 })).status).toBe(200);

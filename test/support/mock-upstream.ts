@@ -103,6 +103,10 @@ export class MockUpstream extends FakeUpstreamServer {
     const send = (payload: unknown) => response.write(`data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`);
     const chunk = (delta: Record<string, unknown>, finish: string | null) => ({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] });
     send(chunk({ role: 'assistant', content: '' }, null));
+    if (b.pauseAfterChunks === 0) {
+      await new Promise<void>((resolve) => this.resumeWaiters.push(resolve));
+      if (response.destroyed) return;
+    }
     for (let i = 0; i < words.length; i++) {
       if (response.destroyed) return;
       if (b.chunkDelayMs) await sleep(b.chunkDelayMs);
