@@ -1,12 +1,14 @@
 /**
  * The `tollgate` command as a user runs it: `migrate` applies the migrations and exits,
- * a broken config stops start-up before any port opens with a message naming the key.
+ * a broken config stops start-up before any port opens with a message naming the key, and
+ * `start` exits on SIGTERM/SIGINT after serving, as it runs in production (NODE_ENV unset,
+ * unlike under vitest, which changes what some libraries do with signals).
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freshDataDir, ROOT, testConfigYaml } from './support/gateway';
+import { freshDataDir, MASTER_KEY, ROOT, spawnGateway, testConfigYaml } from './support/gateway';
 import { createTestDatabase, queryDatabase } from './support/postgres';
 
 function tollgate(args: string[], env: Record<string, string> = {}) {
@@ -47,4 +49,23 @@ describe('tollgate CLI', () => {
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/cannot read config file .*nope\.yaml/);
   });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`exits 0 on ${signal} after serving and sitting idle`, async () => {
+      const gateway = await spawnGateway({ yaml: testConfigYaml(), dataDir: freshDataDir(), env: { NODE_ENV: '' } });
+      const response = await fetch(`${gateway.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
+        body: JSON.stringify({ model: 'gpt-3.5-turbo', user: 'sleepy', messages: [{ role: 'user', content: 'good night' }] }),
+      });
+      expect(response.status).toBe(200);
+      await response.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // idle, as a real deployment is before a stop
+      const exited = new Promise<number | null>((resolve) => gateway.child.once('exit', (code) => resolve(code)));
+      gateway.child.kill(signal);
+      const outcome = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000))]);
+      if (outcome === 'hung') await gateway.kill9();
+      expect(outcome, gateway.output()).toBe(0);
+    });
+  }
 });

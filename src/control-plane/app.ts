@@ -114,6 +114,10 @@ export async function createControlPlane(options: { services: Services; registry
     schema,
     validationRules: [depthLimit(MAX_GRAPHQL_DEPTH)],
     introspection: true,
+    // The gateway owns SIGTERM/SIGINT and stops the pieces in order (data plane first).
+    // Apollo's own handler would run a second stop() concurrently with ours, and that second
+    // call never returns in this Apollo version: the process then hangs instead of exiting.
+    stopOnTerminationSignals: false,
     plugins: [
       // The gateway drains the shared HTTP server itself (data plane first); Apollo only
       // has to close the subscription sockets.
