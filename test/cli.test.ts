@@ -68,4 +68,23 @@ describe('tollgate CLI', () => {
       expect(outcome, gateway.output()).toBe(0);
     });
   }
+
+  it('answers GraphQL errors without stack traces, as production runs it', async () => {
+    const gateway = await spawnGateway({ yaml: testConfigYaml(), dataDir: freshDataDir(), env: { NODE_ENV: '' } });
+    try {
+      for (const query of ['{ nope }', 'mutation { createBudget(input: { maxBudget: "x" }) { id } }']) {
+        const response = await fetch(`${gateway.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` },
+          body: JSON.stringify({ query }),
+        });
+        expect(response.status).toBe(400);
+        const body = (await response.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+        expect(body.errors[0]!.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+        expect(body.errors[0]!.extensions).not.toHaveProperty('stacktrace');
+      }
+    } finally {
+      await gateway.stop();
+    }
+  });
 });

@@ -118,6 +118,8 @@ export async function createControlPlane(options: { services: Services; registry
     // Apollo's own handler would run a second stop() concurrently with ours, and that second
     // call never returns in this Apollo version: the process then hangs instead of exiting.
     stopOnTerminationSignals: false,
+    // Apollo adds stack traces to error responses unless NODE_ENV is production or test.
+    includeStacktraceInErrorResponses: false,
     plugins: [
       // The gateway drains the shared HTTP server itself (data plane first); Apollo only
       // has to close the subscription sockets.
