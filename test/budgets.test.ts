@@ -225,12 +225,17 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
       ['/budget/new', { rpm_limit: 1.5 }, 'rpm_limit'],
       ['/budget/new', { budget_duration: '1y' }, 'budget_duration'],
       ['/budget/new', { budget_duration: '0s' }, 'budget_duration'],
+      ['/budget/new', { budget_duration: '99999999mo' }, 'longer than 100 years'],
+      ['/budget/new', { max_budget: 99_999_999_999 }, 'must be at most 9223372.036854775807 USD'],
+      ['/budget/new', { model_max_budget: { 'gpt\u0000': { max_budget: 1 } } }, 'model_max_budget.gpt'],
       ['/budget/new', { budget_id: 'my-free-tier' }, 'my-free-tier'],
       ['/budget/update', { max_budget: 1 }, 'budget_id'],
       ['/customer/new', { user_id: 'v1', budget_id: 'no-such-budget' }, 'no-such-budget'],
       ['/customer/new', { user_id: 'v2', budget_id: 'my-free-tier', max_budget: 1 }, 'max_budget'],
       ['/customer/new', { user_id: 'tier-customer' }, 'already exists'],
       ['/customer/new', { max_budget: 1 }, 'user_id'],
+      ['/customer/new', { user_id: 'nul\u0000byte' }, 'must not contain a NUL character'],
+      ['/customer/new', { user_id: 'v0', alias: 'a\u0000' }, 'alias'],
       ['/customer/new', { user_id: 'v3', tpm_limit: -5 }, 'tpm_limit'],
       ['/customer/new', { user_id: 'v4', allowed_model_region: 'mars' }, 'allowed_model_region'],
       ['/customer/new', { user_id: 'v5', default_model: 'nope' }, 'default_model'],
@@ -247,6 +252,14 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
     // Infinity cannot be written in JSON, but 1e999 parses to it.
     const infinite = await fetch(`${base}/budget/new`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` }, body: '{"max_budget": 1e999}' });
     expect(infinite.status).toBe(400);
+    // PostgreSQL cannot store U+0000: refused up front, in query strings and GraphQL too.
+    const nulQuery = await api<unknown>(base, 'GET', '/spend/logs?end_user=%00');
+    expect(nulQuery.status).toBe(400);
+    expect(JSON.stringify(nulQuery.body)).toContain('end_user');
+    const nulLiteral = await graphql(base, 'mutation { createBudget(input: { id: "a\\u0000b" }) { id } }');
+    expect(nulLiteral.errors?.[0]).toMatchObject({ message: expect.stringContaining('NUL character'), extensions: { code: 'BAD_USER_INPUT' } });
+    const nulVariable = await graphql(base, 'query ($search: String) { customers(search: $search) { totalCount } }', { search: '\u0000' });
+    expect(nulVariable.errors?.[0]?.message).toContain('$.search');
     const broken = await fetch(`${base}/budget/new`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` }, body: '{"max_budget": ' });
     expect(broken.status).toBe(400);
     // Envelopes: customer routes use ProxyException, budget routes FastAPI's detail.

@@ -175,6 +175,8 @@ describe.each(['pglite', 'postgresql'] as const)('foundation on %s', (store) => 
       ['[]', 400, /JSON object/],
       ['{"messages":[]}', 400, /model/],
       ['{"model":"gpt-3.5-turbo"}', 400, /messages/],
+      ['{"model":"gpt-3.5-turbo","messages":[null]}', 400, /messages\[0\]/],
+      ['{"model":"gpt-3.5-turbo","messages":[{"role":"user","content":"x"},{"content":"no role"}]}', 400, /messages\[1\].*role/],
       ['{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}', 404, /no-such-model/],
       ['{"model":"gpt-3.5-turbo","max_tokens":-1,"messages":[{"role":"user","content":"x"}]}', 400, /max_tokens/],
     ];

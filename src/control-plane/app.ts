@@ -18,6 +18,7 @@ import { GatewayError, isGatewayError } from '../shared/errors';
 import { bearerToken } from '../data-plane/http-io';
 import type { GraphQLContext } from './graphql/context';
 import { depthLimit } from './graphql/depth-limit';
+import { nulGuard } from './graphql/nul-guard';
 import { buildGatewaySchema } from './graphql/schema';
 import type { LiveEvents } from './graphql/subscriptions';
 import { adminUi } from './ui/static';
@@ -121,6 +122,7 @@ export async function createControlPlane(options: { services: Services; registry
     // Apollo adds stack traces to error responses unless NODE_ENV is production or test.
     includeStacktraceInErrorResponses: false,
     plugins: [
+      nulGuard,
       // The gateway drains the shared HTTP server itself (data plane first); Apollo only
       // has to close the subscription sockets.
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },

@@ -145,6 +145,10 @@ export class InferenceHandler {
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
       throw new GatewayError('invalid_request', '"messages" is required and must be a non-empty array.', 'messages');
     }
+    const malformed = body.messages.findIndex((message) => !message || typeof message !== 'object' || Array.isArray(message) || typeof (message as { role?: unknown }).role !== 'string');
+    if (malformed >= 0) {
+      throw new GatewayError('invalid_request', `"messages[${malformed}]" must be an object with a string "role".`, `messages[${malformed}]`);
+    }
     if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw new GatewayError('invalid_request', '"stream" must be a boolean.', 'stream');
     if (body.stream_options !== undefined && body.stream_options !== null && (typeof body.stream_options !== 'object' || Array.isArray(body.stream_options))) {
       throw new GatewayError('invalid_request', '"stream_options" must be an object.', 'stream_options');

@@ -15,6 +15,10 @@ describe('parseDuration', () => {
   it('rejects zero, negative and unknown units', () => {
     for (const text of ['0s', '-5m', '1y', 'abc', '1.5d']) expect(() => parseDuration(text)).toThrow();
   });
+  it('rejects periods longer than a hundred years, in any unit', () => {
+    for (const text of ['99999999mo', '1201mo', '36700d', '5300w', '900000h', '99999999999s']) expect(() => parseDuration(text)).toThrow(/longer than 100 years/);
+    expect(parseDuration('1200mo')).toMatchObject({ count: 1200, unit: 'mo' });
+  });
 });
 
 describe('firstResetAfter', () => {

@@ -17,6 +17,10 @@ export class InvalidDurationError extends Error {}
 
 const DURATION = /^(\d+)(mo|s|m|h|d|w)$/;
 
+/** Longest period accepted, in days of each unit: longer ones would reset past year 9999. */
+const MAX_DURATION_YEARS = 100;
+const UNIT_DAYS: Record<DurationUnit, number> = { s: 1 / 86_400, m: 1 / 1_440, h: 1 / 24, d: 1, w: 7, mo: 30.5 };
+
 /** Returns null for "no reset" ("", "none", "null"); throws InvalidDurationError otherwise. */
 export function parseDuration(text: string | null | undefined): BudgetDuration | null {
   if (text === null || text === undefined) return null;
@@ -26,7 +30,9 @@ export function parseDuration(text: string | null | undefined): BudgetDuration |
   if (!match) throw new InvalidDurationError(`"${text}" is not a duration like 30s, 15m, 1h, 1d, 7d, 2w or 1mo`);
   const count = Number(match[1]);
   if (!Number.isSafeInteger(count) || count <= 0) throw new InvalidDurationError(`"${text}" must be a positive duration`);
-  return { count, unit: match[2] as DurationUnit, text: trimmed };
+  const unit = match[2] as DurationUnit;
+  if (count * UNIT_DAYS[unit] > MAX_DURATION_YEARS * 366) throw new InvalidDurationError(`"${text}" is longer than ${MAX_DURATION_YEARS} years`);
+  return { count, unit, text: trimmed };
 }
 
 function normalized(duration: BudgetDuration): { unit: 'months' | 'weeks' | 'days' | 'hours' | 'minutes' | 'seconds'; count: number } {

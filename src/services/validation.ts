@@ -4,7 +4,7 @@
  * non-negative integers; durations that parse. Every failure names the field.
  */
 import { GatewayError } from '../shared/errors';
-import { dollarsToPico, type Pico } from '../shared/money';
+import { dollarsToPico, MAX_PICO, picoToDecimalString, type Pico } from '../shared/money';
 import { InvalidDurationError, parseDuration, type BudgetDuration } from '../governance/periods';
 import type { ModelBudgetRecord } from '../governance/records';
 
@@ -24,7 +24,9 @@ export function parseAmount(field: string, value: unknown): Pico | null | undefi
   else throw invalid(field, `expected a number or numeric string, got ${JSON.stringify(value)}`);
   if (!Number.isFinite(number)) throw invalid(field, `must be a finite number, got ${JSON.stringify(value)}`);
   if (number < 0) throw invalid(field, `must be >= 0, got ${JSON.stringify(value)}`);
-  return dollarsToPico(typeof value === 'string' ? value.trim() : value);
+  const pico = dollarsToPico(typeof value === 'string' ? value.trim() : value);
+  if (pico > MAX_PICO) throw invalid(field, `must be at most ${picoToDecimalString(MAX_PICO)} USD, got ${JSON.stringify(value)}`);
+  return pico;
 }
 
 /** A count limit (rpm, tpm, parallel): non-negative integer; numeric strings accepted. */
@@ -108,4 +110,32 @@ export function requireObject(value: unknown, what = 'request body'): Record<str
 export function requireStringArray(field: string, value: unknown): string[] {
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) throw invalid(field, 'expected an array of strings');
   return value as string[];
+}
+
+/**
+ * Where the first NUL character (U+0000) in a request's strings or keys is, as a field path,
+ * or null. PostgreSQL text and jsonb cannot store one, so such input is refused up front
+ * with a 400 naming the field, instead of failing in the database.
+ */
+export function findNulCharacter(value: unknown, path: string, depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (!value || typeof value !== 'object' || depth > 32) return null;
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index++) {
+      const found = findNulCharacter(value[index], `${path}[${index}]`, depth + 1);
+      if (found) return found;
+    }
+    return null;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (key.includes('\u0000')) return at;
+    const found = findNulCharacter(item, at, depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+export function nulCharacterError(field: string): GatewayError {
+  return invalid(field, 'must not contain a NUL character (\\u0000)');
 }

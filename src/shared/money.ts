@@ -8,6 +8,9 @@
  */
 export type Pico = bigint;
 
+/** The largest amount a bigint column holds: about $9.2M (per budget, per customer period). */
+export const MAX_PICO: Pico = 2n ** 63n - 1n;
+
 const PICO_DIGITS = 12;
 const DECIMAL = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 

@@ -13,7 +13,9 @@ import type { CustomerInput } from '../../services/customers';
 import type { Services } from '../../services';
 import { encodeCursor } from '../../services/spend';
 import {
+  findNulCharacter,
   invalid,
+  nulCharacterError,
   parseDate,
   parseOptionalBoolean,
   parseOptionalString,
@@ -34,6 +36,8 @@ function route(envelope: 'proxy' | 'detail', handler: Handler) {
   return async (request: Request, response: Response, next: NextFunction) => {
     response.locals.envelope = envelope;
     try {
+      const nul = findNulCharacter(request.body, '') ?? findNulCharacter(request.query, '');
+      if (nul) throw nulCharacterError(nul);
       const result = await handler(request, response);
       if (!response.headersSent) response.json(result);
     } catch (error) {
