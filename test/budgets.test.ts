@@ -260,6 +260,16 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
     expect(nulLiteral.errors?.[0]).toMatchObject({ message: expect.stringContaining('NUL character'), extensions: { code: 'BAD_USER_INPUT' } });
     const nulVariable = await graphql(base, 'query ($search: String) { customers(search: $search) { totalCount } }', { search: '\u0000' });
     expect(nulVariable.errors?.[0]?.message).toContain('$.search');
+    // Out-of-range dates and over-long strings get the same treatment through GraphQL.
+    for (const [query, mention] of [
+      ['{ spendReport(from: "0000-01-01T00:00:00Z", to: "2030-01-01T00:00:00Z", groupBy: day) { spend } }', 'from'],
+      ['mutation { createBudget(input: { resetAt: "0000-01-01T00:00:00Z", budgetDuration: "1d" }) { id } }', 'between 1970 and 9999'],
+      [`mutation { createApiKey(alias: "${'a'.repeat(300)}") { key } }`, 'key_alias'],
+    ]) {
+      const result = await graphql(base, query!);
+      expect(result.errors?.[0]?.extensions?.code, query).toBe('bad_request');
+      expect(result.errors?.[0]?.message, query).toContain(mention);
+    }
     const broken = await fetch(`${base}/budget/new`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` }, body: '{"max_budget": ' });
     expect(broken.status).toBe(400);
     // Envelopes: customer routes use ProxyException, budget routes FastAPI's detail.

@@ -8,7 +8,7 @@ import { hashKey, type KeyRecord } from '../governance/registry';
 import type { KeyScope } from '../governance/records';
 import { GatewayError } from '../shared/errors';
 import type { ServiceContext } from './context';
-import { invalid } from './validation';
+import { invalid, parseOptionalString } from './validation';
 
 export interface GeneratedKey {
   key: string;
@@ -21,6 +21,7 @@ export class KeyService {
 
   async generate(alias: string | null, scope: KeyScope): Promise<GeneratedKey> {
     if (scope !== 'admin' && scope !== 'inference') throw invalid('scope', 'must be "inference" or "admin"');
+    parseOptionalString('key_alias', alias); // the one place its type and length are checked
     const key = `sk-tg-${randomBytes(24).toString('base64url')}`;
     const record: KeyRecord = { id: randomUUID(), keyHash: hashKey(key), alias, scope, revoked: false };
     const createdAt = this.ctx.now();

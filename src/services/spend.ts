@@ -7,6 +7,7 @@ import { OVERALL_SCOPE } from '../governance/resolver';
 import type { Pico } from '../shared/money';
 import { GatewayError } from '../shared/errors';
 import type { ServiceContext } from './context';
+import { parseDate } from './validation';
 
 export interface SpendLogRow {
   requestId: string;
@@ -61,6 +62,8 @@ export class SpendService {
   }
 
   async logs(query: SpendLogQuery): Promise<{ rows: SpendLogRow[]; hasMore: boolean }> {
+    parseDate('from', query.from);
+    parseDate('to', query.to);
     await this.ctx.ledger.flush();
     const first = Math.min(Math.max(query.first ?? 100, 1), 1000);
     const conditions: string[] = [];
@@ -129,6 +132,8 @@ export class SpendService {
   }
 
   async report(from: Date, to: Date, groupBy: ReportGroup, customerId?: string | null): Promise<SpendReportRow[]> {
+    parseDate('from', from); // in the range the store handles, or a 400 naming the field
+    parseDate('to', to);
     if (to.getTime() <= from.getTime()) throw new GatewayError('bad_request', '"to" must be after "from".', 'to');
     await this.ctx.ledger.flush();
     const keyExpression = {

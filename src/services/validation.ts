@@ -67,11 +67,16 @@ export function parseOptionalBoolean(field: string, value: unknown): boolean | u
   throw invalid(field, `expected true or false, got ${JSON.stringify(value)}`);
 }
 
+/** Dates the store and the period arithmetic handle: 1970 to 9999. */
+const EARLIEST_DATE_MS = 0;
+const LATEST_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59);
+
 export function parseDate(field: string, value: unknown): Date | null | undefined {
   if (value === undefined) return undefined;
   if (value === null) return null;
   const date = value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : null;
   if (!date || Number.isNaN(date.getTime())) throw invalid(field, `expected an ISO 8601 date-time, got ${JSON.stringify(value)}`);
+  if (date.getTime() < EARLIEST_DATE_MS || date.getTime() > LATEST_DATE_MS) throw invalid(field, `must be between 1970 and 9999, got ${JSON.stringify(value)}`);
   return date;
 }
 
