@@ -289,15 +289,15 @@ export class InferenceHandler {
     const deliveredTokens = countTextTokens(translator.deliveredText);
     // The whole answer was delivered, the provider just did not count it: count it ourselves.
     if (translator.finished) return this.deps.resolver.settle(decision, { promptTokens, completionTokens: deliveredTokens }, 'computed', status);
-    if (!reported && deliveredTokens === 0 && translator.errored) {
-      // The provider itself failed the request before generating anything: it bills nothing.
+    if (!reported && deliveredTokens === 0) {
+      // Nothing was generated (or nothing reached us) and the provider reported no usage:
+      // nothing is charged without usage, and the reservation is released.
       await this.deps.resolver.release(decision);
-      this.deps.logger.warn({ requestId: prepared.requestId, why }, 'upstream failed the stream before any token; nothing charged');
+      this.deps.logger.warn({ requestId: prepared.requestId, why }, 'stream ended before any token; nothing charged');
       return null;
     }
     // Ended early: the provider's prompt count when it gave one (Anthropic does at the start),
-    // and at least the tokens we delivered. The provider accepted the request, so it has
-    // processed (and bills) the prompt even when the stream broke before the first token.
+    // and at least the tokens we delivered.
     const usage: TokenUsage = reported
       ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) }
       : { promptTokens, completionTokens: deliveredTokens };
