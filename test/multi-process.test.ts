@@ -167,3 +167,57 @@ describe('three proxies sharing PostgreSQL and Redis', () => {
     expect((await chat(b!.url, 'keyed', {}, generated.body.key)).status).toBe(401);
   });
 });
+
+describe('a proxy killed mid-request, with Redis counters', () => {
+  const prefix = `tollgate:test:${randomUUID()}:`;
+  let database: TestDatabase;
+  let survivor: SpawnedGateway;
+  let doomed: SpawnedGateway;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    // A 3 s lease instead of 15 min, and a model slow enough to kill a proxy in the middle.
+    const yaml = testConfigYaml({
+      models: `
+  - model_name: crawl-mock
+    litellm_params:
+      model: mock/gpt-3.5-turbo
+      mock_latency_ms: 4000`,
+      extra: 'tollgate:\n  reservation_lease_seconds: 3\n',
+    });
+    const env = { DATABASE_URL: database.url, REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix };
+    survivor = await spawnGateway({ yaml, dataDir: freshDataDir(), env });
+    doomed = await spawnGateway({ yaml, dataDir: freshDataDir(), env });
+  }, 120_000);
+
+  afterAll(async () => {
+    await survivor?.stop();
+    await doomed?.kill9().catch(() => undefined);
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await database?.drop();
+  });
+
+  it('gives back the reservation of a proxy killed mid-request once its lease runs out, and charges nothing for it', async () => {
+    // Any max_budget at or below one request's reservation admits one request at a time.
+    expect((await api(survivor.url, 'POST', '/customer/new', { user_id: 'orphaned', max_budget: 0.0000001 })).status).toBe(200);
+    const request = (base: string) => chat(base, 'orphaned', { model: 'crawl-mock' });
+    const inFlight = request(doomed.url).catch(() => null); // admitted, then its proxy dies
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await doomed.kill9();
+    await inFlight;
+
+    const refused = await request(survivor.url);
+    expect(refused.status).toBe(429); // the dead proxy's reservation still counts
+    expect(await refused.json()).toMatchObject({ error: { type: 'budget_exceeded', message: expect.stringContaining('reserved by requests in flight') } });
+
+    await new Promise((resolve) => setTimeout(resolve, 3_500)); // the lease runs out
+    const admitted = await request(survivor.url);
+    expect(admitted.status).toBe(200);
+    const cost = dollarsToPico(admitted.headers.get('x-litellm-response-cost')!);
+    await admitted.arrayBuffer();
+    expect(await spendOn(survivor.url, 'orphaned')).toBe(cost); // the killed request is not charged
+  });
+});

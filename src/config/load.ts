@@ -53,6 +53,8 @@ export interface GatewayConfig {
    * without checking budgets and rate limits, and still meters them (the counters catch up).
    */
   failMode: FailMode;
+  /** With Redis: how long a reservation of a proxy that died mid-request holds budget. */
+  reservationLeaseMs: number;
   warnings: string[];
 }
 
@@ -166,6 +168,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     ledgerFlushIntervalMs: tollgate.ledger_flush_interval_ms ?? 200,
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
+    reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
     warnings,
   };
 }

@@ -68,6 +68,7 @@ export const configSchema = z.object({
       default_max_output_tokens: z.coerce.number().int().positive().optional(),
       upstream_timeout_ms: z.coerce.number().int().positive().optional(),
       fail_mode: z.enum(['closed', 'open']).optional(),
+      reservation_lease_seconds: z.coerce.number().int().positive().optional(),
     })
     .optional(),
 });

@@ -186,7 +186,7 @@ export class InternalResolver {
     };
 
     const overallKey: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
-    const overall = await this.spendBook.reserve(overallKey, estimate, budget?.maxBudget ?? null);
+    const overall = await this.spendBook.reserve(overallKey, estimate, budget?.maxBudget ?? null, request.requestId);
     if (!overall.admitted) {
       return { ok: false, error: budgetExceeded(customerId, budget!, overall.spend, overall.reserved, null) };
     }
@@ -196,7 +196,7 @@ export class InternalResolver {
     if (modelBudget) {
       const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
       const key: CounterKey = { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() };
-      const result = await this.spendBook.reserve(key, estimate, modelBudget.maxBudget);
+      const result = await this.spendBook.reserve(key, estimate, modelBudget.maxBudget, request.requestId);
       if (!result.admitted) {
         await release();
         return { ok: false, error: budgetExceeded(customerId, budget!, result.spend, result.reserved, { model: request.model, max: modelBudget.maxBudget }) };

@@ -94,7 +94,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let redisInvalidation: RedisInvalidation | null = null;
   if (config.redisUrl) {
     redis = await connectRedis(config.redisUrl, { onError: (error) => logger.warn({ err: error.message }, 'redis connection error') });
-    spendBook = new RedisSpendBook(redis, config.redisKeyPrefix);
+    spendBook = new RedisSpendBook(redis, config.redisKeyPrefix, config.reservationLeaseMs);
     rateLimiter = new RedisRateLimiter(redis, { prefix: config.redisKeyPrefix });
     redisInvalidation = new RedisInvalidation(redis, config.redisKeyPrefix, logger);
     invalidation = redisInvalidation;

@@ -22,18 +22,18 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
     const key = { customerId: 'c', scope: '', periodStartMs: 1000 };
     it('admits while spend + reservations < limit and trues up at commit', async () => {
       const { spendBook: book } = await make();
-      expect((await book.reserve(key, 60n, 100n)).admitted).toBe(true);
-      expect((await book.reserve(key, 60n, 100n)).admitted).toBe(true); // 60 < 100: admitted
-      expect((await book.reserve(key, 1n, 100n)).admitted).toBe(false); // 120 >= 100
+      expect((await book.reserve(key, 60n, 100n, 'r1')).admitted).toBe(true);
+      expect((await book.reserve(key, 60n, 100n, 'r2')).admitted).toBe(true); // 60 < 100: admitted
+      expect((await book.reserve(key, 1n, 100n, 'r3')).admitted).toBe(false); // 120 >= 100
       expect(await book.commit(key, 60n, 10n, 'r1')).toBe(10n);
       await book.release(key, 60n, 'r2');
-      expect(await book.reserve(key, 1n, 100n)).toMatchObject({ admitted: true, spend: 10n, reserved: 1n });
+      expect(await book.reserve(key, 1n, 100n, 'r4')).toMatchObject({ admitted: true, spend: 10n, reserved: 1n });
     });
     it('starts a new period from zero and keeps late settlements in the old one', async () => {
       const { spendBook: book } = await make();
-      await book.reserve(key, 5n, null);
+      await book.reserve(key, 5n, null, 'old');
       const next = { ...key, periodStartMs: 2000 };
-      expect(await book.reserve(next, 1n, 10n)).toMatchObject({ admitted: true, spend: 0n });
+      expect(await book.reserve(next, 1n, 10n, 'new')).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
       expect(await book.commit(key, 5n, 5n, 'old')).toBe(5n); // admitted in the old period
       expect(await book.spendOf(next)).toBe(0n);
       expect(await book.spendOf(key)).toBe(0n); // the counter has moved on
@@ -41,22 +41,36 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
     });
     it('refuses at once with a zero limit', async () => {
       const { spendBook: book } = await make();
-      expect((await book.reserve(key, 0n, 0n)).admitted).toBe(false);
+      expect((await book.reserve(key, 0n, 0n, 'r1')).admitted).toBe(false);
     });
-    it('never lets reservations go below zero', async () => {
+    it('gives back only what the settling request itself reserved, once', async () => {
       const { spendBook: book } = await make();
-      await book.reserve(key, 5n, null);
-      await book.release(key, 50n, 'r1');
-      expect(await book.reserve(key, 1n, 100n)).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
-      expect(await book.commit(key, 10n, 7n, 'r2')).toBe(7n);
-      expect(await book.reserve(key, 0n, 8n)).toMatchObject({ admitted: true, spend: 7n, reserved: 0n });
+      await book.reserve(key, 5n, null, 'r1');
+      await book.reserve(key, 3n, null, 'r2');
+      await book.release(key, 50n, 'r1'); // gives back r1's 5, not 50
+      expect(await book.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 0n, reserved: 3n });
+      await book.release(key, 5n, 'someone-else'); // reserved nothing here: gives back nothing
+      await book.release(key, 5n, 'r1'); // a second settlement of r1 gives back nothing more
+      expect(await book.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 0n, reserved: 3n });
+      expect(await book.commit(key, 3n, 7n, 'r2')).toBe(7n);
+      expect(await book.reserve(key, 0n, 8n, 'probe')).toMatchObject({ admitted: true, spend: 7n, reserved: 0n });
+    });
+    it('keeps the reservations of each scope of one request apart', async () => {
+      const { spendBook: book } = await make();
+      const model = { ...key, scope: 'model:gpt' };
+      await book.reserve(key, 4n, null, 'r1');
+      await book.reserve(model, 4n, null, 'r1');
+      expect(await book.commit(key, 4n, 2n, 'r1')).toBe(2n);
+      expect(await book.reserve(model, 0n, null, 'probe')).toMatchObject({ reserved: 4n });
+      expect(await book.commit(model, 4n, 2n, 'r1')).toBe(2n);
+      expect(await book.reserve(model, 0n, null, 'probe')).toMatchObject({ spend: 2n, reserved: 0n });
     });
     it('seeds settled spend, keeps reservations, and leaves existing counters alone when asked', async () => {
       const { spendBook: book } = await make();
-      await book.reserve(key, 30n, null);
+      await book.reserve(key, 30n, null, 'r1');
       await book.seed(key, 50n);
       expect(await book.spendOf(key)).toBe(50n);
-      expect((await book.reserve(key, 1n, 80n)).admitted).toBe(false); // 50 + 30 >= 80
+      expect((await book.reserve(key, 1n, 80n, 'r2')).admitted).toBe(false); // 50 + 30 >= 80
       await book.seed(key, 0n, { onlyIfMissing: true });
       expect(await book.spendOf(key)).toBe(50n);
       const other = { ...key, customerId: 'd' };
@@ -79,8 +93,8 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       const { spendBook: book } = await make();
       const big = 123_456_789_012_345_678n; // about $123k: not representable as a double
       await book.seed(key, big);
-      expect(await book.reserve(key, 1n, big + 1n)).toMatchObject({ admitted: true, spend: big });
-      expect((await book.reserve(key, 1n, big + 1n)).admitted).toBe(false);
+      expect(await book.reserve(key, 1n, big + 1n, 'r1')).toMatchObject({ admitted: true, spend: big });
+      expect((await book.reserve(key, 1n, big + 1n, 'r2')).admitted).toBe(false);
       expect(await book.commit(key, 1n, 3n, 'r1')).toBe(big + 3n);
     });
   });
@@ -184,7 +198,7 @@ describe('redis: connecting', () => {
     const redis = await connectRedis(TEST_REDIS_URL);
     connections.push(redis);
     const book = new RedisSpendBook(redis, freshPrefix());
-    expect(await book.reserve({ customerId: 'c', scope: '', periodStartMs: 0 }, 1n, 2n)).toMatchObject({ admitted: true });
+    expect(await book.reserve({ customerId: 'c', scope: '', periodStartMs: 0 }, 1n, 2n, 'r1')).toMatchObject({ admitted: true });
   });
 });
 
@@ -193,24 +207,42 @@ describe('redis: across connections (as across proxies)', () => {
     const prefix = freshPrefix();
     const books = [redisConnection(), redisConnection(), redisConnection()].map((redis) => new RedisSpendBook(redis, prefix));
     const key = { customerId: 'burst', scope: '', periodStartMs: 0 };
-    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => books[i % 3]!.reserve(key, 10n, 100n)));
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => books[i % 3]!.reserve(key, 10n, 100n, `request-${i}`)));
     expect(results.filter((r) => r.admitted)).toHaveLength(10);
-    expect(await books[1]!.reserve(key, 0n, null)).toMatchObject({ reserved: 100n });
+    expect(await books[1]!.reserve(key, 0n, null, 'probe')).toMatchObject({ reserved: 100n });
   });
 
   it('applies a settlement once however often it is retried (a reply lost with the connection)', async () => {
     const book = new RedisSpendBook(redisConnection(), freshPrefix());
     const key = { customerId: 'retried', scope: '', periodStartMs: 0 };
-    await book.reserve(key, 10n, null);
-    await book.reserve(key, 10n, null);
+    await book.reserve(key, 10n, null, 'request-1');
+    await book.reserve(key, 10n, null, 'request-2');
     expect(await book.commit(key, 10n, 4n, 'request-1')).toBe(4n);
     expect(await book.commit(key, 10n, 4n, 'request-1')).toBe(4n);
     await book.release(key, 10n, 'request-2');
     await book.release(key, 10n, 'request-2');
-    expect(await book.reserve(key, 0n, null)).toMatchObject({ spend: 4n, reserved: 0n });
-    await book.reserve(key, 10n, null);
+    expect(await book.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 4n, reserved: 0n });
+    await book.reserve(key, 10n, null, 'request-3');
     await book.release(key, 10n, 'request-1'); // a request settles once: a release after its commit is ignored
-    expect(await book.reserve(key, 0n, null)).toMatchObject({ spend: 4n, reserved: 10n });
+    expect(await book.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 4n, reserved: 10n });
+  });
+
+  it('gives back the reservations of a proxy that died before settling, once their lease runs out', async () => {
+    const prefix = freshPrefix();
+    const [dying, living] = [redisConnection(), redisConnection()].map((redis) => new RedisSpendBook(redis, prefix, 300));
+    const key = { customerId: 'orphaned', scope: '', periodStartMs: 0 };
+    const model = { ...key, scope: 'model:gpt' };
+    expect((await dying!.reserve(key, 60n, 100n, 'lost-request')).admitted).toBe(true);
+    expect((await dying!.reserve(model, 60n, 100n, 'lost-request')).admitted).toBe(true);
+    expect((await living!.reserve(key, 60n, 100n, 'kept-request')).admitted).toBe(true); // 60 < 100
+    expect((await living!.reserve(key, 1n, 100n, 'refused')).admitted).toBe(false); // 120 >= 100: the dead proxy still holds 60
+    await new Promise((resolve) => setTimeout(resolve, 400)); // both leases run out (300 ms)
+    // Every lease ran out, kept-request's too (it outlived its lease): all are given back, and
+    // kept-request's late commit is still charged in full but gives back nothing twice.
+    expect(await living!.reserve(key, 1n, 100n, 'after')).toMatchObject({ admitted: true, reserved: 1n });
+    expect(await living!.reserve(model, 1n, 100n, 'after')).toMatchObject({ admitted: true, reserved: 1n });
+    expect(await living!.commit(key, 60n, 7n, 'kept-request')).toBe(7n);
+    expect(await living!.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 7n, reserved: 1n });
   });
 
   it('admits exactly rpm requests with the Redis clock, and times out stale parallel slots', async () => {

@@ -23,6 +23,16 @@ interface Counter {
 
 export class MemorySpendBook implements SpendBook {
   private readonly counters = new Map<string, Counter>();
+  /** What each request reserved under each counter: `<counter id>\u0000<settlement id>` → amount. */
+  private readonly reservations = new Map<string, Pico>();
+
+  /** Forgets the request's reservation under `key`; returns what it held (0 if none). */
+  private takeReservation(key: CounterKey, settlementId: string): Pico {
+    const id = `${key.customerId}\u0000${key.scope}\u0000${settlementId}`;
+    const amount = this.reservations.get(id) ?? 0n;
+    this.reservations.delete(id);
+    return amount;
+  }
 
   private counter(key: CounterKey): Counter {
     const id = `${key.customerId}\u0000${key.scope}`;
@@ -41,29 +51,35 @@ export class MemorySpendBook implements SpendBook {
     return counter !== undefined && counter.periodStartMs > key.periodStartMs;
   }
 
-  async reserve(key: CounterKey, amount: Pico, limit: Pico | null): Promise<ReserveResult> {
+  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult> {
     const counter = this.counter(key);
     if (limit !== null && counter.spend + counter.reserved >= limit) {
       return { admitted: false, spend: counter.spend, reserved: counter.reserved };
     }
-    counter.reserved += amount;
+    if (amount > 0n) {
+      counter.reserved += amount - this.takeReservation(key, settlementId); // a repeat replaces it
+      this.reservations.set(`${key.customerId}\u0000${key.scope}\u0000${settlementId}`, amount);
+    }
     return { admitted: true, spend: counter.spend, reserved: counter.reserved };
   }
 
-  // One process never retries a settlement, so `settlementId` is not needed here.
-  async commit(key: CounterKey, reservation: Pico, actual: Pico, _settlementId?: string): Promise<Pico> {
+  // One process never retries a settlement after a lost reply; the reservation record
+  // alone makes a second settlement give nothing back.
+  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string): Promise<Pico> {
+    const held = this.takeReservation(key, settlementId);
     if (this.isStale(key)) return actual; // belongs to a finished period: ledger keeps it there
     const counter = this.counter(key);
-    counter.reserved -= reservation;
+    counter.reserved -= held;
     if (counter.reserved < 0n) counter.reserved = 0n;
     counter.spend += actual;
     return counter.spend;
   }
 
-  async release(key: CounterKey, reservation: Pico, _settlementId?: string): Promise<void> {
+  async release(key: CounterKey, _reservation: Pico, settlementId: string): Promise<void> {
+    const held = this.takeReservation(key, settlementId);
     if (this.isStale(key)) return;
     const counter = this.counter(key);
-    counter.reserved -= reservation;
+    counter.reserved -= held;
     if (counter.reserved < 0n) counter.reserved = 0n;
   }
 
@@ -81,6 +97,7 @@ export class MemorySpendBook implements SpendBook {
 
   async forget(customerId: string): Promise<void> {
     for (const id of this.counters.keys()) if (id.startsWith(`${customerId}\u0000`)) this.counters.delete(id);
+    for (const id of this.reservations.keys()) if (id.startsWith(`${customerId}\u0000`)) this.reservations.delete(id);
   }
 }
 

@@ -56,42 +56,94 @@ local function unreserve(key, scope, amount)
 end
 `;
 
-/** KEYS[1] counter hash; ARGV scope, period, amount, limit ('' = none) → {admitted, spend, reserved}. */
-export const RESERVE_SCRIPT = `${COUNTER_HELPERS}
-local key, scope, period, amount, limit = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+/**
+ * Every reservation is a lease: field lease:<scope>|<settlement id> = '<period>:<amount>' in
+ * the counter hash, and the same member in a sorted set (KEYS leases) scored by the instant it
+ * expires (ms, Redis clock). A settlement gives back what its own lease holds, once; a lease
+ * whose proxy crashed before settling expires and is given back, instead of holding part of
+ * the customer's budget until the period ends.
+ */
+const LEASE_HELPERS = `
+local function nowMs()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+-- Removes a lease; returns its amount if it was still held in the counter's current period.
+local function endLease(key, leases, scope, id)
+  local member = scope .. '|' .. id
+  local value = redis.call('HGET', key, 'lease:' .. member)
+  redis.call('ZREM', leases, member)
+  if not value then return nil end
+  redis.call('HDEL', key, 'lease:' .. member)
+  local separator = value:find(':', 1, true)
+  local period, amount = value:sub(1, separator - 1), value:sub(separator + 1)
+  local current = redis.call('HGET', key, 'period:' .. scope)
+  if current == false or tonumber(current) ~= tonumber(period) then return nil end
+  return amount
+end
+-- Gives back the leases that expired (their proxy died mid-request), a bounded batch per call.
+local function expireLeases(key, leases)
+  local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', string.format('%.0f', nowMs()), 'LIMIT', 0, 100)
+  for _, member in ipairs(expired) do
+    local scope, id = member:match('^(.*)|([^|]*)$')
+    local amount = endLease(key, leases, scope, id)
+    if amount then unreserve(key, scope, amount) end
+  end
+end
+`;
+
+/**
+ * KEYS[1] counter hash, KEYS[2] its leases; ARGV scope, period, amount, limit ('' = none),
+ * settlement id, lease TTL (ms) → {admitted, spend, reserved}.
+ */
+export const RESERVE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}
+local key, leases, scope, period, amount, limit = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local id, ttl = ARGV[5], tonumber(ARGV[6])
+expireLeases(key, leases)
 position(key, scope, period)
 if limit ~= '' and compare(get(key, 'used', scope), limit) >= 0 then
   return {0, get(key, 'spend', scope), get(key, 'reserved', scope)}
 end
-redis.call('HINCRBY', key, 'reserved:' .. scope, amount)
-redis.call('HINCRBY', key, 'used:' .. scope, amount)
+if amount ~= '0' then
+  local member = scope .. '|' .. id
+  -- A settlement id reserves once per scope: a repeated reserve replaces its lease.
+  local previous = endLease(key, leases, scope, id)
+  if previous then unreserve(key, scope, previous) end
+  redis.call('HINCRBY', key, 'reserved:' .. scope, amount)
+  redis.call('HINCRBY', key, 'used:' .. scope, amount)
+  redis.call('HSET', key, 'lease:' .. member, period .. ':' .. amount)
+  local expires = nowMs() + ttl
+  redis.call('ZADD', leases, string.format('%.0f', expires), member)
+  redis.call('PEXPIRE', leases, string.format('%.0f', ttl + 60000))
+end
 return {1, get(key, 'spend', scope), get(key, 'reserved', scope)}
 `;
 
 /**
- * KEYS[1] counter hash, KEYS[2] the settlement's marker; ARGV scope, period, reservation,
- * actual, marker TTL (ms) → new settled spend. A settlement retried after a lost reply finds
- * its marker and is not applied twice.
+ * KEYS[1] counter hash, KEYS[2] the settlement's marker, KEYS[3] the leases; ARGV scope,
+ * period, actual, marker TTL (ms), settlement id → new settled spend. A settlement retried
+ * after a lost reply finds its marker and is not applied twice; it gives back what its lease
+ * still holds (nothing if the lease expired meanwhile and was given back already).
  */
-export const COMMIT_SCRIPT = `${COUNTER_HELPERS}
-local key, scope, period, reservation, actual = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then return get(key, 'spend', scope) end
+export const COMMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}
+local key, leases, scope, period, actual = KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[3]
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return get(key, 'spend', scope) end
+local held = endLease(key, leases, scope, ARGV[5])
 -- Admitted in a period that has ended since: the ledger keeps it there; the new period is untouched.
 if isStale(key, scope, period) then return actual end
 position(key, scope, period)
-unreserve(key, scope, reservation)
+if held then unreserve(key, scope, held) end
 redis.call('HINCRBY', key, 'spend:' .. scope, actual)
 redis.call('HINCRBY', key, 'used:' .. scope, actual)
 return get(key, 'spend', scope)
 `;
 
-/** KEYS[1] counter hash, KEYS[2] the settlement's marker; ARGV scope, period, reservation, marker TTL (ms). */
-export const RELEASE_SCRIPT = `${COUNTER_HELPERS}
-local key, scope, period, reservation = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return 0 end
-if isStale(key, scope, period) then return 0 end
-position(key, scope, period)
-unreserve(key, scope, reservation)
+/** KEYS[1] counter hash, KEYS[2] the settlement's marker, KEYS[3] the leases; ARGV scope, marker TTL (ms), settlement id. */
+export const RELEASE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}
+local key, leases, scope = KEYS[1], KEYS[3], ARGV[1]
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
+local held = endLease(key, leases, scope, ARGV[3])
+if held then unreserve(key, scope, held) end
 return 0
 `;
 

@@ -27,9 +27,9 @@ export const PARALLEL_SLOT_TTL_MS = 10 * 60_000;
 type Reply = (string | number)[];
 
 interface ScriptCommands {
-  tollgateReserve(key: string, scope: string, period: string, amount: string, limit: string): Promise<Reply>;
-  tollgateCommit(key: string, marker: string, scope: string, period: string, reservation: string, actual: string, markerTtlMs: string): Promise<string | number>;
-  tollgateRelease(key: string, marker: string, scope: string, period: string, reservation: string, markerTtlMs: string): Promise<number>;
+  tollgateReserve(key: string, leases: string, scope: string, period: string, amount: string, limit: string, settlementId: string, leaseTtlMs: string): Promise<Reply>;
+  tollgateCommit(key: string, marker: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string): Promise<string | number>;
+  tollgateRelease(key: string, marker: string, leases: string, scope: string, markerTtlMs: string, settlementId: string): Promise<number>;
   tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
   tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string): Promise<number>;
   tollgateAcquire(log: string, tokens: string, slots: string, sequence: string, ...args: string[]): Promise<Reply>;
@@ -38,6 +38,13 @@ interface ScriptCommands {
 
 /** How long a settlement is remembered: far longer than the catch-up retries of one outage. */
 export const SETTLEMENT_MARKER_TTL_MS = 15 * 60_000;
+
+/**
+ * A reservation of a proxy that crashed before settling is given back after this long. Longer
+ * than any request should run (the default upstream timeout is 10 minutes); a request that
+ * outlives its lease is still charged in full, its reservation just stops counting early.
+ */
+export const RESERVATION_LEASE_TTL_MS = 15 * 60_000;
 
 export type ScriptedRedis = Redis & ScriptCommands;
 
@@ -73,9 +80,9 @@ export async function connectRedis(url: string, options: { attempts?: number; on
 }
 
 export function withScripts(redis: Redis): ScriptedRedis {
-  redis.defineCommand('tollgateReserve', { numberOfKeys: 1, lua: RESERVE_SCRIPT });
-  redis.defineCommand('tollgateCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
-  redis.defineCommand('tollgateRelease', { numberOfKeys: 2, lua: RELEASE_SCRIPT });
+  redis.defineCommand('tollgateReserve', { numberOfKeys: 2, lua: RESERVE_SCRIPT });
+  redis.defineCommand('tollgateCommit', { numberOfKeys: 3, lua: COMMIT_SCRIPT });
+  redis.defineCommand('tollgateRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
   redis.defineCommand('tollgateSpendOf', { numberOfKeys: 1, lua: SPEND_OF_SCRIPT, readOnly: true });
   redis.defineCommand('tollgateSeed', { numberOfKeys: 1, lua: SEED_SCRIPT });
   redis.defineCommand('tollgateAcquire', { numberOfKeys: 4, lua: ACQUIRE_SCRIPT });
@@ -89,20 +96,29 @@ export class RedisSpendBook implements SpendBook {
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly prefix = DEFAULT_KEY_PREFIX,
+    private readonly leaseTtlMs = RESERVATION_LEASE_TTL_MS,
   ) {}
 
-  /** One hash per customer (all its scopes), so forgetting a customer is one DEL. */
+  /** One hash per customer (all its scopes), so forgetting a customer is one DEL (and its leases). */
   private hashKey(customerId: string): string {
     return `${this.prefix}spend:{${customerId}}`;
   }
 
-  async reserve(key: CounterKey, amount: Pico, limit: Pico | null): Promise<ReserveResult> {
+  /** The customer's reservation leases by expiry; same hash tag, so one cluster slot. */
+  private leasesKey(customerId: string): string {
+    return `${this.prefix}leases:{${customerId}}`;
+  }
+
+  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult> {
     const [admitted, spend, reserved] = await this.redis.tollgateReserve(
       this.hashKey(key.customerId),
+      this.leasesKey(key.customerId),
       key.scope,
       text(key.periodStartMs),
       text(amount),
       limit === null ? '' : text(limit),
+      settlementId,
+      text(this.leaseTtlMs),
     );
     return { admitted: Number(admitted) === 1, spend: BigInt(spend!), reserved: BigInt(reserved!) };
   }
@@ -112,28 +128,22 @@ export class RedisSpendBook implements SpendBook {
     return `${this.prefix}settled:{${key.customerId}}:${key.scope}:${settlementId}`;
   }
 
-  async commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string): Promise<Pico> {
+  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string): Promise<Pico> {
     const spend = await this.redis.tollgateCommit(
       this.hashKey(key.customerId),
       this.markerKey(key, settlementId),
+      this.leasesKey(key.customerId),
       key.scope,
       text(key.periodStartMs),
-      text(reservation),
       text(actual),
       text(SETTLEMENT_MARKER_TTL_MS),
+      settlementId,
     );
     return BigInt(spend);
   }
 
-  async release(key: CounterKey, reservation: Pico, settlementId: string): Promise<void> {
-    await this.redis.tollgateRelease(
-      this.hashKey(key.customerId),
-      this.markerKey(key, settlementId),
-      key.scope,
-      text(key.periodStartMs),
-      text(reservation),
-      text(SETTLEMENT_MARKER_TTL_MS),
-    );
+  async release(key: CounterKey, _reservation: Pico, settlementId: string): Promise<void> {
+    await this.redis.tollgateRelease(this.hashKey(key.customerId), this.markerKey(key, settlementId), this.leasesKey(key.customerId), key.scope, text(SETTLEMENT_MARKER_TTL_MS), settlementId);
   }
 
   async spendOf(key: CounterKey): Promise<Pico> {
@@ -145,7 +155,7 @@ export class RedisSpendBook implements SpendBook {
   }
 
   async forget(customerId: string): Promise<void> {
-    await this.redis.del(this.hashKey(customerId));
+    await this.redis.del(this.hashKey(customerId), this.leasesKey(customerId));
   }
 }
 

@@ -23,20 +23,27 @@ export interface ReserveResult {
   reserved: Pico;
 }
 
+/**
+ * Reservations belong to the request that took them (`settlementId`, the request id): a
+ * settlement gives back what that request reserved under that key, once, and nothing for a
+ * request that reserved nothing there. The Redis book also gives back, after a lease time,
+ * the reservations of a proxy that died before settling.
+ */
 export interface SpendBook {
   /**
    * Admits when there is no limit, or settled spend + outstanding reservations < limit;
-   * then reserves `amount`. Atomic per key.
+   * then reserves `amount` for `settlementId`. Atomic per key.
    */
-  reserve(key: CounterKey, amount: Pico, limit: Pico | null): Promise<ReserveResult>;
+  reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult>;
   /**
-   * Replaces a reservation with the actual cost; returns the period's new settled spend. A
-   * reservation of an older period than the counter's is not applied (the ledger keeps it).
+   * Replaces the request's reservation with the actual cost; returns the period's new settled
+   * spend. A reservation of an older period than the counter's is not applied (the ledger
+   * keeps it). `reservation` is the amount reserved (implementations may rely on their record).
    */
   commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string): Promise<Pico>;
   /**
-   * Gives a reservation back. `settlementId` names the request: an implementation that can
-   * see a retry of a call whose reply was lost (Redis) applies each settlement once.
+   * Gives the request's reservation back. An implementation that can see a retry of a call
+   * whose reply was lost (Redis) applies each settlement once.
    */
   release(key: CounterKey, reservation: Pico, settlementId: string): Promise<void>;
   spendOf(key: CounterKey): Promise<Pico>;
