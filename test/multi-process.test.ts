@@ -4,15 +4,13 @@
  * process's API applies on the others at once. Needs `npm run build` (spawns bin/tollgate.js)
  * and Redis on 127.0.0.1:6379; every key lives under a fresh prefix, deleted afterwards.
  */
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, freshDataDir, MASTER_KEY, spawnGateway, testConfigYaml, type SpawnedGateway } from './support/gateway';
 import { scrape, total } from './support/metrics';
 import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
+import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './support/redis';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 // Slow enough that a burst is in flight on every process at once.
 const SLOW_MODEL = `
@@ -44,14 +42,12 @@ async function spendOn(base: string, user: string): Promise<bigint> {
 }
 
 describe('three proxies sharing PostgreSQL and Redis', () => {
-  const prefix = `tollgate:test:${randomUUID()}:`;
+  const prefix = freshRedisPrefix();
   let database: TestDatabase;
   let gateways: SpawnedGateway[] = [];
-  let redis: Redis;
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
     const yaml = testConfigYaml({ models: SLOW_MODEL });
     const env = { DATABASE_URL: database.url, REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix };
     // The first one applies the migrations; the others start against the migrated database.
@@ -61,11 +57,7 @@ describe('three proxies sharing PostgreSQL and Redis', () => {
 
   afterAll(async () => {
     await Promise.all(gateways.map((gateway) => gateway.stop()));
-    if (redis) {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    }
+    await deleteRedisKeys(prefix);
     await database?.drop();
   });
 
@@ -169,7 +161,7 @@ describe('three proxies sharing PostgreSQL and Redis', () => {
 });
 
 describe('a proxy killed mid-request, with Redis counters', () => {
-  const prefix = `tollgate:test:${randomUUID()}:`;
+  const prefix = freshRedisPrefix();
   let database: TestDatabase;
   let survivor: SpawnedGateway;
   let doomed: SpawnedGateway;
@@ -193,10 +185,7 @@ describe('a proxy killed mid-request, with Redis counters', () => {
   afterAll(async () => {
     await survivor?.stop();
     await doomed?.kill9().catch(() => undefined);
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
+    await deleteRedisKeys(prefix);
     await database?.drop();
   });
 

@@ -7,15 +7,13 @@
  * lost are seeded again from PostgreSQL. With `tollgate.fail_mode: open` the proxy serves
  * instead of refusing, still meters every request, and the counters catch up afterwards.
  */
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, MASTER_KEY, startTestGateway, testConfigYaml } from './support/gateway';
 import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
+import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './support/redis';
 import { CuttableTcpProxy } from './support/tcp-proxy';
 import { dollarsToPico } from '../src/shared/money';
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const SLOW_MODEL = `
   - model_name: slow-mock
@@ -31,143 +29,137 @@ function chat(base: string, user: string) {
   });
 }
 
-describe('redis outage', () => {
-  const prefix = `tollgate:test:${randomUUID()}:`;
+/**
+ * Registers, in the calling describe, a gateway whose Redis connection goes through a proxy
+ * the test can cut and restore, with its own PostgreSQL database and Redis key prefix.
+ * The getters read what beforeAll set up.
+ */
+function gatewayBehindCuttableRedis(extraYaml = '') {
+  const prefix = freshRedisPrefix();
   const target = new URL(REDIS_URL);
-  let proxy: CuttableTcpProxy;
-  let database: TestDatabase;
-  let gateway: Awaited<ReturnType<typeof startTestGateway>>;
-
+  let redisProxy: CuttableTcpProxy;
+  let testDatabase: TestDatabase;
+  let running: Awaited<ReturnType<typeof startTestGateway>>;
   beforeAll(async () => {
-    proxy = await new CuttableTcpProxy(target.hostname, Number(target.port || 6379)).start();
-    database = await createTestDatabase();
-    gateway = await startTestGateway({
-      yaml: testConfigYaml({ models: SLOW_MODEL }),
-      databaseUrl: database.url,
-      env: { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, TOLLGATE_REDIS_PREFIX: prefix },
+    redisProxy = await new CuttableTcpProxy(target.hostname, Number(target.port || 6379)).start();
+    testDatabase = await createTestDatabase();
+    running = await startTestGateway({
+      yaml: testConfigYaml({ models: SLOW_MODEL, extra: extraYaml }),
+      databaseUrl: testDatabase.url,
+      env: { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`, TOLLGATE_REDIS_PREFIX: prefix },
     });
   });
   afterAll(async () => {
-    await gateway?.stop();
-    await proxy?.stop();
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-    await database?.drop();
+    await running?.stop();
+    await redisProxy?.stop();
+    await deleteRedisKeys(prefix);
+    await testDatabase?.drop();
   });
+  return {
+    prefix,
+    get proxy() {
+      return redisProxy;
+    },
+    get gateway() {
+      return running;
+    },
+    get database() {
+      return testDatabase;
+    },
+  };
+}
+
+describe('redis outage', () => {
+  const outage = gatewayBehindCuttableRedis();
 
   it('fails closed while Redis is down and catches the counters up after', async () => {
-    const first = await chat(gateway.url, 'outage');
+    const first = await chat(outage.gateway.url, 'outage');
     expect(first.status).toBe(200);
     const unit = dollarsToPico(first.headers.get('x-litellm-response-cost')!);
     await first.arrayBuffer();
 
-    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'blocked-elsewhere' })).status).toBe(200);
-    const inFlight = chat(gateway.url, 'outage'); // admitted now, answered after the cut
+    expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: 'blocked-elsewhere' })).status).toBe(200);
+    const inFlight = chat(outage.gateway.url, 'outage'); // admitted now, answered after the cut
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await proxy.cut();
+    await outage.proxy.cut();
     const served = await inFlight;
     expect(served.status).toBe(200);
     expect(dollarsToPico(served.headers.get('x-litellm-response-cost')!)).toBe(unit);
 
-    const refused = await chat(gateway.url, 'outage');
+    const refused = await chat(outage.gateway.url, 'outage');
     expect(refused.status).toBe(503);
     expect(await refused.json()).toMatchObject({ error: { type: 'service_unavailable' } });
-    expect((await api(gateway.url, 'GET', '/customer/info?end_user_id=outage')).status).toBe(503);
+    expect((await api(outage.gateway.url, 'GET', '/customer/info?end_user_id=outage')).status).toBe(503);
 
     // Another proxy blocks a customer while this one cannot hear about it.
-    await queryDatabase(database.url, `update customers set blocked = true where user_id = 'blocked-elsewhere'`);
+    await queryDatabase(outage.database.url, `update customers set blocked = true where user_id = 'blocked-elsewhere'`);
 
-    await proxy.restore();
+    await outage.proxy.restore();
     await expect
       .poll(async () => {
-        const info = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=outage');
+        const info = await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=outage');
         return info.status === 200 ? dollarsToPico(info.body.spend) : null;
       }, { timeout: 20_000, interval: 200 })
       .toBe(2n * unit);
-    expect((await chat(gateway.url, 'outage')).status).toBe(200);
-    await expect.poll(async () => (await chat(gateway.url, 'blocked-elsewhere')).status, { timeout: 10_000, interval: 200 }).toBe(403);
-    await gateway.ledger.flush();
-    const logs = await api<{ spend: number }[]>(gateway.url, 'GET', '/spend/logs?end_user=outage&limit=100');
+    expect((await chat(outage.gateway.url, 'outage')).status).toBe(200);
+    await expect.poll(async () => (await chat(outage.gateway.url, 'blocked-elsewhere')).status, { timeout: 10_000, interval: 200 }).toBe(403);
+    await outage.gateway.ledger.flush();
+    const logs = await api<{ spend: number }[]>(outage.gateway.url, 'GET', '/spend/logs?end_user=outage&limit=100');
     expect(logs.body.reduce((sum, row) => sum + dollarsToPico(row.spend), 0n)).toBe(3n * unit);
   });
 
   it('seeds the counters a restarted Redis lost from PostgreSQL once it is back', async () => {
-    expect((await chat(gateway.url, 'amnesia')).status).toBe(200);
-    await gateway.ledger.flush();
-    const before = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=amnesia');
+    expect((await chat(outage.gateway.url, 'amnesia')).status).toBe(200);
+    await outage.gateway.ledger.flush();
+    const before = await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=amnesia');
     expect(before.body.spend).toBeGreaterThan(0);
 
-    await proxy.cut();
+    await outage.proxy.cut();
     // What a Redis restart without persistence does to this customer's counter.
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    expect(await redis.del(`${prefix}spend:{amnesia}`)).toBe(1);
+    expect(await redis.del(`${outage.prefix}spend:{amnesia}`)).toBe(1);
     redis.disconnect();
-    await proxy.restore();
+    await outage.proxy.restore();
 
     await expect
-      .poll(async () => (await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=amnesia')).body.spend, { timeout: 10_000, interval: 200 })
+      .poll(async () => (await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=amnesia')).body.spend, { timeout: 10_000, interval: 200 })
       .toBe(before.body.spend);
   });
 });
 
 describe('redis outage with fail_mode: open', () => {
-  const prefix = `tollgate:test:${randomUUID()}:`;
-  const target = new URL(REDIS_URL);
-  let proxy: CuttableTcpProxy;
-  let database: TestDatabase;
-  let gateway: Awaited<ReturnType<typeof startTestGateway>>;
-
-  beforeAll(async () => {
-    proxy = await new CuttableTcpProxy(target.hostname, Number(target.port || 6379)).start();
-    database = await createTestDatabase();
-    gateway = await startTestGateway({
-      yaml: testConfigYaml({ models: SLOW_MODEL, extra: 'tollgate:\n  fail_mode: open\n' }),
-      databaseUrl: database.url,
-      env: { REDIS_URL: `redis://127.0.0.1:${proxy.port}`, TOLLGATE_REDIS_PREFIX: prefix },
-    });
-  });
-  afterAll(async () => {
-    await gateway?.stop();
-    await proxy?.stop();
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-    await database?.drop();
-  });
+  const outage = gatewayBehindCuttableRedis('tollgate:\n  fail_mode: open\n');
 
   it('serves and meters customers while Redis is down, keeps refusing blocked ones, and catches the counters up', async () => {
-    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'open-capped', max_budget: 10, rpm_limit: 1 })).status).toBe(200);
-    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'open-blocked', blocked: true })).status).toBe(200);
-    const first = await chat(gateway.url, 'open-capped');
+    expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: 'open-capped', max_budget: 10, rpm_limit: 1 })).status).toBe(200);
+    expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: 'open-blocked', blocked: true })).status).toBe(200);
+    const first = await chat(outage.gateway.url, 'open-capped');
     expect(first.status).toBe(200);
     expect(first.headers.get('x-tollgate-degraded')).toBeNull();
     const unit = dollarsToPico(first.headers.get('x-litellm-response-cost')!);
     await first.arrayBuffer();
-    expect((await chat(gateway.url, 'open-capped')).status).toBe(429); // rpm_limit 1 holds while Redis is up
+    expect((await chat(outage.gateway.url, 'open-capped')).status).toBe(429); // rpm_limit 1 holds while Redis is up
 
-    await proxy.cut();
-    const served = await Promise.all([chat(gateway.url, 'open-capped'), chat(gateway.url, 'open-capped')]);
+    await outage.proxy.cut();
+    const served = await Promise.all([chat(outage.gateway.url, 'open-capped'), chat(outage.gateway.url, 'open-capped')]);
     for (const response of served) {
       expect(response.status).toBe(200); // rate limits are not checked while the counters are away
       expect(response.headers.get('x-tollgate-degraded')).toBe('shared-counters-unreachable');
       expect(dollarsToPico(response.headers.get('x-litellm-response-cost')!)).toBe(unit);
       await response.arrayBuffer();
     }
-    const blocked = await chat(gateway.url, 'open-blocked');
+    const blocked = await chat(outage.gateway.url, 'open-blocked');
     expect(blocked.status).toBe(403); // blocking lives in the registry, not in Redis
 
-    await proxy.restore();
+    await outage.proxy.restore();
     await expect
       .poll(async () => {
-        const info = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=open-capped');
+        const info = await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=open-capped');
         return info.status === 200 ? dollarsToPico(info.body.spend) : null;
       }, { timeout: 20_000, interval: 200 })
       .toBe(3n * unit);
-    await gateway.ledger.flush();
-    const logs = await api<{ spend: number }[]>(gateway.url, 'GET', '/spend/logs?end_user=open-capped&limit=100');
+    await outage.gateway.ledger.flush();
+    const logs = await api<{ spend: number }[]>(outage.gateway.url, 'GET', '/spend/logs?end_user=open-capped&limit=100');
     expect(logs.body).toHaveLength(3);
     expect(logs.body.reduce((sum, row) => sum + dollarsToPico(row.spend), 0n)).toBe(3n * unit);
   });

@@ -6,18 +6,16 @@
  * control plane is down.
  */
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, freshDataDir, MASTER_KEY, ROOT, spawnGateway, testConfigYaml, type SpawnedGateway } from './support/gateway';
 import { collect, liveClient } from './support/live';
 import { subscriptionsOpen } from './support/metrics';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
+import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './support/redis';
 import { dollarsToPico } from '../src/shared/money';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 function chat(base: string, user: string) {
   return fetch(`${base}/chat/completions`, {
@@ -28,7 +26,7 @@ function chat(base: string, user: string) {
 }
 
 describe('control plane and proxies in separate processes', () => {
-  const prefix = `tollgate:test:${randomUUID()}:`;
+  const prefix = freshRedisPrefix();
   const yaml = testConfigYaml();
   let database: TestDatabase;
   let control: SpawnedGateway;
@@ -46,10 +44,7 @@ describe('control plane and proxies in separate processes', () => {
 
   afterAll(async () => {
     await Promise.all([...proxies, control].map((gateway) => gateway?.stop()));
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
+    await deleteRedisKeys(prefix);
     await database?.drop();
   });
 
