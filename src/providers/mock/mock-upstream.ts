@@ -3,7 +3,7 @@
  * the same prompt always gives the same text and usage (prompt tokens counted as OpenAI
  * would, completion tokens of the reply), so demos and tests need no API key.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { countChatPromptTokens, countEmbeddingInputTokens, countTextTokens } from '../../pricing/tokens';
 import type { UpstreamRequest } from '../types';
@@ -49,7 +49,8 @@ export async function handleMockRequest(request: UpstreamRequest, signal: AbortS
   const body = JSON.parse(request.body ?? '{}') as Record<string, unknown>;
   if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
   const created = Math.floor(Date.now() / 1000);
-  const id = `chatcmpl-mock-${createHash('sha256').update(request.body ?? '').digest('hex').slice(0, 16)}`;
+  // Unique per request, like a provider's: clients and logs key on it.
+  const id = `chatcmpl-mock-${randomBytes(8).toString('hex')}`;
 
   if (request.url.endsWith('/embeddings')) {
     const inputs = Array.isArray(body.input) ? body.input : [body.input];
