@@ -166,13 +166,18 @@ export class InternalResolver {
   private admitUnchecked(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Decision {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
-    const reservations: CounterReservation[] = [{ key: { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() }, amount: 0n }];
-    const modelBudget = budget?.modelMaxBudget?.[request.model];
-    if (modelBudget) {
-      const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
-      reservations.push({ key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, amount: 0n });
-    }
+    const { overall, model } = this.countersOf(request, customerId, budget, period, now);
+    const reservations: CounterReservation[] = [overall, ...(model ? [model.key] : [])].map((key) => ({ key, amount: 0n }));
     return { request, budget, period, reservations, rateTicket: null, headers: { 'x-tollgate-degraded': 'shared-counters-unreachable' }, settled: false };
+  }
+
+  /** The counters a request is charged to: the customer's period, and its model's budget if one caps that model. */
+  private countersOf(request: AuthorizeRequest, customerId: string, budget: BudgetRecord | null, period: Period, now: Date): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico } | null } {
+    const overall: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
+    const modelBudget = budget?.modelMaxBudget?.[request.model];
+    if (!modelBudget) return { overall, model: null };
+    const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
+    return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget } };
   }
 
   /** Checks and reserves every limit; pushes each reservation it takes onto `reservations`. */
@@ -185,21 +190,19 @@ export class InternalResolver {
       for (const r of reservations.splice(0)) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
     };
 
-    const overallKey: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
-    const overall = await this.spendBook.reserve(overallKey, estimate, budget?.maxBudget ?? null, request.requestId);
+    const counters = this.countersOf(request, customerId, budget, period, now);
+    const overall = await this.spendBook.reserve(counters.overall, estimate, budget?.maxBudget ?? null, request.requestId);
     if (!overall.admitted) {
       return { ok: false, error: budgetExceeded(customerId, budget!, overall.spend, overall.reserved, null) };
     }
-    reservations.push({ key: overallKey, amount: estimate });
+    reservations.push({ key: counters.overall, amount: estimate });
 
-    const modelBudget = budget?.modelMaxBudget?.[request.model];
-    if (modelBudget) {
-      const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
-      const key: CounterKey = { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() };
-      const result = await this.spendBook.reserve(key, estimate, modelBudget.maxBudget, request.requestId);
+    if (counters.model) {
+      const { key, maxBudget } = counters.model;
+      const result = await this.spendBook.reserve(key, estimate, maxBudget, request.requestId);
       if (!result.admitted) {
         await release();
-        return { ok: false, error: budgetExceeded(customerId, budget!, result.spend, result.reserved, { model: request.model, max: modelBudget.maxBudget }) };
+        return { ok: false, error: budgetExceeded(customerId, budget!, result.spend, result.reserved, { model: request.model, max: maxBudget }) };
       }
       reservations.push({ key, amount: estimate });
     }
