@@ -21,6 +21,16 @@ interface Counter {
   reserved: Pico;
 }
 
+/** One counter per customer and scope; the customer id comes first so `forget` can match it. */
+function counterId(key: CounterKey): string {
+  return `${key.customerId}\u0000${key.scope}`;
+}
+
+/** One reservation per request and counter. */
+function reservationId(key: CounterKey, settlementId: string): string {
+  return `${counterId(key)}\u0000${settlementId}`;
+}
+
 export class MemorySpendBook implements SpendBook {
   private readonly counters = new Map<string, Counter>();
   /** What each request reserved under each counter: `<counter id>\u0000<settlement id>` → amount. */
@@ -28,14 +38,14 @@ export class MemorySpendBook implements SpendBook {
 
   /** Forgets the request's reservation under `key`; returns what it held (0 if none). */
   private takeReservation(key: CounterKey, settlementId: string): Pico {
-    const id = `${key.customerId}\u0000${key.scope}\u0000${settlementId}`;
+    const id = reservationId(key, settlementId);
     const amount = this.reservations.get(id) ?? 0n;
     this.reservations.delete(id);
     return amount;
   }
 
   private counter(key: CounterKey): Counter {
-    const id = `${key.customerId}\u0000${key.scope}`;
+    const id = counterId(key);
     let counter = this.counters.get(id);
     if (!counter || counter.periodStartMs < key.periodStartMs) {
       // A new period starts from zero; reservations of the old period settle into the old one.
@@ -47,7 +57,7 @@ export class MemorySpendBook implements SpendBook {
 
   /** A request admitted in an older period than the counter's current one. */
   private isStale(key: CounterKey): boolean {
-    const counter = this.counters.get(`${key.customerId}\u0000${key.scope}`);
+    const counter = this.counters.get(counterId(key));
     return counter !== undefined && counter.periodStartMs > key.periodStartMs;
   }
 
@@ -58,7 +68,7 @@ export class MemorySpendBook implements SpendBook {
     }
     if (amount > 0n) {
       counter.reserved += amount - this.takeReservation(key, settlementId); // a repeat replaces it
-      this.reservations.set(`${key.customerId}\u0000${key.scope}\u0000${settlementId}`, amount);
+      this.reservations.set(reservationId(key, settlementId), amount);
     }
     return { admitted: true, spend: counter.spend, reserved: counter.reserved };
   }
@@ -85,12 +95,12 @@ export class MemorySpendBook implements SpendBook {
 
   async spendOf(key: CounterKey): Promise<Pico> {
     if (this.isStale(key)) return 0n;
-    const counter = this.counters.get(`${key.customerId}\u0000${key.scope}`);
+    const counter = this.counters.get(counterId(key));
     return counter && counter.periodStartMs === key.periodStartMs ? counter.spend : 0n;
   }
 
   async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
-    if (options.onlyIfMissing && this.counters.has(`${key.customerId}\u0000${key.scope}`)) return;
+    if (options.onlyIfMissing && this.counters.has(counterId(key))) return;
     if (this.isStale(key)) return;
     this.counter(key).spend = spend;
   }
