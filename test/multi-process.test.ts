@@ -4,10 +4,12 @@
  * process's API applies on the others at once. Needs `npm run build` (spawns bin/tollgate.js)
  * and Redis on 127.0.0.1:6379; every key lives under a fresh prefix, deleted afterwards.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, freshDataDir, MASTER_KEY, spawnGateway, testConfigYaml, type SpawnedGateway } from './support/gateway';
 import { scrape, total } from './support/metrics';
 import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
+import { CuttableTcpProxy } from './support/tcp-proxy';
 import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './support/redis';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
 
@@ -28,8 +30,8 @@ function chat(base: string, user: string, extra: Record<string, unknown> = {}, k
 }
 
 /** Status and cost (pico-USD) of one request, with its body read. */
-async function chatOutcome(base: string, user: string): Promise<{ status: number; cost: bigint }> {
-  const response = await chat(base, user);
+async function chatOutcome(base: string, user: string, model = 'slow-mock'): Promise<{ status: number; cost: bigint }> {
+  const response = await chat(base, user, { model });
   await response.arrayBuffer();
   const cost = response.headers.get('x-litellm-response-cost');
   return { status: response.status, cost: cost ? dollarsToPico(cost) : 0n };
@@ -168,14 +170,14 @@ describe('a proxy killed mid-request, with Redis counters', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    // A 3 s lease instead of 15 min, and a model slow enough to kill a proxy in the middle.
+    // A 5 s lease instead of 15 min, and a model slow enough to kill a proxy in the middle.
     const yaml = testConfigYaml({
       models: `
   - model_name: crawl-mock
     litellm_params:
       model: mock/gpt-3.5-turbo
       mock_latency_ms: 4000`,
-      extra: 'tollgate:\n  reservation_lease_seconds: 3\n',
+      extra: 'tollgate:\n  reservation_lease_seconds: 5\n',
     });
     const env = { DATABASE_URL: database.url, REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix };
     survivor = await spawnGateway({ yaml, dataDir: freshDataDir(), env });
@@ -194,7 +196,10 @@ describe('a proxy killed mid-request, with Redis counters', () => {
     expect((await api(survivor.url, 'POST', '/customer/new', { user_id: 'orphaned', max_budget: 0.0000001 })).status).toBe(200);
     const request = (base: string) => chat(base, 'orphaned', { model: 'crawl-mock' });
     const inFlight = request(doomed.url).catch(() => null); // admitted, then its proxy dies
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Killed only once its reservation is in Redis (as the lease of its request).
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    await expect.poll(() => redis.zcard(`${prefix}leases:{orphaned}`), { timeout: 10_000, interval: 20 }).toBe(1);
+    redis.disconnect();
     await doomed.kill9();
     await inFlight;
 
@@ -202,11 +207,62 @@ describe('a proxy killed mid-request, with Redis counters', () => {
     expect(refused.status).toBe(429); // the dead proxy's reservation still counts
     expect(await refused.json()).toMatchObject({ error: { type: 'budget_exceeded', message: expect.stringContaining('reserved by requests in flight') } });
 
-    await new Promise((resolve) => setTimeout(resolve, 3_500)); // the lease runs out
+    await new Promise((resolve) => setTimeout(resolve, 5_500)); // the lease runs out
     const admitted = await request(survivor.url);
     expect(admitted.status).toBe(200);
     const cost = dollarsToPico(admitted.headers.get('x-litellm-response-cost')!);
     await admitted.arrayBuffer();
     expect(await spendOn(survivor.url, 'orphaned')).toBe(cost); // the killed request is not charged
+  });
+});
+
+describe('a proxy killed while its Redis counter updates were still pending', () => {
+  const prefix = freshRedisPrefix();
+  const dataDir = freshDataDir();
+  let database: TestDatabase;
+  let redisLink: CuttableTcpProxy;
+  let reader: SpawnedGateway;
+  let victim: SpawnedGateway | null = null;
+  // The victim reaches Redis through a link the test can cut, serves while it is cut
+  // (fail_mode open), and never flushes its ledger on its own: all it metered is in its journal.
+  const yaml = testConfigYaml({ extra: 'tollgate:\n  fail_mode: open\n  ledger_flush_interval_ms: 600000\n' });
+  const victimEnv = () => ({ DATABASE_URL: database.url, REDIS_URL: `redis://127.0.0.1:${redisLink.port}`, TOLLGATE_REDIS_PREFIX: prefix });
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const target = new URL(REDIS_URL);
+    redisLink = await new CuttableTcpProxy(target.hostname, Number(target.port || 6379)).start();
+    reader = await spawnGateway({ yaml, dataDir: freshDataDir(), env: { DATABASE_URL: database.url, REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await reader?.stop();
+    await victim?.stop();
+    await redisLink?.stop();
+    await deleteRedisKeys(prefix);
+    await database?.drop();
+  });
+
+  it('counts in Redis, once, what its crash journal recovers', async () => {
+    victim = await spawnGateway({ yaml, dataDir, env: victimEnv() });
+    expect((await api(reader.url, 'POST', '/customer/new', { user_id: 'journaled', max_budget: 100 })).status).toBe(200);
+    let charged = 0n;
+    const served = async () => {
+      const outcome = await chatOutcome(victim!.url, 'journaled', 'gpt-3.5-turbo');
+      expect(outcome.status).toBe(200);
+      charged += outcome.cost;
+    };
+    for (let i = 0; i < 3; i++) await served(); // counted in Redis at once
+    await redisLink.cut();
+    for (let i = 0; i < 3; i++) await served(); // counted only in the journal: Redis is away
+    await victim.kill9(); // with those three counter updates still queued in memory
+    await redisLink.restore();
+
+    victim = await spawnGateway({ yaml, dataDir, env: victimEnv() });
+    expect(victim.output()).toContain('recovered metered requests from the crash journal');
+    // Read through the other process: the shared counter has all six, the first three once.
+    expect(await spendOn(reader.url, 'journaled')).toBe(charged);
+    const rows = await queryDatabase<{ n: number; total: string }>(database.url, `select count(*)::int as n, sum(cost_pico)::text as total from spend_ledger where customer_id = 'journaled'`);
+    expect(rows[0]).toEqual({ n: 6, total: charged.toString() });
   });
 });

@@ -108,15 +108,21 @@ export class Ledger {
   }
 
   /** Replays journal segments of dead processes; returns how many records were new. */
-  async recover(): Promise<number> {
+  /**
+   * Commits what dead processes journaled but had not committed; returns every record their
+   * journals held (committed before or now), for the shared counters to catch up with.
+   */
+  async recover(): Promise<SpendRecord[]> {
     let inserted = 0;
+    const recovered: SpendRecord[] = [];
     for (const path of this.journal.orphanedSegments()) {
       const records = Journal.read(path);
       inserted += await this.commit(records, []);
+      recovered.push(...records);
       this.journal.discard([path]);
     }
     if (inserted) this.logger.warn({ inserted }, 'recovered metered requests from the crash journal');
-    return inserted;
+    return recovered;
   }
 
   private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<number> {

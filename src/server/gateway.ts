@@ -33,7 +33,7 @@ import type { RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { openDatabase, type Database } from '../store/database';
-import { loadState, reloadAll, reloadChanged, seedCounters } from '../store/load-state';
+import { loadState, reloadAll, reloadChanged, replayRecovered, seedCounters } from '../store/load-state';
 
 export interface GatewayOptions {
   port?: number;
@@ -105,7 +105,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   await eventRelay?.start();
   const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
   const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
-  await ledger.recover();
+  const recovered = await ledger.recover();
+  // Before seeding: a counter the book lacks is seeded from the store, which has them all.
+  await replayRecovered(recovered, spendBook, now().getTime(), logger);
   if (redisInvalidation) {
     // Subscribed before loading, so no change made meanwhile is missed.
     await redisInvalidation.start(

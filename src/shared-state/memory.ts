@@ -6,6 +6,7 @@
 import type { Pico } from '../shared/money';
 import {
   RATE_WINDOW_MS,
+  type CommitOptions,
   type CounterKey,
   type RateDecision,
   type RateLimiter,
@@ -75,7 +76,8 @@ export class MemorySpendBook implements SpendBook {
 
   // One process never retries a settlement after a lost reply; the reservation record
   // alone makes a second settlement give nothing back.
-  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string): Promise<Pico> {
+  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<Pico> {
+    if (options.onlyIfPresent && !this.counters.has(counterId(key))) return 0n;
     const held = this.takeReservation(key, settlementId);
     if (this.isStale(key)) return actual; // belongs to a finished period: ledger keeps it there
     const counter = this.counter(key);

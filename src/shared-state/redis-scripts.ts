@@ -121,12 +121,14 @@ return {1, get(key, 'spend', scope), get(key, 'reserved', scope)}
 
 /**
  * KEYS[1] counter hash, KEYS[2] the settlement's marker, KEYS[3] the leases; ARGV scope,
- * period, actual, marker TTL (ms), settlement id → new settled spend. A settlement retried
- * after a lost reply finds its marker and is not applied twice; it gives back what its lease
- * still holds (nothing if the lease expired meanwhile and was given back already).
+ * period, actual, marker TTL (ms), settlement id, only if present ('1'/'0') → new settled
+ * spend. A settlement retried after a lost reply finds its marker and is not applied twice;
+ * it gives back what its lease still holds (nothing if the lease expired meanwhile and was
+ * given back already). "Only if present" leaves a counter Redis does not have alone.
  */
 export const COMMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}
 local key, leases, scope, period, actual = KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[3]
+if ARGV[6] == '1' and redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return '0' end
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return get(key, 'spend', scope) end
 local held = endLease(key, leases, scope, ARGV[5])
 -- Admitted in a period that has ended since: the ledger keeps it there; the new period is untouched.

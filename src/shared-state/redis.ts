@@ -14,7 +14,7 @@ import {
   SETTLE_SCRIPT,
   SPEND_OF_SCRIPT,
 } from './redis-scripts';
-import { RATE_WINDOW_MS, type CounterKey, type RateDecision, type RateLimiter, type RateLimits, type RateTicket, type ReserveResult, type SpendBook } from './types';
+import { RATE_WINDOW_MS, type CommitOptions, type CounterKey, type RateDecision, type RateLimiter, type RateLimits, type RateTicket, type ReserveResult, type SpendBook } from './types';
 
 export const DEFAULT_KEY_PREFIX = 'tollgate:';
 
@@ -28,7 +28,7 @@ type Reply = (string | number)[];
 
 interface ScriptCommands {
   tollgateReserve(key: string, leases: string, scope: string, period: string, amount: string, limit: string, settlementId: string, leaseTtlMs: string): Promise<Reply>;
-  tollgateCommit(key: string, marker: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string): Promise<string | number>;
+  tollgateCommit(key: string, marker: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string, onlyIfPresent: string): Promise<string | number>;
   tollgateRelease(key: string, marker: string, leases: string, scope: string, markerTtlMs: string, settlementId: string): Promise<number>;
   tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
   tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string): Promise<number>;
@@ -128,7 +128,7 @@ export class RedisSpendBook implements SpendBook {
     return `${this.prefix}settled:{${key.customerId}}:${key.scope}:${settlementId}`;
   }
 
-  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string): Promise<Pico> {
+  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<Pico> {
     const spend = await this.redis.tollgateCommit(
       this.hashKey(key.customerId),
       this.markerKey(key, settlementId),
@@ -138,6 +138,7 @@ export class RedisSpendBook implements SpendBook {
       text(actual),
       text(SETTLEMENT_MARKER_TTL_MS),
       settlementId,
+      options.onlyIfPresent ? '1' : '0',
     );
     return BigInt(spend);
   }

@@ -29,6 +29,14 @@ export interface ReserveResult {
  * request that reserved nothing there. The Redis book also gives back, after a lease time,
  * the reservations of a proxy that died before settling.
  */
+export interface CommitOptions {
+  /**
+   * Apply only to a counter that exists already (replaying a crash journal at start-up: a
+   * counter the book lacks is seeded from the store afterwards, and the store has the charge).
+   */
+  onlyIfPresent?: boolean;
+}
+
 export interface SpendBook {
   /**
    * Admits when there is no limit, or settled spend + outstanding reservations < limit;
@@ -40,7 +48,7 @@ export interface SpendBook {
    * spend. A reservation of an older period than the counter's is not applied (the ledger
    * keeps it). `reservation` is the amount reserved (implementations may rely on their record).
    */
-  commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string): Promise<Pico>;
+  commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string, options?: CommitOptions): Promise<Pico>;
   /**
    * Gives the request's reservation back. An implementation that can see a retry of a call
    * whose reply was lost (Redis) applies each settlement once.

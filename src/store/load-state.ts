@@ -6,6 +6,9 @@
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { KeyRecord, Registry } from '../governance/registry';
+import type { SpendRecord } from '../ledger/types';
+import type { Logger } from '../observability/logger';
+import { SETTLEMENT_MARKER_TTL_MS } from '../shared-state/redis';
 import type { SpendBook } from '../shared-state/types';
 import { ApiKeyEntity, BudgetEntity, CustomerEntity, type ApiKey } from './entities';
 import { budgetFromEntity, customerFromEntity } from './mappers';
@@ -38,6 +41,27 @@ export async function seedCounters(orm: MikroORM, spendBook: SpendBook): Promise
         spendBook.seed({ customerId: row.customer_id, scope: row.scope, periodStartMs: new Date(row.period_start).getTime() }, BigInt(row.spend_pico), { onlyIfMissing: true }),
       ),
     );
+  }
+}
+
+/**
+ * Counts in the spend book the requests a crashed process journaled, in case it died before
+ * counting them there (between the journal write and the Redis update, or with updates still
+ * queued while Redis was away). Settlement markers make each count once; counters the book
+ * lacks are left to `seedCounters`, whose store totals include them. Only records younger
+ * than the markers are replayed: an older one may have been counted and forgotten.
+ */
+export async function replayRecovered(records: SpendRecord[], spendBook: SpendBook, now: number, logger: Logger): Promise<void> {
+  const horizon = now - SETTLEMENT_MARKER_TTL_MS + 60_000;
+  const replayable = records.filter((record) => record.customerId !== null && record.createdAtMs > horizon);
+  if (replayable.length < records.length) {
+    logger.warn({ skipped: records.length - replayable.length }, 'recovered requests too old to count in the shared counters exactly once; left as they are');
+  }
+  for (const record of replayable) {
+    for (const counter of record.counters) {
+      const key = { customerId: record.customerId!, scope: counter.scope, periodStartMs: counter.periodStartMs };
+      await spendBook.commit(key, 0n, record.costPico, record.requestId, { onlyIfPresent: true });
+    }
   }
 }
 
