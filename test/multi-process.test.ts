@@ -216,16 +216,20 @@ describe('a proxy killed mid-request, with Redis counters', () => {
   });
 });
 
-describe('a proxy killed while its Redis counter updates were still pending', () => {
+describe.each([
+  ['still only in its crash journal', 600_000],
+  ['already committed to PostgreSQL', 100],
+])('a proxy killed while its Redis counter updates were pending and its ledger rows %s', (_, flushIntervalMs) => {
   const prefix = freshRedisPrefix();
   const dataDir = freshDataDir();
   let database: TestDatabase;
   let redisLink: CuttableTcpProxy;
   let reader: SpawnedGateway;
   let victim: SpawnedGateway | null = null;
-  // The victim reaches Redis through a link the test can cut, serves while it is cut
-  // (fail_mode open), and never flushes its ledger on its own: all it metered is in its journal.
-  const yaml = testConfigYaml({ extra: 'tollgate:\n  fail_mode: open\n  ledger_flush_interval_ms: 600000\n' });
+  // The victim reaches Redis through a link the test can cut and serves while it is cut
+  // (fail_mode open). With a 10-minute flush interval all it metered stays in its journal;
+  // with 100 ms its rows reach PostgreSQL, and the journal must still keep them for Redis.
+  const yaml = testConfigYaml({ extra: `tollgate:\n  fail_mode: open\n  ledger_flush_interval_ms: ${flushIntervalMs}\n` });
   const victimEnv = () => ({ DATABASE_URL: database.url, REDIS_URL: `redis://127.0.0.1:${redisLink.port}`, TOLLGATE_REDIS_PREFIX: prefix });
 
   beforeAll(async () => {
@@ -254,7 +258,11 @@ describe('a proxy killed while its Redis counter updates were still pending', ()
     };
     for (let i = 0; i < 3; i++) await served(); // counted in Redis at once
     await redisLink.cut();
-    for (let i = 0; i < 3; i++) await served(); // counted only in the journal: Redis is away
+    for (let i = 0; i < 3; i++) await served(); // not counted in Redis: it is away
+    if (flushIntervalMs < 1000) {
+      const flushed = async () => (await queryDatabase<{ n: number }>(database.url, `select count(*)::int as n from spend_ledger where customer_id = 'journaled'`))[0]!.n;
+      await expect.poll(flushed, { timeout: 10_000, interval: 50 }).toBe(6);
+    }
     await victim.kill9(); // with those three counter updates still queued in memory
     await redisLink.restore();
 

@@ -33,6 +33,10 @@ export class Ledger {
   private nextAttemptAt = 0;
   private readonly commitHooks: LedgerCommitHook[] = [];
 
+  /** Segments committed to the store but kept on disk while `keepJournal` says so. */
+  private heldSegments: string[] = [];
+  private keepJournal: () => boolean = () => false;
+
   constructor(
     private readonly orm: MikroORM,
     private readonly journal: Journal,
@@ -44,8 +48,27 @@ export class Ledger {
     this.timer = setInterval(() => {
       if (Date.now() < this.nextAttemptAt) return;
       if (this.pending.length || this.pendingCustomers.size) void this.flush().catch(() => undefined);
+      else if (this.heldSegments.length) this.discardCommitted([]);
     }, this.flushIntervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Keeps journal segments after their records are committed, while `predicate` holds. With
+   * shared counters (Redis) that is while counter updates wait for Redis: a process killed
+   * then must find those requests in its journal, to count them when it restarts.
+   */
+  keepJournalWhile(predicate: () => boolean): void {
+    this.keepJournal = predicate;
+  }
+
+  /** Deletes committed segments, and those held earlier, unless they must still be kept. */
+  discardCommitted(segments: string[]): void {
+    if (this.keepJournal()) {
+      this.heldSegments.push(...segments);
+      return;
+    }
+    this.journal.discard([...this.heldSegments.splice(0), ...segments]);
   }
 
   /** Hot path: journal the record (survives kill -9) and queue it for the next batch. */
@@ -88,7 +111,7 @@ export class Ledger {
     this.pendingCustomers = new Map();
     try {
       await this.commit(batch, [...customers.values()]);
-      this.journal.discard(segments);
+      this.discardCommitted(segments);
       if (this.failures) this.logger.info({ rows: batch.length, failedAttempts: this.failures }, 'ledger caught up after store outage');
       this.lastError = null;
       this.failures = 0;
@@ -121,7 +144,8 @@ export class Ledger {
       recovered.push(...records);
       this.journal.discard([path]);
     }
-    if (inserted) this.logger.warn({ inserted }, 'recovered metered requests from the crash journal');
+    // `inserted` of them were new to the store; the rest it had (committed before the crash).
+    if (recovered.length) this.logger.warn({ records: recovered.length, inserted }, 'recovered metered requests from the crash journal');
     return recovered;
   }
 

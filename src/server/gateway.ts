@@ -139,6 +139,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     );
   }
   const catchUp = new SharedStateCatchUp(logger);
+  ledger.keepJournalWhile(() => catchUp.pending > 0);
   const openSubscriptions = new OpenSubscriptions();
   const metrics: GatewayMetrics = new GatewayMetrics(role, {
     inFlightRequests: (): number => inference.activeRequests,
@@ -222,6 +223,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await database.close();
       await catchUp.drain();
       catchUp.stop();
+      ledger.discardCommitted([]); // what Redis has taken meanwhile need not be replayed
+
       await invalidation.stop();
       if (redis) await redis.quit().catch(() => redis!.disconnect());
     })();
