@@ -3,14 +3,12 @@
  * cases against the in-process state and the Redis state (real Redis on 127.0.0.1:6379,
  * a fresh key prefix per case, deleted afterwards). Redis-only cases follow.
  */
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryRateLimiter, MemorySpendBook } from './memory';
 import { connectRedis, RedisRateLimiter, RedisSpendBook, withScripts, type ScriptedRedis } from './redis';
 import type { RateLimiter, SpendBook } from './types';
-
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from '../../test/support/redis';
 
 interface SharedState {
   spendBook: SpendBook;
@@ -154,30 +152,20 @@ runSharedStateContract('memory', async () => ({ spendBook: new MemorySpendBook()
 const connections: Redis[] = [];
 const prefixes: string[] = [];
 
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
 function redisConnection(): ScriptedRedis {
-  const redis = withScripts(new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 }));
+  const redis = withScripts(new Redis(REDIS_URL, { maxRetriesPerRequest: 1 }));
   connections.push(redis);
   return redis;
 }
 
 function freshPrefix(): string {
-  const prefix = `tollgate:test:${randomUUID()}:`;
+  const prefix = freshRedisPrefix();
   prefixes.push(prefix);
   return prefix;
 }
 
 afterEach(async () => {
-  if (!connections.length) return;
-  for (const prefix of prefixes.splice(0)) await deletePrefix(connections[0]!, prefix);
+  for (const prefix of prefixes.splice(0)) await deleteRedisKeys(prefix);
 });
 afterAll(async () => {
   for (const redis of connections.splice(0)) redis.disconnect();
@@ -195,7 +183,7 @@ describe('redis: connecting', () => {
   });
 
   it('connects and runs the scripts', async () => {
-    const redis = await connectRedis(TEST_REDIS_URL);
+    const redis = await connectRedis(REDIS_URL);
     connections.push(redis);
     const book = new RedisSpendBook(redis, freshPrefix());
     expect(await book.reserve({ customerId: 'c', scope: '', periodStartMs: 0 }, 1n, 2n, 'r1')).toMatchObject({ admitted: true });

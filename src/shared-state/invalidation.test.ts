@@ -2,18 +2,17 @@
  * Acknowledged invalidation against real Redis: `publish` answers only once every other
  * subscribed process has applied the change, and gives up on a stuck one after the timeout.
  */
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { connectRedis, type ScriptedRedis } from './redis';
 import { RedisInvalidation, type EntityChange } from './invalidation';
+import { freshRedisPrefix, REDIS_URL } from '../../test/support/redis';
 
-const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const silent = pino({ level: 'silent' });
 const open: { redis: ScriptedRedis; invalidation: RedisInvalidation }[] = [];
 
 async function startProcess(prefix: string, onChange: (changes: EntityChange[]) => Promise<void>, ackTimeoutMs = 2_000) {
-  const redis = await connectRedis(TEST_REDIS_URL, { attempts: 1 });
+  const redis = await connectRedis(REDIS_URL, { attempts: 1 });
   const invalidation = new RedisInvalidation(redis, prefix, silent, ackTimeoutMs);
   await invalidation.start(onChange, () => {});
   open.push({ redis, invalidation });
@@ -31,7 +30,7 @@ afterEach(async () => {
 
 describe('RedisInvalidation', () => {
   it('resolves publish only after every other process has applied the change', async () => {
-    const prefix = `test:${randomUUID()}:`;
+    const prefix = freshRedisPrefix();
     const applied: string[] = [];
     const publisher = await startProcess(prefix, async () => {
       applied.push('publisher'); // its own notices are not delivered to itself
@@ -49,7 +48,7 @@ describe('RedisInvalidation', () => {
   });
 
   it('acknowledges a change whose reload failed, so the admin call is not held up', async () => {
-    const prefix = `test:${randomUUID()}:`;
+    const prefix = freshRedisPrefix();
     const publisher = await startProcess(prefix, async () => {});
     await startProcess(prefix, async () => {
       throw new Error('store unreachable');
@@ -60,7 +59,7 @@ describe('RedisInvalidation', () => {
   });
 
   it('gives up on a process that never acknowledges after the timeout', async () => {
-    const prefix = `test:${randomUUID()}:`;
+    const prefix = freshRedisPrefix();
     const publisher = await startProcess(prefix, async () => {}, 300);
     await startProcess(prefix, () => new Promise<void>(() => {})); // stuck forever
     const started = Date.now();
@@ -69,7 +68,7 @@ describe('RedisInvalidation', () => {
   });
 
   it('answers at once when no other process listens', async () => {
-    const prefix = `test:${randomUUID()}:`;
+    const prefix = freshRedisPrefix();
     const publisher = await startProcess(prefix, async () => {}, 5_000);
     const started = Date.now();
     await publisher.publish([{ kind: 'key', id: 'lonely' }]);
