@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, KNOWN_KEYS, type RawConfig } from './schema';
 import { resolvePrice, type ModelPrice } from '../pricing/prices';
+import { DEFAULT_COMMAND_TIMEOUT_MS } from '../shared-state/types';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -55,6 +56,8 @@ export interface GatewayConfig {
   failMode: FailMode;
   /** With Redis: how long a reservation of a proxy that died mid-request holds budget. */
   reservationLeaseMs: number;
+  /** With Redis: how long any command may wait for its reply before the fail mode applies. */
+  redisCommandTimeoutMs: number;
   warnings: string[];
 }
 
@@ -169,6 +172,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
+    redisCommandTimeoutMs: tollgate.redis_command_timeout_ms ?? DEFAULT_COMMAND_TIMEOUT_MS,
     warnings,
   };
 }

@@ -11,8 +11,9 @@ import { picoToDecimalString, type Pico } from '../shared/money';
 import type { Ledger } from '../ledger/ledger';
 import type { SpendEventBus } from '../ledger/events';
 import type { CostSource, CounterIncrement, SpendRecord } from '../ledger/types';
+import type { Logger } from '../observability/logger';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
-import type { CounterKey, RateLimiter, RateTicket, SpendBook } from '../shared-state/types';
+import { isSharedStateRefusal, type CounterKey, type RateLimiter, type RateTicket, type SpendBook } from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
 import type { Registry } from './registry';
@@ -76,6 +77,7 @@ export interface ResolverDependencies {
   failMode?: FailMode;
   /** Told of each request this process meters (metrics); must not block. */
   onMetered?: (record: SpendRecord) => void;
+  logger?: Logger;
 }
 
 export class InternalResolver {
@@ -89,6 +91,7 @@ export class InternalResolver {
   private readonly catchUp: SharedStateCatchUp;
   private readonly failMode: FailMode;
   private readonly onMetered: (record: SpendRecord) => void;
+  private readonly logger: Logger | null;
 
   constructor(dependencies: ResolverDependencies) {
     this.registry = dependencies.registry;
@@ -101,6 +104,7 @@ export class InternalResolver {
     this.catchUp = dependencies.catchUp ?? new SharedStateCatchUp();
     this.failMode = dependencies.failMode ?? 'closed';
     this.onMetered = dependencies.onMetered ?? (() => {});
+    this.logger = dependencies.logger ?? null;
   }
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
@@ -148,9 +152,19 @@ export class InternalResolver {
     try {
       return await this.admit(request, customerId, customer, now, reservations);
     } catch (error) {
-      // The shared counters (Redis) did not answer.
-      for (const r of reservations) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
-      if (this.failMode === 'open') return { ok: true, decision: this.admitUnchecked(request, customerId, customer, now) };
+      // The shared counters (Redis) did not answer, or answered late: an admission step that
+      // timed out may have been applied all the same. So the request's possible reservations
+      // and rate ticket are settled by its id (a no-op for what Redis never took), never guessed.
+      const unchecked = this.admitUnchecked(request, customerId, customer, now);
+      if (isSharedStateRefusal(error)) {
+        // Redis answered with a script error: not an outage, so no fail mode; this request fails.
+        this.logger?.error({ err: error.message, requestId: request.requestId, customerId }, 'shared counters refused an admission');
+        void this.release(unchecked);
+        return { ok: false, error: new GatewayError('internal_error', `The spend counters refused to admit the request of Customer=${customerId}; it was not served (${error.message}).`) };
+      }
+      if (this.failMode === 'open') return { ok: true, decision: unchecked };
+      // Not awaited: the catch-up retries it, and the client should not wait on a silent Redis.
+      void this.release(unchecked);
       return {
         ok: false,
         error: new GatewayError('service_unavailable', `Spend counters are unreachable, so the request of Customer=${customerId} cannot be admitted now (${(error as Error).message}).`, null, { 'retry-after': '1' }),
@@ -160,15 +174,19 @@ export class InternalResolver {
 
   /**
    * Fail open: serve without checking the budget or the rate limits. The decision still names
-   * the counters the cost goes to (nothing reserved), so settle() meters it in the ledger and
-   * the shared counters catch up with it once they answer again.
+   * every counter the cost goes to and the rate ticket the request may hold, so settle() meters
+   * it in the ledger, gives back whatever a timed-out admission did reserve, and the shared
+   * counters catch up with it once they answer again. Also what a refused admission releases.
    */
   private admitUnchecked(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Decision {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
     const { overall, model } = this.countersOf(request, customerId, budget, period, now);
     const reservations: CounterReservation[] = [overall, ...(model ? [model.key] : [])].map((key) => ({ key, amount: 0n }));
-    return { request, budget, period, reservations, rateTicket: null, headers: { 'x-tollgate-degraded': 'shared-counters-unreachable' }, settled: false };
+    const rateTicket: RateTicket | null = hasRateLimits(budget)
+      ? { key: rateKeyOf(customerId), id: request.requestId, tokens: 0, at: now.getTime(), holdsParallelSlot: true }
+      : null;
+    return { request, budget, period, reservations, rateTicket, headers: { 'x-tollgate-degraded': 'shared-counters-unreachable' }, settled: false };
   }
 
   /** The counters a request is charged to: the customer's period, and its model's budget if one caps that model. */
@@ -209,16 +227,17 @@ export class InternalResolver {
 
     let rateTicket: RateTicket | null = null;
     const headers: Record<string, string> = {};
-    if (budget && (budget.rpmLimit !== null || budget.tpmLimit !== null || budget.maxParallelRequests !== null)) {
+    if (budget && hasRateLimits(budget)) {
       // tpm reserves the prompt plus the output the client capped; trued up to usage at settle.
       // Without a cap the output cannot be known, so it is not reserved (like budgets, the
       // window can then overshoot by at most one request).
       const estimatedTokens = request.promptTokens + (request.requestedMaxTokens ?? 0);
       const rate = await this.rateLimiter.acquire(
-        `end_user:${customerId}`,
+        rateKeyOf(customerId),
         { rpm: budget.rpmLimit, tpm: budget.tpmLimit, parallel: budget.maxParallelRequests },
         estimatedTokens,
         now.getTime(),
+        request.requestId,
       );
       if (!rate.ok) {
         await release();
@@ -311,6 +330,15 @@ export class InternalResolver {
     const ticket = decision.rateTicket;
     if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, 0), 'rate settle');
   }
+}
+
+function hasRateLimits(budget: BudgetRecord | null): boolean {
+  return budget !== null && (budget.rpmLimit !== null || budget.tpmLimit !== null || budget.maxParallelRequests !== null);
+}
+
+/** The rate limiter's key of a customer's window. */
+function rateKeyOf(customerId: string): string {
+  return `end_user:${customerId}`;
 }
 
 function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, reserved: Pico, model: { model: string; max: Pico } | null): GatewayError {

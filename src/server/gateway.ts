@@ -93,7 +93,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let invalidation: Invalidation = NO_INVALIDATION;
   let redisInvalidation: RedisInvalidation | null = null;
   if (config.redisUrl) {
-    redis = await connectRedis(config.redisUrl, { onError: (error) => logger.warn({ err: error.message }, 'redis connection error') });
+    redis = await connectRedis(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs, onError: (error) => logger.warn({ err: error.message }, 'redis connection error') });
     spendBook = new RedisSpendBook(redis, config.redisKeyPrefix, config.reservationLeaseMs);
     rateLimiter = new RedisRateLimiter(redis, { prefix: config.redisKeyPrefix });
     redisInvalidation = new RedisInvalidation(redis, config.redisKeyPrefix, logger);
@@ -147,7 +147,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     sharedCounterCatchUp: () => catchUp.pending,
     liveSubscriptions: () => openSubscriptions.count,
   });
-  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, onMetered: (record) => metrics.metered(record) });
+  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, logger, onMetered: (record) => metrics.metered(record) });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
   const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics });

@@ -2,8 +2,11 @@
  * @module Settlements the shared counters could not take (Redis briefly unreachable). The
  * charge itself is already in the ledger; this keeps the counter updates in order and
  * retries them until Redis answers, so the shared spend catches up instead of staying low.
+ * An update counts as pending from the moment it is sent until Redis confirms it: one whose
+ * reply is late (a stalled connection) is not "caught up", and keeps the crash journal.
  */
 import type { Logger } from '../observability/logger';
+import { isSharedStateRefusal } from './types';
 
 type Operation = () => Promise<unknown>;
 
@@ -11,28 +14,51 @@ export class SharedStateCatchUp {
   private readonly queue: Operation[] = [];
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  /** First attempts sent and not yet answered. */
+  private inFlight = 0;
 
   constructor(
     private readonly logger: Logger | null = null,
     private readonly retryIntervalMs = 1000,
   ) {}
 
+  /** Counter updates Redis has not confirmed yet: queued for a retry, or sent and unanswered. */
   get pending(): number {
-    return this.queue.length;
+    return this.queue.length + this.inFlight;
   }
 
-  /** Runs `operation` now; if it fails, queues it behind earlier failures for retrying. */
+  /**
+   * Runs `operation` now; if it fails, queues it behind earlier failures for retrying. An
+   * operation must be idempotent: one that timed out may have been applied all the same.
+   */
   async run(operation: Operation, what: string): Promise<void> {
     if (this.queue.length === 0) {
+      this.inFlight++;
       try {
         await operation();
         return;
       } catch (error) {
+        if (this.refused(error, what)) return;
         this.logger?.warn({ err: (error as Error).message, what }, 'shared counters unreachable; will apply this when they are back');
+        this.queue.push(operation);
+        this.schedule();
+        return;
+      } finally {
+        this.inFlight--;
       }
     }
     this.queue.push(operation);
     this.schedule();
+  }
+
+  /**
+   * Redis answered with a script error: retrying would fail the same way and hold up every
+   * update behind it. Logged and dropped; the ledger has the charge.
+   */
+  private refused(error: unknown, what: string): boolean {
+    if (!isSharedStateRefusal(error)) return false;
+    this.logger?.error({ err: error.message, what }, 'Redis refused a counter update; the ledger has the charge, the shared counter does not');
+    return true;
   }
 
   private schedule(): void {
@@ -52,9 +78,11 @@ export class SharedStateCatchUp {
       while (this.queue.length) {
         try {
           await this.queue[0]!();
-        } catch {
-          this.schedule();
-          return;
+        } catch (error) {
+          if (!this.refused(error, 'retry')) {
+            this.schedule();
+            return;
+          }
         }
         this.queue.shift();
       }

@@ -101,47 +101,47 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
     it('allows rpm requests in any 60 s window (sliding, not fixed)', async () => {
       const { rateLimiter: limiter } = await make();
       const limits = { rpm: 2, tpm: null, parallel: null };
-      const a = await limiter.acquire('k', limits, 1, 0);
-      const b = await limiter.acquire('k', limits, 1, 59_000);
+      const a = await limiter.acquire('k', limits, 1, 0, 't1');
+      const b = await limiter.acquire('k', limits, 1, 59_000, 't2');
       expect(a.ok && b.ok).toBe(true);
       if (a.ok) await limiter.settle(a.ticket, 1);
       if (b.ok) await limiter.settle(b.ticket, 1);
       // A fixed window would reset at 60 s and admit two more here.
-      const c = await limiter.acquire('k', limits, 1, 60_500);
+      const c = await limiter.acquire('k', limits, 1, 60_500, 't3');
       expect(c).toMatchObject({ ok: true, remainingRequests: 0 }); // a left the window at 60 s
-      const d = await limiter.acquire('k', limits, 1, 61_000);
+      const d = await limiter.acquire('k', limits, 1, 61_000, 't4');
       expect(d).toMatchObject({ ok: false, limitType: 'requests', limit: 2, current: 2 });
       if (!d.ok) expect(d.retryAfterMs).toBe(59_000 + 60_000 - 61_000);
     });
     it('reserves tokens and trues them up', async () => {
       const { rateLimiter: limiter } = await make();
       const limits = { rpm: null, tpm: 100, parallel: null };
-      const a = await limiter.acquire('k', limits, 90, 0);
+      const a = await limiter.acquire('k', limits, 90, 0, 't5');
       expect(a).toMatchObject({ ok: true, remainingTokens: 10, remainingRequests: null });
-      expect(await limiter.acquire('k', limits, 20, 1)).toMatchObject({ ok: true }); // 90 < 100
-      const refused = await limiter.acquire('k', limits, 1, 2);
+      expect(await limiter.acquire('k', limits, 20, 1, 't6')).toMatchObject({ ok: true }); // 90 < 100
+      const refused = await limiter.acquire('k', limits, 1, 2, 't7');
       expect(refused).toMatchObject({ ok: false, limitType: 'tokens', current: 110 }); // 110 >= 100
       if (!refused.ok) expect(refused.retryAfterMs).toBe(60_000 - 2); // once a's 90 leave: 20 < 100
       if (a.ok) await limiter.settle(a.ticket, 10);
-      expect((await limiter.acquire('k', limits, 1, 3)).ok).toBe(true); // 30 < 100
+      expect((await limiter.acquire('k', limits, 1, 3, 't8')).ok).toBe(true); // 30 < 100
     });
     it('limits requests in flight', async () => {
       const { rateLimiter: limiter } = await make();
       const limits = { rpm: null, tpm: null, parallel: 1 };
-      const a = await limiter.acquire('k', limits, 0, 0);
-      expect(await limiter.acquire('k', limits, 0, 1)).toMatchObject({ ok: false, limitType: 'parallel_requests' });
+      const a = await limiter.acquire('k', limits, 0, 0, 't9');
+      expect(await limiter.acquire('k', limits, 0, 1, 't10')).toMatchObject({ ok: false, limitType: 'parallel_requests' });
       if (a.ok) await limiter.settle(a.ticket, 0);
       if (a.ok) await limiter.settle(a.ticket, 0); // settling twice frees one slot only
-      const b = await limiter.acquire('k', limits, 0, 2);
+      const b = await limiter.acquire('k', limits, 0, 2, 't11');
       expect(b.ok).toBe(true);
-      expect((await limiter.acquire('k', limits, 0, 3)).ok).toBe(false);
+      expect((await limiter.acquire('k', limits, 0, 3, 't12')).ok).toBe(false);
     });
     it('keeps keys apart', async () => {
       const { rateLimiter: limiter } = await make();
       const limits = { rpm: 1, tpm: null, parallel: null };
-      expect((await limiter.acquire('k', limits, 0, 0)).ok).toBe(true);
-      expect((await limiter.acquire('other', limits, 0, 0)).ok).toBe(true);
-      expect((await limiter.acquire('k', limits, 0, 1)).ok).toBe(false);
+      expect((await limiter.acquire('k', limits, 0, 0, 't13')).ok).toBe(true);
+      expect((await limiter.acquire('other', limits, 0, 0, 't14')).ok).toBe(true);
+      expect((await limiter.acquire('k', limits, 0, 1, 't15')).ok).toBe(false);
     });
   });
 }
@@ -237,7 +237,7 @@ describe('redis: across connections (as across proxies)', () => {
     const prefix = freshPrefix();
     const limiters = [redisConnection(), redisConnection()].map((redis) => new RedisRateLimiter(redis, { prefix, parallelSlotTtlMs: 300 }));
     const limits = { rpm: 5, tpm: null, parallel: null };
-    const decisions = await Promise.all(Array.from({ length: 12 }, (_, i) => limiters[i % 2]!.acquire('rpm', limits, 0, 0)));
+    const decisions = await Promise.all(Array.from({ length: 12 }, (_, i) => limiters[i % 2]!.acquire('rpm', limits, 0, 0, `burst-${i}`)));
     expect(decisions.filter((d) => d.ok)).toHaveLength(5);
     const refused = decisions.find((d) => !d.ok);
     expect(refused).toMatchObject({ ok: false, limitType: 'requests', current: 5 });
@@ -245,17 +245,17 @@ describe('redis: across connections (as across proxies)', () => {
 
     // A proxy that crashed holding a slot: it is given back after the safety TTL.
     const parallel = { rpm: null, tpm: null, parallel: 1 };
-    expect((await limiters[0]!.acquire('slot', parallel, 0, 0)).ok).toBe(true);
-    expect((await limiters[1]!.acquire('slot', parallel, 0, 0)).ok).toBe(false);
+    expect((await limiters[0]!.acquire('slot', parallel, 0, 0, 't17')).ok).toBe(true);
+    expect((await limiters[1]!.acquire('slot', parallel, 0, 0, 't18')).ok).toBe(false);
     await new Promise((resolve) => setTimeout(resolve, 400));
-    expect((await limiters[1]!.acquire('slot', parallel, 0, 0)).ok).toBe(true);
+    expect((await limiters[1]!.acquire('slot', parallel, 0, 0, 't19')).ok).toBe(true);
   });
 
   it('gives every key a TTL so abandoned windows expire', async () => {
     const prefix = freshPrefix();
     const redis = redisConnection();
     const limiter = new RedisRateLimiter(redis, { prefix });
-    await limiter.acquire('ttl', { rpm: 10, tpm: 10, parallel: 1 }, 1, 0);
+    await limiter.acquire('ttl', { rpm: 10, tpm: 10, parallel: 1 }, 1, 0, 't20');
     const keys = await redis.keys(`${prefix}rate:*`);
     expect(keys).toHaveLength(3);
     for (const key of keys) {

@@ -114,7 +114,7 @@ export class MemorySpendBook implements SpendBook {
 }
 
 interface WindowEntry {
-  id: number;
+  id: string;
   at: number;
   tokens: number;
 }
@@ -123,8 +123,9 @@ interface KeyWindow {
   entries: WindowEntry[]; // ordered by `at`
   head: number; // index of the oldest live entry (amortised O(1) pruning)
   tokens: number; // sum of live entries' tokens
-  inFlight: number;
-  byId: Map<number, WindowEntry>;
+  /** Tickets holding a parallel slot (settling frees a slot only for a ticket that holds one). */
+  inFlight: Set<string>;
+  byId: Map<string, WindowEntry>;
 }
 
 /**
@@ -133,12 +134,11 @@ interface KeyWindow {
  */
 export class MemoryRateLimiter implements RateLimiter {
   private readonly windows = new Map<string, KeyWindow>();
-  private nextId = 1;
 
   private window(key: string, nowMs: number): KeyWindow {
     let window = this.windows.get(key);
     if (!window) {
-      window = { entries: [], head: 0, tokens: 0, inFlight: 0, byId: new Map() };
+      window = { entries: [], head: 0, tokens: 0, inFlight: new Set(), byId: new Map() };
       this.windows.set(key, window);
     }
     const horizon = nowMs - RATE_WINDOW_MS;
@@ -154,11 +154,11 @@ export class MemoryRateLimiter implements RateLimiter {
     return window;
   }
 
-  async acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): Promise<RateDecision> {
+  async acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number, ticketId: string): Promise<RateDecision> {
     const window = this.window(key, nowMs);
     const count = window.entries.length - window.head;
-    if (limits.parallel !== null && window.inFlight >= limits.parallel) {
-      return { ok: false, limitType: 'parallel_requests', limit: limits.parallel, current: window.inFlight, retryAfterMs: 1000 };
+    if (limits.parallel !== null && window.inFlight.size >= limits.parallel) {
+      return { ok: false, limitType: 'parallel_requests', limit: limits.parallel, current: window.inFlight.size, retryAfterMs: 1000 };
     }
     if (limits.rpm !== null && count >= limits.rpm) {
       const oldest = window.entries[window.entries.length - limits.rpm]!;
@@ -168,14 +168,17 @@ export class MemoryRateLimiter implements RateLimiter {
     if (limits.tpm !== null && window.tokens >= limits.tpm) {
       return { ok: false, limitType: 'tokens', limit: limits.tpm, current: window.tokens, retryAfterMs: this.tokenRetryAfter(window, limits.tpm, nowMs) };
     }
-    const entry: WindowEntry = { id: this.nextId++, at: nowMs, tokens: estimatedTokens };
-    window.entries.push(entry);
-    window.byId.set(entry.id, entry);
-    window.tokens += estimatedTokens;
-    window.inFlight += 1;
+    // A ticket id admits once (as in Redis): a repeat is answered without counting it again.
+    if (!window.byId.has(ticketId)) {
+      const entry: WindowEntry = { id: ticketId, at: nowMs, tokens: estimatedTokens };
+      window.entries.push(entry);
+      window.byId.set(entry.id, entry);
+      window.tokens += estimatedTokens;
+      window.inFlight.add(ticketId);
+    }
     return {
       ok: true,
-      ticket: { key, id: entry.id, tokens: estimatedTokens, at: nowMs, holdsParallelSlot: true },
+      ticket: { key, id: ticketId, tokens: estimatedTokens, at: nowMs, holdsParallelSlot: true },
       remainingRequests: limits.rpm === null ? null : limits.rpm - count - 1,
       remainingTokens: limits.tpm === null ? null : Math.max(0, limits.tpm - window.tokens),
     };
@@ -195,10 +198,9 @@ export class MemoryRateLimiter implements RateLimiter {
   async settle(ticket: RateTicket, actualTokens: number): Promise<void> {
     const window = this.windows.get(ticket.key);
     if (!window) return;
-    if (ticket.holdsParallelSlot) {
-      window.inFlight = Math.max(0, window.inFlight - 1);
-      ticket.holdsParallelSlot = false;
-    }
+    // Only the ticket's own slot, so settling twice frees one slot at most.
+    window.inFlight.delete(ticket.id);
+    ticket.holdsParallelSlot = false;
     const entry = window.byId.get(ticket.id);
     if (entry) {
       window.tokens += actualTokens - entry.tokens;

@@ -120,16 +120,34 @@ return {1, get(key, 'spend', scope), get(key, 'reserved', scope)}
 `;
 
 /**
- * KEYS[1] counter hash, KEYS[2] the settlement's marker, KEYS[3] the leases; ARGV scope,
- * period, actual, marker TTL (ms), settlement id, only if present ('1'/'0') → new settled
- * spend. A settlement retried after a lost reply finds its marker and is not applied twice;
- * it gives back what its lease still holds (nothing if the lease expired meanwhile and was
- * given back already). "Only if present" leaves a counter Redis does not have alone.
+ * A settlement is remembered as a field '<scope>|<settlement id>' of the customer's marker hash
+ * for the current time window (KEYS markers, KEYS previous markers: the window before), not as
+ * a key of its own: a retry within a window or the next finds it and is not applied twice. Each
+ * window's hash expires as a whole (ARGV marker TTL, ms), so there is one key per customer and
+ * window, whatever the request rate.
  */
-export const COMMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}
-local key, leases, scope, period, actual = KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[3]
+const MARKER_HELPERS = `
+-- True when the settlement was applied already; else records it as applied now.
+local function settledBefore(markers, previousMarkers, member, ttl)
+  if redis.call('HEXISTS', markers, member) == 1 or redis.call('HEXISTS', previousMarkers, member) == 1 then return true end
+  redis.call('HSET', markers, member, '1')
+  redis.call('PEXPIRE', markers, ttl)
+  return false
+end
+`;
+
+/**
+ * KEYS[1] counter hash, KEYS[2] markers of this window, KEYS[3] markers of the previous one,
+ * KEYS[4] the leases; ARGV scope, period, actual, marker TTL (ms), settlement id, only if
+ * present ('1'/'0') → new settled spend. A settlement retried after a lost reply finds its
+ * marker and is not applied twice; it gives back what its lease still holds (nothing if the
+ * lease expired meanwhile and was given back already). "Only if present" leaves a counter
+ * Redis does not have alone.
+ */
+export const COMMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${MARKER_HELPERS}
+local key, leases, scope, period, actual = KEYS[1], KEYS[4], ARGV[1], ARGV[2], ARGV[3]
 if ARGV[6] == '1' and redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return '0' end
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[4]) then return get(key, 'spend', scope) end
+if settledBefore(KEYS[2], KEYS[3], scope .. '|' .. ARGV[5], ARGV[4]) then return get(key, 'spend', scope) end
 local held = endLease(key, leases, scope, ARGV[5])
 -- Admitted in a period that has ended since: the ledger keeps it there; the new period is untouched.
 if isStale(key, scope, period) then return actual end
@@ -140,10 +158,10 @@ redis.call('HINCRBY', key, 'used:' .. scope, actual)
 return get(key, 'spend', scope)
 `;
 
-/** KEYS[1] counter hash, KEYS[2] the settlement's marker, KEYS[3] the leases; ARGV scope, marker TTL (ms), settlement id. */
-export const RELEASE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}
-local key, leases, scope = KEYS[1], KEYS[3], ARGV[1]
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
+/** KEYS[1] counter hash, KEYS[2] and KEYS[3] the markers (as for commit), KEYS[4] the leases; ARGV scope, marker TTL (ms), settlement id. */
+export const RELEASE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${MARKER_HELPERS}
+local key, leases, scope = KEYS[1], KEYS[4], ARGV[1]
+if settledBefore(KEYS[2], KEYS[3], scope .. '|' .. ARGV[3], ARGV[2]) then return 0 end
 local held = endLease(key, leases, scope, ARGV[3])
 if held then unreserve(key, scope, held) end
 return 0
@@ -172,16 +190,18 @@ return 1
 /**
  * KEYS[1] log (sorted set: ticket id scored by start time, µs), KEYS[2] tokens (hash: ticket
  * id → tokens, plus 'total'), KEYS[3] parallel slots (sorted set: ticket id scored by the
- * instant its slot expires, µs), KEYS[4] the global ticket sequence.
+ * instant its slot expires, µs). A ticket is the member 'r:<ticket id>' in all three, the id
+ * chosen by the caller (the request id), so a proxy that lost the reply can still settle it.
+ * No key outside the limited key's hash tag: the script touches one cluster slot.
  * ARGV now (µs; '' = Redis TIME), rpm, tpm, parallel ('' = no limit), estimated tokens,
- * window (µs), parallel slot safety TTL (µs).
- * → {1, ticket id, at (ms), remaining requests (-1 = none), remaining tokens (-1 = none)}
+ * window (µs), parallel slot safety TTL (µs), ticket member.
+ * → {1, at (ms), remaining requests (-1 = none), remaining tokens (-1 = none)}
  *   or {0, limit type, limit, current, retry after (ms)}.
  */
 export const ACQUIRE_SCRIPT = `
 -- Lua turns numbers into strings with %.14g, which would round microsecond timestamps.
 local function text(n) return string.format('%.0f', n) end
-local log, tokens, slots, sequence = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local log, tokens, slots, member = KEYS[1], KEYS[2], KEYS[3], ARGV[8]
 local now
 if ARGV[1] == '' then
   local time = redis.call('TIME')
@@ -232,11 +252,13 @@ if tpm and total >= tpm then
   return {0, 'tokens', tpm, total, retry}
 end
 
-local id = text(redis.call('INCR', sequence))
-redis.call('ZADD', log, text(now), id)
-redis.call('HSET', tokens, id, text(estimated))
-total = redis.call('HINCRBY', tokens, 'total', text(estimated))
-redis.call('ZADD', slots, text(now + slotTtl), id)
+-- A ticket id admits once: a repeat would count its tokens twice.
+if redis.call('HEXISTS', tokens, member) == 0 then
+  redis.call('ZADD', log, text(now), member)
+  redis.call('HSET', tokens, member, text(estimated))
+  total = redis.call('HINCRBY', tokens, 'total', text(estimated))
+  redis.call('ZADD', slots, text(now + slotTtl), member)
+end
 -- Abandoned windows expire: every entry is out of the window once it has passed.
 local windowTtlMs = math.max(1, math.ceil(window / 1000) + 1000)
 redis.call('PEXPIRE', log, text(windowTtlMs))
@@ -245,10 +267,10 @@ redis.call('PEXPIRE', slots, text(math.max(1, math.ceil(slotTtl / 1000) + 1000))
 local remainingRequests, remainingTokens = -1, -1
 if rpm then remainingRequests = rpm - count - 1 end
 if tpm then remainingTokens = math.max(0, tpm - total) end
-return {1, tonumber(id), math.floor(now / 1000), remainingRequests, remainingTokens}
+return {1, math.floor(now / 1000), remainingRequests, remainingTokens}
 `;
 
-/** KEYS log, tokens, slots; ARGV ticket id, actual tokens, holds slot ('1'/'0'). */
+/** KEYS log, tokens, slots; ARGV ticket member, actual tokens, holds slot ('1'/'0'). Repeatable: it sets, never adds. */
 export const SETTLE_SCRIPT = `
 local function text(n) return string.format('%.0f', n) end
 local tokens, slots = KEYS[2], KEYS[3]

@@ -3,7 +3,7 @@
  * across any number of proxies sharing one Redis. Every check-and-reserve is one Lua script
  * (ioredis `defineCommand`: EVALSHA, with EVAL when Redis answers NOSCRIPT).
  */
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import type { Pico } from '../shared/money';
 import {
   ACQUIRE_SCRIPT,
@@ -14,7 +14,19 @@ import {
   SETTLE_SCRIPT,
   SPEND_OF_SCRIPT,
 } from './redis-scripts';
-import { RATE_WINDOW_MS, type CommitOptions, type CounterKey, type RateDecision, type RateLimiter, type RateLimits, type RateTicket, type ReserveResult, type SpendBook } from './types';
+import {
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  RATE_WINDOW_MS,
+  SharedStateRefusal,
+  type CommitOptions,
+  type CounterKey,
+  type RateDecision,
+  type RateLimiter,
+  type RateLimits,
+  type RateTicket,
+  type ReserveResult,
+  type SpendBook,
+} from './types';
 
 export const DEFAULT_KEY_PREFIX = 'tollgate:';
 
@@ -24,19 +36,24 @@ export const DEFAULT_KEY_PREFIX = 'tollgate:';
  */
 export const PARALLEL_SLOT_TTL_MS = 10 * 60_000;
 
+
 type Reply = (string | number)[];
 
 interface ScriptCommands {
   tollgateReserve(key: string, leases: string, scope: string, period: string, amount: string, limit: string, settlementId: string, leaseTtlMs: string): Promise<Reply>;
-  tollgateCommit(key: string, marker: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string, onlyIfPresent: string): Promise<string | number>;
-  tollgateRelease(key: string, marker: string, leases: string, scope: string, markerTtlMs: string, settlementId: string): Promise<number>;
+  tollgateCommit(key: string, markers: string, previousMarkers: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string, onlyIfPresent: string): Promise<string | number>;
+  tollgateRelease(key: string, markers: string, previousMarkers: string, leases: string, scope: string, markerTtlMs: string, settlementId: string): Promise<number>;
   tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
   tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string): Promise<number>;
-  tollgateAcquire(log: string, tokens: string, slots: string, sequence: string, ...args: string[]): Promise<Reply>;
-  tollgateSettle(log: string, tokens: string, slots: string, id: string, actual: string, holdsSlot: string): Promise<number>;
+  tollgateAcquire(log: string, tokens: string, slots: string, ...args: string[]): Promise<Reply>;
+  tollgateSettle(log: string, tokens: string, slots: string, member: string, actual: string, holdsSlot: string): Promise<number>;
 }
 
-/** How long a settlement is remembered: far longer than the catch-up retries of one outage. */
+/**
+ * How long a settlement is remembered at least (at most twice as long): far longer than the
+ * catch-up retries of one outage, and the horizon of a crash-journal replay. Markers live in
+ * one hash per customer and window of this length.
+ */
 export const SETTLEMENT_MARKER_TTL_MS = 15 * 60_000;
 
 /**
@@ -46,23 +63,56 @@ export const SETTLEMENT_MARKER_TTL_MS = 15 * 60_000;
  */
 export const RESERVATION_LEASE_TTL_MS = 15 * 60_000;
 
+/**
+ * Bounds on every number a script receives, so no input can overflow Redis's 64-bit integers
+ * or Lua's doubles (exact to 2^53). One request reserves or settles at most $10,000; a budget
+ * limit above $1M is the same as no limit in practice (a counter tops out at $9.2M). Token
+ * counts and rate limits stay far below 2^53 even summed over a window.
+ */
+export const MAX_REQUEST_PICO = 10n ** 16n;
+export const MAX_LIMIT_PICO = 10n ** 18n;
+export const MAX_SCRIPT_TOKENS = 2 ** 40;
+
+export function boundedPico(value: Pico, max: Pico): string {
+  if (value < 0n) return '0';
+  return (value > max ? max : value).toString();
+}
+
+export function boundedCount(value: number): string {
+  if (!Number.isFinite(value) || value <= 0) return '0';
+  return String(Math.min(MAX_SCRIPT_TOKENS, Math.round(value)));
+}
+
 export type ScriptedRedis = Redis & ScriptCommands;
+
+const COMMAND_TIMED_OUT = 'Command timed out';
+
+export interface ConnectRedisOptions {
+  attempts?: number;
+  onError?: (error: Error) => void;
+  /** Bound on the wait for any reply (`tollgate.redis_command_timeout_ms`). */
+  commandTimeoutMs?: number;
+}
 
 /**
  * Connects and registers the scripts; rejects when Redis stays unreachable for about ten
  * seconds (long enough for a Redis started alongside, e.g. by docker compose). While the
  * connection is down later, commands fail at once instead of queueing: the hot path answers
- * 503 and settlements go to the catch-up queue. Commands whose reply was lost are not
- * resent blindly either: the catch-up retries them, and settlement markers make that safe.
+ * 503 and settlements go to the catch-up queue. A command whose reply does not come within
+ * the command timeout fails the same way, and the silent connection is dropped for a fresh
+ * one (a stalled socket may never report an error). Commands whose reply was lost are not
+ * resent blindly: the catch-up retries them, and settlement markers make that safe.
  */
-export async function connectRedis(url: string, options: { attempts?: number; onError?: (error: Error) => void } = {}): Promise<ScriptedRedis> {
+export async function connectRedis(url: string, options: ConnectRedisOptions = {}): Promise<ScriptedRedis> {
   const attempts = options.attempts ?? 20;
+  const commandTimeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   for (let attempt = 1; ; attempt++) {
     const redis = new Redis(url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 1,
+      commandTimeout,
       // Reconnect within a second of Redis coming back (the default backs off to 5 s).
       retryStrategy: (times) => Math.min(times * 100, 1000),
     });
@@ -70,6 +120,7 @@ export async function connectRedis(url: string, options: { attempts?: number; on
     redis.on('error', options.onError ?? (() => {}));
     try {
       await redis.connect();
+      reconnectWhenSilent(redis, commandTimeout);
       return withScripts(redis);
     } catch (error) {
       redis.disconnect();
@@ -79,13 +130,50 @@ export async function connectRedis(url: string, options: { attempts?: number; on
   }
 }
 
+/**
+ * After a command timed out, drops the connection and opens a new one (at most once per
+ * timeout): a peer that vanished without a FIN/RST would otherwise keep the socket "ready"
+ * until TCP keep-alive gives up, minutes later. Commands already sent on the old socket have
+ * failed (timed out); whatever Redis applied of them, settlements are idempotent.
+ */
+function reconnectWhenSilent(redis: Redis, timeoutMs: number): void {
+  let lastReconnect = 0;
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: Parameters<Redis['sendCommand']>[0], stream?: Parameters<Redis['sendCommand']>[1]) => {
+    const result = send(command, stream);
+    command.promise.catch((error: Error) => {
+      if (error.message !== COMMAND_TIMED_OUT || redis.status !== 'ready') return;
+      const now = Date.now();
+      if (now - lastReconnect < timeoutMs) return;
+      lastReconnect = now;
+      redis.disconnect(true);
+    });
+    return result;
+  }) as Redis['sendCommand'];
+}
+
+/**
+ * Runs a script; a script error (Redis answered ERR or WRONGTYPE) becomes a
+ * `SharedStateRefusal`, so it is never taken for Redis being unreachable. Connection errors,
+ * timeouts and the replies of a Redis that cannot serve right now (LOADING, BUSY, OOM,
+ * READONLY, CLUSTERDOWN, MOVED …) pass through: those are an outage.
+ */
+async function script<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof ReplyError && /^(ERR|WRONGTYPE)\b/.test((error as Error).message)) throw new SharedStateRefusal(`Redis refused a shared-state script: ${(error as Error).message}`, { cause: error });
+    throw error;
+  }
+}
+
 export function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('tollgateReserve', { numberOfKeys: 2, lua: RESERVE_SCRIPT });
-  redis.defineCommand('tollgateCommit', { numberOfKeys: 3, lua: COMMIT_SCRIPT });
-  redis.defineCommand('tollgateRelease', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
+  redis.defineCommand('tollgateCommit', { numberOfKeys: 4, lua: COMMIT_SCRIPT });
+  redis.defineCommand('tollgateRelease', { numberOfKeys: 4, lua: RELEASE_SCRIPT });
   redis.defineCommand('tollgateSpendOf', { numberOfKeys: 1, lua: SPEND_OF_SCRIPT, readOnly: true });
   redis.defineCommand('tollgateSeed', { numberOfKeys: 1, lua: SEED_SCRIPT });
-  redis.defineCommand('tollgateAcquire', { numberOfKeys: 4, lua: ACQUIRE_SCRIPT });
+  redis.defineCommand('tollgateAcquire', { numberOfKeys: 3, lua: ACQUIRE_SCRIPT });
   redis.defineCommand('tollgateSettle', { numberOfKeys: 3, lua: SETTLE_SCRIPT });
   return redis as ScriptedRedis;
 }
@@ -97,6 +185,8 @@ export class RedisSpendBook implements SpendBook {
     private readonly redis: ScriptedRedis,
     private readonly prefix = DEFAULT_KEY_PREFIX,
     private readonly leaseTtlMs = RESERVATION_LEASE_TTL_MS,
+    /** The clock that picks a settlement's marker window (tests move it). */
+    private readonly nowMs: () => number = Date.now,
   ) {}
 
   /** One hash per customer (all its scopes), so forgetting a customer is one DEL (and its leases). */
@@ -109,53 +199,69 @@ export class RedisSpendBook implements SpendBook {
     return `${this.prefix}leases:{${customerId}}`;
   }
 
+  /**
+   * The customer's settlement markers of this window and of the one before (same hash tag as
+   * the counter, so one cluster slot). A retry is always checked against both, so a marker is
+   * remembered for one to two windows.
+   */
+  private markerKeys(customerId: string): [string, string] {
+    const window = Math.floor(this.nowMs() / SETTLEMENT_MARKER_TTL_MS);
+    const base = `${this.prefix}settled:{${customerId}}:`;
+    return [base + window, base + (window - 1)];
+  }
+
   async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult> {
-    const [admitted, spend, reserved] = await this.redis.tollgateReserve(
-      this.hashKey(key.customerId),
-      this.leasesKey(key.customerId),
-      key.scope,
-      text(key.periodStartMs),
-      text(amount),
-      limit === null ? '' : text(limit),
-      settlementId,
-      text(this.leaseTtlMs),
+    const [admitted, spend, reserved] = await script(
+      this.redis.tollgateReserve(
+        this.hashKey(key.customerId),
+        this.leasesKey(key.customerId),
+        key.scope,
+        text(key.periodStartMs),
+        boundedPico(amount, MAX_REQUEST_PICO),
+        limit === null ? '' : boundedPico(limit, MAX_LIMIT_PICO),
+        settlementId,
+        text(this.leaseTtlMs),
+      ),
     );
     return { admitted: Number(admitted) === 1, spend: BigInt(spend!), reserved: BigInt(reserved!) };
   }
 
-  /** Same hash tag as the counter, so a marker and its counter live in one cluster slot. */
-  private markerKey(key: CounterKey, settlementId: string): string {
-    return `${this.prefix}settled:{${key.customerId}}:${key.scope}:${settlementId}`;
-  }
-
   async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<Pico> {
-    const spend = await this.redis.tollgateCommit(
-      this.hashKey(key.customerId),
-      this.markerKey(key, settlementId),
-      this.leasesKey(key.customerId),
-      key.scope,
-      text(key.periodStartMs),
-      text(actual),
-      text(SETTLEMENT_MARKER_TTL_MS),
-      settlementId,
-      options.onlyIfPresent ? '1' : '0',
+    const [markers, previousMarkers] = this.markerKeys(key.customerId);
+    const spend = await script(
+      this.redis.tollgateCommit(
+        this.hashKey(key.customerId),
+        markers,
+        previousMarkers,
+        this.leasesKey(key.customerId),
+        key.scope,
+        text(key.periodStartMs),
+        boundedPico(actual, MAX_REQUEST_PICO),
+        text(2 * SETTLEMENT_MARKER_TTL_MS + 60_000),
+        settlementId,
+        options.onlyIfPresent ? '1' : '0',
+      ),
     );
     return BigInt(spend);
   }
 
   async release(key: CounterKey, _reservation: Pico, settlementId: string): Promise<void> {
-    await this.redis.tollgateRelease(this.hashKey(key.customerId), this.markerKey(key, settlementId), this.leasesKey(key.customerId), key.scope, text(SETTLEMENT_MARKER_TTL_MS), settlementId);
+    const [markers, previousMarkers] = this.markerKeys(key.customerId);
+    await script(
+      this.redis.tollgateRelease(this.hashKey(key.customerId), markers, previousMarkers, this.leasesKey(key.customerId), key.scope, text(2 * SETTLEMENT_MARKER_TTL_MS + 60_000), settlementId),
+    );
   }
 
   async spendOf(key: CounterKey): Promise<Pico> {
-    return BigInt(await this.redis.tollgateSpendOf(this.hashKey(key.customerId), key.scope, text(key.periodStartMs)));
+    return BigInt(await script(this.redis.tollgateSpendOf(this.hashKey(key.customerId), key.scope, text(key.periodStartMs))));
   }
 
   async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
-    await this.redis.tollgateSeed(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), text(spend), options.onlyIfMissing ? '1' : '0');
+    await script(this.redis.tollgateSeed(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), boundedPico(spend, MAX_LIMIT_PICO), options.onlyIfMissing ? '1' : '0'));
   }
 
   async forget(customerId: string): Promise<void> {
+    // The settlement markers stay (they expire): a late retry must still be recognised.
     await this.redis.del(this.hashKey(customerId), this.leasesKey(customerId));
   }
 }
@@ -191,21 +297,23 @@ export class RedisRateLimiter implements RateLimiter {
     return [`${base}:log`, `${base}:tokens`, `${base}:slots`];
   }
 
-  async acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): Promise<RateDecision> {
+  async acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number, ticketId: string): Promise<RateDecision> {
     const [log, tokens, slots] = this.keysOf(key);
-    const limit = (value: number | null) => (value === null ? '' : String(value));
-    const reply = await this.redis.tollgateAcquire(
-      log,
-      tokens,
-      slots,
-      `${this.prefix}rate-sequence`,
-      this.useCallerClock ? text(Math.round(nowMs * 1000)) : '',
-      limit(limits.rpm),
-      limit(limits.tpm),
-      limit(limits.parallel),
-      text(Math.max(0, Math.round(estimatedTokens))),
-      text(RATE_WINDOW_MS * 1000),
-      text(this.parallelSlotTtlMs * 1000),
+    const limit = (value: number | null) => (value === null ? '' : boundedCount(value));
+    const reply = await script(
+      this.redis.tollgateAcquire(
+        log,
+        tokens,
+        slots,
+        this.useCallerClock ? text(Math.round(nowMs * 1000)) : '',
+        limit(limits.rpm),
+        limit(limits.tpm),
+        limit(limits.parallel),
+        boundedCount(estimatedTokens),
+        text(RATE_WINDOW_MS * 1000),
+        text(this.parallelSlotTtlMs * 1000),
+        ticketMember(ticketId),
+      ),
     );
     if (Number(reply[0]) !== 1) {
       const [, limitType, limitValue, current, retryAfterMs] = reply;
@@ -217,20 +325,25 @@ export class RedisRateLimiter implements RateLimiter {
         retryAfterMs: Number(retryAfterMs),
       };
     }
-    const [, id, at, remainingRequests, remainingTokens] = reply.map(Number) as number[];
+    const [, at, remainingRequests, remainingTokens] = reply.map(Number) as number[];
     return {
       ok: true,
-      ticket: { key, id: id!, tokens: estimatedTokens, at: at!, holdsParallelSlot: true },
+      ticket: { key, id: ticketId, tokens: estimatedTokens, at: at!, holdsParallelSlot: true },
       remainingRequests: remainingRequests! < 0 ? null : remainingRequests!,
       remainingTokens: remainingTokens! < 0 ? null : remainingTokens!,
     };
   }
 
   async settle(ticket: RateTicket, actualTokens: number): Promise<void> {
-    const holdsSlot = ticket.holdsParallelSlot;
-    // Cleared first so a second settle of the same ticket cannot free someone else's slot.
+    // The slot is the ticket's own member, so freeing it again (a retry whose first attempt
+    // may or may not have reached Redis) can never free someone else's.
     ticket.holdsParallelSlot = false;
     const [log, tokens, slots] = this.keysOf(ticket.key);
-    await this.redis.tollgateSettle(log, tokens, slots, String(ticket.id), text(Math.max(0, Math.round(actualTokens))), holdsSlot ? '1' : '0');
+    await script(this.redis.tollgateSettle(log, tokens, slots, ticketMember(ticket.id), boundedCount(actualTokens), '1'));
   }
+}
+
+/** Ticket members are prefixed so no ticket id can be taken for the tokens hash's 'total' field. */
+function ticketMember(ticketId: string): string {
+  return `r:${ticketId}`;
 }

@@ -73,7 +73,8 @@ export interface RateLimits {
 
 export interface RateTicket {
   key: string;
-  id: number;
+  /** Chosen by the caller (the request id), so a ticket whose admission reply was lost can still be settled. */
+  id: string;
   tokens: number;
   at: number;
   holdsParallelSlot: boolean;
@@ -87,11 +88,37 @@ export interface RateLimiter {
   /**
    * Checks every limit of the key at once and, when all pass, records the request and
    * reserves its estimated tokens. Admits while tokens in the window (settled + reserved)
-   * are below tpm, and fewer than rpm requests started in the last 60 s.
+   * are below tpm, and fewer than rpm requests started in the last 60 s. A ticket id admits
+   * once.
    */
-  acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number): Promise<RateDecision>;
-  /** Trues up the token reservation to actual usage and frees the parallel slot. */
+  acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number, ticketId: string): Promise<RateDecision>;
+  /**
+   * Trues up the token reservation to actual usage and frees the parallel slot. Repeatable, and
+   * harmless for a ticket that was never admitted (an admission whose reply was lost).
+   */
   settle(ticket: RateTicket, actualTokens: number): Promise<void>;
 }
 
 export const RATE_WINDOW_MS = 60_000;
+
+/**
+ * How long a shared-state command may wait for its reply before it fails (and the fail mode
+ * applies). A silently stalled connection (socket open, no bytes) would otherwise hold every
+ * request for as long as it stalls.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
+
+/**
+ * The shared state answered, but refused the operation (a script error in Redis). It is not an
+ * outage: the fail mode does not apply, and retrying the same operation would fail again.
+ */
+export class SharedStateRefusal extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'SharedStateRefusal';
+  }
+}
+
+export function isSharedStateRefusal(error: unknown): error is SharedStateRefusal {
+  return error instanceof SharedStateRefusal;
+}
