@@ -8,69 +8,15 @@
  * instead of refusing, still meters every request, and the counters catch up afterwards.
  */
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, MASTER_KEY, startTestGateway, testConfigYaml } from './support/gateway';
-import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
-import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './support/redis';
-import { CuttableTcpProxy } from './support/tcp-proxy';
+import { describe, expect, it } from 'vitest';
+import { api } from './support/gateway';
+import { queryDatabase } from './support/postgres';
+import { REDIS_URL } from './support/redis';
+import { chat, gatewayBehindRedisLink } from './support/redis-link';
 import { dollarsToPico } from '../src/shared/money';
 
-const SLOW_MODEL = `
-  - model_name: slow-mock
-    litellm_params:
-      model: mock/gpt-3.5-turbo
-      mock_latency_ms: 800`;
-
-function chat(base: string, user: string) {
-  return fetch(`${base}/chat/completions`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${MASTER_KEY}` },
-    body: JSON.stringify({ model: 'slow-mock', user, messages: [{ role: 'user', content: 'what time is it' }], max_tokens: 5 }),
-  });
-}
-
-/**
- * Registers, in the calling describe, a gateway whose Redis connection goes through a proxy
- * the test can cut and restore, with its own PostgreSQL database and Redis key prefix.
- * The getters read what beforeAll set up.
- */
-function gatewayBehindCuttableRedis(extraYaml = '') {
-  const prefix = freshRedisPrefix();
-  const target = new URL(REDIS_URL);
-  let redisProxy: CuttableTcpProxy;
-  let testDatabase: TestDatabase;
-  let running: Awaited<ReturnType<typeof startTestGateway>>;
-  beforeAll(async () => {
-    redisProxy = await new CuttableTcpProxy(target.hostname, Number(target.port || 6379)).start();
-    testDatabase = await createTestDatabase();
-    running = await startTestGateway({
-      yaml: testConfigYaml({ models: SLOW_MODEL, extra: extraYaml }),
-      databaseUrl: testDatabase.url,
-      env: { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`, TOLLGATE_REDIS_PREFIX: prefix },
-    });
-  });
-  afterAll(async () => {
-    await running?.stop();
-    await redisProxy?.stop();
-    await deleteRedisKeys(prefix);
-    await testDatabase?.drop();
-  });
-  return {
-    prefix,
-    get proxy() {
-      return redisProxy;
-    },
-    get gateway() {
-      return running;
-    },
-    get database() {
-      return testDatabase;
-    },
-  };
-}
-
 describe('redis outage', () => {
-  const outage = gatewayBehindCuttableRedis();
+  const outage = gatewayBehindRedisLink();
 
   it('fails closed while Redis is down and catches the counters up after', async () => {
     const first = await chat(outage.gateway.url, 'outage');
@@ -128,7 +74,7 @@ describe('redis outage', () => {
 });
 
 describe('redis outage with fail_mode: open', () => {
-  const outage = gatewayBehindCuttableRedis('tollgate:\n  fail_mode: open\n');
+  const outage = gatewayBehindRedisLink('tollgate:\n  fail_mode: open\n');
 
   it('serves and meters customers while Redis is down, keeps refusing blocked ones, and catches the counters up', async () => {
     expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: 'open-capped', max_budget: 10, rpm_limit: 1 })).status).toBe(200);

@@ -37,6 +37,8 @@ export interface InferenceDependencies {
 }
 
 const COST_HEADER = 'x-litellm-response-cost';
+/** The largest max_tokens / max_completion_tokens a request may ask for (the 400 names the field). */
+export const MAX_OUTPUT_TOKENS_CEILING = 1_000_000;
 
 /** Builds, for one deployment, the provider context, its adapter and the upstream request. */
 type BuildUpstreamRequest<C> = (deployment: Deployment) => { context: C; adapter: ProviderAdapter; request: UpstreamRequest };
@@ -154,8 +156,14 @@ export class InferenceHandler {
       throw new GatewayError('invalid_request', '"stream_options" must be an object.', 'stream_options');
     }
     const requestedMax = body.max_completion_tokens ?? body.max_tokens;
+    const maxField = body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
     if (requestedMax !== undefined && requestedMax !== null && (!Number.isInteger(requestedMax) || (requestedMax as number) < 0)) {
-      throw new GatewayError('invalid_request', '"max_tokens" / "max_completion_tokens" must be a non-negative integer.', body.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens');
+      throw new GatewayError('invalid_request', '"max_tokens" / "max_completion_tokens" must be a non-negative integer.', maxField);
+    }
+    // No model writes a million tokens in one answer; a larger cap (2^53, 1e300) is a mistake or
+    // an attack, and would only inflate the budget reservation and rate-limit arithmetic.
+    if (typeof requestedMax === 'number' && requestedMax > MAX_OUTPUT_TOKENS_CEILING) {
+      throw new GatewayError('invalid_request', `"${maxField}" must be at most ${MAX_OUTPUT_TOKENS_CEILING}, not ${requestedMax}.`, maxField);
     }
     const stream = body.stream === true;
     const candidates = this.deps.router.candidates(prepared.model);

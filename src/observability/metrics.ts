@@ -65,7 +65,7 @@ export class GatewayMetrics {
       });
     reading('tollgate_requests_in_flight', 'Inference requests being served now.', sources.inFlightRequests);
     reading('tollgate_ledger_backlog', 'Metered requests journaled but not yet committed to the database.', sources.ledgerBacklog);
-    reading('tollgate_shared_counter_catch_up', 'Counter updates waiting for Redis to answer again.', sources.sharedCounterCatchUp);
+    reading('tollgate_shared_counter_catch_up', 'Counter updates Redis has not confirmed yet (queued for a retry, or sent and unanswered).', sources.sharedCounterCatchUp);
     reading('tollgate_live_subscriptions', 'GraphQL subscriptions open on this process.', sources.liveSubscriptions);
   }
 

@@ -123,7 +123,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         // lost its counters: reload the registry, and seed counters Redis lacks.
         logger.info('redis is back: reloading budgets, customers and keys, and seeding missing counters');
         registry.trackReload(
-          Promise.all([reloadAll(database.orm, registry), seedCounters(database.orm, spendBook)]).then(
+          Promise.all([reloadAll(database.orm, registry), untilItSucceeds(() => seedCounters(database.orm, spendBook))]).then(
             () => undefined,
             (error) => logger.error({ err: error }, 'could not catch up after the redis connection came back'),
           ),
@@ -246,4 +246,19 @@ function serveMetrics(metrics: GatewayMetrics, registry: Registry, request: Inco
     },
     (caught: Error) => sendError(response, new GatewayError('internal_error', `Could not collect metrics: ${caught.message}`)),
   );
+}
+
+/**
+ * Retries `operation` a few times, half a second apart: the subscriber connection may be back
+ * before the one the counters use (after a stall, each reconnects on its own).
+ */
+async function untilItSucceeds(operation: () => Promise<void>, attempts = 20): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }

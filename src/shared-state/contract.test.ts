@@ -6,9 +6,20 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryRateLimiter, MemorySpendBook } from './memory';
-import { connectRedis, RedisRateLimiter, RedisSpendBook, withScripts, type ScriptedRedis } from './redis';
-import type { RateLimiter, SpendBook } from './types';
+import {
+  connectRedis,
+  MAX_LIMIT_PICO,
+  MAX_REQUEST_PICO,
+  RedisRateLimiter,
+  RedisSpendBook,
+  RESERVATION_LEASE_TTL_MS,
+  SETTLEMENT_MARKER_TTL_MS,
+  withScripts,
+  type ScriptedRedis,
+} from './redis';
+import { isSharedStateRefusal, type RateLimiter, type SpendBook } from './types';
 import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from '../../test/support/redis';
+import { CuttableTcpProxy } from '../../test/support/tcp-proxy';
 
 interface SharedState {
   spendBook: SpendBook;
@@ -262,5 +273,85 @@ describe('redis: across connections (as across proxies)', () => {
       const ttl = await redis.pttl(key);
       expect(ttl).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('redis: numbers, refusals and markers', () => {
+  it('bounds every number a script receives, so none can overflow it', async () => {
+    const redis = redisConnection();
+    const prefix = freshPrefix();
+    const book = new RedisSpendBook(redis, prefix);
+    const key = { customerId: 'huge', scope: '', periodStartMs: 0 };
+    expect(await book.reserve(key, 2n ** 80n, 2n ** 100n, 'r1')).toMatchObject({ admitted: true, reserved: MAX_REQUEST_PICO });
+    expect(await book.reserve(key, -5n, 2n ** 100n, 'r2')).toMatchObject({ admitted: true, reserved: MAX_REQUEST_PICO });
+    expect(await book.commit(key, 0n, 2n ** 90n, 'r1')).toBe(MAX_REQUEST_PICO);
+    await book.seed({ ...key, customerId: 'seeded' }, 2n ** 70n);
+    expect(await book.spendOf({ ...key, customerId: 'seeded' })).toBe(MAX_LIMIT_PICO);
+
+    const limiter = new RedisRateLimiter(redis, { prefix, useCallerClock: true });
+    for (const tokens of [1e300, 2 ** 53, Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+      const decision = await limiter.acquire('huge', { rpm: 1e300, tpm: null, parallel: 1e300 }, tokens, 0, `t-${tokens}`);
+      expect(decision.ok).toBe(true);
+      if (decision.ok) await limiter.settle(decision.ticket, tokens);
+    }
+    // Bounded tokens still count: a tpm of 10 is exhausted by one huge ticket.
+    expect(await limiter.acquire('huge-tpm', { rpm: null, tpm: 10, parallel: null }, 1e300, 0, 'a')).toMatchObject({ ok: true });
+    expect(await limiter.acquire('huge-tpm', { rpm: null, tpm: 10, parallel: null }, 1, 1, 'b')).toMatchObject({ ok: false, limitType: 'tokens' });
+  });
+
+  it('reports a script error as a refusal, not as Redis being unreachable', async () => {
+    const redis = redisConnection();
+    const prefix = freshPrefix();
+    await redis.set(`${prefix}spend:{clobbered}`, 'not a hash');
+    const book = new RedisSpendBook(redis, prefix);
+    const error = await book.reserve({ customerId: 'clobbered', scope: '', periodStartMs: 0 }, 1n, 10n, 'r1').catch((e: unknown) => e);
+    expect(isSharedStateRefusal(error)).toBe(true);
+    expect((error as Error).message).toMatch(/WRONGTYPE/);
+    // An unreachable Redis is not a refusal.
+    const unreachable = await connectRedis('redis://127.0.0.1:1', { attempts: 1 }).catch((e: unknown) => e);
+    expect(isSharedStateRefusal(unreachable)).toBe(false);
+  });
+
+  it('times a command out on a silent connection instead of waiting for ever', async () => {
+    const target = new URL(REDIS_URL);
+    const link = await new CuttableTcpProxy(target.hostname, Number(target.port || 6379)).start();
+    try {
+      const redis = await connectRedis(`redis://127.0.0.1:${link.port}`, { commandTimeoutMs: 200 });
+      connections.push(redis);
+      const book = new RedisSpendBook(redis, freshPrefix());
+      const key = { customerId: 'silent', scope: '', periodStartMs: 0 };
+      await book.reserve(key, 1n, null, 'r1');
+      link.stall();
+      await expect(book.commit(key, 1n, 1n, 'r1')).rejects.toThrow(/timed out/);
+      link.resume();
+      // A fresh connection replaces the silent one; the retry is applied once.
+      await expect.poll(() => book.commit(key, 1n, 1n, 'r1').catch(() => null), { timeout: 5_000, interval: 100 }).toBe(1n);
+      expect(await book.commit(key, 1n, 1n, 'r1')).toBe(1n);
+    } finally {
+      await link.stop();
+    }
+  });
+
+  it('remembers settlements in one hash per customer and window, not a key per request', async () => {
+    const redis = redisConnection();
+    const prefix = freshPrefix();
+    let now = 10 * SETTLEMENT_MARKER_TTL_MS + 1;
+    const book = new RedisSpendBook(redis, prefix, RESERVATION_LEASE_TTL_MS, () => now);
+    const key = { customerId: 'busy', scope: '', periodStartMs: 0 };
+    for (let i = 0; i < 50; i++) {
+      await book.reserve(key, 2n, null, `request-${i}`);
+      await book.commit(key, 2n, 1n, `request-${i}`);
+    }
+    // The counter hash, the leases (deleted once empty) and this window's markers: nothing per request.
+    const keys = await redis.keys(`${prefix}*`);
+    expect(keys).toContain(`${prefix}spend:{busy}`);
+    expect(keys.filter((name) => name.includes('settled'))).toEqual([`${prefix}settled:{busy}:10`]);
+    expect(keys.length).toBeLessThanOrEqual(3);
+    expect(await redis.pttl(`${prefix}settled:{busy}:10`)).toBeGreaterThan(SETTLEMENT_MARKER_TTL_MS);
+    // A retry in the next window is still recognised; the counter is unchanged.
+    now += SETTLEMENT_MARKER_TTL_MS;
+    expect(await book.commit(key, 2n, 1n, 'request-0')).toBe(50n);
+    await book.release(key, 2n, 'request-1');
+    expect(await book.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 50n, reserved: 0n });
   });
 });

@@ -12,7 +12,8 @@ export class CuttableTcpProxy {
   private readonly sockets = new Set<Socket>();
   /** Every connection's two directions, so a stall can stop them all and a resume restart them. */
   private readonly links = new Set<{ client: Socket; upstream: Socket }>();
-  private stalled = false;
+  /** What a stall holds back: every byte, or only the replies (requests still reach the target). */
+  private stalled: 'both' | 'replies' | null = null;
   port = 0;
 
   constructor(private readonly targetHost: string, private readonly targetPort: number) {}
@@ -35,10 +36,10 @@ export class CuttableTcpProxy {
         });
         socket.on('error', () => socket.destroy());
       }
+      client.pipe(upstream).pipe(client);
       // While stalled, a new connection is accepted (the TCP handshake completes) but no byte
       // crosses: exactly what a client sees through a black-holed route.
-      if (this.stalled) this.pause(link);
-      client.pipe(upstream).pipe(client);
+      if (this.stalled) this.pause(link, this.stalled);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -46,19 +47,21 @@ export class CuttableTcpProxy {
     this.port = (this.server.address() as AddressInfo).port;
   }
 
-  private pause(link: { client: Socket; upstream: Socket }): void {
+  private pause(link: { client: Socket; upstream: Socket }, direction: 'both' | 'replies'): void {
     // Unpiping stops forwarding; what arrives meanwhile waits in the kernel and socket buffers.
-    link.client.unpipe(link.upstream);
     link.upstream.unpipe(link.client);
-    link.client.pause();
     link.upstream.pause();
+    if (direction === 'both') {
+      link.client.unpipe(link.upstream);
+      link.client.pause();
+    }
   }
 
   /** Drops every open connection and refuses new ones. */
   async cut(): Promise<void> {
     const server = this.server;
     this.server = null;
-    this.stalled = false;
+    this.stalled = null;
     for (const socket of this.sockets) socket.destroy();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -67,17 +70,21 @@ export class CuttableTcpProxy {
     await this.listen(this.port);
   }
 
-  /** Stops forwarding bytes in both directions, keeping every connection open. */
-  stall(): void {
-    this.stalled = true;
-    for (const link of this.links) this.pause(link);
+  /**
+   * Stops forwarding bytes, keeping every connection open: in both directions, or only the
+   * replies (`'replies'`: the target receives and executes requests, the client never hears).
+   */
+  stall(direction: 'both' | 'replies' = 'both'): void {
+    this.stalled = direction;
+    for (const link of this.links) this.pause(link, direction);
   }
 
   /** Forwards again; the bytes held back during the stall are delivered, in order. */
   resume(): void {
-    this.stalled = false;
+    const direction = this.stalled;
+    this.stalled = null;
     for (const { client, upstream } of this.links) {
-      client.pipe(upstream);
+      if (direction === 'both') client.pipe(upstream);
       upstream.pipe(client);
     }
   }
