@@ -1,21 +1,72 @@
 /**
- * `npm run bench`: the same chat-completion load (JSON and SSE) against the mock upstream
- * directly, a bare undici proxy, a bare http-proxy proxy, and Tollgate with all governance on
- * (auth, customer lookup, default budget with rpm/tpm/dollar limits, reservations, metering,
- * ledger). Every target runs in a process of its own; autocannon runs here. Results go to
- * stdout and bench/results/<date>-<commit>-<store>-<counters>.json.
- * Options (env): BENCH_SECONDS (default 8), BENCH_CONNECTIONS (default 50), DATABASE_URL, REDIS_URL.
+ * `npm run bench`: what governance costs on top of a bare proxy, measured in one sitting.
+ *
+ * The same chat-completion load (JSON and SSE, autocannon, N connections) and the same unloaded
+ * probe (one request at a time: the whole JSON answer, the first SSE event) against the mock
+ * upstream directly, three bare forwarders (the `node:http` pipe is the floor) and Tollgate with
+ * every governance feature on (key auth, customer resolution, a default budget with dollar,
+ * rpm and tpm limits checked and reserved on every request, metering, the ledger, a
+ * `spend_tracked` webhook per request), once on the embedded store with in-process counters and
+ * once on PostgreSQL with Redis counters, each over a store seeded with customers. For each
+ * target: req/s, p50/p99, CPU ms per request of its process tree, RSS idle and peak.
+ * Every target runs in a process of its own; autocannon and the probe run here.
+ *
+ * Results: stdout, and bench/results/<time>/results.json + results.md (ratios to the floor).
+ * Options (env): BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_SEED_CUSTOMERS (100000),
+ * BENCH_CONFIGS (`pglite-memory,postgresql-redis`), BENCH_PG_ADMIN_URL
+ * (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (redis://127.0.0.1:6379).
  */
-import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { cpuMilliseconds, peakRssMegabytes, rssMegabytes } from './process-stats';
+import { probe } from './probe';
+import { createBenchDatabase, seedEmbedded, seedPostgres } from './seed';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SEED_CUSTOMERS = Number(process.env.BENCH_SEED_CUSTOMERS ?? 100_000);
+const CONFIGS = (process.env.BENCH_CONFIGS ?? 'pglite-memory,postgresql-redis').split(',');
+const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const KEY = 'sk-bench';
+const TOLLGATE_BIN = join(__dirname, '../../bin/tollgate.js');
+
+type Mode = 'json' | 'sse';
+
+interface Target {
+  name: string;
+  url: string;
+  pid: number;
+  model: string;
+}
+
+interface Row {
+  target: string;
+  mode: Mode;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  cpuMsPerRequest: number;
+  /** Unloaded probe: median ms to the whole JSON body, or to the first SSE event. */
+  probeMs: number;
+  probeP90Ms: number;
+}
+
+interface MemoryRow {
+  target: string;
+  idleMb: number;
+  peakMb: number;
+}
 
 const children: ChildProcess[] = [];
 
-/** Starts a process and resolves with the URL it prints once it listens. */
-function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+/** Starts a process and resolves once it prints a line matching `ready` (group 1 = URL or port). */
+function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<{ match: string; child: ChildProcess }> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let output = '';
@@ -23,7 +74,7 @@ function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = pr
     const onData = (data: Buffer) => {
       output += data;
       const match = ready.exec(output);
-      if (match) resolve(match[1]!);
+      if (match) resolve({ match: match[1]!, child });
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', (data: Buffer) => (output += data));
@@ -31,51 +82,44 @@ function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = pr
   });
 }
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const KEY = 'sk-bench';
-
-interface Row {
-  target: string;
-  mode: 'json' | 'sse';
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
+async function startServe(kind: string, upstream?: string): Promise<{ url: string; pid: number }> {
+  const { match, child } = await startProcess([join(__dirname, 'serve.js'), kind, ...(upstream ? [upstream] : [])], /LISTENING (\S+)/);
+  return { url: match, pid: child.pid! };
 }
 
-async function measure(target: string, url: string, mode: 'json' | 'sse', model: string): Promise<Row> {
+function requestBody(mode: Mode, model: string, index: number): string {
+  return JSON.stringify({ model, user: `bench-customer-${index % 100}`, stream: mode === 'sse', max_tokens: 64, messages: [{ role: 'user', content: 'Say something about foxes.' }] });
+}
+
+async function measure(target: Target, mode: Mode): Promise<Row> {
   let counter = 0;
+  const cpuBefore = cpuMilliseconds(target.pid);
   const result = await autocannon({
-    url: `${url}/v1/chat/completions`,
+    url: `${target.url}/v1/chat/completions`,
     connections: CONNECTIONS,
     duration: SECONDS,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
-    requests: [
-      {
-        setupRequest: (request) => ({
-          ...request,
-          body: JSON.stringify({ model, user: `bench-customer-${counter++ % 100}`, stream: mode === 'sse', max_tokens: 64, messages: [{ role: 'user', content: 'Say something about foxes.' }] }),
-        }),
-      },
-    ],
+    requests: [{ setupRequest: (request) => ({ ...request, body: requestBody(mode, target.model, counter++) }) }],
   });
-  return { target, mode, rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+  const cpu = cpuMilliseconds(target.pid) - cpuBefore;
+  const unloaded = await probe(target.url, (index) => requestBody(mode, target.model, index), { authorization: `Bearer ${KEY}` }, mode === 'sse');
+  return {
+    target: target.name,
+    mode,
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors,
+    non2xx: result.non2xx,
+    cpuMsPerRequest: result.requests.total ? cpu / result.requests.total : NaN,
+    probeMs: unloaded.medianMs,
+    probeP90Ms: unloaded.p90Ms,
+  };
 }
 
-async function main(): Promise<void> {
-  const serve = join(__dirname, 'serve.js');
-  const listening = /LISTENING (\S+)/;
-  const upstream = await startProcess([serve, 'upstream'], listening);
-  const bareUndici = await startProcess([serve, 'bare-undici', upstream], listening);
-  const bareHttpProxy = await startProcess([serve, 'bare-http-proxy', upstream], listening);
-  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
-  const configPath = join(dataDir, 'config.yaml');
-  writeFileSync(
-    configPath,
-    `model_list:
+function configYaml(upstream: string): string {
+  return `model_list:
   - model_name: bench-gpt
     litellm_params:
       model: openai/gpt-test
@@ -84,53 +128,139 @@ async function main(): Promise<void> {
       output_cost_per_token: 0.000002
 general_settings:
   master_key: ${KEY}
+  alerting: ["webhook"]
 litellm_settings:
   max_end_user_budget_id: bench-default
-`,
-  );
-  const counters = process.env.REDIS_URL ? 'redis' : 'memory';
-  const store = process.env.DATABASE_URL ? 'postgresql' : 'pglite';
-  const tollgate = await startProcess(
-    [join(__dirname, '../../bin/tollgate.js'), 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'],
-    /"port":(\d+).*"msg":"Tollgate is ready"/,
-    { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` },
-  ).then((port) => `http://127.0.0.1:${port}`);
-  await fetch(`${tollgate}/budget/new`, {
+`;
+}
+
+interface GovernedRun {
+  target: Target;
+  memory: () => MemoryRow;
+  stop: () => Promise<void>;
+}
+
+/** Tollgate on one store and one kind of counters, over a store seeded with customers. */
+async function startTollgate(config: string, upstream: string): Promise<GovernedRun> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
+  const configPath = join(dataDir, 'config.yaml');
+  writeFileSync(configPath, configYaml(upstream));
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, WEBHOOK_URL: `${upstream}/webhook`, TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` };
+  delete env.DATABASE_URL;
+  delete env.REDIS_URL;
+  let dropDatabase = async () => {};
+  if (config === 'postgresql-redis') {
+    const database = await createBenchDatabase(PG_ADMIN_URL);
+    env.DATABASE_URL = database.url;
+    env.REDIS_URL = REDIS_URL;
+    dropDatabase = database.drop;
+  } else if (config !== 'pglite-memory') {
+    throw new Error(`unknown BENCH_CONFIGS entry ${config} (pglite-memory, postgresql-redis)`);
+  }
+  execFileSync(process.execPath, [TOLLGATE_BIN, 'migrate', '--config', configPath], { env, stdio: 'ignore' });
+  if (SEED_CUSTOMERS > 0) {
+    if (env.DATABASE_URL) await seedPostgres(env.DATABASE_URL, SEED_CUSTOMERS);
+    else await seedEmbedded(dataDir, SEED_CUSTOMERS);
+  }
+  const { match: port, child } = await startProcess([TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], /"port":(\d+).*"msg":"Tollgate is ready"/, env);
+  const url = `http://127.0.0.1:${port}`;
+  const created = await fetch(`${url}/budget/new`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
     body: JSON.stringify({ budget_id: 'bench-default', max_budget: 1_000_000, rpm_limit: 10_000_000, tpm_limit: 1_000_000_000, budget_duration: '30d' }),
   });
+  if (!created.ok) throw new Error(`creating the bench budget: HTTP ${created.status} ${await created.text()}`);
+  // Idle: started, budget made, nothing served yet; give start-up garbage a moment to go.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const idleMb = rssMegabytes(child.pid!);
+  const name = `tollgate ${config}`;
+  return {
+    target: { name, url, pid: child.pid!, model: 'bench-gpt' },
+    memory: () => ({ target: name, idleMb, peakMb: peakRssMegabytes(child.pid!) }),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      await dropDatabase();
+    },
+  };
+}
 
-  const rows: Row[] = [];
-  // Warm-up (JIT, tokenizer load, first customers) so the first measured cell is not penalised.
-  await measure('warm-up', tollgate, 'json', 'bench-gpt');
-  for (const mode of ['json', 'sse'] as const) {
-    // Direct upstream paths have no /v1 prefix handling differences: the upstream ignores the path.
-    rows.push(await measure('direct upstream', upstream, mode, 'gpt-test'));
-    rows.push(await measure('bare undici proxy', bareUndici, mode, 'gpt-test'));
-    rows.push(await measure('bare http-proxy', bareHttpProxy, mode, 'gpt-test'));
-    rows.push(await measure('tollgate (governed)', tollgate, mode, 'bench-gpt'));
-  }
-  // Every 2xx Tollgate answered must be in its ledger: count the rows through its own API.
-  const customers = (await (await fetch(`${tollgate}/customer/list?page_size=1000`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { spend: number }[];
-  const meteredDollars = customers.reduce((sum, customer) => sum + customer.spend, 0);
-  const metered = rows.filter((r) => r.target.startsWith('tollgate'));
-
-  let commit = 'unknown';
+function commitOf(): string {
   try {
-    commit = execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   } catch {
-    /* not a checkout */
+    return 'unknown';
   }
-  console.log(`\nTollgate benchmark — ${CONNECTIONS} connections, ${SECONDS}s per cell, commit ${commit}, store ${store}, counters ${counters}; each target in its own process`);
-  console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors, non2xx: r.non2xx })));
-  console.log(`spend metered by Tollgate: $${meteredDollars.toFixed(6)} (non-2xx responses: ${metered.reduce((sum, r) => sum + r.non2xx, 0)})`);
-  const results = join(__dirname, '../../bench/results');
-  mkdirSync(results, { recursive: true });
-  const file = join(results, `${new Date().toISOString().slice(0, 10)}-${commit}-${store}-${counters}.json`);
-  writeFileSync(file, JSON.stringify({ commit, date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, store, counters, rows, meteredDollars }, null, 2));
-  console.log(`results written to ${file}`);
+}
 
+const round = (value: number, digits = 3) => Number(value.toFixed(digits));
+
+/** The README table: each target against the `node:http` floor, in the same sitting. */
+function markdownReport(rows: Row[], memory: MemoryRow[], header: string): string {
+  const floor = (mode: Mode) => rows.find((r) => r.target === 'bare node:http' && r.mode === mode)!;
+  const direct = (mode: Mode) => rows.find((r) => r.target === 'direct upstream' && r.mode === mode)!;
+  const lines = [
+    header,
+    '',
+    '| target | CPU ms/req JSON / SSE (× floor) | req/s JSON / SSE | added latency, unloaded: JSON total / SSE first event | RSS idle → peak |',
+    '|---|---|---|---|---|',
+  ];
+  for (const target of [...new Set(rows.map((r) => r.target))].filter((t) => t !== 'direct upstream')) {
+    const json = rows.find((r) => r.target === target && r.mode === 'json')!;
+    const sse = rows.find((r) => r.target === target && r.mode === 'sse')!;
+    const ratio = (row: Row) => (row.cpuMsPerRequest / floor(row.mode).cpuMsPerRequest).toFixed(1);
+    const added = (row: Row) => `+${(row.probeMs - direct(row.mode).probeMs).toFixed(2)} ms`;
+    const mem = memory.find((m) => m.target === target);
+    lines.push(
+      `| ${target} | ${json.cpuMsPerRequest.toFixed(3)} / ${sse.cpuMsPerRequest.toFixed(3)} (${ratio(json)}× / ${ratio(sse)}×) | ${json.rps} / ${sse.rps} | ${added(json)} / ${added(sse)} | ${mem ? `${Math.round(mem.idleMb)} → ${Math.round(mem.peakMb)} MB` : '—'} |`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function main(): Promise<void> {
+  const commit = commitOf();
+  const loadBefore = loadavg();
+  const upstream = await startServe('upstream');
+  const baselines: Target[] = [
+    { name: 'direct upstream', ...upstream, model: 'gpt-test' },
+    { name: 'bare node:http', ...(await startServe('bare-node-http', upstream.url)), model: 'gpt-test' },
+    { name: 'bare undici', ...(await startServe('bare-undici', upstream.url)), model: 'gpt-test' },
+    { name: 'bare http-proxy', ...(await startServe('bare-http-proxy', upstream.url)), model: 'gpt-test' },
+  ];
+  const rows: Row[] = [];
+  const memory: MemoryRow[] = [];
+  for (const target of baselines) {
+    const idleMb = rssMegabytes(target.pid);
+    for (const mode of ['json', 'sse'] as const) rows.push(await measure(target, mode));
+    if (target.name !== 'direct upstream') memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
+  }
+  const spend: Record<string, number> = {};
+  for (const config of CONFIGS) {
+    const run = await startTollgate(config, upstream.url);
+    // Warm-up (JIT, tokenizer, first customers) so the first measured cell is not penalised.
+    await measure(run.target, 'json');
+    for (const mode of ['json', 'sse'] as const) rows.push(await measure(run.target, mode));
+    memory.push(run.memory());
+    const customers = (await (await fetch(`${run.target.url}/customer/list?page_size=1000`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { user_id: string; spend: number }[];
+    spend[config] = customers.filter((c) => c.user_id.startsWith('bench-customer-')).reduce((sum, c) => sum + c.spend, 0);
+    await run.stop();
+  }
+  const loadAfter = loadavg();
+
+  const header = `Tollgate benchmark, commit ${commit}, ${new Date().toISOString()}: ${CONNECTIONS} connections, ${SECONDS} s a cell, ${SEED_CUSTOMERS} customers seeded, ${cpus().length} cores, load average ${loadBefore[0]!.toFixed(2)} before / ${loadAfter[0]!.toFixed(2)} after`;
+  console.log(`\n${header}`);
+  console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'probe ms': round(r.probeMs, 2), errors: r.errors, non2xx: r.non2xx })));
+  console.table(memory.map((m) => ({ target: m.target, 'idle MB': Math.round(m.idleMb), 'peak MB': Math.round(m.peakMb) })));
+  const report = markdownReport(rows, memory, header);
+  console.log(report);
+  console.log(`spend metered by Tollgate: ${JSON.stringify(spend)}`);
+
+  const folder = join(__dirname, '../../bench/results', `${new Date().toISOString().replace(/[:.]/g, '-')}-${commit}`);
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, 'results.json'), JSON.stringify({ commit, date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, seededCustomers: SEED_CUSTOMERS, cores: cpus().length, loadBefore, loadAfter, rows, memory, spend }, null, 2));
+  writeFileSync(join(folder, 'results.md'), report);
+  console.log(`results written to ${folder}`);
   for (const child of children) child.kill('SIGTERM');
 }
 

@@ -1,4 +1,4 @@
-/** @module A minimal OpenAI-compatible upstream for the benchmark: fixed reply, JSON or SSE. */
+/** @module A minimal OpenAI-compatible upstream for the benchmark: fixed reply, JSON or SSE; also the webhook receiver. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -26,6 +26,8 @@ export async function startBenchUpstream(): Promise<{ url: string; server: Serve
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      // Tollgate's spend_tracked webhooks land here too: taken and dropped.
+      if (request.url?.startsWith('/webhook')) return void response.writeHead(204).end();
       const text = Buffer.concat(chunks).toString();
       if (text.includes('"stream":true')) {
         response.writeHead(200, { 'content-type': 'text/event-stream' });

@@ -3,7 +3,8 @@
  * PGlite (PostgreSQL in WASM) under the data dir, reached through pglite-socket so MikroORM's
  * ordinary `pg` driver, the same SQL and the same migrations serve both (STACK.md §P4).
  */
-import { mkdirSync, existsSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { MikroORM } from '@mikro-orm/postgresql';
@@ -83,33 +84,43 @@ interface EmbeddedPostgres {
  */
 const TEMPLATE_PATH = join(tmpdir(), 'tollgate-pglite-0.5.14-template.tar.gz');
 
+/**
+ * The worker's compiled file. Run from the TypeScript sources (vitest), the worker still
+ * runs plain Node, so it takes the build's copy (`npm test` builds first).
+ */
+function workerScript(): string {
+  const beside = join(__dirname, 'embedded-postgres-worker.js');
+  if (existsSync(beside)) return beside;
+  const built = join(__dirname, '../../dist/src/store/embedded-postgres-worker.js');
+  if (existsSync(built)) return built;
+  throw new Error(`the embedded store's worker is not built (${built}): run npm run build`);
+}
+
+/** PGlite in a thread of its own (see embedded-postgres-worker.ts), reached over TCP. */
 async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const pgDir = join(dataDir, 'pgdata');
   mkdirSync(pgDir, { recursive: true });
-  const fresh = readdirSync(pgDir).length === 0;
-  let db;
-  if (fresh && existsSync(TEMPLATE_PATH)) {
-    const template = new Blob([readFileSync(TEMPLATE_PATH)]);
-    db = await PGlite.create({ dataDir: pgDir, loadDataDir: template });
-  } else {
-    db = await PGlite.create({ dataDir: pgDir });
-    if (fresh && !existsSync(TEMPLATE_PATH)) {
-      const dump = await db.dumpDataDir('gzip');
-      const temporary = `${TEMPLATE_PATH}.${process.pid}.tmp`;
-      writeFileSync(temporary, Buffer.from(await dump.arrayBuffer()));
-      renameSync(temporary, TEMPLATE_PATH);
-    }
-  }
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
-  await server.start();
-  const address = server.getServerConn(); // "127.0.0.1:PORT"
+  const worker = new Worker(workerScript(), { workerData: { pgDir, templatePath: TEMPLATE_PATH } });
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the embedded store's thread exited with code ${code} before it was ready`)));
+    worker.once('message', (message: { port?: number; error?: string }) => {
+      if (message.port) resolve(message.port);
+      else reject(new Error(`the embedded store could not start: ${message.error}`));
+    });
+  });
+  worker.removeAllListeners('exit');
+  worker.removeAllListeners('error');
   return {
-    url: `postgresql://postgres@${address}/postgres`,
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     stop: async () => {
-      await server.stop();
-      await db.close();
+      const stopped = new Promise<void>((resolve) => {
+        worker.on('message', (message) => message === 'stopped' && resolve());
+        worker.once('exit', () => resolve());
+      });
+      worker.postMessage('stop');
+      await stopped;
+      await worker.terminate();
     },
   };
 }

@@ -1,0 +1,61 @@
+/**
+ * @module What a benchmark target costs the machine, read from /proc (Linux): CPU time of a
+ * process and all its descendants, and resident memory (now and peak). No sampling thread:
+ * CPU is a difference of two readings, peak RSS is the kernel's own high-water mark.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function readStat(pid: number): { ppid: number; cpuTicks: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return null; // the process ended between listing and reading
+  }
+}
+
+/** `pid` and every process below it. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (!stat) continue;
+    children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), Number(entry)]);
+  }
+  const tree: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    const next = queue.pop()!;
+    tree.push(next);
+    queue.push(...(children.get(next) ?? []));
+  }
+  return tree;
+}
+
+/** CPU milliseconds (user + system) used so far by `pid` and its descendants. */
+export function cpuMilliseconds(pid: number): number {
+  let ticks = 0;
+  for (const member of processTree(pid)) ticks += readStat(member)?.cpuTicks ?? 0;
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+/** Resident memory of the tree now, in MB. */
+export function rssMegabytes(pid: number): number {
+  return processTree(pid).reduce((sum, member) => sum + statusField(member, 'VmRSS'), 0);
+}
+
+/** Peak resident memory of the tree's processes since they started, in MB. */
+export function peakRssMegabytes(pid: number): number {
+  return processTree(pid).reduce((sum, member) => sum + statusField(member, 'VmHWM'), 0);
+}

@@ -1,0 +1,50 @@
+/**
+ * @module The embedded store's own thread. PGlite is PostgreSQL compiled to WASM: every query
+ * runs synchronously on the thread that owns it. On the gateway's main thread each ledger
+ * flush, webhook outbox poll or admin query would stall every request in flight for as long
+ * as the query runs; here it runs beside them, and the main thread reaches it over
+ * pglite-socket's PostgreSQL wire protocol on 127.0.0.1 like any PostgreSQL.
+ *
+ * workerData: { pgDir, templatePath }. Posts { port } once listening, { error } on failure;
+ * on the message 'stop' it closes the socket server and the database, then posts 'stopped'.
+ */
+import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+
+interface EmbeddedWorkerData {
+  pgDir: string;
+  templatePath: string;
+}
+
+async function main(): Promise<void> {
+  const { pgDir, templatePath } = workerData as EmbeddedWorkerData;
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const fresh = readdirSync(pgDir).length === 0;
+  let db;
+  if (fresh && existsSync(templatePath)) {
+    db = await PGlite.create({ dataDir: pgDir, loadDataDir: new Blob([readFileSync(templatePath)]) });
+  } else {
+    db = await PGlite.create({ dataDir: pgDir });
+    if (fresh && !existsSync(templatePath)) {
+      const dump = await db.dumpDataDir('gzip');
+      const temporary = `${templatePath}.${process.pid}.${Date.now()}.tmp`;
+      writeFileSync(temporary, Buffer.from(await dump.arrayBuffer()));
+      renameSync(temporary, templatePath);
+    }
+  }
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
+  await server.start();
+  const port = Number(server.getServerConn().split(':').pop());
+  parentPort!.on('message', (message) => {
+    if (message !== 'stop') return;
+    void (async () => {
+      await server.stop();
+      await db.close();
+      parentPort!.postMessage('stopped');
+    })();
+  });
+  parentPort!.postMessage({ port });
+}
+
+main().catch((error: Error) => parentPort!.postMessage({ error: error.stack ?? error.message }));
