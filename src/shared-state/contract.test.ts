@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryRateLimiter, MemorySpendBook } from './memory';
 import {
   connectRedis,
-  MAX_LIMIT_PICO,
+  MAX_COUNTER_PICO,
   MAX_REQUEST_PICO,
   RedisRateLimiter,
   RedisSpendBook,
@@ -286,7 +286,11 @@ describe('redis: numbers, refusals and markers', () => {
     expect(await book.reserve(key, -5n, 2n ** 100n, 'r2')).toMatchObject({ admitted: true, reserved: MAX_REQUEST_PICO });
     expect(await book.commit(key, 0n, 2n ** 90n, 'r1')).toBe(MAX_REQUEST_PICO);
     await book.seed({ ...key, customerId: 'seeded' }, 2n ** 70n);
-    expect(await book.spendOf({ ...key, customerId: 'seeded' })).toBe(MAX_LIMIT_PICO);
+    expect(await book.spendOf({ ...key, customerId: 'seeded' })).toBe(MAX_COUNTER_PICO);
+    // A limit is compared exactly whatever its size: $5M is not cut down to anything smaller.
+    await book.seed({ ...key, customerId: 'rich' }, 4_000_000n * 10n ** 12n);
+    expect(await book.reserve({ ...key, customerId: 'rich' }, 1n, 5_000_000n * 10n ** 12n, 'r3')).toMatchObject({ admitted: true });
+    expect(await book.reserve({ ...key, customerId: 'rich' }, 1n, 4_000_000n * 10n ** 12n, 'r4')).toMatchObject({ admitted: false });
 
     const limiter = new RedisRateLimiter(redis, { prefix, useCallerClock: true });
     for (const tokens of [1e300, 2 ** 53, Number.NaN, -1, Number.POSITIVE_INFINITY]) {

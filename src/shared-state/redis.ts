@@ -65,12 +65,15 @@ export const RESERVATION_LEASE_TTL_MS = 15 * 60_000;
 
 /**
  * Bounds on every number a script receives, so no input can overflow Redis's 64-bit integers
- * or Lua's doubles (exact to 2^53). One request reserves or settles at most $10,000; a budget
- * limit above $1M is the same as no limit in practice (a counter tops out at $9.2M). Token
- * counts and rate limits stay far below 2^53 even summed over a window.
+ * or Lua's doubles (exact to 2^53). One request reserves or settles at most $10,000 (many in
+ * flight still fit a counter); seeded spend at most 2^62 pico ($4.6M), which a counter can
+ * hold. Limits are only compared, as exact decimal strings, so they can be far larger (a
+ * limit beyond what a counter holds is no limit). Token counts and rate limits stay far below
+ * 2^53 even summed over a window.
  */
 export const MAX_REQUEST_PICO = 10n ** 16n;
-export const MAX_LIMIT_PICO = 10n ** 18n;
+export const MAX_COUNTER_PICO = 2n ** 62n;
+export const MAX_LIMIT_PICO = 10n ** 30n;
 export const MAX_SCRIPT_TOKENS = 2 ** 40;
 
 export function boundedPico(value: Pico, max: Pico): string {
@@ -257,7 +260,7 @@ export class RedisSpendBook implements SpendBook {
   }
 
   async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
-    await script(this.redis.tollgateSeed(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), boundedPico(spend, MAX_LIMIT_PICO), options.onlyIfMissing ? '1' : '0'));
+    await script(this.redis.tollgateSeed(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), boundedPico(spend, MAX_COUNTER_PICO), options.onlyIfMissing ? '1' : '0'));
   }
 
   async forget(customerId: string): Promise<void> {
