@@ -13,7 +13,17 @@ import type { SpendEventBus } from '../ledger/events';
 import type { CostSource, CounterIncrement, SpendRecord } from '../ledger/types';
 import type { Logger } from '../observability/logger';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
-import { isSharedStateRefusal, type CounterKey, type RateLimiter, type RateTicket, type SpendBook } from '../shared-state/types';
+import { ComposedAdmissions } from '../shared-state/admissions';
+import {
+  isSharedStateRefusal,
+  type Admissions,
+  type CounterClaim,
+  type CounterKey,
+  type RateLimiter,
+  type RateTicket,
+  type SettlementRequest,
+  type SpendBook,
+} from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
 import type { Registry } from './registry';
@@ -67,6 +77,8 @@ export interface ResolverDependencies {
   registry: Registry;
   spendBook: SpendBook;
   rateLimiter: RateLimiter;
+  /** Admission and settlement in one step each; by default composed of the two above. */
+  admissions?: Admissions;
   ledger: Ledger;
   events: SpendEventBus;
   timezone: string;
@@ -83,7 +95,7 @@ export interface ResolverDependencies {
 export class InternalResolver {
   private readonly registry: Registry;
   private readonly spendBook: SpendBook;
-  private readonly rateLimiter: RateLimiter;
+  private readonly admissions: Admissions;
   private readonly ledger: Ledger;
   private readonly events: SpendEventBus;
   private readonly timezone: string;
@@ -96,7 +108,7 @@ export class InternalResolver {
   constructor(dependencies: ResolverDependencies) {
     this.registry = dependencies.registry;
     this.spendBook = dependencies.spendBook;
-    this.rateLimiter = dependencies.rateLimiter;
+    this.admissions = dependencies.admissions ?? new ComposedAdmissions(dependencies.spendBook, dependencies.rateLimiter);
     this.ledger = dependencies.ledger;
     this.events = dependencies.events;
     this.timezone = dependencies.timezone;
@@ -148,9 +160,8 @@ export class InternalResolver {
     if (customer.blocked) {
       return { ok: false, error: new GatewayError('customer_blocked', `Customer=${customerId} is blocked from making LLM API calls.`, 'user') };
     }
-    const reservations: CounterReservation[] = [];
     try {
-      return await this.admit(request, customerId, customer, now, reservations);
+      return await this.admit(request, customerId, customer, now);
     } catch (error) {
       // The shared counters (Redis) did not answer, or answered late: an admission step that
       // timed out may have been applied all the same. So the request's possible reservations
@@ -198,60 +209,56 @@ export class InternalResolver {
     return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget } };
   }
 
-  /** Checks and reserves every limit; pushes each reservation it takes onto `reservations`. */
-  private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, reservations: CounterReservation[]): Promise<Authorization> {
+  /** Checks and reserves every limit in one step of the shared state (one Redis round trip). */
+  private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Promise<Authorization> {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
     const price = request.deployment.price;
     const estimate = costOf(price, { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens });
-    const release = async () => {
-      for (const r of reservations.splice(0)) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
-    };
-
     const counters = this.countersOf(request, customerId, budget, period, now);
-    const overall = await this.spendBook.reserve(counters.overall, estimate, budget?.maxBudget ?? null, request.requestId);
-    if (!overall.admitted) {
-      return { ok: false, error: budgetExceeded(customerId, budget!, overall.spend, overall.reserved, null) };
+    const claims: CounterClaim[] = [{ key: counters.overall, amount: estimate, limit: budget?.maxBudget ?? null }];
+    if (counters.model) claims.push({ key: counters.model.key, amount: estimate, limit: counters.model.maxBudget });
+    // tpm reserves the prompt plus the output the client capped; trued up to usage at settle.
+    // Without a cap the output cannot be known, so it is not reserved (like budgets, the
+    // window can then overshoot by at most one request).
+    const rateLimited = budget !== null && hasRateLimits(budget);
+    const outcome = await this.admissions.admit({
+      customerId,
+      settlementId: request.requestId,
+      counters: claims,
+      rate: rateLimited
+        ? {
+            key: rateKeyOf(customerId),
+            limits: { rpm: budget.rpmLimit, tpm: budget.tpmLimit, parallel: budget.maxParallelRequests },
+            estimatedTokens: request.promptTokens + (request.requestedMaxTokens ?? 0),
+            nowMs: now.getTime(),
+          }
+        : null,
+    });
+    if (!outcome.admitted && outcome.refusedBy === 'budget') {
+      const refused = outcome.counters[outcome.counter]!;
+      const model = outcome.counter > 0 && counters.model ? { model: request.model, max: counters.model.maxBudget } : null;
+      return { ok: false, error: budgetExceeded(customerId, budget!, refused.spend, refused.reserved, model) };
     }
-    reservations.push({ key: counters.overall, amount: estimate });
-
-    if (counters.model) {
-      const { key, maxBudget } = counters.model;
-      const result = await this.spendBook.reserve(key, estimate, maxBudget, request.requestId);
-      if (!result.admitted) {
-        await release();
-        return { ok: false, error: budgetExceeded(customerId, budget!, result.spend, result.reserved, { model: request.model, max: maxBudget }) };
-      }
-      reservations.push({ key, amount: estimate });
+    if (!outcome.admitted) {
+      const rate = outcome.rate;
+      const retryAfterSeconds = Math.max(1, Math.ceil(rate.retryAfterMs / 1000));
+      return {
+        ok: false,
+        error: new GatewayError(
+          'rate_limit_exceeded',
+          `Rate limit exceeded for end_user: ${customerId}. Limit type: ${rate.limitType}. Current limit: ${rate.limit}, current usage: ${rate.current}.`,
+          null,
+          { 'retry-after': String(retryAfterSeconds), 'x-ratelimit-limit-type': rate.limitType },
+        ),
+      };
     }
-
+    const reservations: CounterReservation[] = claims.map((claim) => ({ key: claim.key, amount: claim.amount }));
+    const overall = outcome.counters[0]!;
     let rateTicket: RateTicket | null = null;
     const headers: Record<string, string> = {};
-    if (budget && hasRateLimits(budget)) {
-      // tpm reserves the prompt plus the output the client capped; trued up to usage at settle.
-      // Without a cap the output cannot be known, so it is not reserved (like budgets, the
-      // window can then overshoot by at most one request).
-      const estimatedTokens = request.promptTokens + (request.requestedMaxTokens ?? 0);
-      const rate = await this.rateLimiter.acquire(
-        rateKeyOf(customerId),
-        { rpm: budget.rpmLimit, tpm: budget.tpmLimit, parallel: budget.maxParallelRequests },
-        estimatedTokens,
-        now.getTime(),
-        request.requestId,
-      );
-      if (!rate.ok) {
-        await release();
-        const retryAfterSeconds = Math.max(1, Math.ceil(rate.retryAfterMs / 1000));
-        return {
-          ok: false,
-          error: new GatewayError(
-            'rate_limit_exceeded',
-            `Rate limit exceeded for end_user: ${customerId}. Limit type: ${rate.limitType}. Current limit: ${rate.limit}, current usage: ${rate.current}.`,
-            null,
-            { 'retry-after': String(retryAfterSeconds), 'x-ratelimit-limit-type': rate.limitType },
-          ),
-        };
-      }
+    if (budget && outcome.rate) {
+      const rate = outcome.rate;
       rateTicket = rate.ticket;
       if (budget.rpmLimit !== null) {
         headers['x-ratelimit-end_user-limit-requests'] = String(budget.rpmLimit);
@@ -304,14 +311,14 @@ export class InternalResolver {
     this.ledger.record(record);
     this.onMetered(record);
     let periodSpend: Pico | null = null;
-    for (const reservation of decision.reservations) {
+    if (request.customerId !== null) {
+      const settlement = this.settlementOf(decision, request.customerId, cost, usage.promptTokens + usage.completionTokens);
       await this.catchUp.run(async () => {
-        const spend = await this.spendBook.commit(reservation.key, reservation.amount, cost, request.requestId);
-        if (reservation.key.scope === OVERALL_SCOPE) periodSpend = spend;
+        const spends = await this.admissions.settle(settlement);
+        const overall = decision.reservations.findIndex((reservation) => reservation.key.scope === OVERALL_SCOPE);
+        if (overall >= 0) periodSpend = spends[overall]!;
       }, 'commit');
     }
-    const ticket = decision.rateTicket;
-    if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, usage.promptTokens + usage.completionTokens), 'rate settle');
     this.events.publish({
       record,
       periodSpendPico: periodSpend ?? 0n,
@@ -326,9 +333,20 @@ export class InternalResolver {
   async release(decision: Decision): Promise<void> {
     if (decision.settled) return;
     decision.settled = true;
-    for (const reservation of decision.reservations) await this.catchUp.run(() => this.spendBook.release(reservation.key, reservation.amount, decision.request.requestId), 'release');
-    const ticket = decision.rateTicket;
-    if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, 0), 'rate settle');
+    const { customerId } = decision.request;
+    if (customerId === null) return;
+    const settlement = this.settlementOf(decision, customerId, null, 0);
+    await this.catchUp.run(() => this.admissions.settle(settlement), 'release');
+  }
+
+  /** The request's end in the shared state: `cost` charged to each counter (null: released). */
+  private settlementOf(decision: Decision, customerId: string, cost: Pico | null, tokens: number): SettlementRequest {
+    return {
+      customerId,
+      settlementId: decision.request.requestId,
+      counters: decision.reservations.map((reservation) => ({ key: reservation.key, reservation: reservation.amount, actual: cost })),
+      rate: decision.rateTicket ? { ticket: decision.rateTicket, actualTokens: tokens } : null,
+    };
   }
 }
 

@@ -28,8 +28,8 @@ import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
 import { RedisEventRelay } from '../shared-state/event-relay';
 import { NO_INVALIDATION, RedisInvalidation, type Invalidation } from '../shared-state/invalidation';
-import { connectRedis, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } from '../shared-state/redis';
-import type { RateLimiter, SpendBook } from '../shared-state/types';
+import { connectRedis, RedisAdmissions, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } from '../shared-state/redis';
+import type { Admissions, RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { openDatabase, type Database } from '../store/database';
@@ -90,12 +90,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let redis: ScriptedRedis | null = null;
   let spendBook: SpendBook = new MemorySpendBook();
   let rateLimiter: RateLimiter = new MemoryRateLimiter();
+  let admissions: Admissions | undefined; // composed of the two above unless Redis has one script for it
   let invalidation: Invalidation = NO_INVALIDATION;
   let redisInvalidation: RedisInvalidation | null = null;
   if (config.redisUrl) {
     redis = await connectRedis(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs, onError: (error) => logger.warn({ err: error.message }, 'redis connection error') });
     spendBook = new RedisSpendBook(redis, config.redisKeyPrefix, config.reservationLeaseMs);
     rateLimiter = new RedisRateLimiter(redis, { prefix: config.redisKeyPrefix });
+    admissions = new RedisAdmissions(redis, config.redisKeyPrefix, config.reservationLeaseMs);
     redisInvalidation = new RedisInvalidation(redis, config.redisKeyPrefix, logger);
     invalidation = redisInvalidation;
   }
@@ -147,7 +149,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     sharedCounterCatchUp: () => catchUp.pending,
     liveSubscriptions: () => openSubscriptions.count,
   });
-  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, logger, onMetered: (record) => metrics.metered(record) });
+  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, admissions, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, logger, onMetered: (record) => metrics.metered(record) });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
   const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics });

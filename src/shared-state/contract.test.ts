@@ -8,8 +8,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryRateLimiter, MemorySpendBook } from './memory';
 import {
   connectRedis,
-  MAX_LIMIT_PICO,
+  MAX_COUNTER_PICO,
   MAX_REQUEST_PICO,
+  RedisAdmissions,
   RedisRateLimiter,
   RedisSpendBook,
   RESERVATION_LEASE_TTL_MS,
@@ -17,13 +18,15 @@ import {
   withScripts,
   type ScriptedRedis,
 } from './redis';
-import { isSharedStateRefusal, type RateLimiter, type SpendBook } from './types';
+import { ComposedAdmissions } from './admissions';
+import { isSharedStateRefusal, type Admissions, type RateLimiter, type RateTicket, type SpendBook } from './types';
 import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from '../../test/support/redis';
 import { CuttableTcpProxy } from '../../test/support/tcp-proxy';
 
 interface SharedState {
   spendBook: SpendBook;
   rateLimiter: RateLimiter;
+  admissions: Admissions;
 }
 
 export function runSharedStateContract(name: string, make: () => Promise<SharedState>): void {
@@ -108,6 +111,70 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
     });
   });
 
+  describe(`${name}: Admissions`, () => {
+    const overall = { customerId: 'a', scope: '', periodStartMs: 1000 };
+    const model = { ...overall, scope: 'model:gpt' };
+    const limits = { rpm: 2, tpm: null, parallel: 1 };
+    const admission = (id: string, nowMs: number, modelLimit = 100n) => ({
+      customerId: 'a',
+      settlementId: id,
+      counters: [
+        { key: overall, amount: 10n, limit: 100n },
+        { key: model, amount: 10n, limit: modelLimit },
+      ],
+      rate: { key: 'end_user:a', limits, estimatedTokens: 5, nowMs },
+    });
+    const probe = async (book: SpendBook, key: typeof overall) => book.reserve(key, 0n, null, 'probe');
+
+    it('checks every budget and the rate window at once, and takes nothing when one refuses', async () => {
+      const { admissions, spendBook } = await make();
+      const refusedByModel = await admissions.admit(admission('r0', 0, 0n));
+      expect(refusedByModel).toMatchObject({ admitted: false, refusedBy: 'budget', counter: 1 });
+      expect(await probe(spendBook, overall)).toMatchObject({ spend: 0n, reserved: 0n });
+
+      const admitted = await admissions.admit(admission('r1', 0));
+      expect(admitted).toMatchObject({ admitted: true, counters: [{ reserved: 10n }, { reserved: 10n }], rate: { ok: true, remainingRequests: 1 } });
+      // One request in flight holds the one parallel slot: refused, and no budget is taken.
+      expect(await admissions.admit(admission('r2', 1))).toMatchObject({ admitted: false, refusedBy: 'rate', rate: { limitType: 'parallel_requests' } });
+      expect(await probe(spendBook, overall)).toMatchObject({ reserved: 10n });
+      expect(await probe(spendBook, model)).toMatchObject({ reserved: 10n });
+    });
+
+    it('settles every counter and the ticket in one step', async () => {
+      const { admissions, spendBook } = await make();
+      const admitted = await admissions.admit(admission('r1', 0));
+      if (!admitted.admitted || !admitted.rate) throw new Error('not admitted');
+      const settlement = {
+        customerId: 'a',
+        settlementId: 'r1',
+        counters: [overall, model].map((key) => ({ key, reservation: 10n, actual: 4n })),
+        rate: { ticket: admitted.rate.ticket, actualTokens: 3 },
+      };
+      expect(await admissions.settle(settlement)).toEqual([4n, 4n]);
+      // Redis can lose a reply, so a resend must change nothing (one process never resends).
+      if (name === 'redis') expect(await admissions.settle(settlement)).toEqual([4n, 4n]);
+      expect(await probe(spendBook, overall)).toMatchObject({ spend: 4n, reserved: 0n });
+      expect(await probe(spendBook, model)).toMatchObject({ spend: 4n, reserved: 0n });
+      // The slot is free again; the window still counts r1 (rpm 2).
+      expect(await admissions.admit(admission('r2', 1))).toMatchObject({ admitted: true, rate: { remainingRequests: 0 } });
+      expect(await admissions.admit(admission('r3', 2))).toMatchObject({ admitted: false, refusedBy: 'rate' });
+    });
+
+    it('releases every counter and frees the ticket, also for a ticket that was never admitted', async () => {
+      const { admissions, spendBook } = await make();
+      const admitted = await admissions.admit(admission('r1', 0));
+      if (!admitted.admitted || !admitted.rate) throw new Error('not admitted');
+      const release = (id: string, ticket: RateTicket) => ({ customerId: 'a', settlementId: id, counters: [overall, model].map((key) => ({ key, reservation: 10n, actual: null })), rate: { ticket, actualTokens: 0 } });
+      const never: RateTicket = { key: 'end_user:a', id: 'never-admitted', tokens: 0, at: 0, holdsParallelSlot: true };
+      await admissions.settle(release('never-admitted', never));
+      expect(await probe(spendBook, overall)).toMatchObject({ reserved: 10n });
+      expect(await admissions.admit(admission('r2', 1))).toMatchObject({ admitted: false, refusedBy: 'rate' }); // r1 still holds the slot
+      await admissions.settle(release('r1', admitted.rate.ticket));
+      expect(await probe(spendBook, overall)).toMatchObject({ spend: 0n, reserved: 0n });
+      expect(await admissions.admit(admission('r3', 2))).toMatchObject({ admitted: true });
+    });
+  });
+
   describe(`${name}: RateLimiter`, () => {
     it('allows rpm requests in any 60 s window (sliding, not fixed)', async () => {
       const { rateLimiter: limiter } = await make();
@@ -157,7 +224,11 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
   });
 }
 
-runSharedStateContract('memory', async () => ({ spendBook: new MemorySpendBook(), rateLimiter: new MemoryRateLimiter() }));
+runSharedStateContract('memory', async () => {
+  const spendBook = new MemorySpendBook();
+  const rateLimiter = new MemoryRateLimiter();
+  return { spendBook, rateLimiter, admissions: new ComposedAdmissions(spendBook, rateLimiter) };
+});
 
 /** A fresh key prefix per case on the real Redis; every key under it is deleted afterwards. */
 const connections: Redis[] = [];
@@ -185,7 +256,11 @@ afterAll(async () => {
 runSharedStateContract('redis', async () => {
   const redis = redisConnection();
   const prefix = freshPrefix();
-  return { spendBook: new RedisSpendBook(redis, prefix), rateLimiter: new RedisRateLimiter(redis, { prefix, useCallerClock: true }) };
+  return {
+    spendBook: new RedisSpendBook(redis, prefix),
+    rateLimiter: new RedisRateLimiter(redis, { prefix, useCallerClock: true }),
+    admissions: new RedisAdmissions(redis, prefix, RESERVATION_LEASE_TTL_MS, { useCallerClock: true }),
+  };
 });
 
 describe('redis: connecting', () => {
@@ -286,7 +361,11 @@ describe('redis: numbers, refusals and markers', () => {
     expect(await book.reserve(key, -5n, 2n ** 100n, 'r2')).toMatchObject({ admitted: true, reserved: MAX_REQUEST_PICO });
     expect(await book.commit(key, 0n, 2n ** 90n, 'r1')).toBe(MAX_REQUEST_PICO);
     await book.seed({ ...key, customerId: 'seeded' }, 2n ** 70n);
-    expect(await book.spendOf({ ...key, customerId: 'seeded' })).toBe(MAX_LIMIT_PICO);
+    expect(await book.spendOf({ ...key, customerId: 'seeded' })).toBe(MAX_COUNTER_PICO);
+    // A limit is compared exactly whatever its size: $5M is not cut down to anything smaller.
+    await book.seed({ ...key, customerId: 'rich' }, 4_000_000n * 10n ** 12n);
+    expect(await book.reserve({ ...key, customerId: 'rich' }, 1n, 5_000_000n * 10n ** 12n, 'r3')).toMatchObject({ admitted: true });
+    expect(await book.reserve({ ...key, customerId: 'rich' }, 1n, 4_000_000n * 10n ** 12n, 'r4')).toMatchObject({ admitted: false });
 
     const limiter = new RedisRateLimiter(redis, { prefix, useCallerClock: true });
     for (const tokens of [1e300, 2 ** 53, Number.NaN, -1, Number.POSITIVE_INFINITY]) {

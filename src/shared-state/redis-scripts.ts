@@ -93,20 +93,18 @@ end
 `;
 
 /**
- * KEYS[1] counter hash, KEYS[2] its leases; ARGV scope, period, amount, limit ('' = none),
- * settlement id, lease TTL (ms) → {admitted, spend, reserved}.
+ * One counter's admission, in two steps so a script can check every limit before taking
+ * anything: `counterRefuses` (true when settled + reserved >= limit; '' = no limit) and
+ * `counterReserve` (a settlement id reserves once per scope: a repeat replaces its lease).
  */
-export const RESERVE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}
-local key, leases, scope, period, amount, limit = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local id, ttl = ARGV[5], tonumber(ARGV[6])
-expireLeases(key, leases)
-position(key, scope, period)
-if limit ~= '' and compare(get(key, 'used', scope), limit) >= 0 then
-  return {0, get(key, 'spend', scope), get(key, 'reserved', scope)}
+const RESERVE_HELPERS = `
+local function counterRefuses(key, scope, period, limit)
+  position(key, scope, period)
+  return limit ~= '' and compare(get(key, 'used', scope), limit) >= 0
 end
-if amount ~= '0' then
+local function counterReserve(key, leases, scope, period, amount, id, ttl)
+  if amount == '0' then return end
   local member = scope .. '|' .. id
-  -- A settlement id reserves once per scope: a repeated reserve replaces its lease.
   local previous = endLease(key, leases, scope, id)
   if previous then unreserve(key, scope, previous) end
   redis.call('HINCRBY', key, 'reserved:' .. scope, amount)
@@ -116,17 +114,36 @@ if amount ~= '0' then
   redis.call('ZADD', leases, string.format('%.0f', expires), member)
   redis.call('PEXPIRE', leases, string.format('%.0f', ttl + 60000))
 end
+`;
+
+/**
+ * KEYS[1] counter hash, KEYS[2] its leases; ARGV scope, period, amount, limit ('' = none),
+ * settlement id, lease TTL (ms) → {admitted, spend, reserved}.
+ */
+export const RESERVE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${RESERVE_HELPERS}
+local key, leases, scope, period, amount, limit = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+expireLeases(key, leases)
+if counterRefuses(key, scope, period, limit) then
+  return {0, get(key, 'spend', scope), get(key, 'reserved', scope)}
+end
+counterReserve(key, leases, scope, period, amount, ARGV[5], tonumber(ARGV[6]))
 return {1, get(key, 'spend', scope), get(key, 'reserved', scope)}
 `;
 
 /**
  * A settlement is remembered as a field '<scope>|<settlement id>' of the customer's marker hash
- * for the current time window (KEYS markers, KEYS previous markers: the window before), not as
- * a key of its own: a retry within a window or the next finds it and is not applied twice. Each
- * window's hash expires as a whole (ARGV marker TTL, ms), so there is one key per customer and
+ * for the current time window (markers; previousMarkers: the window before), not as a key of
+ * its own: a retry within a window or the next finds it and is not applied twice. Each
+ * window's hash expires as a whole (marker TTL, ms), so there is one key per customer and
  * window, whatever the request rate.
+ *
+ * `counterCommit` replaces the request's lease with the actual cost and returns the settled
+ * spend; a lease that expired meanwhile gives back nothing (it was given back already), the
+ * cost is still charged. Admitted in a period that has ended since: the ledger keeps it there,
+ * the new period is untouched. "Only if present" leaves a counter Redis does not have alone.
+ * `counterRelease` gives the lease back, charging nothing.
  */
-const MARKER_HELPERS = `
+const SETTLE_HELPERS = `
 -- True when the settlement was applied already; else records it as applied now.
 local function settledBefore(markers, previousMarkers, member, ttl)
   if redis.call('HEXISTS', markers, member) == 1 or redis.call('HEXISTS', previousMarkers, member) == 1 then return true end
@@ -134,36 +151,36 @@ local function settledBefore(markers, previousMarkers, member, ttl)
   redis.call('PEXPIRE', markers, ttl)
   return false
 end
+local function counterCommit(key, markers, previousMarkers, leases, scope, period, actual, ttl, id, onlyIfPresent)
+  if onlyIfPresent and redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return '0' end
+  if settledBefore(markers, previousMarkers, scope .. '|' .. id, ttl) then return get(key, 'spend', scope) end
+  local held = endLease(key, leases, scope, id)
+  if isStale(key, scope, period) then return actual end
+  position(key, scope, period)
+  if held then unreserve(key, scope, held) end
+  redis.call('HINCRBY', key, 'spend:' .. scope, actual)
+  redis.call('HINCRBY', key, 'used:' .. scope, actual)
+  return get(key, 'spend', scope)
+end
+local function counterRelease(key, markers, previousMarkers, leases, scope, ttl, id)
+  if settledBefore(markers, previousMarkers, scope .. '|' .. id, ttl) then return end
+  local held = endLease(key, leases, scope, id)
+  if held then unreserve(key, scope, held) end
+end
 `;
 
 /**
  * KEYS[1] counter hash, KEYS[2] markers of this window, KEYS[3] markers of the previous one,
  * KEYS[4] the leases; ARGV scope, period, actual, marker TTL (ms), settlement id, only if
- * present ('1'/'0') → new settled spend. A settlement retried after a lost reply finds its
- * marker and is not applied twice; it gives back what its lease still holds (nothing if the
- * lease expired meanwhile and was given back already). "Only if present" leaves a counter
- * Redis does not have alone.
+ * present ('1'/'0') → new settled spend.
  */
-export const COMMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${MARKER_HELPERS}
-local key, leases, scope, period, actual = KEYS[1], KEYS[4], ARGV[1], ARGV[2], ARGV[3]
-if ARGV[6] == '1' and redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return '0' end
-if settledBefore(KEYS[2], KEYS[3], scope .. '|' .. ARGV[5], ARGV[4]) then return get(key, 'spend', scope) end
-local held = endLease(key, leases, scope, ARGV[5])
--- Admitted in a period that has ended since: the ledger keeps it there; the new period is untouched.
-if isStale(key, scope, period) then return actual end
-position(key, scope, period)
-if held then unreserve(key, scope, held) end
-redis.call('HINCRBY', key, 'spend:' .. scope, actual)
-redis.call('HINCRBY', key, 'used:' .. scope, actual)
-return get(key, 'spend', scope)
+export const COMMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${SETTLE_HELPERS}
+return counterCommit(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1')
 `;
 
 /** KEYS[1] counter hash, KEYS[2] and KEYS[3] the markers (as for commit), KEYS[4] the leases; ARGV scope, marker TTL (ms), settlement id. */
-export const RELEASE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${MARKER_HELPERS}
-local key, leases, scope = KEYS[1], KEYS[4], ARGV[1]
-if settledBefore(KEYS[2], KEYS[3], scope .. '|' .. ARGV[3], ARGV[2]) then return 0 end
-local held = endLease(key, leases, scope, ARGV[3])
-if held then unreserve(key, scope, held) end
+export const RELEASE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${SETTLE_HELPERS}
+counterRelease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3])
 return 0
 `;
 
@@ -188,98 +205,193 @@ return 1
 `;
 
 /**
- * KEYS[1] log (sorted set: ticket id scored by start time, µs), KEYS[2] tokens (hash: ticket
- * id → tokens, plus 'total'), KEYS[3] parallel slots (sorted set: ticket id scored by the
- * instant its slot expires, µs). A ticket is the member 'r:<ticket id>' in all three, the id
- * chosen by the caller (the request id), so a proxy that lost the reply can still settle it.
- * No key outside the limited key's hash tag: the script touches one cluster slot.
- * ARGV now (µs; '' = Redis TIME), rpm, tpm, parallel ('' = no limit), estimated tokens,
- * window (µs), parallel slot safety TTL (µs), ticket member.
- * → {1, at (ms), remaining requests (-1 = none), remaining tokens (-1 = none)}
- *   or {0, limit type, limit, current, retry after (ms)}.
+ * The sliding 60 s window of one limited key: log (sorted set: ticket member scored by start
+ * time, µs), tokens (hash: ticket member → tokens, plus 'total'), slots (sorted set: ticket
+ * member scored by the instant its parallel slot expires, µs). A ticket is the member
+ * 'r:<ticket id>' in all three, the id chosen by the caller (the request id), so a proxy that
+ * lost the reply can still settle it. Times are µs; Lua turns numbers into strings with %.14g,
+ * which would round them, hence text().
+ *
+ * `ratePrune` drops what left the window; `rateRefusal` returns {limit type, limit, current,
+ * retry after (ms)} or nil; `rateTake` records the ticket (once per member) and returns
+ * {at (ms), remaining requests (-1 = none), remaining tokens (-1 = none)}; `rateSettle` trues
+ * the ticket's tokens up and frees its slot (repeatable: it sets, never adds).
  */
-export const ACQUIRE_SCRIPT = `
--- Lua turns numbers into strings with %.14g, which would round microsecond timestamps.
+const RATE_HELPERS = `
 local function text(n) return string.format('%.0f', n) end
-local log, tokens, slots, member = KEYS[1], KEYS[2], KEYS[3], ARGV[8]
-local now
-if ARGV[1] == '' then
+local function rateNow(given)
+  if given ~= '' then return tonumber(given) end
   local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-else
-  now = tonumber(ARGV[1])
+  return tonumber(time[1]) * 1000000 + tonumber(time[2])
 end
-local rpm, tpm, parallel = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local estimated, window, slotTtl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local horizon = now - window
-
--- Requests that left the window take their tokens with them (in batches: unpack has a stack limit).
-while true do
-  local expired = redis.call('ZRANGEBYSCORE', log, '-inf', text(horizon), 'LIMIT', 0, 500)
-  if #expired == 0 then break end
-  local amounts = redis.call('HMGET', tokens, unpack(expired))
-  local sum = 0
-  for _, amount in ipairs(amounts) do if amount then sum = sum + tonumber(amount) end end
-  redis.call('HINCRBY', tokens, 'total', text(-sum))
-  redis.call('HDEL', tokens, unpack(expired))
-  redis.call('ZREM', log, unpack(expired))
-end
--- Slots of proxies that crashed mid-request expire instead of being held forever.
-redis.call('ZREMRANGEBYSCORE', slots, '-inf', text(now))
-
-local inFlight = redis.call('ZCARD', slots)
-if parallel and inFlight >= parallel then
-  return {0, 'parallel_requests', parallel, inFlight, 1000}
-end
-local count = redis.call('ZCARD', log)
-if rpm and count >= rpm then
-  local oldest = redis.call('ZRANGE', log, count - rpm, count - rpm, 'WITHSCORES')
-  return {0, 'requests', rpm, count, math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))}
-end
-local total = tonumber(redis.call('HGET', tokens, 'total') or '0')
-if tpm and total >= tpm then
-  -- When enough tokens will have left the window to drop below the limit.
-  local retry = math.floor(window / 1000)
-  local remaining = total
-  local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
-  for i = 1, #entries, 2 do
-    remaining = remaining - tonumber(redis.call('HGET', tokens, entries[i]) or '0')
-    if remaining < tpm then
-      retry = math.max(1, math.ceil((tonumber(entries[i + 1]) + window - now) / 1000))
-      break
-    end
+local function ratePrune(log, tokens, slots, now, window)
+  -- Requests that left the window take their tokens with them (in batches: unpack has a stack limit).
+  while true do
+    local expired = redis.call('ZRANGEBYSCORE', log, '-inf', text(now - window), 'LIMIT', 0, 500)
+    if #expired == 0 then break end
+    local amounts = redis.call('HMGET', tokens, unpack(expired))
+    local sum = 0
+    for _, amount in ipairs(amounts) do if amount then sum = sum + tonumber(amount) end end
+    redis.call('HINCRBY', tokens, 'total', text(-sum))
+    redis.call('HDEL', tokens, unpack(expired))
+    redis.call('ZREM', log, unpack(expired))
   end
-  return {0, 'tokens', tpm, total, retry}
+  -- Slots of proxies that crashed mid-request expire instead of being held forever.
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', text(now))
 end
-
--- A ticket id admits once: a repeat would count its tokens twice.
-if redis.call('HEXISTS', tokens, member) == 0 then
-  redis.call('ZADD', log, text(now), member)
-  redis.call('HSET', tokens, member, text(estimated))
-  total = redis.call('HINCRBY', tokens, 'total', text(estimated))
-  redis.call('ZADD', slots, text(now + slotTtl), member)
+local function rateRefusal(log, tokens, slots, now, window, rpm, tpm, parallel)
+  local inFlight = redis.call('ZCARD', slots)
+  if parallel and inFlight >= parallel then return {'parallel_requests', parallel, inFlight, 1000} end
+  local count = redis.call('ZCARD', log)
+  if rpm and count >= rpm then
+    local oldest = redis.call('ZRANGE', log, count - rpm, count - rpm, 'WITHSCORES')
+    return {'requests', rpm, count, math.max(1, math.ceil((tonumber(oldest[2]) + window - now) / 1000))}
+  end
+  local total = tonumber(redis.call('HGET', tokens, 'total') or '0')
+  if tpm and total >= tpm then
+    -- When enough tokens will have left the window to drop below the limit.
+    local retry = math.floor(window / 1000)
+    local remaining = total
+    local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
+    for i = 1, #entries, 2 do
+      remaining = remaining - tonumber(redis.call('HGET', tokens, entries[i]) or '0')
+      if remaining < tpm then
+        retry = math.max(1, math.ceil((tonumber(entries[i + 1]) + window - now) / 1000))
+        break
+      end
+    end
+    return {'tokens', tpm, total, retry}
+  end
+  return nil
 end
--- Abandoned windows expire: every entry is out of the window once it has passed.
-local windowTtlMs = math.max(1, math.ceil(window / 1000) + 1000)
-redis.call('PEXPIRE', log, text(windowTtlMs))
-redis.call('PEXPIRE', tokens, text(windowTtlMs))
-redis.call('PEXPIRE', slots, text(math.max(1, math.ceil(slotTtl / 1000) + 1000)))
-local remainingRequests, remainingTokens = -1, -1
-if rpm then remainingRequests = rpm - count - 1 end
-if tpm then remainingTokens = math.max(0, tpm - total) end
-return {1, math.floor(now / 1000), remainingRequests, remainingTokens}
+local function rateTake(log, tokens, slots, now, window, slotTtl, rpm, tpm, estimated, member)
+  local count = redis.call('ZCARD', log)
+  local total = tonumber(redis.call('HGET', tokens, 'total') or '0')
+  -- A ticket id admits once: a repeat would count its tokens twice.
+  if redis.call('HEXISTS', tokens, member) == 0 then
+    redis.call('ZADD', log, text(now), member)
+    redis.call('HSET', tokens, member, text(estimated))
+    total = redis.call('HINCRBY', tokens, 'total', text(estimated))
+    redis.call('ZADD', slots, text(now + slotTtl), member)
+  else
+    count = count - 1
+  end
+  -- Abandoned windows expire: every entry is out of the window once it has passed.
+  local windowTtlMs = math.max(1, math.ceil(window / 1000) + 1000)
+  redis.call('PEXPIRE', log, text(windowTtlMs))
+  redis.call('PEXPIRE', tokens, text(windowTtlMs))
+  redis.call('PEXPIRE', slots, text(math.max(1, math.ceil(slotTtl / 1000) + 1000)))
+  local remainingRequests, remainingTokens = -1, -1
+  if rpm then remainingRequests = rpm - count - 1 end
+  if tpm then remainingTokens = math.max(0, tpm - total) end
+  return {math.floor(now / 1000), remainingRequests, remainingTokens}
+end
+local function rateSettle(tokens, slots, member, actual)
+  redis.call('ZREM', slots, member)
+  local previous = redis.call('HGET', tokens, member)
+  if previous then
+    redis.call('HSET', tokens, member, text(actual))
+    redis.call('HINCRBY', tokens, 'total', text(actual - tonumber(previous)))
+  end
+end
 `;
 
-/** KEYS log, tokens, slots; ARGV ticket member, actual tokens, holds slot ('1'/'0'). Repeatable: it sets, never adds. */
-export const SETTLE_SCRIPT = `
-local function text(n) return string.format('%.0f', n) end
-local tokens, slots = KEYS[2], KEYS[3]
-local id, actual = ARGV[1], tonumber(ARGV[2])
-if ARGV[3] == '1' then redis.call('ZREM', slots, id) end
-local previous = redis.call('HGET', tokens, id)
-if previous then
-  redis.call('HSET', tokens, id, text(actual))
-  redis.call('HINCRBY', tokens, 'total', text(actual - tonumber(previous)))
-end
+/**
+ * KEYS log, tokens, slots. ARGV now (µs; '' = Redis TIME), rpm, tpm, parallel ('' = no
+ * limit), estimated tokens, window (µs), parallel slot safety TTL (µs), ticket member.
+ * → {1, at (ms), remaining requests, remaining tokens} or {0, limit type, limit, current, retry after (ms)}.
+ */
+export const ACQUIRE_SCRIPT = `${RATE_HELPERS}
+local log, tokens, slots = KEYS[1], KEYS[2], KEYS[3]
+local now, window, slotTtl = rateNow(ARGV[1]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local rpm, tpm, parallel = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+ratePrune(log, tokens, slots, now, window)
+local refusal = rateRefusal(log, tokens, slots, now, window, rpm, tpm, parallel)
+if refusal then return {0, refusal[1], refusal[2], refusal[3], refusal[4]} end
+local taken = rateTake(log, tokens, slots, now, window, slotTtl, rpm, tpm, tonumber(ARGV[5]), ARGV[8])
+return {1, taken[1], taken[2], taken[3]}
+`;
+
+/** KEYS log, tokens, slots; ARGV ticket member, actual tokens. */
+export const SETTLE_SCRIPT = `${RATE_HELPERS}
+rateSettle(KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))
 return 0
+`;
+
+/**
+ * A whole request's admission in one round trip: every spend counter of the customer (overall,
+ * model) and its rate window, all checked before anything is taken, so a refusal leaves no
+ * reservation to give back. All keys carry the customer's hash tag: one cluster slot.
+ * KEYS counter hash, leases, rate log, rate tokens, rate slots.
+ * ARGV settlement id, lease TTL (ms), counter count n, then n × (scope, period, amount, limit),
+ * then rate ('1'/'0'), now, rpm, tpm, parallel, estimated tokens, window, slot TTL, member.
+ * → {1, n × (spend, reserved), at, remaining requests, remaining tokens} when admitted;
+ *   {0, refused counter (1-based), n × (spend, reserved)} when a budget refuses;
+ *   {2, limit type, limit, current, retry after} when a rate limit refuses.
+ */
+export const ADMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${RESERVE_HELPERS}${RATE_HELPERS}
+local key, leases, log, tokens, slots = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local function counters()
+  local reply = {}
+  for i = 1, n do
+    local scope = ARGV[4 * i]
+    reply[#reply + 1] = get(key, 'spend', scope)
+    reply[#reply + 1] = get(key, 'reserved', scope)
+  end
+  return reply
+end
+expireLeases(key, leases)
+for i = 1, n do
+  if counterRefuses(key, ARGV[4 * i], ARGV[4 * i + 1], ARGV[4 * i + 3]) then
+    local reply = {0, i}
+    for _, value in ipairs(counters()) do reply[#reply + 1] = value end
+    return reply
+  end
+end
+local r = 4 + 4 * n
+local taken = {-1, -1, -1}
+if ARGV[r] == '1' then
+  local now, window, slotTtl = rateNow(ARGV[r + 1]), tonumber(ARGV[r + 6]), tonumber(ARGV[r + 7])
+  local rpm, tpm, parallel = tonumber(ARGV[r + 2]), tonumber(ARGV[r + 3]), tonumber(ARGV[r + 4])
+  ratePrune(log, tokens, slots, now, window)
+  local refusal = rateRefusal(log, tokens, slots, now, window, rpm, tpm, parallel)
+  if refusal then return {2, refusal[1], refusal[2], refusal[3], refusal[4]} end
+  taken = rateTake(log, tokens, slots, now, window, slotTtl, rpm, tpm, tonumber(ARGV[r + 5]), ARGV[r + 8])
+end
+for i = 1, n do
+  counterReserve(key, leases, ARGV[4 * i], ARGV[4 * i + 1], ARGV[4 * i + 2], id, ttl)
+end
+local reply = {1}
+for _, value in ipairs(counters()) do reply[#reply + 1] = value end
+reply[#reply + 1] = taken[1]
+reply[#reply + 1] = taken[2]
+reply[#reply + 1] = taken[3]
+return reply
+`;
+
+/**
+ * A whole request's settlement in one round trip: commits (or releases) each of its counters
+ * and trues up its rate ticket. Idempotent as its parts are.
+ * KEYS counter hash, markers, previous markers, leases, rate log, rate tokens, rate slots.
+ * ARGV settlement id, marker TTL (ms), 'commit' or 'release', counter count n, then
+ * n × (scope, period, actual), then rate ('1'/'0'), ticket member, actual tokens.
+ * → n settled spends (commit) or n zeros (release).
+ */
+export const SETTLE_REQUEST_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${SETTLE_HELPERS}${RATE_HELPERS}
+local key, markers, previousMarkers, leases, tokens, slots = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]
+local id, ttl, commit, n = ARGV[1], ARGV[2], ARGV[3] == 'commit', tonumber(ARGV[4])
+local reply = {}
+for i = 1, n do
+  local scope, period, actual = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  if commit then
+    reply[i] = counterCommit(key, markers, previousMarkers, leases, scope, period, actual, ttl, id, false)
+  else
+    counterRelease(key, markers, previousMarkers, leases, scope, ttl, id)
+    reply[i] = '0'
+  end
+end
+local r = 5 + 3 * n
+if ARGV[r] == '1' then rateSettle(tokens, slots, ARGV[r + 1], tonumber(ARGV[r + 2])) end
+return reply
 `;

@@ -7,10 +7,12 @@ import { Redis, ReplyError } from 'ioredis';
 import type { Pico } from '../shared/money';
 import {
   ACQUIRE_SCRIPT,
+  ADMIT_SCRIPT,
   COMMIT_SCRIPT,
   RELEASE_SCRIPT,
   RESERVE_SCRIPT,
   SEED_SCRIPT,
+  SETTLE_REQUEST_SCRIPT,
   SETTLE_SCRIPT,
   SPEND_OF_SCRIPT,
 } from './redis-scripts';
@@ -18,6 +20,9 @@ import {
   DEFAULT_COMMAND_TIMEOUT_MS,
   RATE_WINDOW_MS,
   SharedStateRefusal,
+  type AdmissionOutcome,
+  type AdmissionRequest,
+  type Admissions,
   type CommitOptions,
   type CounterKey,
   type RateDecision,
@@ -25,6 +30,7 @@ import {
   type RateLimits,
   type RateTicket,
   type ReserveResult,
+  type SettlementRequest,
   type SpendBook,
 } from './types';
 
@@ -46,7 +52,9 @@ interface ScriptCommands {
   tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
   tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string): Promise<number>;
   tollgateAcquire(log: string, tokens: string, slots: string, ...args: string[]): Promise<Reply>;
-  tollgateSettle(log: string, tokens: string, slots: string, member: string, actual: string, holdsSlot: string): Promise<number>;
+  tollgateSettle(log: string, tokens: string, slots: string, member: string, actual: string): Promise<number>;
+  tollgateAdmit(key: string, leases: string, log: string, tokens: string, slots: string, ...args: string[]): Promise<Reply>;
+  tollgateSettleRequest(key: string, markers: string, previousMarkers: string, leases: string, log: string, tokens: string, slots: string, ...args: string[]): Promise<(string | number)[]>;
 }
 
 /**
@@ -65,12 +73,15 @@ export const RESERVATION_LEASE_TTL_MS = 15 * 60_000;
 
 /**
  * Bounds on every number a script receives, so no input can overflow Redis's 64-bit integers
- * or Lua's doubles (exact to 2^53). One request reserves or settles at most $10,000; a budget
- * limit above $1M is the same as no limit in practice (a counter tops out at $9.2M). Token
- * counts and rate limits stay far below 2^53 even summed over a window.
+ * or Lua's doubles (exact to 2^53). One request reserves or settles at most $10,000 (many in
+ * flight still fit a counter); seeded spend at most 2^62 pico ($4.6M), which a counter can
+ * hold. Limits are only compared, as exact decimal strings, so they can be far larger (a
+ * limit beyond what a counter holds is no limit). Token counts and rate limits stay far below
+ * 2^53 even summed over a window.
  */
 export const MAX_REQUEST_PICO = 10n ** 16n;
-export const MAX_LIMIT_PICO = 10n ** 18n;
+export const MAX_COUNTER_PICO = 2n ** 62n;
+export const MAX_LIMIT_PICO = 10n ** 30n;
 export const MAX_SCRIPT_TOKENS = 2 ** 40;
 
 export function boundedPico(value: Pico, max: Pico): string {
@@ -175,10 +186,38 @@ export function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('tollgateSeed', { numberOfKeys: 1, lua: SEED_SCRIPT });
   redis.defineCommand('tollgateAcquire', { numberOfKeys: 3, lua: ACQUIRE_SCRIPT });
   redis.defineCommand('tollgateSettle', { numberOfKeys: 3, lua: SETTLE_SCRIPT });
+  redis.defineCommand('tollgateAdmit', { numberOfKeys: 5, lua: ADMIT_SCRIPT });
+  redis.defineCommand('tollgateSettleRequest', { numberOfKeys: 7, lua: SETTLE_REQUEST_SCRIPT });
   return redis as ScriptedRedis;
 }
 
 const text = (value: Pico | number) => value.toString();
+
+/** Every key of one customer carries its id as hash tag, so each script touches one cluster slot. */
+export function customerKeys(prefix: string, customerId: string, nowMs: number) {
+  const window = Math.floor(nowMs / SETTLEMENT_MARKER_TTL_MS);
+  const markers = `${prefix}settled:{${customerId}}:`;
+  return {
+    /** One hash for all the customer's scopes, so forgetting a customer is one DEL (and its leases). */
+    counters: `${prefix}spend:{${customerId}}`,
+    /** The reservation leases by expiry. */
+    leases: `${prefix}leases:{${customerId}}`,
+    /**
+     * Settlement markers of this window and of the one before: a retry is always checked
+     * against both, so a marker is remembered for one to two windows.
+     */
+    markers: markers + window,
+    previousMarkers: markers + (window - 1),
+  };
+}
+
+/** The three keys of one rate window, under `hashTag` (the customer id, for admissions). */
+function rateKeys(prefix: string, hashTag: string, key: string): [string, string, string] {
+  const base = hashTag === key ? `${prefix}rate:{${key}}` : `${prefix}rate:{${hashTag}}:${key}`;
+  return [`${base}:log`, `${base}:tokens`, `${base}:slots`];
+}
+
+const MARKER_TTL_ARG = String(2 * SETTLEMENT_MARKER_TTL_MS + 60_000);
 
 export class RedisSpendBook implements SpendBook {
   constructor(
@@ -189,25 +228,17 @@ export class RedisSpendBook implements SpendBook {
     private readonly nowMs: () => number = Date.now,
   ) {}
 
-  /** One hash per customer (all its scopes), so forgetting a customer is one DEL (and its leases). */
   private hashKey(customerId: string): string {
-    return `${this.prefix}spend:{${customerId}}`;
+    return customerKeys(this.prefix, customerId, 0).counters;
   }
 
-  /** The customer's reservation leases by expiry; same hash tag, so one cluster slot. */
   private leasesKey(customerId: string): string {
-    return `${this.prefix}leases:{${customerId}}`;
+    return customerKeys(this.prefix, customerId, 0).leases;
   }
 
-  /**
-   * The customer's settlement markers of this window and of the one before (same hash tag as
-   * the counter, so one cluster slot). A retry is always checked against both, so a marker is
-   * remembered for one to two windows.
-   */
   private markerKeys(customerId: string): [string, string] {
-    const window = Math.floor(this.nowMs() / SETTLEMENT_MARKER_TTL_MS);
-    const base = `${this.prefix}settled:{${customerId}}:`;
-    return [base + window, base + (window - 1)];
+    const keys = customerKeys(this.prefix, customerId, this.nowMs());
+    return [keys.markers, keys.previousMarkers];
   }
 
   async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult> {
@@ -237,7 +268,7 @@ export class RedisSpendBook implements SpendBook {
         key.scope,
         text(key.periodStartMs),
         boundedPico(actual, MAX_REQUEST_PICO),
-        text(2 * SETTLEMENT_MARKER_TTL_MS + 60_000),
+        MARKER_TTL_ARG,
         settlementId,
         options.onlyIfPresent ? '1' : '0',
       ),
@@ -248,7 +279,7 @@ export class RedisSpendBook implements SpendBook {
   async release(key: CounterKey, _reservation: Pico, settlementId: string): Promise<void> {
     const [markers, previousMarkers] = this.markerKeys(key.customerId);
     await script(
-      this.redis.tollgateRelease(this.hashKey(key.customerId), markers, previousMarkers, this.leasesKey(key.customerId), key.scope, text(2 * SETTLEMENT_MARKER_TTL_MS + 60_000), settlementId),
+      this.redis.tollgateRelease(this.hashKey(key.customerId), markers, previousMarkers, this.leasesKey(key.customerId), key.scope, MARKER_TTL_ARG, settlementId),
     );
   }
 
@@ -257,7 +288,7 @@ export class RedisSpendBook implements SpendBook {
   }
 
   async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
-    await script(this.redis.tollgateSeed(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), boundedPico(spend, MAX_LIMIT_PICO), options.onlyIfMissing ? '1' : '0'));
+    await script(this.redis.tollgateSeed(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), boundedPico(spend, MAX_COUNTER_PICO), options.onlyIfMissing ? '1' : '0'));
   }
 
   async forget(customerId: string): Promise<void> {
@@ -293,8 +324,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** The keys of one limited key; one hash tag so they stay in one cluster slot. */
   private keysOf(key: string): [string, string, string] {
-    const base = `${this.prefix}rate:{${key}}`;
-    return [`${base}:log`, `${base}:tokens`, `${base}:slots`];
+    return rateKeys(this.prefix, key, key);
   }
 
   async acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number, ticketId: string): Promise<RateDecision> {
@@ -339,11 +369,95 @@ export class RedisRateLimiter implements RateLimiter {
     // may or may not have reached Redis) can never free someone else's.
     ticket.holdsParallelSlot = false;
     const [log, tokens, slots] = this.keysOf(ticket.key);
-    await script(this.redis.tollgateSettle(log, tokens, slots, ticketMember(ticket.id), boundedCount(actualTokens), '1'));
+    await script(this.redis.tollgateSettle(log, tokens, slots, ticketMember(ticket.id), boundedCount(actualTokens)));
   }
 }
 
 /** Ticket members are prefixed so no ticket id can be taken for the tokens hash's 'total' field. */
 function ticketMember(ticketId: string): string {
   return `r:${ticketId}`;
+}
+
+/**
+ * A request's admission and settlement, each one script (one round trip, one cluster slot):
+ * the customer's spend counters (overall, model) and its rate window together. Same keys and
+ * semantics as `RedisSpendBook`, whose single-counter scripts still serve seeding, reads and
+ * the crash-journal replay; the rate window is the customer's own (hash tag = customer id).
+ */
+export class RedisAdmissions implements Admissions {
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly prefix = DEFAULT_KEY_PREFIX,
+    private readonly leaseTtlMs = RESERVATION_LEASE_TTL_MS,
+    private readonly options: { useCallerClock?: boolean; parallelSlotTtlMs?: number; nowMs?: () => number } = {},
+  ) {}
+
+  async admit(request: AdmissionRequest): Promise<AdmissionOutcome> {
+    const keys = customerKeys(this.prefix, request.customerId, 0);
+    const rate = request.rate;
+    const [log, tokens, slots] = rateKeys(this.prefix, request.customerId, rate?.key ?? '');
+    const args = [request.settlementId, text(this.leaseTtlMs), String(request.counters.length)];
+    for (const claim of request.counters) {
+      args.push(claim.key.scope, text(claim.key.periodStartMs), boundedPico(claim.amount, MAX_REQUEST_PICO), claim.limit === null ? '' : boundedPico(claim.limit, MAX_LIMIT_PICO));
+    }
+    if (rate) {
+      const limit = (value: number | null) => (value === null ? '' : boundedCount(value));
+      args.push(
+        '1',
+        this.options.useCallerClock ? text(Math.round(rate.nowMs * 1000)) : '',
+        limit(rate.limits.rpm),
+        limit(rate.limits.tpm),
+        limit(rate.limits.parallel),
+        boundedCount(rate.estimatedTokens),
+        text(RATE_WINDOW_MS * 1000),
+        text((this.options.parallelSlotTtlMs ?? PARALLEL_SLOT_TTL_MS) * 1000),
+        ticketMember(request.settlementId),
+      );
+    } else args.push('0');
+    const reply = await script(this.redis.tollgateAdmit(keys.counters, keys.leases, log, tokens, slots, ...args));
+    const status = Number(reply[0]);
+    if (status === 2) {
+      const [, limitType, limitValue, current, retryAfterMs] = reply;
+      return {
+        admitted: false,
+        refusedBy: 'rate',
+        rate: { ok: false, limitType: limitType as 'requests' | 'tokens' | 'parallel_requests', limit: Number(limitValue), current: Number(current), retryAfterMs: Number(retryAfterMs) },
+      };
+    }
+    const first = status === 1 ? 1 : 2;
+    const counters: ReserveResult[] = request.counters.map((_, i) => ({
+      admitted: status === 1 || i !== Number(reply[1]) - 1,
+      spend: BigInt(reply[first + 2 * i]!),
+      reserved: BigInt(reply[first + 2 * i + 1]!),
+    }));
+    if (status === 0) return { admitted: false, refusedBy: 'budget', counter: Number(reply[1]) - 1, counters };
+    if (!rate) return { admitted: true, counters, rate: null };
+    const [at, remainingRequests, remainingTokens] = reply.slice(first + 2 * request.counters.length).map(Number) as number[];
+    return {
+      admitted: true,
+      counters,
+      rate: {
+        ok: true,
+        ticket: { key: rate.key, id: request.settlementId, tokens: rate.estimatedTokens, at: at!, holdsParallelSlot: true },
+        remainingRequests: remainingRequests! < 0 ? null : remainingRequests!,
+        remainingTokens: remainingTokens! < 0 ? null : remainingTokens!,
+      },
+    };
+  }
+
+  async settle(settlement: SettlementRequest): Promise<Pico[]> {
+    const keys = customerKeys(this.prefix, settlement.customerId, (this.options.nowMs ?? Date.now)());
+    const rate = settlement.rate;
+    const [log, tokens, slots] = rateKeys(this.prefix, settlement.customerId, rate?.ticket.key ?? '');
+    // A release and a commit are never mixed in one settlement (a request is charged or not).
+    const commit = settlement.counters.some((counter) => counter.actual !== null);
+    const args = [settlement.settlementId, MARKER_TTL_ARG, commit ? 'commit' : 'release', String(settlement.counters.length)];
+    for (const counter of settlement.counters) args.push(counter.key.scope, text(counter.key.periodStartMs), boundedPico(counter.actual ?? 0n, MAX_REQUEST_PICO));
+    if (rate) {
+      rate.ticket.holdsParallelSlot = false;
+      args.push('1', ticketMember(rate.ticket.id), boundedCount(rate.actualTokens));
+    } else args.push('0');
+    const reply = await script(this.redis.tollgateSettleRequest(keys.counters, keys.markers, keys.previousMarkers, keys.leases, log, tokens, slots, ...args));
+    return reply.map((value) => BigInt(value));
+  }
 }

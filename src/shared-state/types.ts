@@ -122,3 +122,46 @@ export class SharedStateRefusal extends Error {
 export function isSharedStateRefusal(error: unknown): error is SharedStateRefusal {
   return error instanceof SharedStateRefusal;
 }
+
+/** One spend counter a request is admitted against: what it reserves there, under which limit. */
+export interface CounterClaim {
+  key: CounterKey;
+  amount: Pico;
+  limit: Pico | null;
+}
+
+/** Everything one request asks of the shared state to be admitted. All counters are one customer's. */
+export interface AdmissionRequest {
+  customerId: string;
+  /** The request id: names its reservations and its rate ticket. */
+  settlementId: string;
+  counters: CounterClaim[];
+  rate: { key: string; limits: RateLimits; estimatedTokens: number; nowMs: number } | null;
+}
+
+export type AdmissionOutcome =
+  /** `counters[i]` answers `request.counters[i]` (with this request's reservation included). */
+  | { admitted: true; counters: ReserveResult[]; rate: Extract<RateDecision, { ok: true }> | null }
+  | { admitted: false; refusedBy: 'budget'; counter: number; counters: ReserveResult[] }
+  | { admitted: false; refusedBy: 'rate'; rate: Extract<RateDecision, { ok: false }> };
+
+/** How a request ends in the shared state: each counter charged its actual cost (or released), its ticket trued up. */
+export interface SettlementRequest {
+  customerId: string;
+  settlementId: string;
+  /** `actual: null` releases the counter's reservation without charging. */
+  counters: { key: CounterKey; reservation: Pico; actual: Pico | null }[];
+  rate: { ticket: RateTicket; actualTokens: number } | null;
+}
+
+/**
+ * A request's admission and settlement as single operations: a refusal leaves nothing
+ * reserved, and with Redis each is one round trip (one script on one cluster slot). With
+ * Redis both are idempotent per settlement id, so a call whose reply was lost can be repeated
+ * (in one process no reply is lost, and nothing is repeated).
+ */
+export interface Admissions {
+  admit(request: AdmissionRequest): Promise<AdmissionOutcome>;
+  /** Returns the new settled spend of each counter (0 for a released one). */
+  settle(settlement: SettlementRequest): Promise<Pico[]>;
+}
