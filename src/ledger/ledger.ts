@@ -140,7 +140,7 @@ export class Ledger {
     const recovered: SpendRecord[] = [];
     for (const path of this.journal.orphanedSegments()) {
       const records = Journal.read(path);
-      inserted += await this.commit(records, []);
+      inserted += (await this.commit(records, [])).size;
       recovered.push(...records);
       this.journal.discard([path]);
     }
@@ -149,8 +149,29 @@ export class Ledger {
     return recovered;
   }
 
-  private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<number> {
-    if (!records.length && !newCustomers.length) return 0;
+  /**
+   * Commits the charges of requests a killed process left in flight, except those the ledger
+   * has already (they settled before the kill); returns the records inserted.
+   */
+  async recordInterrupted(records: SpendRecord[]): Promise<SpendRecord[]> {
+    if (!records.length) return [];
+    const settled = await this.settledAmong(records.map((record) => record.requestId));
+    const fresh = records.filter((record) => !settled.has(record.requestId));
+    const inserted = await this.commit(fresh, []);
+    return fresh.filter((record) => inserted.has(record.requestId));
+  }
+
+  /** Which of these requests have a ledger row. */
+  async settledAmong(requestIds: string[]): Promise<Set<string>> {
+    if (!requestIds.length) return new Set();
+    const knex = this.orm.em.getConnection().getKnex();
+    const result = await knex.raw('select request_id from spend_ledger where request_id = any(?::text[])', [requestIds]);
+    return new Set((result.rows as { request_id: string }[]).map((row) => row.request_id));
+  }
+
+  /** Commits records and new customers in one transaction; returns the request ids inserted. */
+  private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<Set<string>> {
+    if (!records.length && !newCustomers.length) return new Set();
     const knex = this.orm.em.getConnection().getKnex();
     const afterCommit: (() => void)[] = [];
     const inserted = await knex.transaction(async (trx) => {
@@ -170,7 +191,7 @@ export class Ledger {
           [JSON.stringify([...customerRows.values()])],
         );
       }
-      if (!records.length) return 0;
+      if (!records.length) return new Set<string>();
       const rows = records.map((r) => ({
         request_id: r.requestId,
         customer_id: r.customerId,
@@ -241,7 +262,7 @@ export class Ledger {
           if (callback) afterCommit.push(callback);
         }
       }
-      return insertedIds.size;
+      return insertedIds;
     });
     for (const callback of afterCommit) {
       try {

@@ -20,6 +20,8 @@ import { BudgetResetTimer } from '../governance/reset-timer';
 import { InternalResolver } from '../governance/resolver';
 import { BudgetEventBus, SpendEventBus } from '../ledger/events';
 import { Journal } from '../ledger/journal';
+import { InFlightJournal } from '../ledger/in-flight-journal';
+import { recoverInterrupted } from '../governance/in-flight';
 import { Ledger } from '../ledger/ledger';
 import { createLogger, type Logger } from '../observability/logger';
 import { GatewayMetrics } from '../observability/metrics';
@@ -106,8 +108,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
   const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
   const recovered = await ledger.recover();
+  // After the crash journal (a request that settled before the kill keeps its own row):
+  // charge the streams a killed process left in flight, give back what it had reserved.
+  const inFlight = new InFlightJournal(join(config.dataDir, 'journal'), config.inFlightJournalIntervalMs, logger);
+  const interrupted = await recoverInterrupted({ journal: inFlight, ledger, spendBook, rateLimiter, logger });
   // Before seeding: a counter the book lacks is seeded from the store, which has them all.
-  await replayRecovered(recovered, spendBook, now().getTime(), logger);
+  await replayRecovered([...recovered, ...interrupted], spendBook, now().getTime(), logger);
   if (redisInvalidation) {
     // Subscribed before loading, so no change made meanwhile is missed.
     await redisInvalidation.start(
@@ -147,7 +153,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     sharedCounterCatchUp: () => catchUp.pending,
     liveSubscriptions: () => openSubscriptions.count,
   });
-  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, onMetered: (record) => metrics.metered(record) });
+  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, onMetered: (record) => metrics.metered(record), inFlight });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
   const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics });
@@ -189,6 +195,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   if (controlForwarder) server.on('upgrade', (request, socket, head) => controlForwarder.upgrade(request, socket, head));
   else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
   ledger.start();
+  inFlight.start();
   alerting.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();
@@ -212,6 +219,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+      inFlight.stop();
       await ledger.stop();
       await alerting.stop();
       await controlPlane?.stop();
