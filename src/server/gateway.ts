@@ -23,6 +23,7 @@ import { Journal } from '../ledger/journal';
 import { InFlightJournal } from '../ledger/in-flight-journal';
 import { recoverInterrupted } from '../governance/in-flight';
 import { Ledger } from '../ledger/ledger';
+import { LedgerPartitions } from '../ledger/partitions';
 import { createLogger, type Logger } from '../observability/logger';
 import { GatewayMetrics } from '../observability/metrics';
 import { createServices, type Services } from '../services';
@@ -60,6 +61,7 @@ export interface RunningGateway {
   server: Server;
   services: Services;
   ledger: Ledger;
+  partitions: LedgerPartitions;
   events: SpendEventBus;
   budgetEvents: BudgetEventBus;
   database: Database;
@@ -105,7 +107,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const budgetEvents = new BudgetEventBus();
   const eventRelay = redis ? new RedisEventRelay(redis, config.redisKeyPrefix, events, budgetEvents, logger) : null;
   await eventRelay?.start();
-  const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
+  const partitions = new LedgerPartitions(database.orm, config.ledgerRetentionDays, logger, now);
+  // Before the journal replay, which writes into today's partition (and older ones).
+  await partitions.start();
+  const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs, partitions);
   const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
   const recovered = await ledger.recover();
   // After the crash journal (a request that settled before the kill keeps its own row):
@@ -220,6 +225,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       server.closeIdleConnections();
       await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
       inFlight.stop();
+      partitions.stop();
       await ledger.stop();
       await alerting.stop();
       await controlPlane?.stop();
@@ -239,7 +245,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     return stopping;
   };
 
-  return { url: `http://127.0.0.1:${port}`, port, server, services, ledger, events, budgetEvents, database, stop };
+  return { url: `http://127.0.0.1:${port}`, port, server, services, ledger, partitions, events, budgetEvents, database, stop };
 }
 
 /** `GET /metrics` in Prometheus text format; needs an admin key, like the control plane. */
