@@ -2,7 +2,7 @@ import { Migration } from '@mikro-orm/migrations';
 
 /**
  * The ledger becomes a table partitioned by day of `created_at` (UTC), and hourly rollups per
- * customer × model are added. Existing rows are kept: a partition is created for each day
+ * customer × model (and per model alone) are added. Existing rows are kept: a partition is created for each day
  * that has rows, the rows are copied over, and the rollups are built from them. The primary
  * key becomes (created_at, request_id): a partitioned table's unique keys must contain the
  * partition key, and a request's record always carries the same created_at, so a retried
@@ -33,6 +33,9 @@ end $$;`);
     this.addSql(`create table "spend_rollups" ("hour" timestamptz not null, "customer_id" varchar(256) not null, "model" varchar(256) not null, "spend_pico" bigint not null, "requests" bigint not null, "prompt_tokens" bigint not null, "completion_tokens" bigint not null, "cached_prompt_tokens" bigint not null, "cache_write_tokens" bigint not null, constraint "spend_rollups_pkey" primary key ("hour", "customer_id", "model"));`);
     this.addSql(`create index "spend_rollups_customer_id_hour_index" on "spend_rollups" ("customer_id", "hour");`);
     this.addSql(`insert into "spend_rollups" ("hour", "customer_id", "model", "spend_pico", "requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cache_write_tokens") select date_trunc('hour', "created_at", 'UTC'), coalesce("customer_id", ''), "model", sum("cost_pico"), count(*), sum("prompt_tokens"), sum("completion_tokens"), sum("cached_prompt_tokens"), sum("cache_write_tokens") from "spend_ledger_unpartitioned" group by 1, 2, 3;`);
+    // The same per hour × model alone, for reports over all customers.
+    this.addSql(`create table "spend_rollups_by_model" ("hour" timestamptz not null, "model" varchar(256) not null, "spend_pico" bigint not null, "requests" bigint not null, "prompt_tokens" bigint not null, "completion_tokens" bigint not null, "cached_prompt_tokens" bigint not null, "cache_write_tokens" bigint not null, constraint "spend_rollups_by_model_pkey" primary key ("hour", "model"));`);
+    this.addSql(`insert into "spend_rollups_by_model" ("hour", "model", "spend_pico", "requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cache_write_tokens") select "hour", "model", sum("spend_pico"), sum("requests"), sum("prompt_tokens"), sum("completion_tokens"), sum("cached_prompt_tokens"), sum("cache_write_tokens") from "spend_rollups" group by 1, 2;`);
     this.addSql(`drop table "spend_ledger_unpartitioned";`);
   }
 

@@ -70,6 +70,17 @@ async function rowsAndRollups(knex: Knex): Promise<{ rows: Sums; rollups: Sums }
   return { rows: toSums(rows), rollups: toSums(rollups) };
 }
 
+/** Per hour × model over all customers: the ledger rows' sums and the per-model rollups. */
+async function modelRowsAndRollups(knex: Knex): Promise<{ rows: Record<string, string>; rollups: Record<string, string> }> {
+  const toMap = (result: { rows: Record<string, string>[] }) => Object.fromEntries(result.rows.map((r) => [`${new Date(r.hour!).toISOString()} ${r.model}`, `${r.spend}/${r.requests}/${r.tokens}`]));
+  const rows = await knex.raw(
+    `select date_trunc('hour', created_at, 'UTC') as hour, model, sum(cost_pico)::text as spend, count(*)::text as requests, sum(prompt_tokens + completion_tokens)::text as tokens
+     from spend_ledger group by 1, 2`,
+  );
+  const rollups = await knex.raw(`select hour, model, spend_pico::text as spend, requests::text as requests, (prompt_tokens + completion_tokens)::text as tokens from spend_rollups_by_model`);
+  return { rows: toMap(rows), rollups: toMap(rollups) };
+}
+
 async function explain(knex: Knex, query: { sql: string; params: unknown[] }): Promise<string> {
   const result = await knex.raw(`explain ${query.sql}`, query.params as never[]);
   return (result.rows as Record<string, string>[]).map((row) => row['QUERY PLAN']).join('\n');
@@ -115,12 +126,16 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
     const before = await rowsAndRollups(knex);
     expect(Object.keys(before.rows)).toHaveLength(6);
     expect(before.rollups).toEqual(before.rows);
+    const byModel = await modelRowsAndRollups(knex);
+    expect(Object.keys(byModel.rows)).toHaveLength(5);
+    expect(byModel.rollups).toEqual(byModel.rows);
     // The same records again (a batch retried after a lost commit, a journal replayed).
     for (const r of records) gateway.ledger.record(r);
     await gateway.ledger.flush();
     const after = await rowsAndRollups(knex);
     expect(after.rows).toEqual(before.rows);
     expect(after.rollups).toEqual(before.rows);
+    expect(await modelRowsAndRollups(knex)).toEqual(byModel);
   });
 
   it('answers spendReport across the boundary from the rollups, exactly, and the plan never reads the ledger', async () => {
@@ -140,10 +155,20 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
     for (const groupBy of ['day', 'customer', 'model'] as const) {
       for (const customer of [null, 'roll-a']) {
         const plan = await explain(knex, reportQuery(new Date(TODAY - 90 * DAY), new Date(TODAY + DAY), groupBy, customer, 'UTC'));
-        expect(plan).toContain('spend_rollups');
+        // Over all customers by day or model: the per-model rollups, no row per customer.
+        expect(plan).toMatch(customer === null && groupBy !== 'customer' ? / on spend_rollups_by_model/ : / on spend_rollups(?!_by_model)/);
         expect(plan).not.toMatch(/spend_ledger/);
       }
     }
+    const allCustomers = await graphql<{ spendReport: { key: string; spend: number; requests: number }[] }>(
+      gateway.url,
+      `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: day) { key spend requests } }`,
+      { from: from.toISOString(), to: to.toISOString() },
+    );
+    expect(allCustomers.data!.spendReport.map((row) => [row.key, dollarsToPico(row.spend), row.requests])).toEqual([
+      [day(BOUNDARY - DAY), 19_000_013n, 3],
+      [day(BOUNDARY), 44_000_023n, 3],
+    ]);
     // A range that does not start on an hour reads the ledger for that partial hour only.
     const partial = reportQuery(new Date(BOUNDARY - 30 * 60_000 - 1), to, 'customer', null, 'UTC');
     const rows = (await knex.raw(partial.sql, partial.params as never[])).rows as { key: string; spend: string }[];
@@ -175,6 +200,11 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
     expect(rollups[oldHour]?.spend).toBe('64000013'); // kept: history beyond the raw retention
     delete rollups[oldHour];
     expect(rollups).toEqual(rows);
+    const byModel = await modelRowsAndRollups(knex);
+    const oldModelHour = `${new Date(OLD_DAY + 5 * HOUR).toISOString()} m1`;
+    expect(byModel.rollups[oldModelHour]).toBeDefined();
+    delete byModel.rollups[oldModelHour];
+    expect(byModel.rollups).toEqual(byModel.rows);
     const report = await graphql<{ spendReport: { key: string; spend: number }[] }>(
       gateway.url,
       `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: customer) { key spend } }`,
@@ -223,6 +253,8 @@ describe.each(['pglite', 'postgresql'] as const)('the migration to the partition
         ['2026-11-29T00:00:00.000Z', 'legacy', 'm1', 7, 1],
         ['2026-11-29T10:00:00.000Z', '', 'm2', 11, 1],
       ]);
+      const byModel = await knex.raw(`select model, spend_pico::int as spend from spend_rollups_by_model order by hour`);
+      expect((byModel.rows as { model: string; spend: number }[]).map((r) => [r.model, r.spend])).toEqual([['m1', 5], ['m1', 7], ['m2', 11]]);
       // Still idempotent by request: the same row again is not a second charge.
       const again = await knex.raw(
         `insert into spend_ledger (request_id, customer_id, model, deployment_id, provider, endpoint, prompt_tokens, completion_tokens, cost_pico, cost_source, status, period_start, created_at)

@@ -231,6 +231,9 @@ export function reportQuery(from: Date, to: Date, groupBy: ReportGroup, customer
   const parts: string[] = [];
   const params: unknown[] = [];
   const customerFilter = customerId ? ' and customer_id = ?' : '';
+  // Over all customers by day or model, the per-model rollups (no row per customer) suffice.
+  const rollups = customerId || groupBy === 'customer' ? 'spend_rollups' : 'spend_rollups_by_model';
+  const customerColumn = rollups === 'spend_rollups' ? 'customer_id' : "'' as customer_id";
   const iso = (ms: number) => new Date(ms).toISOString();
   const raw = (a: number, b: number) => {
     parts.push(`select created_at as at, coalesce(customer_id, '') as customer_id, model, cost_pico as spend, 1 as requests, prompt_tokens as prompt, completion_tokens as completion
@@ -241,8 +244,8 @@ export function reportQuery(from: Date, to: Date, groupBy: ReportGroup, customer
     raw(start, end); // within one hour, or across one hour boundary only
   } else {
     if (start < wholeFrom) raw(start, wholeFrom);
-    parts.push(`select hour as at, customer_id, model, spend_pico as spend, requests, prompt_tokens as prompt, completion_tokens as completion
-      from spend_rollups where hour >= ? and hour < ?${customerFilter}`);
+    parts.push(`select hour as at, ${customerColumn}, model, spend_pico as spend, requests, prompt_tokens as prompt, completion_tokens as completion
+      from ${rollups} where hour >= ? and hour < ?${customerFilter}`);
     params.push(iso(wholeFrom), iso(wholeTo), ...(customerId ? [customerId] : []));
     if (wholeTo < end) raw(wholeTo, end);
   }

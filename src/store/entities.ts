@@ -91,6 +91,22 @@ export const SpendRollupEntity = defineEntity({
 });
 export type SpendRollup = InferEntity<typeof SpendRollupEntity>;
 
+/** The same sums per UTC hour × model alone, for reports over all customers. */
+export const ModelSpendRollupEntity = defineEntity({
+  name: 'ModelSpendRollup',
+  tableName: 'spend_rollups_by_model',
+  properties: {
+    hour: p.datetime().primary().fieldName('hour'),
+    model: p.string().primary().length(256).fieldName('model'),
+    spendPico: p.bigint('bigint').fieldName('spend_pico'),
+    requests: p.bigint('number').fieldName('requests'),
+    promptTokens: p.bigint('number').fieldName('prompt_tokens'),
+    completionTokens: p.bigint('number').fieldName('completion_tokens'),
+    cachedPromptTokens: p.bigint('number').fieldName('cached_prompt_tokens'),
+    cacheWriteTokens: p.bigint('number').fieldName('cache_write_tokens'),
+  },
+});
+
 /** Per customer, per scope ('' = all models, 'model:<name>' = model_max_budget), per period. */
 export const SpendCounterEntity = defineEntity({
   name: 'SpendCounter',
@@ -188,4 +204,4 @@ export const WebhookDeliveryEntity = defineEntity({
 });
 export type WebhookDelivery = InferEntity<typeof WebhookDeliveryEntity>;
 
-export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendRollupEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity];
+export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendRollupEntity, ModelSpendRollupEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity];
