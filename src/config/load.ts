@@ -47,6 +47,10 @@ export interface GatewayConfig {
   webhookUrls: string[];
   webhookSecret?: string;
   ledgerFlushIntervalMs: number;
+  /** How often the requests in flight (and what streams delivered) are journaled for a restart after kill -9. */
+  inFlightJournalIntervalMs: number;
+  /** Ledger rows older than this many days are dropped (whole daily partitions); null keeps them all. */
+  ledgerRetentionDays: number | null;
   maxBodyBytes: number;
   /**
    * What a proxy does with customers' requests while the shared counters (Redis) cannot be
@@ -169,6 +173,8 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     webhookUrls,
     webhookSecret: env.WEBHOOK_SECRET || undefined,
     ledgerFlushIntervalMs: tollgate.ledger_flush_interval_ms ?? 200,
+    inFlightJournalIntervalMs: tollgate.in_flight_journal_interval_ms ?? 500,
+    ledgerRetentionDays: tollgate.ledger_retention_days ?? null,
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,

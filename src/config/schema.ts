@@ -64,6 +64,8 @@ export const configSchema = z.object({
     .object({
       data_dir: z.string().optional(),
       ledger_flush_interval_ms: z.coerce.number().int().positive().optional(),
+      in_flight_journal_interval_ms: z.coerce.number().int().positive().optional(),
+      ledger_retention_days: z.coerce.number().int().positive().optional(),
       max_body_bytes: z.coerce.number().int().positive().optional(),
       default_max_output_tokens: z.coerce.number().int().positive().optional(),
       upstream_timeout_ms: z.coerce.number().int().positive().optional(),

@@ -243,6 +243,7 @@ export class InferenceHandler {
     promptTokens: number,
   ): Promise<void> {
     const translator = adapter.createStreamTranslator(context);
+    decision.delivery = translator; // journaled while it streams, so a kill -9 still charges it
     const parser = new SseParser();
     response.writeHead(200, {
       ...decision.headers,

@@ -12,6 +12,7 @@ import type { Ledger } from '../ledger/ledger';
 import type { SpendEventBus } from '../ledger/events';
 import type { CostSource, CounterIncrement, SpendRecord } from '../ledger/types';
 import type { Logger } from '../observability/logger';
+import type { InFlightJournal } from '../ledger/in-flight-journal';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
 import { ComposedAdmissions } from '../shared-state/admissions';
 import {
@@ -27,6 +28,7 @@ import {
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
 import type { Registry } from './registry';
+import { DeliveredTokenCounter, snapshotOf, type DeliverySource } from './in-flight';
 
 export interface AuthorizeRequest {
   requestId: string;
@@ -57,6 +59,11 @@ export interface Decision {
   /** x-ratelimit-end_user-* and x-tollgate-budget-remaining, for the response. */
   headers: Record<string, string>;
   settled: boolean;
+  /**
+   * Set by a stream relay: what it has delivered so far, which the in-flight journal records
+   * so a restart after a kill charges it.
+   */
+  delivery?: DeliverySource;
 }
 
 export type Authorization = { ok: true; decision: Decision } | { ok: false; error: GatewayError };
@@ -90,6 +97,8 @@ export interface ResolverDependencies {
   /** Told of each request this process meters (metrics); must not block. */
   onMetered?: (record: SpendRecord) => void;
   logger?: Logger;
+  /** Journals admitted requests until they settle, for a restart after `kill -9`. */
+  inFlight?: InFlightJournal;
 }
 
 export class InternalResolver {
@@ -104,6 +113,7 @@ export class InternalResolver {
   private readonly failMode: FailMode;
   private readonly onMetered: (record: SpendRecord) => void;
   private readonly logger: Logger | null;
+  private readonly inFlight: InFlightJournal | null;
 
   constructor(dependencies: ResolverDependencies) {
     this.registry = dependencies.registry;
@@ -117,6 +127,7 @@ export class InternalResolver {
     this.failMode = dependencies.failMode ?? 'closed';
     this.onMetered = dependencies.onMetered ?? (() => {});
     this.logger = dependencies.logger ?? null;
+    this.inFlight = dependencies.inFlight ?? null;
   }
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
@@ -149,6 +160,39 @@ export class InternalResolver {
   }
 
   async authorize(request: AuthorizeRequest): Promise<Authorization> {
+    const authorization = await this.decide(request);
+    if (authorization.ok) this.journalInFlight(authorization.decision);
+    return authorization;
+  }
+
+  /** Until it settles, the request is in the in-flight journal's snapshots (pulled by its timer). */
+  private journalInFlight(decision: Decision): void {
+    if (!this.inFlight) return;
+    const counter = new DeliveredTokenCounter();
+    const { request } = decision;
+    this.inFlight.track(request.requestId, () =>
+      snapshotOf(
+        {
+          requestId: request.requestId,
+          customerId: request.customerId,
+          apiKeyHash: request.principal.keyHash,
+          keyAlias: request.principal.alias,
+          model: request.model,
+          // Read at each snapshot: failover may have moved the request to another deployment.
+          deploymentId: request.deployment.id,
+          provider: request.deployment.provider,
+          endpoint: request.endpoint,
+          periodStartMs: decision.period.start.getTime(),
+          reservations: decision.reservations.map((r) => ({ scope: r.key.scope, periodStartMs: r.key.periodStartMs, amountPico: r.amount.toString() })),
+          rateTicket: decision.rateTicket ? { ...decision.rateTicket } : null,
+        },
+        decision.delivery ? { source: decision.delivery, counter, promptTokens: request.promptTokens, price: request.deployment.price } : null,
+        this.now().getTime(),
+      ),
+    );
+  }
+
+  private async decide(request: AuthorizeRequest): Promise<Authorization> {
     // A change another process announced while the body was read applies to this request.
     await this.registry.refreshed();
     const { customerId } = request;
@@ -309,6 +353,8 @@ export class InternalResolver {
       createdAtMs: this.now().getTime(),
     };
     this.ledger.record(record);
+    // Journaled for good now: a restart replays this record, not the in-flight snapshot.
+    this.inFlight?.untrack(request.requestId);
     this.onMetered(record);
     let periodSpend: Pico | null = null;
     if (request.customerId !== null) {
@@ -333,6 +379,7 @@ export class InternalResolver {
   async release(decision: Decision): Promise<void> {
     if (decision.settled) return;
     decision.settled = true;
+    this.inFlight?.untrack(decision.request.requestId);
     const { customerId } = decision.request;
     if (customerId === null) return;
     const settlement = this.settlementOf(decision, customerId, null, 0);

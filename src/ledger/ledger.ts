@@ -1,12 +1,15 @@
 /**
  * @module Durable, batched spend writes. `record()` is synchronous on the hot path: a journal
  * append plus an in-memory queue. A flusher commits the queue every few hundred ms in one
- * transaction: new customers, ledger rows (idempotent by request id) and the per-period
- * counter increments of exactly the rows inserted, so the counters always equal the ledger.
+ * transaction: new customers, ledger rows (idempotent by request id and time: a record keeps
+ * its created_at through retries and replays), and the per-period counter increments and
+ * hourly rollups of exactly the rows inserted, so both always equal the ledger.
  */
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { Journal } from './journal';
+import type { LedgerPartitions } from './partitions';
+import { addToRollups } from './rollups';
 import type { SpendRecord } from './types';
 
 /**
@@ -42,6 +45,7 @@ export class Ledger {
     private readonly journal: Journal,
     private readonly logger: Logger,
     private readonly flushIntervalMs: number,
+    private readonly partitions: LedgerPartitions,
   ) {}
 
   start(): void {
@@ -140,7 +144,7 @@ export class Ledger {
     const recovered: SpendRecord[] = [];
     for (const path of this.journal.orphanedSegments()) {
       const records = Journal.read(path);
-      inserted += await this.commit(records, []);
+      inserted += (await this.commit(records, [])).size;
       recovered.push(...records);
       this.journal.discard([path]);
     }
@@ -149,8 +153,31 @@ export class Ledger {
     return recovered;
   }
 
-  private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<number> {
-    if (!records.length && !newCustomers.length) return 0;
+  /**
+   * Commits the charges of requests a killed process left in flight, except those the ledger
+   * has already (they settled before the kill); returns the records inserted.
+   */
+  async recordInterrupted(records: SpendRecord[]): Promise<SpendRecord[]> {
+    if (!records.length) return [];
+    const settled = await this.settledAmong(records.map((record) => record.requestId));
+    const fresh = records.filter((record) => !settled.has(record.requestId));
+    const inserted = await this.commit(fresh, []);
+    return fresh.filter((record) => inserted.has(record.requestId));
+  }
+
+  /** Which of these requests have a ledger row. */
+  async settledAmong(requestIds: string[]): Promise<Set<string>> {
+    if (!requestIds.length) return new Set();
+    const knex = this.orm.em.getConnection().getKnex();
+    const result = await knex.raw('select request_id from spend_ledger where request_id = any(?::text[])', [requestIds]);
+    return new Set((result.rows as { request_id: string }[]).map((row) => row.request_id));
+  }
+
+  /** Commits records and new customers in one transaction; returns the request ids inserted. */
+  private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<Set<string>> {
+    if (!records.length && !newCustomers.length) return new Set();
+    // Outside the batch's transaction: partition DDL takes its own lock, briefly.
+    await this.partitions.ensureFor(records.map((record) => record.createdAtMs));
     const knex = this.orm.em.getConnection().getKnex();
     const afterCommit: (() => void)[] = [];
     const inserted = await knex.transaction(async (trx) => {
@@ -170,7 +197,7 @@ export class Ledger {
           [JSON.stringify([...customerRows.values()])],
         );
       }
-      if (!records.length) return 0;
+      if (!records.length) return new Set<string>();
       const rows = records.map((r) => ({
         request_id: r.requestId,
         customer_id: r.customerId,
@@ -198,11 +225,12 @@ export class Ledger {
          from jsonb_to_recordset(?::jsonb) as x(request_id text, customer_id text, api_key_hash text, key_alias text, model text,
            deployment_id text, provider text, endpoint text, prompt_tokens int, completion_tokens int, cached_prompt_tokens int,
            cache_write_tokens int, cost_pico bigint, cost_source text, status text, period_start timestamptz, created_at timestamptz)
-         on conflict (request_id) do nothing
+         on conflict (created_at, request_id) do nothing
          returning request_id`,
         [JSON.stringify(rows)],
       );
       const insertedIds = new Set((result.rows as { request_id: string }[]).map((row) => row.request_id));
+      await addToRollups(trx, records.filter((record) => insertedIds.has(record.requestId)));
       const increments = new Map<string, { customer_id: string; scope: string; period_start: string; spend: bigint; requests: number; prompt: number; completion: number }>();
       for (const record of records) {
         if (!record.customerId || !insertedIds.has(record.requestId)) continue;
@@ -241,7 +269,7 @@ export class Ledger {
           if (callback) afterCommit.push(callback);
         }
       }
-      return insertedIds.size;
+      return insertedIds;
     });
     for (const callback of afterCommit) {
       try {

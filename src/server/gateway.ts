@@ -20,7 +20,10 @@ import { BudgetResetTimer } from '../governance/reset-timer';
 import { InternalResolver } from '../governance/resolver';
 import { BudgetEventBus, SpendEventBus } from '../ledger/events';
 import { Journal } from '../ledger/journal';
+import { InFlightJournal } from '../ledger/in-flight-journal';
+import { recoverInterrupted } from '../governance/in-flight';
 import { Ledger } from '../ledger/ledger';
+import { LedgerPartitions } from '../ledger/partitions';
 import { createLogger, type Logger } from '../observability/logger';
 import { GatewayMetrics } from '../observability/metrics';
 import { createServices, type Services } from '../services';
@@ -58,6 +61,7 @@ export interface RunningGateway {
   server: Server;
   services: Services;
   ledger: Ledger;
+  partitions: LedgerPartitions;
   events: SpendEventBus;
   budgetEvents: BudgetEventBus;
   database: Database;
@@ -105,11 +109,18 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const budgetEvents = new BudgetEventBus();
   const eventRelay = redis ? new RedisEventRelay(redis, config.redisKeyPrefix, events, budgetEvents, logger) : null;
   await eventRelay?.start();
-  const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
+  const partitions = new LedgerPartitions(database.orm, config.ledgerRetentionDays, logger, now);
+  // Before the journal replay, which writes into today's partition (and older ones).
+  await partitions.start();
+  const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs, partitions);
   const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
   const recovered = await ledger.recover();
+  // After the crash journal (a request that settled before the kill keeps its own row):
+  // charge the streams a killed process left in flight, give back what it had reserved.
+  const inFlight = new InFlightJournal(join(config.dataDir, 'journal'), config.inFlightJournalIntervalMs, logger);
+  const interrupted = await recoverInterrupted({ journal: inFlight, ledger, spendBook, rateLimiter, logger });
   // Before seeding: a counter the book lacks is seeded from the store, which has them all.
-  await replayRecovered(recovered, spendBook, now().getTime(), logger);
+  await replayRecovered([...recovered, ...interrupted], spendBook, now().getTime(), logger);
   if (redisInvalidation) {
     // Subscribed before loading, so no change made meanwhile is missed.
     await redisInvalidation.start(
@@ -149,7 +160,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     sharedCounterCatchUp: () => catchUp.pending,
     liveSubscriptions: () => openSubscriptions.count,
   });
-  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, admissions, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, logger, onMetered: (record) => metrics.metered(record) });
+  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, admissions, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, logger, onMetered: (record) => metrics.metered(record), inFlight });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
   const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics });
@@ -191,6 +202,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   if (controlForwarder) server.on('upgrade', (request, socket, head) => controlForwarder.upgrade(request, socket, head));
   else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
   ledger.start();
+  inFlight.start();
   alerting.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();
@@ -214,6 +226,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+      inFlight.stop();
+      partitions.stop();
       await ledger.stop();
       await alerting.stop();
       await controlPlane?.stop();
@@ -233,7 +247,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     return stopping;
   };
 
-  return { url: `http://127.0.0.1:${port}`, port, server, services, ledger, events, budgetEvents, database, stop };
+  return { url: `http://127.0.0.1:${port}`, port, server, services, ledger, partitions, events, budgetEvents, database, stop };
 }
 
 /** `GET /metrics` in Prometheus text format; needs an admin key, like the control plane. */

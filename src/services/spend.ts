@@ -131,30 +131,15 @@ export class SpendService {
     }));
   }
 
+  /** Spend grouped by customer, model or day, from the hourly rollups (see `reportQuery`). */
   async report(from: Date, to: Date, groupBy: ReportGroup, customerId?: string | null): Promise<SpendReportRow[]> {
     parseDate('from', from); // in the range the store handles, or a 400 naming the field
     parseDate('to', to);
     if (to.getTime() <= from.getTime()) throw new GatewayError('bad_request', '"to" must be after "from".', 'to');
     await this.ctx.ledger.flush();
-    const keyExpression = {
-      customer: `coalesce(customer_id, '')`,
-      model: 'model',
-      day: `to_char(date_trunc('day', created_at at time zone '${this.ctx.config.timezone.replace(/'/g, "''")}'), 'YYYY-MM-DD')`,
-    }[groupBy];
-    const params: unknown[] = [from.toISOString(), to.toISOString()];
-    let filter = '';
-    if (customerId) {
-      filter = 'and customer_id = ?';
-      params.push(customerId);
-    }
+    const { sql, params } = reportQuery(from, to, groupBy, customerId ?? null, this.ctx.config.timezone);
     const knex = this.ctx.orm.em.getConnection().getKnex();
-    const result = await knex.raw(
-      `select ${keyExpression} as key, sum(cost_pico)::text as spend, count(*) as requests,
-              sum(prompt_tokens) as prompt, sum(completion_tokens) as completion
-       from spend_ledger where created_at >= ? and created_at < ? ${filter}
-       group by 1 order by ${groupBy === 'day' ? '1 asc' : 'sum(cost_pico) desc'} limit 1000`,
-      params as never[],
-    );
+    const result = await knex.raw(sql, params as never[]);
     return (result.rows as Record<string, string>[]).map((row) => ({
       key: row.key!,
       spendPico: BigInt(row.spend ?? '0'),
@@ -181,10 +166,23 @@ export class SpendService {
     const knex = this.ctx.orm.em.getConnection().getKnex();
     for (const [start, ids] of byStart) {
       const startIso = new Date(start).toISOString();
+      // Whole hours from the rollups; raw rows only for the partial hour a period may start in.
+      const firstWholeHour = hourCeil(start);
+      const idList = JSON.stringify(ids);
+      const params: unknown[] = [idList, new Date(firstWholeHour).toISOString()];
+      let partialHour = '';
+      if (firstWholeHour > start) {
+        partialHour = `union all select customer_id, cost_pico, 1, prompt_tokens, completion_tokens from spend_ledger
+          where customer_id in (select jsonb_array_elements_text(?::jsonb)) and created_at >= ? and created_at < ?`;
+        params.push(idList, startIso, new Date(firstWholeHour).toISOString());
+      }
       const result = await knex.raw(
-        `select customer_id, sum(cost_pico)::text as spend, count(*) as requests, sum(prompt_tokens) as prompt, sum(completion_tokens) as completion
-         from spend_ledger where customer_id in (select jsonb_array_elements_text(?::jsonb)) and created_at >= ? group by customer_id`,
-        [JSON.stringify(ids), startIso],
+        `select customer_id, sum(spend)::text as spend, sum(requests) as requests, sum(prompt) as prompt, sum(completion) as completion
+         from (select customer_id, spend_pico as spend, requests, prompt_tokens as prompt, completion_tokens as completion from spend_rollups
+               where customer_id in (select jsonb_array_elements_text(?::jsonb)) and hour >= ?
+               ${partialHour}) as spend
+         group by customer_id`,
+        params as never[],
       );
       const sums = new Map((result.rows as Record<string, string>[]).map((row) => [row.customer_id!, row]));
       const rows = ids.map((id) => {
@@ -213,4 +211,51 @@ function decodeCursor(cursor: string): [string, string] {
   const bar = text.indexOf('|');
   if (bar < 0 || Number.isNaN(new Date(text.slice(0, bar)).getTime())) throw new GatewayError('bad_request', 'The "after" cursor is not valid.', 'after');
   return [text.slice(0, bar), text.slice(bar + 1)];
+}
+
+const HOUR_MS = 3_600_000;
+const hourFloor = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
+const hourCeil = (ms: number) => Math.ceil(ms / HOUR_MS) * HOUR_MS;
+
+/**
+ * The report's SQL: whole hours of [from, to) from the hourly rollups, and raw ledger rows
+ * only for the partial hours at either end when `from` or `to` is not on an hour (so a
+ * report over whole hours or days never reads the ledger, and any range is exact). Days are
+ * days of the gateway's timezone, taken from each hour's start (exact for whole-hour offsets).
+ */
+export function reportQuery(from: Date, to: Date, groupBy: ReportGroup, customerId: string | null, timezone: string): { sql: string; params: unknown[] } {
+  const start = from.getTime();
+  const end = to.getTime();
+  const wholeFrom = hourCeil(start);
+  const wholeTo = hourFloor(end);
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  const customerFilter = customerId ? ' and customer_id = ?' : '';
+  // Over all customers by day or model, the per-model rollups (no row per customer) suffice.
+  const rollups = customerId || groupBy === 'customer' ? 'spend_rollups' : 'spend_rollups_by_model';
+  const customerColumn = rollups === 'spend_rollups' ? 'customer_id' : "'' as customer_id";
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const raw = (a: number, b: number) => {
+    parts.push(`select created_at as at, coalesce(customer_id, '') as customer_id, model, cost_pico as spend, 1 as requests, prompt_tokens as prompt, completion_tokens as completion
+      from spend_ledger where created_at >= ? and created_at < ?${customerFilter}`);
+    params.push(iso(a), iso(b), ...(customerId ? [customerId] : []));
+  };
+  if (wholeFrom >= wholeTo) {
+    raw(start, end); // within one hour, or across one hour boundary only
+  } else {
+    if (start < wholeFrom) raw(start, wholeFrom);
+    parts.push(`select hour as at, ${customerColumn}, model, spend_pico as spend, requests, prompt_tokens as prompt, completion_tokens as completion
+      from ${rollups} where hour >= ? and hour < ?${customerFilter}`);
+    params.push(iso(wholeFrom), iso(wholeTo), ...(customerId ? [customerId] : []));
+    if (wholeTo < end) raw(wholeTo, end);
+  }
+  const keyExpression = {
+    customer: 'customer_id',
+    model: 'model',
+    day: `to_char(date_trunc('day', at at time zone '${timezone.replace(/'/g, "''")}'), 'YYYY-MM-DD')`,
+  }[groupBy];
+  const sql = `select ${keyExpression} as key, sum(spend)::text as spend, sum(requests) as requests, sum(prompt) as prompt, sum(completion) as completion
+    from (${parts.join(' union all ')}) as spend
+    group by 1 order by ${groupBy === 'day' ? '1 asc' : 'sum(spend) desc'} limit 1000`;
+  return { sql, params };
 }

@@ -89,7 +89,9 @@ export class MemorySpendBook implements SpendBook {
 
   async release(key: CounterKey, _reservation: Pico, settlementId: string): Promise<void> {
     const held = this.takeReservation(key, settlementId);
-    if (this.isStale(key)) return;
+    // Nothing held (a crashed process's request, released at restart): no counter to create,
+    // which would stop start-up seeding it from the store.
+    if (held === 0n || this.isStale(key)) return;
     const counter = this.counter(key);
     counter.reserved -= held;
     if (counter.reserved < 0n) counter.reserved = 0n;

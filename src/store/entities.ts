@@ -42,10 +42,14 @@ export const CustomerEntity = defineEntity({
 });
 export type Customer = InferEntity<typeof CustomerEntity>;
 
+/**
+ * Partitioned by day of `created_at` (migration 20261201092317, src/ledger/partitions.ts):
+ * MikroORM cannot express partitions, so that part of the schema lives in the migration.
+ */
 export const LedgerEntryEntity = defineEntity({
   name: 'LedgerEntry',
   tableName: 'spend_ledger',
-  indexes: [{ properties: ['customerId', 'createdAt'] }, { properties: ['createdAt'] }],
+  indexes: [{ properties: ['customerId', 'createdAt', 'requestId'] }, { properties: ['requestId'] }],
   properties: {
     requestId: p.string().primary().length(64).fieldName('request_id'),
     customerId: p.string().length(256).nullable().fieldName('customer_id'),
@@ -63,10 +67,45 @@ export const LedgerEntryEntity = defineEntity({
     costSource: p.string().length(16).fieldName('cost_source'),
     status: p.string().length(16).fieldName('status'),
     periodStart: p.datetime().fieldName('period_start'),
-    createdAt: p.datetime().fieldName('created_at'),
+    createdAt: p.datetime().primary().fieldName('created_at'),
   },
 });
 export type LedgerEntry = InferEntity<typeof LedgerEntryEntity>;
+
+/** Spend per UTC hour × customer ('' = none) × model, kept equal to the ledger (src/ledger/rollups.ts). */
+export const SpendRollupEntity = defineEntity({
+  name: 'SpendRollup',
+  tableName: 'spend_rollups',
+  indexes: [{ properties: ['customerId', 'hour'] }],
+  properties: {
+    hour: p.datetime().primary().fieldName('hour'),
+    customerId: p.string().primary().length(256).fieldName('customer_id'),
+    model: p.string().primary().length(256).fieldName('model'),
+    spendPico: p.bigint('bigint').fieldName('spend_pico'),
+    requests: p.bigint('number').fieldName('requests'),
+    promptTokens: p.bigint('number').fieldName('prompt_tokens'),
+    completionTokens: p.bigint('number').fieldName('completion_tokens'),
+    cachedPromptTokens: p.bigint('number').fieldName('cached_prompt_tokens'),
+    cacheWriteTokens: p.bigint('number').fieldName('cache_write_tokens'),
+  },
+});
+export type SpendRollup = InferEntity<typeof SpendRollupEntity>;
+
+/** The same sums per UTC hour × model alone, for reports over all customers. */
+export const ModelSpendRollupEntity = defineEntity({
+  name: 'ModelSpendRollup',
+  tableName: 'spend_rollups_by_model',
+  properties: {
+    hour: p.datetime().primary().fieldName('hour'),
+    model: p.string().primary().length(256).fieldName('model'),
+    spendPico: p.bigint('bigint').fieldName('spend_pico'),
+    requests: p.bigint('number').fieldName('requests'),
+    promptTokens: p.bigint('number').fieldName('prompt_tokens'),
+    completionTokens: p.bigint('number').fieldName('completion_tokens'),
+    cachedPromptTokens: p.bigint('number').fieldName('cached_prompt_tokens'),
+    cacheWriteTokens: p.bigint('number').fieldName('cache_write_tokens'),
+  },
+});
 
 /** Per customer, per scope ('' = all models, 'model:<name>' = model_max_budget), per period. */
 export const SpendCounterEntity = defineEntity({
@@ -165,4 +204,4 @@ export const WebhookDeliveryEntity = defineEntity({
 });
 export type WebhookDelivery = InferEntity<typeof WebhookDeliveryEntity>;
 
-export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity];
+export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendRollupEntity, ModelSpendRollupEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity];

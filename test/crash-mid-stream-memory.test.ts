@@ -1,0 +1,4 @@
+/** kill -9 of a gateway in the middle of a stream, with in-process counters (PGlite store): see the suite. */
+import { describeMidStreamCrash } from './support/mid-stream-crash';
+
+describeMidStreamCrash('memory');
