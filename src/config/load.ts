@@ -55,6 +55,8 @@ export interface GatewayConfig {
   failMode: FailMode;
   /** With Redis: how long a reservation of a proxy that died mid-request holds budget. */
   reservationLeaseMs: number;
+  /** Customers one process keeps in memory (least recently used beyond that are dropped). */
+  customerCacheSize: number;
   warnings: string[];
 }
 
@@ -169,6 +171,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
+    customerCacheSize: tollgate.customer_cache_size ?? 100_000,
     warnings,
   };
 }

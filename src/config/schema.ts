@@ -69,6 +69,7 @@ export const configSchema = z.object({
       upstream_timeout_ms: z.coerce.number().int().positive().optional(),
       fail_mode: z.enum(['closed', 'open']).optional(),
       reservation_lease_seconds: z.coerce.number().int().positive().optional(),
+      customer_cache_size: z.coerce.number().int().positive().max(100_000_000).optional(),
     })
     .optional(),
 });

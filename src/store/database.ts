@@ -86,15 +86,18 @@ const TEMPLATE_PATH = join(tmpdir(), 'tollgate-pglite-0.5.14-template.tar.gz');
 async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  // Trigram indexes for customer search (migration 20261201092100).
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
+  const extensions = { pg_trgm };
   const pgDir = join(dataDir, 'pgdata');
   mkdirSync(pgDir, { recursive: true });
   const fresh = readdirSync(pgDir).length === 0;
   let db;
   if (fresh && existsSync(TEMPLATE_PATH)) {
     const template = new Blob([readFileSync(TEMPLATE_PATH)]);
-    db = await PGlite.create({ dataDir: pgDir, loadDataDir: template });
+    db = await PGlite.create({ dataDir: pgDir, loadDataDir: template, extensions });
   } else {
-    db = await PGlite.create({ dataDir: pgDir });
+    db = await PGlite.create({ dataDir: pgDir, extensions });
     if (fresh && !existsSync(TEMPLATE_PATH)) {
       const dump = await db.dumpDataDir('gzip');
       const temporary = `${TEMPLATE_PATH}.${process.pid}.tmp`;
