@@ -16,6 +16,20 @@ export interface CustomerSource {
   findOrCreate(userId: string, now: Date): Promise<CustomerRecord>;
 }
 
+/**
+ * The customer was read, but its counters could not be seeded (the shared counters did not
+ * answer). Carries the record, so the caller still knows whether it is blocked, and leaves
+ * it uncached, so the next request seeds again.
+ */
+export class CustomerCountersUnavailable extends Error {
+  constructor(
+    readonly record: CustomerRecord,
+    cause: Error,
+  ) {
+    super(`the spend counters of Customer=${record.userId} could not be read: ${cause.message}`);
+  }
+}
+
 const NO_SOURCE: CustomerSource = {
   find: async () => null,
   findOrCreate: async () => {

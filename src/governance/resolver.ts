@@ -15,6 +15,7 @@ import { SharedStateCatchUp } from '../shared-state/catch-up';
 import type { CounterKey, RateLimiter, RateTicket, SpendBook } from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
+import { CustomerCountersUnavailable } from './customer-cache';
 import type { Registry } from './registry';
 
 export interface AuthorizeRequest {
@@ -149,7 +150,9 @@ export class InternalResolver {
       try {
         customer = await this.registry.customers.findOrCreate(customerId, now);
       } catch (error) {
-        const fallback = this.unreadableCustomer(customerId, now, error as Error);
+        // Read, but its counters not seeded: admission below meets the same unreachable
+        // counters and applies the fail mode, knowing whether the customer is blocked.
+        const fallback = error instanceof CustomerCountersUnavailable ? error.record : this.unreadableCustomer(customerId, now, error as Error);
         if (fallback instanceof GatewayError) return { ok: false, error: fallback };
         customer = fallback;
       }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { countCustomers, customerIdsOnBudget, listCustomers, readCustomers, storeBlocked } from '../store/customer-store';
 import { BudgetEntity, CustomerEntity } from '../store/entities';
 import { budgetToEntityData, customerToEntityData } from '../store/mappers';
+import { CustomerCountersUnavailable } from '../governance/customer-cache';
 import type { BudgetRecord, CustomerRecord } from '../governance/records';
 import { validateCustomerId } from '../data-plane/customer-id';
 import { GatewayError } from '../shared/errors';
@@ -60,7 +61,13 @@ export class CustomerService {
 
   /** From this process's cache, else one indexed read of the store (a customer another process created is found at once). */
   async get(userId: string): Promise<CustomerView | null> {
-    const customer = await this.ctx.registry.customers.find(userId);
+    let customer: CustomerRecord | null;
+    try {
+      customer = await this.ctx.registry.customers.find(userId);
+    } catch (error) {
+      if (!(error instanceof CustomerCountersUnavailable)) throw error;
+      throw new GatewayError('service_unavailable', `Spend counters are unreachable: ${error.message}`, null, { 'retry-after': '1' });
+    }
     return customer ? this.view(customer) : null;
   }
 

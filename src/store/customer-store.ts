@@ -4,7 +4,7 @@
  * trigram indexes on id and alias), so none grows with the number of customers.
  */
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
-import type { CustomerSource } from '../governance/customer-cache';
+import { CustomerCountersUnavailable, type CustomerSource } from '../governance/customer-cache';
 import type { CustomerRecord } from '../governance/records';
 import type { SpendBook } from '../shared-state/types';
 
@@ -61,12 +61,17 @@ export class StoredCustomers implements CustomerSource {
     );
     const row = result.rows[0] as (CustomerRow & { counters: { scope: string; period_start: string; spend_pico: string }[] }) | undefined;
     if (!row) return null;
-    await Promise.all(
-      row.counters.map((counter) =>
-        this.spendBook.seed({ customerId: userId, scope: counter.scope, periodStartMs: new Date(counter.period_start).getTime() }, BigInt(counter.spend_pico), { onlyIfMissing: true }),
-      ),
-    );
-    return recordOf(row);
+    const record = recordOf(row);
+    try {
+      await Promise.all(
+        row.counters.map((counter) =>
+          this.spendBook.seed({ customerId: userId, scope: counter.scope, periodStartMs: new Date(counter.period_start).getTime() }, BigInt(counter.spend_pico), { onlyIfMissing: true }),
+        ),
+      );
+    } catch (error) {
+      throw new CustomerCountersUnavailable(record, error as Error);
+    }
+    return record;
   }
 
   /** Creates the row at once (not with the next ledger batch), so every process sees it. */
