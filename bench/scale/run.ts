@@ -42,6 +42,9 @@ function migrate(url: string, dataDir: string, configPath: string): void {
 async function seed(url: string, customers: number): Promise<void> {
   await withClient(url, async (client) => {
     await client.query(`truncate customers, spend_counters, budgets cascade`);
+    // Bulk load: the trigram indexes are built once afterwards (as the migration defines them),
+    // much faster than maintained row by row.
+    await client.query(`drop index if exists customers_user_id_trgm_index; drop index if exists customers_alias_trgm_index`);
     await client.query(
       `insert into budgets (budget_id, max_budget_pico, created_at, updated_at)
        select 'tier-' || g, 1000000000000000, now(), now() from generate_series(0, 9) g`,
@@ -64,6 +67,9 @@ async function seed(url: string, customers: number): Promise<void> {
       );
       console.error(`seeded ${end} customers`);
     }
+    await client.query(`set maintenance_work_mem = '256MB'`);
+    await client.query(`create index customers_user_id_trgm_index on customers using gin (user_id gin_trgm_ops)`);
+    await client.query(`create index customers_alias_trgm_index on customers using gin (alias gin_trgm_ops)`);
     await client.query('analyze customers; analyze spend_counters');
   });
 }
@@ -138,7 +144,16 @@ async function main(): Promise<void> {
     console.error(`seeding took ${(seedMs / 1000).toFixed(1)} s`);
   }
 
+  // Start-up three times (median): this machine's load moves single runs by seconds.
+  const startups: number[] = [];
+  for (let run = 0; run < 2; run++) {
+    const probe = await startGateway(url, dataDir, configPath);
+    startups.push(probe.readyMs);
+    probe.child.kill('SIGTERM');
+    await new Promise((resolveExit) => probe.child.once('exit', resolveExit));
+  }
   const gateway = await startGateway(url, dataDir, configPath);
+  startups.push(gateway.readyMs);
   try {
     await new Promise((resolveWait) => setTimeout(resolveWait, 2000));
     const idleRssMb = rssMb(gateway.child.pid!);
@@ -155,7 +170,9 @@ async function main(): Promise<void> {
       first_page: '{ customers(first: 50) { nodes { id } pageInfo { endCursor } } }',
       keyset_middle: `{ customers(first: 50, after: "${idOf(Math.floor(customers / 2))}") { nodes { id } } }`,
       search_substring: '{ customers(first: 50, search: "12345") { nodes { id } } }',
-      search_alias: '{ customers(first: 50, search: "alias 77") { nodes { id } } }',
+      search_alias: '{ customers(first: 50, search: "alias 123456") { nodes { id } } }',
+      // Matches every 7th customer's alias: the trigram index finds them all, then they are sorted.
+      search_common: '{ customers(first: 50, search: "alias 77") { nodes { id } } }',
       search_with_count: '{ customers(first: 50, search: "0042") { nodes { id } totalCount } }',
     };
     const queryMs: Record<string, number> = {};
@@ -178,7 +195,7 @@ async function main(): Promise<void> {
       customers,
       commit: execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(),
       ranAt: new Date().toISOString(),
-      startToReadyMs: Math.round(gateway.readyMs),
+      startToReadyMs: Math.round(median(startups)),
       idleRssMb: Math.round(idleRssMb),
       rssAfter400NewCustomersMb: Math.round(afterRssMb),
       p50CachedMs: Number(median(cached).toFixed(2)),
