@@ -113,4 +113,16 @@ describe('a bounded customer cache in one process', () => {
     expect(next.body.map((row) => row.user_id)).toEqual(['zeta']);
     expect(next.headers.get('x-next-cursor')).toBeNull();
   });
+
+  it('answers ids and searches the store cannot hold with a 4xx, not a database error', async () => {
+    const clientError = (status: number) => expect(status >= 400 && status < 500, `status ${status}`).toBe(true);
+    clientError((await api(gateway.url, 'GET', '/customer/info?end_user_id=a%00b')).status);
+    clientError((await api(gateway.url, 'POST', '/customer/delete', { user_ids: ['a\u0000b'] })).status);
+    clientError((await api(gateway.url, 'POST', '/customer/update', { user_id: 'a\u0000b', max_budget: 1 })).status);
+    const search = await api<{ error: { message: string } }>(gateway.url, 'GET', '/customer/list?search=a%00b');
+    expect(search.status).toBe(400);
+    expect(search.body.error.message).toContain('search');
+    const longCursor = await api(gateway.url, 'GET', `/customer/list?after=${'x'.repeat(300)}`);
+    expect(longCursor.status).toBe(400);
+  });
 });

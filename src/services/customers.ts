@@ -61,6 +61,7 @@ export class CustomerService {
 
   /** From this process's cache, else one indexed read of the store (a customer another process created is found at once). */
   async get(userId: string): Promise<CustomerView | null> {
+    if (!isStorableId(userId)) return null; // never created, and not worth a query (PostgreSQL text holds no NUL)
     let customer: CustomerRecord | null;
     try {
       customer = await this.ctx.registry.customers.find(userId);
@@ -179,7 +180,7 @@ export class CustomerService {
   }
 
   async delete(userIds: string[]): Promise<number> {
-    const stored = await readCustomers(this.ctx.orm, [...new Set(userIds)]);
+    const stored = await readCustomers(this.ctx.orm, [...new Set(userIds.filter(isStorableId))]);
     const missing = userIds.filter((id) => !stored.has(id));
     if (missing.length) throw new GatewayError('not_found', `End User Id(s)=${missing.join(', ')} do not exist in db`, 'user_ids');
     await this.ctx.ledger.flush();
@@ -251,4 +252,14 @@ function checkSearchText(field: string, value: string | null | undefined): void 
   if (value === null || value === undefined) return;
   if (value.includes('\u0000')) throw invalid(field, 'must not contain NUL characters');
   if (value.length > 256) throw invalid(field, 'must be at most 256 characters');
+}
+
+/** Whether a customer with this id could exist: create and the data plane accept no other. */
+function isStorableId(userId: string): boolean {
+  try {
+    validateCustomerId(userId, 'user_id');
+    return true;
+  } catch {
+    return false;
+  }
 }
