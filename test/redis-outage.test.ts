@@ -96,6 +96,16 @@ describe('redis outage with fail_mode: open', () => {
     }
     const blocked = await chat(outage.gateway.url, 'open-blocked');
     expect(blocked.status).toBe(403); // blocking lives in the registry, not in Redis
+    // Blocked by another process and never served here (not cached): read from PostgreSQL,
+    // whose blocked flag holds though its counters cannot be seeded into Redis now.
+    await queryDatabase(outage.database.url, `insert into customers (user_id, blocked, created_at, updated_at) values ('open-blocked-elsewhere', true, now(), now())`);
+    await queryDatabase(
+      outage.database.url,
+      `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at) values ('open-blocked-elsewhere', '', 'epoch', 5, 1, 1, 1, now())`,
+    );
+    const blockedElsewhere = await chat(outage.gateway.url, 'open-blocked-elsewhere');
+    expect(blockedElsewhere.status).toBe(403);
+    await blockedElsewhere.arrayBuffer();
 
     await outage.proxy.restore();
     await expect

@@ -62,6 +62,8 @@ export interface GatewayConfig {
   reservationLeaseMs: number;
   /** With Redis: how long any command may wait for its reply before the fail mode applies. */
   redisCommandTimeoutMs: number;
+  /** Customers one process keeps in memory (least recently used beyond that are dropped). */
+  customerCacheSize: number;
   warnings: string[];
 }
 
@@ -179,6 +181,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
     redisCommandTimeoutMs: tollgate.redis_command_timeout_ms ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    customerCacheSize: tollgate.customer_cache_size ?? 100_000,
     warnings,
   };
 }

@@ -72,6 +72,7 @@ export const configSchema = z.object({
       fail_mode: z.enum(['closed', 'open']).optional(),
       reservation_lease_seconds: z.coerce.number().int().positive().optional(),
       redis_command_timeout_ms: z.coerce.number().int().positive().max(60_000).optional(),
+      customer_cache_size: z.coerce.number().int().positive().max(100_000_000).optional(),
     })
     .optional(),
 });

@@ -1,8 +1,11 @@
 /**
  * @module The customer/budget/key cache the hot path reads. One per process; the services
  * write the store first and then update this, so a change applies to the very next request.
+ * Budgets and keys are few and fully loaded; customers are many, so only those this process
+ * serves are kept (a bounded LRU, `tollgate.customer_cache_size`), read from the store on a miss.
  */
 import { createHash } from 'node:crypto';
+import { CustomerCache, DEFAULT_CUSTOMER_CACHE_SIZE } from './customer-cache';
 import type { BudgetRecord, CustomerRecord, KeyScope, Principal } from './records';
 
 export function hashKey(key: string): string {
@@ -19,7 +22,7 @@ export interface KeyRecord {
 
 export class Registry {
   readonly budgets = new Map<string, BudgetRecord>();
-  readonly customers = new Map<string, CustomerRecord>();
+  readonly customers: CustomerCache;
   readonly keys = new Map<string, KeyRecord>();
   private readonly masterKeyHash: string;
   /** Reloads of entities another process changed, still reading the store. */
@@ -29,8 +32,10 @@ export class Registry {
     masterKey: string,
     /** litellm_settings.max_end_user_budget_id; may name a budget that does not exist yet. */
     readonly defaultBudgetId: string | null,
+    customerCacheSize = DEFAULT_CUSTOMER_CACHE_SIZE,
   ) {
     this.masterKeyHash = hashKey(masterKey);
+    this.customers = new CustomerCache(customerCacheSize);
   }
 
   /**
@@ -68,9 +73,10 @@ export class Registry {
     return this.defaultBudgetId !== null && !this.budgets.has(this.defaultBudgetId);
   }
 
-  customersOnBudget(budgetId: string): CustomerRecord[] {
+  /** Cached customers on a budget (the store has them all: see store/customer-store.ts). */
+  cachedCustomersOnBudget(budgetId: string): CustomerRecord[] {
     const result: CustomerRecord[] = [];
-    for (const customer of this.customers.values()) if (customer.budgetId === budgetId) result.push(customer);
+    for (const customer of this.customers.cached()) if (customer.budgetId === budgetId) result.push(customer);
     return result;
   }
 }

@@ -27,6 +27,7 @@ import {
 } from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
+import { CustomerCountersUnavailable } from './customer-cache';
 import type { Registry } from './registry';
 import { DeliveredTokenCounter, snapshotOf, type DeliverySource } from './in-flight';
 
@@ -139,24 +140,25 @@ export class InternalResolver {
   }
 
   /** Settled spend of a customer in its current period (what /customer/info shows). */
-  currentSpend(customerId: string): Promise<Pico> {
-    const customer = this.registry.customers.get(customerId);
+  currentSpend(customer: CustomerRecord): Promise<Pico> {
+    const customerId = customer.userId;
     const period = this.periodOf(this.registry.effectiveBudget(customer));
     return this.spendBook.spendOf({ customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() }).catch((error: Error) => {
       throw new GatewayError('service_unavailable', `Spend counters are unreachable: ${error.message}`, null, { 'retry-after': '1' });
     });
   }
 
-  /** The customer record, created in memory (and queued for the store) on first sight. */
-  private customerFor(customerId: string): CustomerRecord {
-    let customer = this.registry.customers.get(customerId);
-    if (!customer) {
-      const now = this.now();
-      customer = { userId: customerId, alias: null, blocked: false, budgetId: null, allowedModelRegion: null, defaultModel: null, createdAt: now, updatedAt: now };
-      this.registry.customers.set(customerId, customer);
-      this.ledger.noteCustomer(customerId, now);
+  /**
+   * When the store cannot be read for a customer not cached here: `closed` refuses (it might
+   * be blocked or on a tier), `open` serves it as a new customer without a budget of its own,
+   * not cached, and queues its row for the ledger's next batch.
+   */
+  private unreadableCustomer(customerId: string, now: Date, error: Error): CustomerRecord | GatewayError {
+    if (this.failMode === 'closed') {
+      return new GatewayError('service_unavailable', `The store is unreachable, so Customer=${customerId} cannot be looked up now (${error.message}).`, null, { 'retry-after': '1' });
     }
-    return customer;
+    this.ledger.noteCustomer(customerId, now);
+    return { userId: customerId, alias: null, blocked: false, budgetId: null, allowedModelRegion: null, defaultModel: null, createdAt: now, updatedAt: now };
   }
 
   async authorize(request: AuthorizeRequest): Promise<Authorization> {
@@ -200,7 +202,21 @@ export class InternalResolver {
     if (customerId === null) {
       return { ok: true, decision: { request, budget: null, period: this.periodOf(null, now), reservations: [], rateTicket: null, headers: {}, settled: false } };
     }
-    const customer = this.customerFor(customerId);
+    // Cached (the hot path): no await. Else one indexed read of the store, which also creates
+    // a customer seen for the first time (insert … on conflict do nothing): no other process
+    // is waited for, and every process, the control plane too, finds the row at once.
+    let customer = this.registry.customers.get(customerId);
+    if (!customer) {
+      try {
+        customer = await this.registry.customers.findOrCreate(customerId, now);
+      } catch (error) {
+        // Read, but its counters not seeded: admission below meets the same unreachable
+        // counters and applies the fail mode, knowing whether the customer is blocked.
+        const fallback = error instanceof CustomerCountersUnavailable ? error.record : this.unreadableCustomer(customerId, now, error as Error);
+        if (fallback instanceof GatewayError) return { ok: false, error: fallback };
+        customer = fallback;
+      }
+    }
     if (customer.blocked) {
       return { ok: false, error: new GatewayError('customer_blocked', `Customer=${customerId} is blocked from making LLM API calls.`, 'user') };
     }

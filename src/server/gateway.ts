@@ -89,7 +89,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   checkAlertingSettings(config);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
-  const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null);
+  const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null, config.customerCacheSize);
   // REDIS_URL switches to shared counters: exact budgets and limits across proxies.
   let redis: ScriptedRedis | null = null;
   let spendBook: SpendBook = new MemorySpendBook();
@@ -133,10 +133,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       },
       () => {
         // Notices published while Redis was away never arrived, and a restarted Redis has
-        // lost its counters: reload the registry, and seed counters Redis lacks.
-        logger.info('redis is back: reloading budgets, customers and keys, and seeding missing counters');
+        // lost its counters: reload the registry, and seed counters Redis lacks (for the
+        // customers cached here; any other is seeded when it is next read).
+        logger.info('redis is back: reloading budgets, keys and cached customers, and seeding missing counters');
         registry.trackReload(
-          Promise.all([reloadAll(database.orm, registry), untilItSucceeds(() => seedCounters(database.orm, spendBook))]).then(
+          Promise.all([reloadAll(database.orm, registry), untilItSucceeds(() => seedCounters(database.orm, spendBook, registry.customers.cachedIds()))]).then(
             () => undefined,
             (error) => logger.error({ err: error }, 'could not catch up after the redis connection came back'),
           ),

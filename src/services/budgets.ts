@@ -5,6 +5,7 @@
  * it changes the limits of all of them at once; each keeps its own spend.
  */
 import { randomUUID } from 'node:crypto';
+import { customerIdsOnBudget, customerIdsWithoutBudget } from '../store/customer-store';
 import { BudgetEntity, CustomerEntity } from '../store/entities';
 import { budgetToEntityData } from '../store/mappers';
 import { firstResetAfter } from '../governance/periods';
@@ -46,8 +47,10 @@ export class BudgetService {
     return firstResetAfter(duration, this.ctx.now(), this.ctx.config.timezone);
   }
 
+  // Counts only the customers cached in this process: customers are no longer all in memory.
+  // The budget-count fix (counted from an index, only when asked) replaces this.
   customerCount(budgetId: string): number {
-    return this.ctx.registry.customersOnBudget(budgetId).length;
+    return this.ctx.registry.cachedCustomersOnBudget(budgetId).length;
   }
 
   async create(budgetId: string | null | undefined, fields: BudgetFields, actor: string): Promise<BudgetRecord> {
@@ -86,7 +89,7 @@ export class BudgetService {
     if (id === this.ctx.registry.defaultBudgetId) {
       this.ctx.logger.info({ budgetId: id }, 'default customer budget (max_end_user_budget_id) now exists and applies');
       // Customers without a budget move from a lifetime period to this budget's period.
-      await this.spend.recompute(this.customersWithoutBudget());
+      await this.spend.recompute(await this.customersWithoutBudget());
     }
     return record;
   }
@@ -111,16 +114,16 @@ export class BudgetService {
     // Mutate in place: decisions in flight and every customer on the tier see one object.
     Object.assign(current, next);
     await this.ctx.invalidation.publish([{ kind: 'budget', id: budgetId }]);
-    if (durationChanged || fields.budgetResetAt !== undefined) await this.spend.recompute(this.affectedCustomers(budgetId));
+    if (durationChanged || fields.budgetResetAt !== undefined) await this.spend.recompute(await this.affectedCustomers(budgetId));
     return current;
   }
 
   /** Refused while customers use the budget, naming them, unless `detach` unlinks them first. */
   async delete(budgetId: string, detach: boolean): Promise<BudgetRecord> {
     const budget = this.require(budgetId, 'id');
-    const users = this.ctx.registry.customersOnBudget(budgetId);
+    const users = await customerIdsOnBudget(this.ctx.orm, budgetId);
     if (users.length && !detach) {
-      const names = users.slice(0, 20).map((c) => c.userId);
+      const names = users.slice(0, 20);
       const more = users.length > names.length ? ` and ${users.length - names.length} more` : '';
       throw new GatewayError(
         'bad_request',
@@ -133,19 +136,22 @@ export class BudgetService {
       if (users.length) await em.nativeUpdate(CustomerEntity, { budgetId }, { budgetId: null, updatedAt: this.ctx.now() });
       await em.nativeDelete(BudgetEntity, { budgetId });
     });
-    for (const customer of users) customer.budgetId = null;
+    for (const id of users) {
+      const cached = this.ctx.registry.customers.peek(id);
+      if (cached) cached.budgetId = null;
+    }
     this.ctx.registry.budgets.delete(budgetId);
-    await this.ctx.invalidation.publish([{ kind: 'budget', id: budgetId }, ...users.map((c) => ({ kind: 'customer' as const, id: c.userId }))]);
-    await this.spend.recompute(users.map((c) => c.userId));
+    await this.ctx.invalidation.publish([{ kind: 'budget', id: budgetId }, ...users.map((id) => ({ kind: 'customer' as const, id }))]);
+    await this.spend.recompute(users);
     return budget;
   }
 
-  private customersWithoutBudget(): string[] {
-    return [...this.ctx.registry.customers.values()].filter((c) => c.budgetId === null).map((c) => c.userId);
+  private customersWithoutBudget(): Promise<string[]> {
+    return customerIdsWithoutBudget(this.ctx.orm);
   }
 
-  private affectedCustomers(budgetId: string): string[] {
-    const ids = this.ctx.registry.customersOnBudget(budgetId).map((c) => c.userId);
-    return budgetId === this.ctx.registry.defaultBudgetId ? ids.concat(this.customersWithoutBudget()) : ids;
+  private async affectedCustomers(budgetId: string): Promise<string[]> {
+    const ids = await customerIdsOnBudget(this.ctx.orm, budgetId);
+    return budgetId === this.ctx.registry.defaultBudgetId ? ids.concat(await this.customersWithoutBudget()) : ids;
   }
 }

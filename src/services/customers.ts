@@ -5,8 +5,10 @@
  * unblock clears the stored flag, block/unblock are idempotent, list is paginated.
  */
 import { randomUUID } from 'node:crypto';
+import { countCustomers, customerIdsOnBudget, listCustomers, readCustomers, storeBlocked } from '../store/customer-store';
 import { BudgetEntity, CustomerEntity } from '../store/entities';
 import { budgetToEntityData, customerToEntityData } from '../store/mappers';
+import { CustomerCountersUnavailable } from '../governance/customer-cache';
 import type { BudgetRecord, CustomerRecord } from '../governance/records';
 import { validateCustomerId } from '../data-plane/customer-id';
 import { GatewayError } from '../shared/errors';
@@ -39,7 +41,6 @@ export interface CustomerView {
 
 export interface CustomerPage {
   items: CustomerView[];
-  total: number;
   hasMore: boolean;
 }
 
@@ -55,11 +56,19 @@ export class CustomerService {
   async view(customer: CustomerRecord): Promise<CustomerView> {
     const budget = this.ctx.registry.effectiveBudget(customer);
     if (budget) this.ctx.resolver.periodOf(budget);
-    return { customer, spend: await this.spend.currentSpend(customer.userId), budget };
+    return { customer, spend: await this.spend.currentSpend(customer), budget };
   }
 
+  /** From this process's cache, else one indexed read of the store (a customer another process created is found at once). */
   async get(userId: string): Promise<CustomerView | null> {
-    const customer = this.ctx.registry.customers.get(userId);
+    if (!isStorableId(userId)) return null; // never created, and not worth a query (PostgreSQL text holds no NUL)
+    let customer: CustomerRecord | null;
+    try {
+      customer = await this.ctx.registry.customers.find(userId);
+    } catch (error) {
+      if (!(error instanceof CustomerCountersUnavailable)) throw error;
+      throw new GatewayError('service_unavailable', `Spend counters are unreachable: ${error.message}`, null, { 'retry-after': '1' });
+    }
     return customer ? this.view(customer) : null;
   }
 
@@ -69,20 +78,24 @@ export class CustomerService {
     return view;
   }
 
-  /** Ordered by id; `after` is the last id of the previous page; `search` matches id or alias. */
+  /**
+   * A page from the store, ordered by id on its primary key: `after` is the last id of the
+   * previous page (keyset); `search` matches a substring of the id or alias (trigram indexes).
+   * Cached records are used where this process has them (they are the same, and current).
+   */
   async list(options: { first?: number; after?: string | null; search?: string | null; offset?: number }): Promise<CustomerPage> {
     const first = Math.min(Math.max(options.first ?? 100, 1), 1000);
-    const needle = options.search?.toLowerCase();
-    let all = [...this.ctx.registry.customers.values()];
-    if (needle) all = all.filter((c) => c.userId.toLowerCase().includes(needle) || (c.alias ?? '').toLowerCase().includes(needle));
-    all.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
-    let start = options.offset ?? 0;
-    if (options.after) {
-      const index = all.findIndex((c) => c.userId > options.after!);
-      start = index < 0 ? all.length : index;
-    }
-    const page = all.slice(start, start + first);
-    return { items: await Promise.all(page.map((c) => this.view(c))), total: all.length, hasMore: start + first < all.length };
+    checkSearchText('search', options.search);
+    checkSearchText('after', options.after);
+    const page = await listCustomers(this.ctx.orm, { first, after: options.after ?? null, offset: options.offset, search: options.search || null });
+    const records = page.records.map((record) => this.ctx.registry.customers.peek(record.userId) ?? record);
+    return { items: await Promise.all(records.map((record) => this.view(record))), hasMore: page.hasMore };
+  }
+
+  /** Customers matching `search`, counted exactly up to CUSTOMER_COUNT_CAP (an index walk bounded by it). */
+  count(search: string | null): Promise<number> {
+    checkSearchText('search', search);
+    return countCustomers(this.ctx.orm, { search });
   }
 
   async create(input: CustomerInput, actor: string): Promise<CustomerView> {
@@ -93,9 +106,8 @@ export class CustomerService {
     if (input.budgetId && hasBudgetFields(input.budget)) {
       throw new GatewayError('bad_request', "Set either inline budget fields or 'budget_id', not both.", 'budget_id');
     }
-    if (this.ctx.registry.customers.has(userId)) {
-      throw new GatewayError('bad_request', `Customer already exists, passed user_id=${userId}. Please pass a new user_id.`, 'user_id');
-    }
+    const duplicate = () => new GatewayError('bad_request', `Customer already exists, passed user_id=${userId}. Please pass a new user_id.`, 'user_id');
+    if (await this.ctx.registry.customers.find(userId)) throw duplicate();
     if (input.budgetId) this.budgets.require(input.budgetId);
     this.checkRegionAndModel(input);
     const now = this.ctx.now();
@@ -111,12 +123,18 @@ export class CustomerService {
       createdAt: now,
       updatedAt: now,
     };
-    await this.ctx.orm.em.fork().transactional(async (em) => {
-      if (privateBudget) await em.insert(BudgetEntity, budgetToEntityData(privateBudget));
-      await em.insert(CustomerEntity, customerToEntityData(record));
-    });
+    try {
+      await this.ctx.orm.em.fork().transactional(async (em) => {
+        if (privateBudget) await em.insert(BudgetEntity, budgetToEntityData(privateBudget));
+        await em.insert(CustomerEntity, customerToEntityData(record));
+      });
+    } catch (error) {
+      // Created meanwhile (a concurrent call, or a first request on a proxy): the row's key.
+      if (isUniqueViolation(error)) throw duplicate();
+      throw error;
+    }
     if (privateBudget) this.ctx.registry.budgets.set(privateBudget.budgetId, privateBudget);
-    this.ctx.registry.customers.set(userId, record);
+    this.ctx.registry.customers.set(record);
     await this.ctx.invalidation.publish([...(privateBudget ? [{ kind: 'budget' as const, id: privateBudget.budgetId }] : []), { kind: 'customer', id: userId }]);
     return this.view(record);
   }
@@ -128,7 +146,6 @@ export class CustomerService {
     }
     if (patch.budgetId) this.budgets.require(patch.budgetId);
     this.checkRegionAndModel(patch);
-    await this.ctx.ledger.flush(); // the row may still be queued from its first request
     const next: CustomerRecord = { ...current, updatedAt: this.ctx.now() };
     if (patch.alias !== undefined) next.alias = patch.alias;
     if (patch.blocked !== undefined) next.blocked = patch.blocked;
@@ -139,7 +156,7 @@ export class CustomerService {
     let createdBudget: BudgetRecord | null = null;
     if (hasBudgetFields(patch.budget)) {
       const own = current.budgetId ? this.ctx.registry.budgets.get(current.budgetId) : undefined;
-      const sharedWithOthers = own ? this.ctx.registry.customersOnBudget(own.budgetId).length > 1 : false;
+      const sharedWithOthers = own ? (await customerIdsOnBudget(this.ctx.orm, own.budgetId, 2)).length > 1 : false;
       if (own && !sharedWithOthers) {
         await this.budgets.update(own.budgetId, patch.budget, actor);
       } else {
@@ -163,7 +180,8 @@ export class CustomerService {
   }
 
   async delete(userIds: string[]): Promise<number> {
-    const missing = userIds.filter((id) => !this.ctx.registry.customers.has(id));
+    const stored = await readCustomers(this.ctx.orm, [...new Set(userIds.filter(isStorableId))]);
+    const missing = userIds.filter((id) => !stored.has(id));
     if (missing.length) throw new GatewayError('not_found', `End User Id(s)=${missing.join(', ')} do not exist in db`, 'user_ids');
     await this.ctx.ledger.flush();
     await this.ctx.orm.em.fork().nativeDelete(CustomerEntity, { userId: { $in: userIds } });
@@ -175,25 +193,20 @@ export class CustomerService {
     return userIds.length;
   }
 
-  /** Sets the blocked flag for each id, creating customers that do not exist yet. Idempotent. */
+  /**
+   * Sets the blocked flag for each id in one statement, creating customers that do not exist
+   * yet (other columns are kept). Idempotent. Other processes apply it through the notice,
+   * those that have not cached the customer when they next read it.
+   */
   async setBlocked(userIds: string[], blocked: boolean): Promise<CustomerView[]> {
     const ids = [...new Set(userIds.map((id) => validateCustomerId(id, 'user_ids')))];
-    await this.ctx.ledger.flush();
-    const now = this.ctx.now();
-    const records = ids.map(
-      (id): CustomerRecord =>
-        this.ctx.registry.customers.get(id) ?? { userId: id, alias: null, blocked, budgetId: null, allowedModelRegion: null, defaultModel: null, createdAt: now, updatedAt: now },
-    );
-    await this.ctx.orm.em.fork().transactional(async (em) => {
-      for (const record of records) {
-        await em.upsert(CustomerEntity, customerToEntityData({ ...record, blocked, updatedAt: now }));
-      }
+    const stored = await storeBlocked(this.ctx.orm, ids, blocked, this.ctx.now());
+    const records = stored.map((fresh) => {
+      const cached = this.ctx.registry.customers.get(fresh.userId);
+      if (!cached) return fresh;
+      Object.assign(cached, fresh); // in place: the record requests in flight hold
+      return cached;
     });
-    for (const record of records) {
-      record.blocked = blocked;
-      record.updatedAt = now;
-      this.ctx.registry.customers.set(record.userId, record);
-    }
     await this.ctx.invalidation.publish(records.map((r) => ({ kind: 'customer', id: r.userId })));
     return Promise.all(records.map((r) => this.view(r)));
   }
@@ -227,5 +240,26 @@ export class CustomerService {
     if (input.defaultModel && !this.ctx.config.deployments.some((d) => d.modelName === input.defaultModel)) {
       throw invalid('default_model', `"${input.defaultModel}" is not a model on this proxy (configure it in config.yaml)`);
     }
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string }).code === '23505' || /unique|duplicate key/i.test(String(error));
+}
+
+/** A search text or cursor the store can take: PostgreSQL text holds no NUL, and ids are at most 256 characters. */
+function checkSearchText(field: string, value: string | null | undefined): void {
+  if (value === null || value === undefined) return;
+  if (value.includes('\u0000')) throw invalid(field, 'must not contain NUL characters');
+  if (value.length > 256) throw invalid(field, 'must be at most 256 characters');
+}
+
+/** Whether a customer with this id could exist: create and the data plane accept no other. */
+function isStorableId(userId: string): boolean {
+  try {
+    validateCustomerId(userId, 'user_id');
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -4,7 +4,9 @@
  * recomputing a customer's period spend when its budget or period changes.
  */
 import { OVERALL_SCOPE } from '../governance/resolver';
+import type { CustomerRecord } from '../governance/records';
 import type { Pico } from '../shared/money';
+import { readCustomers } from '../store/customer-store';
 import { GatewayError } from '../shared/errors';
 import type { ServiceContext } from './context';
 import { parseDate } from './validation';
@@ -57,8 +59,8 @@ export type ReportGroup = 'customer' | 'model' | 'day';
 export class SpendService {
   constructor(private readonly ctx: ServiceContext) {}
 
-  currentSpend(customerId: string): Promise<Pico> {
-    return this.ctx.resolver.currentSpend(customerId);
+  currentSpend(customer: CustomerRecord): Promise<Pico> {
+    return this.ctx.resolver.currentSpend(customer);
   }
 
   async logs(query: SpendLogQuery): Promise<{ rows: SpendLogRow[]; hasMore: boolean }> {
@@ -158,8 +160,9 @@ export class SpendService {
     if (!customerIds.length) return;
     await this.ctx.ledger.flush();
     const byStart = new Map<number, string[]>();
+    const uncached = await readCustomers(this.ctx.orm, customerIds.filter((id) => !this.ctx.registry.customers.has(id)));
     for (const id of customerIds) {
-      const budget = this.ctx.registry.effectiveBudget(this.ctx.registry.customers.get(id));
+      const budget = this.ctx.registry.effectiveBudget(this.ctx.registry.customers.get(id) ?? uncached.get(id));
       const start = this.ctx.resolver.periodOf(budget).start.getTime();
       byStart.set(start, [...(byStart.get(start) ?? []), id]);
     }

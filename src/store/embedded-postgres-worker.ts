@@ -20,12 +20,15 @@ async function main(): Promise<void> {
   const { pgDir, templatePath } = workerData as EmbeddedWorkerData;
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  // Trigram indexes for customer search (migration 20261201092100).
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
+  const extensions = { pg_trgm };
   const fresh = readdirSync(pgDir).length === 0;
   let db;
   if (fresh && existsSync(templatePath)) {
-    db = await PGlite.create({ dataDir: pgDir, loadDataDir: new Blob([readFileSync(templatePath)]) });
+    db = await PGlite.create({ dataDir: pgDir, loadDataDir: new Blob([readFileSync(templatePath)]), extensions });
   } else {
-    db = await PGlite.create({ dataDir: pgDir });
+    db = await PGlite.create({ dataDir: pgDir, extensions });
     if (fresh && !existsSync(templatePath)) {
       const dump = await db.dumpDataDir('gzip');
       const temporary = `${templatePath}.${process.pid}.${Date.now()}.tmp`;

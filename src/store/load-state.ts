@@ -1,8 +1,9 @@
 /**
- * @module Start-up: loads budgets, customers and keys into the registry, and each customer's
- * latest period spend into the spend book, so the hot path never waits on the database.
- * `reloadChanged` refreshes single entities another process changed; `reloadAll` and
- * `seedCounters` catch up after the Redis connection was lost.
+ * @module Start-up: loads budgets and keys into the registry (few), and attaches the store as
+ * the source of the customer cache: customers (many) are read one by one when first served,
+ * with their latest period spend (customer-store.ts), so start-up time and memory do not grow
+ * with the number of customers. `reloadChanged` refreshes single entities another process
+ * changed; `reloadAll` and `seedCounters` catch up after the Redis connection was lost.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { KeyRecord, Registry } from '../governance/registry';
@@ -10,28 +11,31 @@ import type { SpendRecord } from '../ledger/types';
 import type { Logger } from '../observability/logger';
 import { SETTLEMENT_MARKER_TTL_MS } from '../shared-state/redis';
 import type { SpendBook } from '../shared-state/types';
-import { ApiKeyEntity, BudgetEntity, CustomerEntity, type ApiKey } from './entities';
-import { budgetFromEntity, customerFromEntity } from './mappers';
+import { StoredCustomers } from './customer-store';
+import { ApiKeyEntity, BudgetEntity, type ApiKey } from './entities';
+import { budgetFromEntity } from './mappers';
 
 export async function loadState(orm: MikroORM, registry: Registry, spendBook: SpendBook): Promise<void> {
   const em = orm.em.fork();
   for (const row of await em.find(BudgetEntity, {})) registry.budgets.set(row.budgetId, budgetFromEntity(row));
-  for (const row of await em.find(CustomerEntity, {})) registry.customers.set(row.userId, customerFromEntity(row));
   for (const row of await em.find(ApiKeyEntity, {})) registry.keys.set(row.keyHash, keyFromEntity(row));
-  await seedCounters(orm, spendBook);
+  registry.customers.attach(new StoredCustomers(orm, spendBook));
 }
 
 /**
- * Seeds each customer's latest period spend from the store's counters. Only counters the
- * book lacks are seeded: with shared counters another proxy may already be counting that
- * customer, and its live value (settled + in flight) is ahead of the store. So this is safe
- * to run again whenever Redis may have lost its data (a reconnect).
+ * Seeds the given customers' latest period spend from the store's counters (those a process
+ * has cached; the others are seeded when next read). Only counters the book lacks are
+ * seeded: with shared counters another proxy may already be counting that customer, and its
+ * live value (settled + in flight) is ahead of the store. So this is safe to run again
+ * whenever Redis may have lost its data (a reconnect).
  */
-export async function seedCounters(orm: MikroORM, spendBook: SpendBook): Promise<void> {
+export async function seedCounters(orm: MikroORM, spendBook: SpendBook, customerIds: string[]): Promise<void> {
+  if (!customerIds.length) return;
   const knex = orm.em.fork().getConnection().getKnex();
   const result = await knex.raw(
     `select distinct on (customer_id, scope) customer_id, scope, period_start, spend_pico
-     from spend_counters order by customer_id, scope, period_start desc`,
+     from spend_counters where customer_id = any(?::text[]) order by customer_id, scope, period_start desc`,
+    [customerIds],
   );
   const rows = result.rows as { customer_id: string; scope: string; period_start: string; spend_pico: string }[];
   // In batches: one round trip per counter, many in flight at once, bounded memory.
@@ -76,14 +80,13 @@ export interface EntityChange {
 }
 
 /**
- * Reloads every budget, customer and key (after notices may have been missed: the subscriber
- * lost its Redis connection). Records are updated in place; budgets and keys gone from the
- * store are dropped. Customers are not: one first seen here may not be stored yet.
+ * Reloads every budget and key, and the cached customers (after notices may have been
+ * missed: the subscriber lost its Redis connection). Records are updated in place; budgets,
+ * keys and cached customers gone from the store are dropped.
  */
 export async function reloadAll(orm: MikroORM, registry: Registry): Promise<void> {
   const em = orm.em.fork();
   const budgets = await em.find(BudgetEntity, {});
-  const customers = await em.find(CustomerEntity, {});
   const keys = await em.find(ApiKeyEntity, {});
   const changes: EntityChange[] = [
     ...[...registry.budgets.keys()].map((id) => ({ kind: 'budget' as const, id })),
@@ -100,11 +103,10 @@ export async function reloadAll(orm: MikroORM, registry: Registry): Promise<void
     if (current) Object.assign(current, fresh);
     else registry.budgets.set(row.budgetId, fresh);
   }
-  for (const row of customers) {
-    const fresh = customerFromEntity(row);
-    const current = registry.customers.get(row.userId);
-    if (current) Object.assign(current, fresh);
-    else registry.customers.set(row.userId, fresh);
+  // In chunks: the cache holds up to customer_cache_size ids.
+  const cachedIds = registry.customers.cachedIds();
+  for (let start = 0; start < cachedIds.length; start += 1000) {
+    await Promise.all(cachedIds.slice(start, start + 1000).map((id) => registry.customers.refresh(id)));
   }
   for (const row of keys) registry.keys.set(row.keyHash, keyFromEntity(row));
 }
@@ -130,16 +132,8 @@ export async function reloadChanged(orm: MikroORM, registry: Registry, changes: 
       else registry.budgets.set(id, fresh);
     }
   }
-  if (customerIds.length) {
-    const rows = new Map((await em.find(CustomerEntity, { userId: { $in: customerIds } })).map((row) => [row.userId, customerFromEntity(row)]));
-    for (const id of customerIds) {
-      const fresh = rows.get(id);
-      const current = registry.customers.get(id);
-      if (!fresh) registry.customers.delete(id);
-      else if (current) Object.assign(current, fresh);
-      else registry.customers.set(id, fresh);
-    }
-  }
+  // Only customers this process holds (or is reading); the others are read when next served.
+  await Promise.all(customerIds.map((id) => registry.customers.refresh(id)));
   if (keyHashes.length) {
     const rows = new Map((await em.find(ApiKeyEntity, { keyHash: { $in: keyHashes } })).map((row) => [row.keyHash, keyFromEntity(row)]));
     for (const hash of keyHashes) {

@@ -2,7 +2,7 @@
  * @module GraphQL resolvers: thin adapters over the services, mirroring the REST routes.
  * Inputs are validated by the same service-layer parsers (names reported in camelCase).
  */
-import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { GraphQLISODateTime } from 'type-graphql';
 import { registerEnumType } from 'type-graphql';
 import { GatewayError } from '../../shared/errors';
@@ -75,7 +75,8 @@ export class CustomerResolver {
     return {
       nodes: page.items.map((view) => toCustomer(view, ctx.services)),
       pageInfo: { hasNextPage: page.hasMore, endCursor: last ? last.customer.userId : null },
-      totalCount: page.total,
+      totalCount: 0, // resolved below, only when selected
+      search,
     };
   }
 
@@ -241,4 +242,13 @@ export class KeyResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver] as const;
+/** `totalCount` costs a (bounded) count query: run only when a query selects it. */
+@Resolver(() => CustomerConnection)
+export class CustomerConnectionResolver {
+  @FieldResolver(() => Int)
+  totalCount(@Root() connection: CustomerConnection, @Ctx() ctx: GraphQLContext): Promise<number> {
+    return ctx.services.customers.count(connection.search);
+  }
+}
+
+export const RESOLVERS = [CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver] as const;

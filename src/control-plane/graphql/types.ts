@@ -45,7 +45,10 @@ export class PageInfo {
 export class CustomerConnection {
   @Field(() => [Customer]) nodes!: Customer[];
   @Field(() => PageInfo) pageInfo!: PageInfo;
-  @Field(() => Int) totalCount!: number;
+  @Field(() => Int, { description: 'Customers matching the search, counted exactly up to 10000 (then 10000); only counted when asked for.' })
+  totalCount!: number;
+  /** The search the page was listed with (not exposed): what `totalCount` counts. */
+  search!: string | null;
 }
 
 @ObjectType({ description: 'One metered request, as recorded in the ledger.' })

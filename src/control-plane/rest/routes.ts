@@ -103,11 +103,19 @@ export function customerRoutes(services: Services): Router {
   router.get('/list', route('proxy', async (request, response) => {
     const { page, pageSize } = pageParameters(request);
     const search = typeof request.query.search === 'string' ? request.query.search : null;
-    const result = await customers.list({ first: pageSize, offset: (page - 1) * pageSize, search });
+    // `after` (the x-next-cursor of the previous page) pages on the index at constant cost;
+    // `page` numbers cost more the deeper they go.
+    const after = typeof request.query.after === 'string' && request.query.after ? request.query.after : null;
+    const [result, total] = await Promise.all([
+      customers.list({ first: pageSize, after, offset: after ? 0 : (page - 1) * pageSize, search }),
+      customers.count(search),
+    ]);
     // The body stays LiteLLM's plain array; pagination travels in headers.
-    response.setHeader('x-total-count', String(result.total));
+    response.setHeader('x-total-count', String(total));
     response.setHeader('x-page', String(page));
     response.setHeader('x-page-size', String(pageSize));
+    const last = result.items[result.items.length - 1];
+    if (result.hasMore && last) response.setHeader('x-next-cursor', last.customer.userId);
     return result.items.map(customerJson);
   }));
 

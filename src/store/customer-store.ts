@@ -1,0 +1,172 @@
+/**
+ * @module Customers in the store, read one at a time or a page at a time, never all at once:
+ * every query here is served by an index (the primary key, `customers_budget_id_index`, the
+ * trigram indexes on id and alias), so none grows with the number of customers.
+ */
+import type { Knex, MikroORM } from '@mikro-orm/postgresql';
+import { CustomerCountersUnavailable, type CustomerSource } from '../governance/customer-cache';
+import type { CustomerRecord } from '../governance/records';
+import type { SpendBook } from '../shared-state/types';
+
+interface CustomerRow {
+  user_id: string;
+  alias: string | null;
+  blocked: boolean;
+  budget_id: string | null;
+  allowed_model_region: string | null;
+  default_model: string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+const COLUMNS = 'user_id, alias, blocked, budget_id, allowed_model_region, default_model, created_at, updated_at';
+
+function recordOf(row: CustomerRow): CustomerRecord {
+  return {
+    userId: row.user_id,
+    alias: row.alias ?? null,
+    blocked: row.blocked,
+    budgetId: row.budget_id ?? null,
+    allowedModelRegion: row.allowed_model_region ?? null,
+    defaultModel: row.default_model ?? null,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+function knexOf(orm: MikroORM): Knex {
+  return orm.em.getConnection().getKnex();
+}
+
+/**
+ * The cache's source: one indexed read per customer, which also brings the customer's latest
+ * stored period counters, seeded into the spend book where it lacks them. That is what the
+ * book needs on a miss: the in-memory book starts empty, and a restarted Redis has lost its
+ * counters; a counter the book already has (live, ahead of the store) is left alone.
+ */
+export class StoredCustomers implements CustomerSource {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly spendBook: SpendBook,
+  ) {}
+
+  async find(userId: string): Promise<CustomerRecord | null> {
+    const result = await knexOf(this.orm).raw(
+      `select ${COLUMNS},
+         (select coalesce(json_agg(json_build_object('scope', s.scope, 'period_start', s.period_start, 'spend_pico', s.spend_pico::text)), '[]'::json)
+          from (select distinct on (scope) scope, period_start, spend_pico from spend_counters
+                where customer_id = c.user_id order by scope, period_start desc) s) as counters
+       from customers c where c.user_id = ?`,
+      [userId],
+    );
+    const row = result.rows[0] as (CustomerRow & { counters: { scope: string; period_start: string; spend_pico: string }[] }) | undefined;
+    if (!row) return null;
+    const record = recordOf(row);
+    try {
+      await Promise.all(
+        row.counters.map((counter) =>
+          this.spendBook.seed({ customerId: userId, scope: counter.scope, periodStartMs: new Date(counter.period_start).getTime() }, BigInt(counter.spend_pico), { onlyIfMissing: true }),
+        ),
+      );
+    } catch (error) {
+      throw new CustomerCountersUnavailable(record, error as Error);
+    }
+    return record;
+  }
+
+  /** Creates the row at once (not with the next ledger batch), so every process sees it. */
+  async findOrCreate(userId: string, now: Date): Promise<CustomerRecord> {
+    const existing = await this.find(userId);
+    if (existing) return existing;
+    const inserted = await knexOf(this.orm).raw(
+      `insert into customers (user_id, blocked, created_at, updated_at) values (?, false, ?, ?)
+       on conflict (user_id) do nothing returning ${COLUMNS}`,
+      [userId, now.toISOString(), now.toISOString()],
+    );
+    const row = inserted.rows[0] as CustomerRow | undefined;
+    if (row) return recordOf(row);
+    // Another process created it between the two statements.
+    const raced = await this.find(userId);
+    if (!raced) throw new Error(`customer ${userId} was created and deleted concurrently`);
+    return raced;
+  }
+}
+
+/** Stored records of the given ids (those that exist), without caching them. */
+export async function readCustomers(orm: MikroORM, userIds: string[]): Promise<Map<string, CustomerRecord>> {
+  if (!userIds.length) return new Map();
+  const result = await knexOf(orm).raw(`select ${COLUMNS} from customers where user_id = any(?::text[])`, [userIds]);
+  return new Map((result.rows as CustomerRow[]).map((row) => [row.user_id, recordOf(row)]));
+}
+
+/** Ids of the customers linked to a budget (on `customers_budget_id_index`), at most `limit`. */
+export async function customerIdsOnBudget(orm: MikroORM, budgetId: string, limit?: number): Promise<string[]> {
+  const result = await knexOf(orm).raw(`select user_id from customers where budget_id = ? order by user_id ${limit ? 'limit ?' : ''}`, limit ? [budgetId, limit] : [budgetId]);
+  return (result.rows as { user_id: string }[]).map((row) => row.user_id);
+}
+
+/** Ids of the customers without a budget of their own (those the default budget governs). */
+export async function customerIdsWithoutBudget(orm: MikroORM): Promise<string[]> {
+  const result = await knexOf(orm).raw(`select user_id from customers where budget_id is null`);
+  return (result.rows as { user_id: string }[]).map((row) => row.user_id);
+}
+
+/**
+ * Sets the blocked flag of each id in one statement, creating customers that do not exist
+ * yet; other columns of existing customers are kept. Returns the stored records.
+ */
+export async function storeBlocked(orm: MikroORM, userIds: string[], blocked: boolean, now: Date): Promise<CustomerRecord[]> {
+  const result = await knexOf(orm).raw(
+    `insert into customers (user_id, blocked, created_at, updated_at)
+     select id, ?, ?, ? from unnest(?::text[]) as id
+     on conflict (user_id) do update set blocked = excluded.blocked, updated_at = excluded.updated_at
+     returning ${COLUMNS}`,
+    [blocked, now.toISOString(), now.toISOString(), userIds],
+  );
+  return (result.rows as CustomerRow[]).map(recordOf);
+}
+
+/** Largest count `countCustomers` gives exactly: counting past it would walk the whole index. */
+export const CUSTOMER_COUNT_CAP = 10_000;
+
+export interface CustomerQuery {
+  /** Matches a substring of the id or the alias, case-insensitively (trigram indexes). */
+  search?: string | null;
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (character) => `\\${character}`);
+}
+
+function whereOf(query: CustomerQuery, after: string | null): { sql: string; bindings: (string | number)[] } {
+  const clauses: string[] = [];
+  const bindings: (string | number)[] = [];
+  if (query.search) {
+    const pattern = `%${escapeLike(query.search)}%`;
+    clauses.push(`(user_id ilike ? or alias ilike ?)`);
+    bindings.push(pattern, pattern);
+  }
+  if (after !== null) {
+    clauses.push('user_id > ?');
+    bindings.push(after);
+  }
+  return { sql: clauses.length ? `where ${clauses.join(' and ')}` : '', bindings };
+}
+
+/**
+ * One page ordered by id (the primary key): `after` is the last id of the previous page
+ * (keyset: constant cost per page); `offset` serves page-numbered clients (cost grows with it).
+ */
+export async function listCustomers(orm: MikroORM, query: CustomerQuery & { first: number; after?: string | null; offset?: number }): Promise<{ records: CustomerRecord[]; hasMore: boolean }> {
+  const where = whereOf(query, query.after ?? null);
+  const result = await knexOf(orm).raw(`select ${COLUMNS} from customers ${where.sql} order by user_id limit ? offset ?`, [...where.bindings, query.first + 1, query.offset ?? 0]);
+  const rows = result.rows as CustomerRow[];
+  return { records: rows.slice(0, query.first).map(recordOf), hasMore: rows.length > query.first };
+}
+
+/** How many customers match, counted exactly up to CUSTOMER_COUNT_CAP (then the cap). */
+export async function countCustomers(orm: MikroORM, query: CustomerQuery): Promise<number> {
+  const where = whereOf(query, null);
+  const result = await knexOf(orm).raw(`select count(*)::int as n from (select 1 from customers ${where.sql} limit ?) matched`, [...where.bindings, CUSTOMER_COUNT_CAP]);
+  return (result.rows as { n: number }[])[0]!.n;
+}
