@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, KNOWN_KEYS, type RawConfig } from './schema';
 import { resolvePrice, type ModelPrice } from '../pricing/prices';
+import type { GraphQLLimits } from '../control-plane/graphql/limits';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -55,6 +56,8 @@ export interface GatewayConfig {
   failMode: FailMode;
   /** With Redis: how long a reservation of a proxy that died mid-request holds budget. */
   reservationLeaseMs: number;
+  /** `tollgate.graphql_limits`: what one GraphQL operation may ask; unset keys keep the defaults. */
+  graphqlLimits: Partial<GraphQLLimits>;
   warnings: string[];
 }
 
@@ -169,11 +172,24 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
+    graphqlLimits: graphqlLimitsOf(tollgate.graphql_limits ?? {}),
     warnings,
   };
 }
 
 export type FailMode = 'closed' | 'open';
+
+function graphqlLimitsOf(raw: NonNullable<NonNullable<RawConfig['tollgate']>['graphql_limits']>): Partial<GraphQLLimits> {
+  const limits: Partial<GraphQLLimits> = {
+    maxDepth: raw.max_depth,
+    maxCost: raw.max_cost,
+    maxAliases: raw.max_aliases,
+    maxDirectives: raw.max_directives,
+    maxTokens: raw.max_tokens,
+    timeBudgetMs: raw.time_budget_ms,
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+}
 
 function failModeOf(fromEnv: string | undefined, fromFile: FailMode | undefined): FailMode {
   if (!fromEnv) return fromFile ?? 'closed';

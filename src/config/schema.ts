@@ -69,6 +69,17 @@ export const configSchema = z.object({
       upstream_timeout_ms: z.coerce.number().int().positive().optional(),
       fail_mode: z.enum(['closed', 'open']).optional(),
       reservation_lease_seconds: z.coerce.number().int().positive().optional(),
+      graphql_limits: z
+        .object({
+          max_depth: z.coerce.number().int().positive().optional(),
+          max_cost: z.coerce.number().int().positive().optional(),
+          max_aliases: z.coerce.number().int().min(0).optional(),
+          max_directives: z.coerce.number().int().min(0).optional(),
+          max_tokens: z.coerce.number().int().positive().optional(),
+          time_budget_ms: z.coerce.number().int().positive().optional(),
+        })
+        .strict()
+        .optional(),
     })
     .optional(),
 });

@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
-import { GraphQLError, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { getOperationAST, GraphQLError, parse, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Registry } from '../governance/registry';
@@ -17,7 +17,7 @@ import type { Services } from '../services';
 import { GatewayError, isGatewayError } from '../shared/errors';
 import { bearerToken } from '../data-plane/http-io';
 import type { GraphQLContext } from './graphql/context';
-import { depthLimit } from './graphql/depth-limit';
+import { allValidationRules, DEFAULT_GRAPHQL_LIMITS, limitRules, startTimeBudget, type GraphQLLimits } from './graphql/limits';
 import { nulGuard } from './graphql/nul-guard';
 import { buildGatewaySchema } from './graphql/schema';
 import type { LiveEvents } from './graphql/subscriptions';
@@ -30,8 +30,6 @@ export interface ControlPlane {
   schema: GraphQLSchema;
   stop(): Promise<void>;
 }
-
-export const MAX_GRAPHQL_DEPTH = 8;
 
 /** Resolves the caller of a control-plane request; null when the key may not administer. */
 export function adminPrincipal(registry: Registry, bearer: string | null): { principal: Principal | null; error: GatewayError | null } {
@@ -49,8 +47,9 @@ function renderError(response: Response, error: GatewayError): void {
   else response.json(error.toEnvelope());
 }
 
-export async function createControlPlane(options: { services: Services; registry: Registry; httpServer: Server; logger: Logger; extraResolvers?: Function[]; live?: LiveEvents }): Promise<ControlPlane> {
+export async function createControlPlane(options: { services: Services; registry: Registry; httpServer: Server; logger: Logger; extraResolvers?: Function[]; live?: LiveEvents; limits?: Partial<GraphQLLimits> }): Promise<ControlPlane> {
   const { services, registry, httpServer, logger } = options;
+  const limits: GraphQLLimits = { ...DEFAULT_GRAPHQL_LIMITS, ...options.limits };
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -88,7 +87,19 @@ export async function createControlPlane(options: { services: Services; registry
   const wsCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema,
-      validate: (s, document) => validate(s, document, [...specifiedRules, depthLimit(MAX_GRAPHQL_DEPTH)]),
+      // Parsed and validated here with the same limits as HTTP: a refused document is an
+      // error message on its subscription, never a closed connection.
+      onSubscribe: (_ctx, _id, payload) => {
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: limits.maxTokens });
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+        }
+        const errors = validate(schema, document, allValidationRules(limits));
+        if (errors.length) return [...errors];
+        return { schema, document, variableValues: payload.variables, operationName: payload.operationName };
+      },
       onConnect: (ctx) => {
         const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const bearer = typeof raw === 'string' ? (/^Bearer\s+(.+)$/i.exec(raw.trim())?.[1] ?? raw.trim()) : null;
@@ -98,7 +109,13 @@ export async function createControlPlane(options: { services: Services; registry
         principals.set(ctx.extra.socket, principal);
         return true;
       },
-      context: (ctx): GraphQLContext => ({ principal: ctx.extra.principal!, services, live: options.live }),
+      context: (ctx, _id, _payload, args): GraphQLContext => ({
+        principal: ctx.extra.principal!,
+        services,
+        live: options.live,
+        // A subscription lives as long as its client wants; queries and mutations are budgeted.
+        timeBudget: getOperationAST(args.document, args.operationName)?.operation === 'subscription' ? undefined : startTimeBudget(limits),
+      }),
     },
     wsServer,
   );
@@ -113,7 +130,8 @@ export async function createControlPlane(options: { services: Services; registry
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
-    validationRules: [depthLimit(MAX_GRAPHQL_DEPTH)],
+    validationRules: limitRules(limits),
+    parseOptions: { maxTokens: limits.maxTokens },
     introspection: true,
     // The gateway owns SIGTERM/SIGINT and stops the pieces in order (data plane first).
     // Apollo's own handler would run a second stop() concurrently with ours, and that second
@@ -143,7 +161,7 @@ export async function createControlPlane(options: { services: Services; registry
   app.use(
     '/graphql',
     expressMiddleware(apollo, {
-      context: async ({ res }) => ({ principal: res.locals.principal as Principal, services }),
+      context: async ({ res }) => ({ principal: res.locals.principal as Principal, services, timeBudget: startTimeBudget(limits) }),
     }),
   );
 

@@ -1,9 +1,10 @@
 /** @module What every resolver receives: the caller and the shared services. */
 import type { Principal } from '../../governance/records';
 import type { Services } from '../../services';
+import type { TimeBudgeted } from './limits';
 import type { LiveEvents } from './subscriptions';
 
-export interface GraphQLContext {
+export interface GraphQLContext extends TimeBudgeted {
   principal: Principal;
   services: Services;
   /** The event buses; set only on graphql-ws connections (subscriptions). */
