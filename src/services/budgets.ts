@@ -46,8 +46,22 @@ export class BudgetService {
     return firstResetAfter(duration, this.ctx.now(), this.ctx.config.timezone);
   }
 
-  customerCount(budgetId: string): number {
-    return this.ctx.registry.customersOnBudget(budgetId).length;
+  /**
+   * Customers linked to each budget, counted by the store in one grouped query on the
+   * customers' budget_id index: the count is asked for a page of budgets at a time, and it
+   * waits on the database rather than scanning every customer on the event loop.
+   */
+  async customerCounts(budgetIds: readonly string[]): Promise<Map<string, number>> {
+    const counts = new Map(budgetIds.map((id) => [id, 0]));
+    if (!budgetIds.length) return counts;
+    const knex = this.ctx.orm.em.getConnection().getKnex();
+    const result = await knex.raw(
+      `select budget_id, count(*)::int as customers from customers
+       where budget_id = any(array(select jsonb_array_elements_text(?::jsonb))) group by budget_id`,
+      [JSON.stringify([...new Set(budgetIds)])],
+    );
+    for (const row of result.rows as { budget_id: string; customers: number }[]) counts.set(row.budget_id, Number(row.customers));
+    return counts;
   }
 
   async create(budgetId: string | null | undefined, fields: BudgetFields, actor: string): Promise<BudgetRecord> {
