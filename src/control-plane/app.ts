@@ -19,6 +19,8 @@ import { bearerToken } from '../data-plane/http-io';
 import type { GraphQLContext } from './graphql/context';
 import { allValidationRules, DEFAULT_GRAPHQL_LIMITS, limitRules, startTimeBudget, type GraphQLLimits } from './graphql/limits';
 import { nulGuard } from './graphql/nul-guard';
+import { subscriptionsOverWebSocketOnly } from './graphql/http-operations';
+import { nestedDeeperThan, nestingError } from '../services/validation';
 import { buildGatewaySchema } from './graphql/schema';
 import type { LiveEvents } from './graphql/subscriptions';
 import { adminUi } from './ui/static';
@@ -64,6 +66,12 @@ export async function createControlPlane(options: { services: Services; registry
     next();
   });
   app.use(express.json({ limit: '1mb', strict: false }));
+  // Deep nesting is refused here, once, before any recursive code (validation messages,
+  // GraphQL variable coercion) walks it and overflows the stack.
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    if (nestedDeeperThan(request.body)) return renderError(response, nestingError('request body'));
+    next();
+  });
 
   app.use('/customer', customerRoutes(services));
   app.use('/end_user', customerRoutes(services));
@@ -90,6 +98,7 @@ export async function createControlPlane(options: { services: Services; registry
       // Parsed and validated here with the same limits as HTTP: a refused document is an
       // error message on its subscription, never a closed connection.
       onSubscribe: (_ctx, _id, payload) => {
+        if (nestedDeeperThan(payload.variables)) return [new GraphQLError(nestingError('variables object').message, { extensions: { code: 'BAD_USER_INPUT' } })];
         let document: DocumentNode;
         try {
           document = parse(payload.query, { maxTokens: limits.maxTokens });
@@ -141,6 +150,7 @@ export async function createControlPlane(options: { services: Services; registry
     includeStacktraceInErrorResponses: false,
     plugins: [
       nulGuard,
+      subscriptionsOverWebSocketOnly,
       // The gateway drains the shared HTTP server itself (data plane first); Apollo only
       // has to close the subscription sockets.
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
@@ -149,6 +159,12 @@ export async function createControlPlane(options: { services: Services; registry
       const original = error instanceof GraphQLError ? error.originalError : error;
       if (isGatewayError(original)) {
         return { ...formatted, message: original.message, extensions: { code: original.code, status: original.status, param: original.param } };
+      }
+      // Apollo's own refusals of a request (a persisted query whose hash does not match, say)
+      // carry a 4xx status but no code; they are the caller's mistake, said as Apollo says it.
+      const httpStatus = (error instanceof GraphQLError ? (error.extensions?.http as { status?: number } | undefined)?.status : undefined) ?? 500;
+      if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && httpStatus >= 400 && httpStatus < 500) {
+        return { message: formatted.message, extensions: { code: 'BAD_REQUEST' } };
       }
       if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
         logger.error({ err: original }, 'GraphQL resolver failed');

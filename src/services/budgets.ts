@@ -13,7 +13,7 @@ import { GatewayError } from '../shared/errors';
 import type { BudgetFields } from './budget-fields';
 import type { ServiceContext } from './context';
 import type { SpendService } from './spend';
-import { invalid } from './validation';
+import { invalid, isUniqueViolation } from './validation';
 
 export const MAX_BUDGET_ID_LENGTH = 256;
 
@@ -90,7 +90,7 @@ export class BudgetService {
     try {
       await em.insert(BudgetEntity, budgetToEntityData(record));
     } catch (error) {
-      if ((error as { code?: string }).code === '23505' || /unique|duplicate/i.test(String(error))) {
+      if (isUniqueViolation(error)) {
         throw new GatewayError('bad_request', `Budget with id '${id}' already exists.`, 'budget_id');
       }
       throw error;

@@ -15,7 +15,7 @@ import { hasBudgetFields, type BudgetFields } from './budget-fields';
 import type { BudgetService } from './budgets';
 import type { ServiceContext } from './context';
 import type { SpendService } from './spend';
-import { invalid } from './validation';
+import { invalid, isUniqueViolation } from './validation';
 
 export interface CustomerInput {
   userId: string;
@@ -93,9 +93,8 @@ export class CustomerService {
     if (input.budgetId && hasBudgetFields(input.budget)) {
       throw new GatewayError('bad_request', "Set either inline budget fields or 'budget_id', not both.", 'budget_id');
     }
-    if (this.ctx.registry.customers.has(userId)) {
-      throw new GatewayError('bad_request', `Customer already exists, passed user_id=${userId}. Please pass a new user_id.`, 'user_id');
-    }
+    const alreadyExists = () => new GatewayError('bad_request', `Customer already exists, passed user_id=${userId}. Please pass a new user_id.`, 'user_id');
+    if (this.ctx.registry.customers.has(userId)) throw alreadyExists();
     if (input.budgetId) this.budgets.require(input.budgetId);
     this.checkRegionAndModel(input);
     const now = this.ctx.now();
@@ -111,10 +110,16 @@ export class CustomerService {
       createdAt: now,
       updatedAt: now,
     };
-    await this.ctx.orm.em.fork().transactional(async (em) => {
-      if (privateBudget) await em.insert(BudgetEntity, budgetToEntityData(privateBudget));
-      await em.insert(CustomerEntity, customerToEntityData(record));
-    });
+    try {
+      await this.ctx.orm.em.fork().transactional(async (em) => {
+        if (privateBudget) await em.insert(BudgetEntity, budgetToEntityData(privateBudget));
+        await em.insert(CustomerEntity, customerToEntityData(record));
+      });
+    } catch (error) {
+      // Another create of the same id (here or on another process) committed first.
+      if (isUniqueViolation(error)) throw alreadyExists();
+      throw error;
+    }
     if (privateBudget) this.ctx.registry.budgets.set(privateBudget.budgetId, privateBudget);
     this.ctx.registry.customers.set(userId, record);
     await this.ctx.invalidation.publish([...(privateBudget ? [{ kind: 'budget' as const, id: privateBudget.budgetId }] : []), { kind: 'customer', id: userId }]);
