@@ -82,16 +82,16 @@ export async function createControlPlane(options: { services: Services; registry
 
   const schema = buildGatewaySchema(options.extraResolvers);
   const wsServer = new WebSocketServer({ noServer: true });
-  // Keys are checked when a WebSocket connects; this sweep closes the live connections of
-  // keys revoked since (here or, through the invalidation channel, on another process).
+  // Keys are checked when a WebSocket connects; a key revoked since (here, or on another
+  // process and reloaded from its change notice) closes its live connections the moment the
+  // revocation is applied, so no event reaches them after.
   const principals = new WeakMap<object, Principal>();
-  const revocationSweep = setInterval(() => {
+  const stopWatchingKeys = registry.onKeysChanged(() => {
     for (const socket of wsServer.clients) {
       const principal = principals.get(socket);
       if (principal?.kind === 'virtual' && registry.keys.get(principal.keyHash)?.revoked !== false) socket.close(4403, 'Forbidden: key revoked');
     }
-  }, 1000);
-  revocationSweep.unref();
+  });
   const wsCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema,
@@ -199,7 +199,7 @@ export async function createControlPlane(options: { services: Services; registry
     app,
     schema,
     stop: async () => {
-      clearInterval(revocationSweep);
+      stopWatchingKeys();
       await apollo.stop();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },

@@ -107,6 +107,7 @@ export async function reloadAll(orm: MikroORM, registry: Registry): Promise<void
     else registry.customers.set(row.userId, fresh);
   }
   for (const row of keys) registry.keys.set(row.keyHash, keyFromEntity(row));
+  registry.keysChanged();
 }
 
 /**
@@ -147,5 +148,6 @@ export async function reloadChanged(orm: MikroORM, registry: Registry, changes: 
       if (fresh) registry.keys.set(hash, fresh);
       else registry.keys.delete(hash);
     }
+    registry.keysChanged();
   }
 }
