@@ -119,6 +119,11 @@ describe('GraphQL requests the HTTP endpoint cannot serve', () => {
     expect(refused.body).toMatchObject({ errors: [{ message: expect.stringMatching(/graphql-ws/), extensions: { code: 'BAD_REQUEST' } }] });
   });
 
+  it('answers a null variable for an argument that cannot be null as bad input, not an internal error', async () => {
+    const refused = await graphql(gateway.url, 'query ($first: Int) { customers(first: $first) { totalCount } }', { first: null });
+    expect(refused.errors![0]).toMatchObject({ message: expect.stringMatching(/"first" of non-null type "Int!" must not be null/), extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
   it('refuses a persisted query whose hash does not match with a 400 saying so', async () => {
     const refused = await post('/graphql', JSON.stringify({ query: '{ budgets { id } }', extensions: { persistedQuery: { version: 1, sha256Hash: 'deadbeef' } } }));
     expect(refused.status).toBe(400);
