@@ -45,7 +45,7 @@ describe('hostile GraphQL documents', () => {
       openaiClient(`${gateway.url}/v1`).chat.completions.create({ model: 'gpt-3.5-turbo', user: 'bystander', messages: [{ role: 'user', content: 'hi' }] }),
     ]);
     expect(refused.status).toBe(400);
-    expect(refused.body.errors![0]!.message).toMatch(/Cost limit of 20000 exceeded/);
+    expect(refused.body.errors![0]!.message).toMatch(/Cost limit of 50000 exceeded/);
     expect(refused.body.errors![0]!.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(chat.choices[0]!.message.content).toBeTruthy();
   });
@@ -55,7 +55,7 @@ describe('hostile GraphQL documents', () => {
     try {
       const hostile = collect(client, nestedFragmentSpreads(20, 20));
       await hostile.until((d) => d.failure !== null || d.completed, 10_000);
-      expect((hostile.delivery.failure as { message: string }[])[0]!.message).toMatch(/Cost limit of 20000 exceeded/);
+      expect((hostile.delivery.failure as { message: string }[])[0]!.message).toMatch(/Cost limit of 50000 exceeded/);
       const aliases = collect(client, manyAliases(500));
       await aliases.until((d) => d.failure !== null || d.completed, 10_000);
       expect((aliases.delivery.failure as { message: string }[])[0]!.message).toMatch(/Aliases limit of 30 exceeded, found 500/);
@@ -75,6 +75,15 @@ describe('hostile GraphQL documents', () => {
     const thousand = await postGraphQL(manyAliases(1000));
     expect(thousand.status).toBe(400);
     expect(thousand.body.errors![0]!.message).toMatch(/5000 tokens/);
+  });
+
+  it('counts a page size passed as a variable in the cost', async () => {
+    const query = 'query ($first: Int!) { customers(first: $first) { nodes { id alias spend blocked budgetId createdAt budget { id maxBudget softBudget rpmLimit tpmLimit maxParallelRequests budgetDuration resetAt customerCount } } } }';
+    const post = (first: number) => api<GraphQLBody>(gateway.url, 'POST', '/graphql', { query, variables: { first } });
+    const refused = await post(1000);
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors![0]!.message).toMatch(/Cost limit of 50000 exceeded/);
+    expect((await post(50)).status).toBe(200);
   });
 
   it('stops parsing a document of more tokens than the limit', async () => {

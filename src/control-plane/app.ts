@@ -17,7 +17,7 @@ import type { Services } from '../services';
 import { GatewayError, isGatewayError } from '../shared/errors';
 import { bearerToken } from '../data-plane/http-io';
 import type { GraphQLContext } from './graphql/context';
-import { allValidationRules, DEFAULT_GRAPHQL_LIMITS, limitRules, startTimeBudget, type GraphQLLimits } from './graphql/limits';
+import { allValidationRules, costWithVariables, DEFAULT_GRAPHQL_LIMITS, limitRules, startTimeBudget, variableCostGuard, type GraphQLLimits } from './graphql/limits';
 import { nulGuard } from './graphql/nul-guard';
 import { subscriptionsOverWebSocketOnly } from './graphql/http-operations';
 import { nestedDeeperThan, nestingError } from '../services/validation';
@@ -107,6 +107,8 @@ export async function createControlPlane(options: { services: Services; registry
         }
         const errors = validate(schema, document, allValidationRules(limits));
         if (errors.length) return [...errors];
+        const overCost = costWithVariables(schema, document, payload.variables, limits);
+        if (overCost.length) return [...overCost];
         return { schema, document, variableValues: payload.variables, operationName: payload.operationName };
       },
       onConnect: (ctx) => {
@@ -151,6 +153,7 @@ export async function createControlPlane(options: { services: Services; registry
     plugins: [
       nulGuard,
       subscriptionsOverWebSocketOnly,
+      variableCostGuard(schema, limits),
       // The gateway drains the shared HTTP server itself (data plane first); Apollo only
       // has to close the subscription sockets.
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, validate } from 'graphql';
 import * as operations from '../../../ui/src/api/operations';
 import { deepIntrospection, manyAliases, nestedFragmentSpreads } from '../../../test/support/hostile-graphql';
-import { allValidationRules, DEFAULT_GRAPHQL_LIMITS } from './limits';
+import { allValidationRules, costWithVariables, DEFAULT_GRAPHQL_LIMITS } from './limits';
 import { buildGatewaySchema } from './schema';
 
 const schema = buildGatewaySchema();
@@ -17,7 +17,7 @@ describe('GraphQL limits', () => {
     const document = nestedFragmentSpreads(20, 20);
     expect(document.length).toBeLessThan(5_000);
     const found = messages(document);
-    expect(found.some((message) => /Cost limit of 20000 exceeded/.test(message))).toBe(true);
+    expect(found.some((message) => /Cost limit of 50000 exceeded/.test(message))).toBe(true);
   });
 
   it('accepts a fragment spread a few times when the query stays small', () => {
@@ -37,6 +37,13 @@ describe('GraphQL limits', () => {
   it('refuses more directives than the limit', () => {
     const query = `query { budgets { id ${'@include(if: true) '.repeat(DEFAULT_GRAPHQL_LIMITS.maxDirectives + 1)} } }`;
     expect(messages(query).join('\n')).toMatch(/Directives limit of 50 exceeded/);
+  });
+
+  it('counts a page size passed as a variable like a literal one', () => {
+    const page = (first: number) => costWithVariables(schema, parse(operations.CUSTOMERS), { first }, DEFAULT_GRAPHQL_LIMITS).map((e) => e.message);
+    expect(page(50)).toEqual([]); // the UI's page
+    expect(page(1000).join('\n')).toMatch(/Cost limit of 50000 exceeded/);
+    expect(messages(operations.CUSTOMERS.replace('first: $first', 'first: 1000'))).toContain(page(1000)[0]);
   });
 
   it("lets every operation of the admin UI through, and the standard introspection query", async () => {

@@ -4,11 +4,12 @@
  * validation rules, which measure each fragment once, so nested spreads cost linear time),
  * and a time budget for executing it. A refused document is a 400 naming the limit.
  */
+import type { ApolloServerPlugin } from '@apollo/server';
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import { GraphQLError, specifiedRules, type ValidationContext, type ValidationRule } from 'graphql';
+import { GraphQLError, Kind, specifiedRules, validate, visit, type DocumentNode, type GraphQLSchema, type ValidationContext, type ValidationRule } from 'graphql';
 import type { MiddlewareFn } from 'type-graphql';
 
 export interface GraphQLLimits {
@@ -24,10 +25,11 @@ export interface GraphQLLimits {
   timeBudgetMs: number;
 }
 
-// Room for the admin UI's largest query (cost ~1,400 with 50 customers) and introspection.
+// Room for a full page of 1,000 ledger rows (cost ~30,000; the admin UI's largest query, 50
+// customers with their budgets, ~3,100) and for introspection.
 export const DEFAULT_GRAPHQL_LIMITS: GraphQLLimits = {
   maxDepth: 8,
-  maxCost: 20_000,
+  maxCost: 50_000,
   maxAliases: 30,
   maxDirectives: 50,
   maxTokens: 5_000,
@@ -51,7 +53,7 @@ export function limitRules(limits: GraphQLLimits): ValidationRule[] {
   const common = { exposeLimits: true, propagateOnRejection: false, onReject: [reportTo] };
   return [
     maxDepthRule({ ...common, n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: true }),
-    costLimitRule({ ...common, maxCost: limits.maxCost, flattenFragments: true, ignoreIntrospection: true }),
+    costRule(limits),
     maxAliasesRule({ ...common, n: limits.maxAliases }),
     maxDirectivesRule({ ...common, n: limits.maxDirectives }),
   ] as ValidationRule[];
@@ -60,6 +62,44 @@ export function limitRules(limits: GraphQLLimits): ValidationRule[] {
 /** graphql's specified rules plus the limits, for paths that validate themselves (graphql-ws). */
 export function allValidationRules(limits: GraphQLLimits): ValidationRule[] {
   return [...specifiedRules, ...limitRules(limits)];
+}
+
+function costRule(limits: GraphQLLimits): ValidationRule {
+  return costLimitRule({ exposeLimits: true, propagateOnRejection: false, onReject: [reportTo], maxCost: limits.maxCost, flattenFragments: true, ignoreIntrospection: true }) as ValidationRule;
+}
+
+/**
+ * The cost again with the request's variables in place: graphql-armor multiplies by `first`
+ * only when it is a literal, and the admin UI (like most clients) passes page sizes as
+ * variables. Run once the document is valid, so the variables are known.
+ */
+export function costWithVariables(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | null | undefined, limits: GraphQLLimits): readonly GraphQLError[] {
+  if (!variables) return [];
+  let replaced = false;
+  const inlined = visit(document, {
+    Argument(node) {
+      if ((node.name.value !== 'first' && node.name.value !== 'last') || node.value.kind !== Kind.VARIABLE) return undefined;
+      const value = variables[node.value.name.value];
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) return undefined;
+      replaced = true;
+      return { ...node, value: { kind: Kind.INT, value: String(value) } };
+    },
+  });
+  return replaced ? validate(schema, inlined, [costRule(limits)]) : [];
+}
+
+/** Apollo's side of `costWithVariables`: a 400 before execution, like the other limits. */
+export function variableCostGuard(schema: GraphQLSchema, limits: GraphQLLimits): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, request }) {
+          const [overCost] = costWithVariables(schema, document, request.variables, limits);
+          if (overCost) throw new GraphQLError(overCost.message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } } });
+        },
+      };
+    },
+  };
 }
 
 /** The part of a resolver context the time budget reads; unset (subscriptions) means none. */
