@@ -169,10 +169,10 @@ export async function createControlPlane(options: { services: Services; registry
       if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && httpStatus >= 400 && httpStatus < 500) {
         return { message: formatted.message, extensions: { code: 'BAD_REQUEST' } };
       }
-      // graphql-js itself refusing the request while executing it (a null variable for an
-      // argument that cannot be null, say) is a GraphQLError with no exception under it: the
-      // caller's input, not a failure of ours.
-      if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && original instanceof GraphQLError && !original.originalError) {
+      // graphql-js refusing an argument while executing (a null variable for an argument that
+      // cannot be null, say) is the caller's input, not a failure of ours. Its other errors
+      // without a code ("Cannot return null for non-nullable field") are our bugs: kept 500.
+      if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && original instanceof GraphQLError && !original.originalError && /^(Argument|Variable) "/.test(original.message)) {
         return { ...formatted, extensions: { code: 'BAD_USER_INPUT' } };
       }
       if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
