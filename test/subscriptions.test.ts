@@ -53,7 +53,8 @@ async function complete(user: string, content = 'hello there', model = 'gpt-3.5-
 }
 
 beforeAll(async () => {
-  const config = parseConfig(testConfigYaml(), { TOLLGATE_DATA_DIR: freshDataDir() });
+  // The stalled-subscriber test asks for one field under 100 aliases (bulky events).
+  const config = parseConfig(testConfigYaml({ extra: 'tollgate:\n  graphql_limits:\n    max_aliases: 100\n' }), { TOLLGATE_DATA_DIR: freshDataDir() });
   gateway = await startGateway(config, { port: 0, host: '127.0.0.1', subscriberQueueLimit: QUEUE_LIMIT });
 });
 

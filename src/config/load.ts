@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { configSchema, KNOWN_KEYS, type RawConfig } from './schema';
 import { resolvePrice, type ModelPrice } from '../pricing/prices';
 import { DEFAULT_COMMAND_TIMEOUT_MS } from '../shared-state/types';
+import type { GraphQLLimits } from '../control-plane/graphql/limits';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -64,6 +65,8 @@ export interface GatewayConfig {
   redisCommandTimeoutMs: number;
   /** Customers one process keeps in memory (least recently used beyond that are dropped). */
   customerCacheSize: number;
+  /** `tollgate.graphql_limits`: what one GraphQL operation may ask; unset keys keep the defaults. */
+  graphqlLimits: Partial<GraphQLLimits>;
   warnings: string[];
 }
 
@@ -182,11 +185,24 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
     redisCommandTimeoutMs: tollgate.redis_command_timeout_ms ?? DEFAULT_COMMAND_TIMEOUT_MS,
     customerCacheSize: tollgate.customer_cache_size ?? 100_000,
+    graphqlLimits: graphqlLimitsOf(tollgate.graphql_limits ?? {}),
     warnings,
   };
 }
 
 export type FailMode = 'closed' | 'open';
+
+function graphqlLimitsOf(raw: NonNullable<NonNullable<RawConfig['tollgate']>['graphql_limits']>): Partial<GraphQLLimits> {
+  const limits: Partial<GraphQLLimits> = {
+    maxDepth: raw.max_depth,
+    maxCost: raw.max_cost,
+    maxAliases: raw.max_aliases,
+    maxDirectives: raw.max_directives,
+    maxTokens: raw.max_tokens,
+    timeBudgetMs: raw.time_budget_ms,
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+}
 
 function failModeOf(fromEnv: string | undefined, fromFile: FailMode | undefined): FailMode {
   if (!fromEnv) return fromFile ?? 'closed';

@@ -73,6 +73,17 @@ export const configSchema = z.object({
       reservation_lease_seconds: z.coerce.number().int().positive().optional(),
       redis_command_timeout_ms: z.coerce.number().int().positive().max(60_000).optional(),
       customer_cache_size: z.coerce.number().int().positive().max(100_000_000).optional(),
+      graphql_limits: z
+        .object({
+          max_depth: z.coerce.number().int().positive().optional(),
+          max_cost: z.coerce.number().int().positive().optional(),
+          max_aliases: z.coerce.number().int().min(0).optional(),
+          max_directives: z.coerce.number().int().min(0).optional(),
+          max_tokens: z.coerce.number().int().positive().optional(),
+          time_budget_ms: z.coerce.number().int().positive().optional(),
+        })
+        .strict()
+        .optional(),
     })
     .optional(),
 });

@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
-import { GraphQLError, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { getOperationAST, GraphQLError, parse, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Registry } from '../governance/registry';
@@ -17,8 +17,10 @@ import type { Services } from '../services';
 import { GatewayError, isGatewayError } from '../shared/errors';
 import { bearerToken } from '../data-plane/http-io';
 import type { GraphQLContext } from './graphql/context';
-import { depthLimit } from './graphql/depth-limit';
+import { allValidationRules, costWithVariables, DEFAULT_GRAPHQL_LIMITS, limitRules, startTimeBudget, variableCostGuard, type GraphQLLimits } from './graphql/limits';
 import { nulGuard } from './graphql/nul-guard';
+import { subscriptionsOverWebSocketOnly } from './graphql/http-operations';
+import { nestedDeeperThan, nestingError } from '../services/validation';
 import { buildGatewaySchema } from './graphql/schema';
 import type { LiveEvents } from './graphql/subscriptions';
 import { adminUi } from './ui/static';
@@ -30,8 +32,6 @@ export interface ControlPlane {
   schema: GraphQLSchema;
   stop(): Promise<void>;
 }
-
-export const MAX_GRAPHQL_DEPTH = 8;
 
 /** Resolves the caller of a control-plane request; null when the key may not administer. */
 export function adminPrincipal(registry: Registry, bearer: string | null): { principal: Principal | null; error: GatewayError | null } {
@@ -49,8 +49,9 @@ function renderError(response: Response, error: GatewayError): void {
   else response.json(error.toEnvelope());
 }
 
-export async function createControlPlane(options: { services: Services; registry: Registry; httpServer: Server; logger: Logger; extraResolvers?: Function[]; live?: LiveEvents }): Promise<ControlPlane> {
+export async function createControlPlane(options: { services: Services; registry: Registry; httpServer: Server; logger: Logger; extraResolvers?: Function[]; live?: LiveEvents; limits?: Partial<GraphQLLimits> }): Promise<ControlPlane> {
   const { services, registry, httpServer, logger } = options;
+  const limits: GraphQLLimits = { ...DEFAULT_GRAPHQL_LIMITS, ...options.limits };
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -65,6 +66,12 @@ export async function createControlPlane(options: { services: Services; registry
     next();
   });
   app.use(express.json({ limit: '1mb', strict: false }));
+  // Deep nesting is refused here, once, before any recursive code (validation messages,
+  // GraphQL variable coercion) walks it and overflows the stack.
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    if (nestedDeeperThan(request.body)) return renderError(response, nestingError('request body'));
+    next();
+  });
 
   app.use('/customer', customerRoutes(services));
   app.use('/end_user', customerRoutes(services));
@@ -75,20 +82,35 @@ export async function createControlPlane(options: { services: Services; registry
 
   const schema = buildGatewaySchema(options.extraResolvers);
   const wsServer = new WebSocketServer({ noServer: true });
-  // Keys are checked when a WebSocket connects; this sweep closes the live connections of
-  // keys revoked since (here or, through the invalidation channel, on another process).
+  // Keys are checked when a WebSocket connects; a key revoked since (here, or on another
+  // process and reloaded from its change notice) closes its live connections the moment the
+  // revocation is applied, so no event reaches them after.
   const principals = new WeakMap<object, Principal>();
-  const revocationSweep = setInterval(() => {
+  const stopWatchingKeys = registry.onKeysChanged(() => {
     for (const socket of wsServer.clients) {
       const principal = principals.get(socket);
       if (principal?.kind === 'virtual' && registry.keys.get(principal.keyHash)?.revoked !== false) socket.close(4403, 'Forbidden: key revoked');
     }
-  }, 1000);
-  revocationSweep.unref();
+  });
   const wsCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema,
-      validate: (s, document) => validate(s, document, [...specifiedRules, depthLimit(MAX_GRAPHQL_DEPTH)]),
+      // Parsed and validated here with the same limits as HTTP: a refused document is an
+      // error message on its subscription, never a closed connection.
+      onSubscribe: (_ctx, _id, payload) => {
+        if (nestedDeeperThan(payload.variables)) return [new GraphQLError(nestingError('variables object').message, { extensions: { code: 'BAD_USER_INPUT' } })];
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: limits.maxTokens });
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+        }
+        const errors = validate(schema, document, allValidationRules(limits));
+        if (errors.length) return [...errors];
+        const overCost = costWithVariables(schema, document, payload.variables, limits);
+        if (overCost.length) return [...overCost];
+        return { schema, document, variableValues: payload.variables, operationName: payload.operationName };
+      },
       onConnect: (ctx) => {
         const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         const bearer = typeof raw === 'string' ? (/^Bearer\s+(.+)$/i.exec(raw.trim())?.[1] ?? raw.trim()) : null;
@@ -98,7 +120,13 @@ export async function createControlPlane(options: { services: Services; registry
         principals.set(ctx.extra.socket, principal);
         return true;
       },
-      context: (ctx): GraphQLContext => ({ principal: ctx.extra.principal!, services, live: options.live }),
+      context: (ctx, _id, _payload, args): GraphQLContext => ({
+        principal: ctx.extra.principal!,
+        services,
+        live: options.live,
+        // A subscription lives as long as its client wants; queries and mutations are budgeted.
+        timeBudget: getOperationAST(args.document, args.operationName)?.operation === 'subscription' ? undefined : startTimeBudget(limits),
+      }),
     },
     wsServer,
   );
@@ -113,7 +141,8 @@ export async function createControlPlane(options: { services: Services; registry
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
-    validationRules: [depthLimit(MAX_GRAPHQL_DEPTH)],
+    validationRules: limitRules(limits),
+    parseOptions: { maxTokens: limits.maxTokens },
     introspection: true,
     // The gateway owns SIGTERM/SIGINT and stops the pieces in order (data plane first).
     // Apollo's own handler would run a second stop() concurrently with ours, and that second
@@ -123,6 +152,8 @@ export async function createControlPlane(options: { services: Services; registry
     includeStacktraceInErrorResponses: false,
     plugins: [
       nulGuard,
+      subscriptionsOverWebSocketOnly,
+      variableCostGuard(schema, limits),
       // The gateway drains the shared HTTP server itself (data plane first); Apollo only
       // has to close the subscription sockets.
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
@@ -131,6 +162,18 @@ export async function createControlPlane(options: { services: Services; registry
       const original = error instanceof GraphQLError ? error.originalError : error;
       if (isGatewayError(original)) {
         return { ...formatted, message: original.message, extensions: { code: original.code, status: original.status, param: original.param } };
+      }
+      // Apollo's own refusals of a request (a persisted query whose hash does not match, say)
+      // carry a 4xx status but no code; they are the caller's mistake, said as Apollo says it.
+      const httpStatus = (error instanceof GraphQLError ? (error.extensions?.http as { status?: number } | undefined)?.status : undefined) ?? 500;
+      if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && httpStatus >= 400 && httpStatus < 500) {
+        return { message: formatted.message, extensions: { code: 'BAD_REQUEST' } };
+      }
+      // graphql-js refusing an argument while executing (a null variable for an argument that
+      // cannot be null, say) is the caller's input, not a failure of ours. Its other errors
+      // without a code ("Cannot return null for non-nullable field") are our bugs: kept 500.
+      if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && original instanceof GraphQLError && !original.originalError && /^(Argument|Variable) "/.test(original.message)) {
+        return { ...formatted, extensions: { code: 'BAD_USER_INPUT' } };
       }
       if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') {
         logger.error({ err: original }, 'GraphQL resolver failed');
@@ -143,7 +186,7 @@ export async function createControlPlane(options: { services: Services; registry
   app.use(
     '/graphql',
     expressMiddleware(apollo, {
-      context: async ({ res }) => ({ principal: res.locals.principal as Principal, services }),
+      context: async ({ res }) => ({ principal: res.locals.principal as Principal, services, timeBudget: startTimeBudget(limits) }),
     }),
   );
 
@@ -165,7 +208,7 @@ export async function createControlPlane(options: { services: Services; registry
     app,
     schema,
     stop: async () => {
-      clearInterval(revocationSweep);
+      stopWatchingKeys();
       await apollo.stop();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },

@@ -27,6 +27,8 @@ export class Registry {
   private readonly masterKeyHash: string;
   /** Reloads of entities another process changed, still reading the store. */
   private readonly pendingReloads = new Set<Promise<void>>();
+  /** Told when keys were revoked or reloaded (the control plane closes revoked keys' sockets). */
+  private readonly keyListeners = new Set<() => void>();
 
   constructor(
     masterKey: string,
@@ -50,6 +52,17 @@ export class Registry {
   /** Resolves once every reload registered so far has finished (at once when there is none). */
   async refreshed(): Promise<void> {
     while (this.pendingReloads.size) await Promise.allSettled([...this.pendingReloads]);
+  }
+
+  /** Calls `listener` after every change to the keys; returns the unsubscribe. */
+  onKeysChanged(listener: () => void): () => void {
+    this.keyListeners.add(listener);
+    return () => this.keyListeners.delete(listener);
+  }
+
+  /** Called by whoever changed `keys` (a revocation here, a reload of another process's change). */
+  keysChanged(): void {
+    for (const listener of this.keyListeners) listener();
   }
 
   /** Resolves a bearer key to who is calling, or null for an unknown or revoked key. */

@@ -201,7 +201,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     controlPlane.app(request, response);
   });
   if (controlForwarder) server.on('upgrade', (request, socket, head) => controlForwarder.upgrade(request, socket, head));
-  else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
+  else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, limits: config.graphqlLimits, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
   ledger.start();
   inFlight.start();
   alerting.start();

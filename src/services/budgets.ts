@@ -14,7 +14,7 @@ import { GatewayError } from '../shared/errors';
 import type { BudgetFields } from './budget-fields';
 import type { ServiceContext } from './context';
 import type { SpendService } from './spend';
-import { invalid } from './validation';
+import { invalid, isUniqueViolation } from './validation';
 
 export const MAX_BUDGET_ID_LENGTH = 256;
 
@@ -47,10 +47,22 @@ export class BudgetService {
     return firstResetAfter(duration, this.ctx.now(), this.ctx.config.timezone);
   }
 
-  // Counts only the customers cached in this process: customers are no longer all in memory.
-  // The budget-count fix (counted from an index, only when asked) replaces this.
-  customerCount(budgetId: string): number {
-    return this.ctx.registry.cachedCustomersOnBudget(budgetId).length;
+  /**
+   * Customers linked to each budget, counted by the store in one grouped query on the
+   * customers' budget_id index: the count is asked for a page of budgets at a time, and it
+   * waits on the database rather than scanning every customer on the event loop.
+   */
+  async customerCounts(budgetIds: readonly string[]): Promise<Map<string, number>> {
+    const counts = new Map(budgetIds.map((id) => [id, 0]));
+    if (!budgetIds.length) return counts;
+    const knex = this.ctx.orm.em.getConnection().getKnex();
+    const result = await knex.raw(
+      `select budget_id, count(*)::int as customers from customers
+       where budget_id = any(array(select jsonb_array_elements_text(?::jsonb))) group by budget_id`,
+      [JSON.stringify([...new Set(budgetIds)])],
+    );
+    for (const row of result.rows as { budget_id: string; customers: number }[]) counts.set(row.budget_id, Number(row.customers));
+    return counts;
   }
 
   async create(budgetId: string | null | undefined, fields: BudgetFields, actor: string): Promise<BudgetRecord> {
@@ -79,7 +91,7 @@ export class BudgetService {
     try {
       await em.insert(BudgetEntity, budgetToEntityData(record));
     } catch (error) {
-      if ((error as { code?: string }).code === '23505' || /unique|duplicate/i.test(String(error))) {
+      if (isUniqueViolation(error)) {
         throw new GatewayError('bad_request', `Budget with id '${id}' already exists.`, 'budget_id');
       }
       throw error;

@@ -17,7 +17,7 @@ import { hasBudgetFields, type BudgetFields } from './budget-fields';
 import type { BudgetService } from './budgets';
 import type { ServiceContext } from './context';
 import type { SpendService } from './spend';
-import { invalid } from './validation';
+import { invalid, isUniqueViolation } from './validation';
 
 export interface CustomerInput {
   userId: string;
@@ -241,10 +241,6 @@ export class CustomerService {
       throw invalid('default_model', `"${input.defaultModel}" is not a model on this proxy (configure it in config.yaml)`);
     }
   }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string }).code === '23505' || /unique|duplicate key/i.test(String(error));
 }
 
 /** A search text or cursor the store can take: PostgreSQL text holds no NUL, and ids are at most 256 characters. */

@@ -37,6 +37,7 @@ export class KeyService {
     if (!record) throw new GatewayError('not_found', `No key with id '${idOrKey}'.`, 'id');
     await this.ctx.orm.em.fork().nativeUpdate(ApiKeyEntity, { id: record.id }, { revokedAt: this.ctx.now() });
     record.revoked = true;
+    this.ctx.registry.keysChanged();
     await this.ctx.invalidation.publish([{ kind: 'key', id: record.keyHash }]);
     return record;
   }

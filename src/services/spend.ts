@@ -9,6 +9,7 @@ import type { Pico } from '../shared/money';
 import { readCustomers } from '../store/customer-store';
 import { GatewayError } from '../shared/errors';
 import type { ServiceContext } from './context';
+import { decodeLedgerCursor, encodeLedgerCursor } from './ledger-cursor';
 import { parseDate } from './validation';
 
 export interface SpendLogRow {
@@ -82,10 +83,10 @@ export class SpendService {
       conditions.push('created_at < ?');
       params.push(query.to.toISOString());
     }
-    if (query.after) {
-      const [at, id] = decodeCursor(query.after);
+    if (query.after !== undefined && query.after !== null) {
+      const cursor = decodeLedgerCursor(query.after);
       conditions.push('(created_at, request_id) < (?, ?)');
-      params.push(at, id);
+      params.push(cursor.createdAt, cursor.requestId);
     }
     const where = conditions.length ? `where ${conditions.join(' and ')}` : '';
     const knex = this.ctx.orm.em.getConnection().getKnex();
@@ -205,16 +206,8 @@ export class SpendService {
   }
 }
 
-export function encodeCursor(createdAt: Date, requestId: string): string {
-  return Buffer.from(`${createdAt.toISOString()}|${requestId}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const bar = text.indexOf('|');
-  if (bar < 0 || Number.isNaN(new Date(text.slice(0, bar)).getTime())) throw new GatewayError('bad_request', 'The "after" cursor is not valid.', 'after');
-  return [text.slice(0, bar), text.slice(bar + 1)];
-}
+/** Kept under its old name for the routes; the cursor itself lives in ledger-cursor.ts. */
+export const encodeCursor = encodeLedgerCursor;
 
 const HOUR_MS = 3_600_000;
 const hourFloor = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;

@@ -3,6 +3,7 @@
  * or numeric strings (LiteLLM clients send `"max_budget": "0"`), finite and >= 0; limits as
  * non-negative integers; durations that parse. Every failure names the field.
  */
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { GatewayError } from '../shared/errors';
 import { dollarsToPico, MAX_PICO, picoToDecimalString, type Pico } from '../shared/money';
 import { InvalidDurationError, parseDuration, type BudgetDuration } from '../governance/periods';
@@ -139,6 +140,34 @@ export function findNulCharacter(value: unknown, path: string, depth = 0): strin
     if (found) return found;
   }
   return null;
+}
+
+/** A write refused by a unique index: a concurrent create of the same id won. */
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof UniqueConstraintViolationException || (error as { code?: string } | null)?.code === '23505';
+}
+
+/** Deepest nesting of objects and arrays accepted in a request (bodies, GraphQL variables). */
+export const MAX_JSON_NESTING = 64;
+
+/**
+ * Whether parsed JSON nests objects and arrays deeper than `limit`. Iterative, so a
+ * document nested thousands deep is measured without a deep stack (and then refused before
+ * any recursive code, error messages included, touches it).
+ */
+export function nestedDeeperThan(value: unknown, limit = MAX_JSON_NESTING): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [item, depth] = stack.pop()!;
+    if (!item || typeof item !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) if (child && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+export function nestingError(what: string): GatewayError {
+  return new GatewayError('bad_request', `The ${what} nests objects or arrays more than ${MAX_JSON_NESTING} levels deep.`, null);
 }
 
 export function nulCharacterError(field: string): GatewayError {

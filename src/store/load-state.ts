@@ -109,6 +109,7 @@ export async function reloadAll(orm: MikroORM, registry: Registry): Promise<void
     await Promise.all(cachedIds.slice(start, start + 1000).map((id) => registry.customers.refresh(id)));
   }
   for (const row of keys) registry.keys.set(row.keyHash, keyFromEntity(row));
+  registry.keysChanged();
 }
 
 /**
@@ -141,5 +142,6 @@ export async function reloadChanged(orm: MikroORM, registry: Registry, changes: 
       if (fresh) registry.keys.set(hash, fresh);
       else registry.keys.delete(hash);
     }
+    registry.keysChanged();
   }
 }

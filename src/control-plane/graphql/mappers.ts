@@ -2,12 +2,11 @@
 import type { BudgetRecord } from '../../governance/records';
 import { picoToDollars } from '../../shared/money';
 import type { CustomerView } from '../../services/customers';
-import type { Services } from '../../services';
 import type { SpendLogRow } from '../../services/spend';
 import { budgetJson } from '../rest/wire';
 import { Budget, Customer, SpendLog } from './types';
 
-export function toBudget(record: BudgetRecord, services: Services): Budget {
+export function toBudget(record: BudgetRecord): Budget {
   return Object.assign(new Budget(), {
     id: record.budgetId,
     maxBudget: record.maxBudget === null ? null : picoToDollars(record.maxBudget),
@@ -18,13 +17,12 @@ export function toBudget(record: BudgetRecord, services: Services): Budget {
     budgetDuration: record.duration?.text ?? null,
     resetAt: record.resetAt,
     modelMaxBudget: budgetJson(record).model_max_budget,
-    customerCount: services.budgets.customerCount(record.budgetId),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   });
 }
 
-export function toCustomer(view: CustomerView, services: Services): Customer {
+export function toCustomer(view: CustomerView): Customer {
   const { customer } = view;
   return Object.assign(new Customer(), {
     id: customer.userId,
@@ -32,7 +30,7 @@ export function toCustomer(view: CustomerView, services: Services): Customer {
     spend: picoToDollars(view.spend),
     blocked: customer.blocked,
     budgetId: customer.budgetId,
-    budget: view.budget ? toBudget(view.budget, services) : null,
+    budget: view.budget ? toBudget(view.budget) : null,
     allowedModelRegion: customer.allowedModelRegion,
     defaultModel: customer.defaultModel,
     createdAt: customer.createdAt,

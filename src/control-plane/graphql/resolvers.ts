@@ -2,6 +2,7 @@
  * @module GraphQL resolvers: thin adapters over the services, mirroring the REST routes.
  * Inputs are validated by the same service-layer parsers (names reported in camelCase).
  */
+import DataLoader from 'dataloader';
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { GraphQLISODateTime } from 'type-graphql';
 import { registerEnumType } from 'type-graphql';
@@ -60,7 +61,7 @@ export class CustomerResolver {
   @Query(() => Customer, { nullable: true, description: 'A customer by id, or null.' })
   async customer(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Customer | null> {
     const view = await ctx.services.customers.get(id);
-    return view ? toCustomer(view, ctx.services) : null;
+    return view ? toCustomer(view) : null;
   }
 
   @Query(() => CustomerConnection, { description: 'Customers ordered by id; `after` is the endCursor of the previous page.' })
@@ -73,7 +74,7 @@ export class CustomerResolver {
     const page = await ctx.services.customers.list({ first: checkFirst(first), after, search });
     const last = page.items[page.items.length - 1];
     return {
-      nodes: page.items.map((view) => toCustomer(view, ctx.services)),
+      nodes: page.items.map(toCustomer),
       pageInfo: { hasNextPage: page.hasMore, endCursor: last ? last.customer.userId : null },
       totalCount: 0, // resolved below, only when selected
       search,
@@ -94,7 +95,7 @@ export class CustomerResolver {
       },
       actor(ctx),
     );
-    return toCustomer(view, ctx.services);
+    return toCustomer(view);
   }
 
   @Mutation(() => Customer)
@@ -115,7 +116,7 @@ export class CustomerResolver {
       },
       actor(ctx),
     );
-    return toCustomer(view, ctx.services);
+    return toCustomer(view);
   }
 
   @Mutation(() => Int, { description: 'Deletes customers (all must exist); returns how many.' })
@@ -125,12 +126,12 @@ export class CustomerResolver {
 
   @Mutation(() => [Customer], { description: 'Blocks customers, creating unknown ones. Idempotent.' })
   async blockCustomers(@Arg('ids', () => [ID]) ids: string[], @Ctx() ctx: GraphQLContext): Promise<Customer[]> {
-    return (await ctx.services.customers.setBlocked(ids, true)).map((view) => toCustomer(view, ctx.services));
+    return (await ctx.services.customers.setBlocked(ids, true)).map(toCustomer);
   }
 
   @Mutation(() => [Customer], { description: 'Clears the blocked flag. Idempotent.' })
   async unblockCustomers(@Arg('ids', () => [ID]) ids: string[], @Ctx() ctx: GraphQLContext): Promise<Customer[]> {
-    return (await ctx.services.customers.setBlocked(ids, false)).map((view) => toCustomer(view, ctx.services));
+    return (await ctx.services.customers.setBlocked(ids, false)).map(toCustomer);
   }
 }
 
@@ -139,23 +140,33 @@ export class BudgetResolver {
   @Query(() => Budget, { nullable: true })
   budget(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Budget | null {
     const record = ctx.services.budgets.get(id);
-    return record ? toBudget(record, ctx.services) : null;
+    return record ? toBudget(record) : null;
   }
 
   @Query(() => [Budget])
   budgets(@Ctx() ctx: GraphQLContext): Budget[] {
-    return ctx.services.budgets.list().map((record) => toBudget(record, ctx.services));
+    return ctx.services.budgets.list().map(toBudget);
+  }
+
+  @FieldResolver(() => Int, { description: 'Customers linked to this budget.' })
+  customerCount(@Root() budget: Budget, @Ctx() ctx: GraphQLContext): Promise<number> {
+    // One grouped count for every budget of the operation, and only when the field is asked for.
+    ctx.customerCounts ??= new DataLoader(async (ids: readonly string[]) => {
+      const counts = await ctx.services.budgets.customerCounts(ids);
+      return ids.map((id) => counts.get(id) ?? 0);
+    });
+    return ctx.customerCounts.load(budget.id);
   }
 
   @Mutation(() => Budget)
   async createBudget(@Arg('input', () => CreateBudgetInput) input: CreateBudgetInput, @Ctx() ctx: GraphQLContext): Promise<Budget> {
     const record = await ctx.services.budgets.create(input.id ?? null, budgetFields(input), actor(ctx));
-    return toBudget(record, ctx.services);
+    return toBudget(record);
   }
 
   @Mutation(() => Budget)
   async updateBudget(@Arg('id', () => ID) id: string, @Arg('input', () => BudgetInput) input: BudgetInput, @Ctx() ctx: GraphQLContext): Promise<Budget> {
-    return toBudget(await ctx.services.budgets.update(id, budgetFields(input), actor(ctx)), ctx.services);
+    return toBudget(await ctx.services.budgets.update(id, budgetFields(input), actor(ctx)));
   }
 
   @Mutation(() => Budget, { description: 'Refused while customers use the budget unless detach is true.' })
@@ -164,8 +175,7 @@ export class BudgetResolver {
     @Arg('detach', () => Boolean, { defaultValue: false }) detach: boolean,
     @Ctx() ctx: GraphQLContext,
   ): Promise<Budget> {
-    const record = await ctx.services.budgets.delete(id, detach);
-    return Object.assign(toBudget(record, ctx.services), { customerCount: 0 });
+    return toBudget(await ctx.services.budgets.delete(id, detach));
   }
 }
 

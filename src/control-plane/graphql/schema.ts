@@ -4,6 +4,7 @@
  */
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchemaSync, type NonEmptyArray } from 'type-graphql';
+import { enforceTimeBudget } from './limits';
 import { RESOLVERS } from './resolvers';
 import { BUS_ONLY_PUBSUB } from './subscriptions';
 
@@ -15,6 +16,7 @@ export function buildGatewaySchema(extraResolvers: Function[] = []): GraphQLSche
     resolvers: [...RESOLVERS, ...extraResolvers] as unknown as NonEmptyArray<Function>,
     validate: false,
     pubSub: BUS_ONLY_PUBSUB,
+    globalMiddlewares: [enforceTimeBudget],
   });
   if (!extraResolvers.length) cached = schema;
   return schema;

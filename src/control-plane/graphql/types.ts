@@ -17,7 +17,7 @@ export class Budget {
   @Field(() => String, { nullable: true, description: 'Period length: Ns, Nm, Nh, Nd, Nw or Nmo.' }) budgetDuration!: string | null;
   @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the current period ends and spend resets.' }) resetAt!: Date | null;
   @Field(() => GraphQLJSONObject, { nullable: true, description: '{model: {max_budget, budget_duration}}' }) modelMaxBudget!: Record<string, unknown> | null;
-  @Field(() => Int, { description: 'Customers linked to this budget.' }) customerCount!: number;
+  // customerCount is a field resolver (BudgetResolver): counted only when asked for.
   @Field(() => GraphQLISODateTime) createdAt!: Date;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
 }
