@@ -56,8 +56,8 @@ describe('admin UI security headers', () => {
     page.on('console', (message) => {
       if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
     });
-    await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (event) => console.error(`Content Security Policy violation: ${event.violatedDirective} ${event.blockedURI}`));
+    await page.addInitScript({
+      content: "document.addEventListener('securitypolicyviolation', (event) => console.error('Content Security Policy violation: ' + event.violatedDirective + ' ' + event.blockedURI));",
     });
     await page.goto(`${gateway.url}/ui/`);
     await page.getByLabel('API key').fill('sk-1234');

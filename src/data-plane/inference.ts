@@ -33,6 +33,8 @@ export interface InferenceDependencies {
   forwarder: Forwarder;
   logger: Logger;
   maxBodyBytes: number;
+  /** Configured secrets, cut out of any upstream message before it reaches a client. */
+  secrets: readonly string[];
   metrics?: Pick<GatewayMetrics, 'requestFinished'>;
 }
 
@@ -41,7 +43,7 @@ const COST_HEADER = 'x-litellm-response-cost';
 /** Builds, for one deployment, the provider context, its adapter and the upstream request. */
 type BuildUpstreamRequest<C> = (deployment: Deployment) => { context: C; adapter: ProviderAdapter; request: UpstreamRequest };
 /** An upstream response together with what produced it. */
-type Sent<C> = { upstream: UpstreamResponse; context: C; adapter: ProviderAdapter };
+type Sent<C> = { upstream: UpstreamResponse; context: C; adapter: ProviderAdapter; request: UpstreamRequest };
 
 interface Prepared {
   requestId: string;
@@ -351,11 +353,12 @@ export class InferenceHandler {
       await this.deps.resolver.release(decision);
       throw error;
     }
-    const { upstream, adapter, context } = sent;
+    const { upstream, adapter, context, request } = sent;
     if (upstream.status >= 400) {
       const text = await readAll(upstream).catch(() => '');
       await this.deps.resolver.release(decision);
-      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), context.deployment, upstream.headers);
+      const message = adapter.errorMessage(upstream.status, text);
+      throw upstreamHttpError(upstream.status, message, context.deployment, upstream.headers, { sentHeaders: request.headers, secrets: this.deps.secrets });
     }
     return sent;
   }
@@ -373,7 +376,7 @@ export class InferenceHandler {
         const upstream = await this.deps.forwarder.send(request, { signal, timeoutMs: deployment.timeoutMs });
         // Bill at the prices of the deployment that actually served the request.
         decision.request.deployment = deployment;
-        return { upstream, context, adapter };
+        return { upstream, context, adapter, request };
       } catch (error) {
         lastError = error;
         if (!isConnectionRefused(error) || signal.aborted) break;

@@ -13,6 +13,7 @@ import { OpenSubscriptions } from '../control-plane/graphql/subscriptions';
 import { ControlPlaneForwarder } from '../data-plane/control-forwarder';
 import { InferenceHandler } from '../data-plane/inference';
 import { UndiciForwarder } from '../data-plane/forwarder';
+import { configuredSecrets } from '../data-plane/upstream-errors';
 import { bearerToken, sendError, sendJson } from '../data-plane/http-io';
 import { ModelRouter } from '../data-plane/model-router';
 import { Registry } from '../governance/registry';
@@ -150,7 +151,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, onMetered: (record) => metrics.metered(record) });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
-  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics });
+  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, secrets: configuredSecrets(config), metrics });
 
   let ready = false;
   let controlPlane: ControlPlane | null = null;
