@@ -55,8 +55,34 @@ export interface GatewayConfig {
   failMode: FailMode;
   /** With Redis: how long a reservation of a proxy that died mid-request holds budget. */
   reservationLeaseMs: number;
+  /** Slow-client timeouts and connection caps of the HTTP server. */
+  connectionLimits: ConnectionLimits;
+  /** How long a graceful stop waits for requests in flight before cutting them. */
+  drainTimeoutMs: number;
   warnings: string[];
 }
+
+export interface ConnectionLimits {
+  /** Time allowed to send the request line and headers (slowloris). */
+  headersTimeoutMs: number;
+  /** Time allowed to send a whole request, body included. */
+  requestTimeoutMs: number;
+  /** How long an idle kept-alive connection stays open. */
+  keepAliveTimeoutMs: number;
+  /** Open connections in all (0: no cap). */
+  maxConnections: number;
+  /** Open connections from one client address (0: no cap). Behind a load balancer every client has the balancer's address: raise it, or 0. */
+  maxConnectionsPerIp: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  // Above the 60 s idle timeout of common load balancers, so they never reuse a socket we just closed.
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 1_000,
+};
 
 const ENV_PREFIX = 'os.environ/';
 
@@ -169,11 +195,28 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
+    connectionLimits: connectionLimitsOf(tollgate),
+    drainTimeoutMs: tollgate.drain_timeout_ms ?? 30_000,
     warnings,
   };
 }
 
 export type FailMode = 'closed' | 'open';
+
+function connectionLimitsOf(tollgate: NonNullable<RawConfig['tollgate']>): ConnectionLimits {
+  const limits: ConnectionLimits = {
+    headersTimeoutMs: tollgate.headers_timeout_ms ?? DEFAULT_CONNECTION_LIMITS.headersTimeoutMs,
+    requestTimeoutMs: tollgate.request_timeout_ms ?? DEFAULT_CONNECTION_LIMITS.requestTimeoutMs,
+    keepAliveTimeoutMs: tollgate.keep_alive_timeout_ms ?? DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs,
+    maxConnections: tollgate.max_connections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
+    maxConnectionsPerIp: tollgate.max_connections_per_ip ?? DEFAULT_CONNECTION_LIMITS.maxConnectionsPerIp,
+  };
+  // node:http refuses to start otherwise; say which key to change.
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConfigError(`tollgate.headers_timeout_ms (${limits.headersTimeoutMs}) must not exceed tollgate.request_timeout_ms (${limits.requestTimeoutMs})`);
+  }
+  return limits;
+}
 
 function failModeOf(fromEnv: string | undefined, fromFile: FailMode | undefined): FailMode {
   if (!fromEnv) return fromFile ?? 'closed';

@@ -11,6 +11,7 @@ import { ConfigError, type GatewayConfig } from '../config/load';
 import { adminPrincipal, createControlPlane, type ControlPlane } from '../control-plane/app';
 import { OpenSubscriptions } from '../control-plane/graphql/subscriptions';
 import { ControlPlaneForwarder } from '../data-plane/control-forwarder';
+import { ConnectionGuard, serverTimeoutOptions } from './connections';
 import { InferenceHandler } from '../data-plane/inference';
 import { UndiciForwarder } from '../data-plane/forwarder';
 import { configuredSecrets } from '../data-plane/upstream-errors';
@@ -156,7 +157,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let ready = false;
   let controlPlane: ControlPlane | null = null;
   const controlForwarder = role === 'proxy' ? new ControlPlaneForwarder(options.controlPlaneUrl!, logger) : null;
-  const server = createServer({ keepAliveTimeout: 65_000 }, (request: IncomingMessage, response: ServerResponse) => {
+  let connections: ConnectionGuard | null = null;
+  const server = createServer(serverTimeoutOptions(config.connectionLimits), (request: IncomingMessage, response: ServerResponse) => {
+    if (!connections!.track(request, response)) return;
     const path = (request.url ?? '/').split('?')[0]!;
     const inferenceKind = INFERENCE_ROUTES[path];
     if (role === 'control' && (inferenceKind || path === '/models' || path === '/v1/models')) {
@@ -187,6 +190,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     if (!controlPlane) return sendError(response, new GatewayError('service_unavailable', 'Starting up.'));
     controlPlane.app(request, response);
   });
+  connections = new ConnectionGuard(server, config.connectionLimits, logger);
   if (controlForwarder) server.on('upgrade', (request, socket, head) => controlForwarder.upgrade(request, socket, head));
   else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
   ledger.start();
@@ -210,15 +214,19 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     stopping ??= (async () => {
       ready = false;
       resetTimer.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+      const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+      // Requests in flight (and those still arriving on open connections) are served to the
+      // end; a non-streamed answer whose client left is still being read and billed.
+      const drainDeadline = Date.now() + config.drainTimeoutMs;
+      await connections!.drain(config.drainTimeoutMs);
+      await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, Math.max(0, drainDeadline - Date.now())).unref())]);
       await ledger.stop();
       await alerting.stop();
       await controlPlane?.stop();
       controlForwarder?.close();
       await eventRelay?.stop();
       server.closeAllConnections();
+      server.close(); // node:http's own close: stops its timeout checks (the listener is already closed)
       await closed;
       await forwarder.close();
       await database.close();
