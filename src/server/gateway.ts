@@ -33,6 +33,7 @@ import { NO_INVALIDATION, RedisInvalidation, type Invalidation } from '../shared
 import { connectRedis, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } from '../shared-state/redis';
 import type { RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
+import { loadTokenizer } from '../pricing/tokens';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { openDatabase, type Database } from '../store/database';
 import { loadState, reloadAll, reloadChanged, replayRecovered, seedCounters } from '../store/load-state';
@@ -85,6 +86,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
   if (role === 'proxy' && !options.controlPlaneUrl) throw new ConfigError('tollgate proxy: --control-plane-url (or TOLLGATE_CONTROL_PLANE_URL) is required');
   checkAlertingSettings(config);
+  loadTokenizer(); // most of a second: before the port opens, not on the first request
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null);
