@@ -22,19 +22,44 @@ Environment: DATABASE_URL (PostgreSQL; default: embedded PGlite under TOLLGATE_D
 REDIS_URL (shared counters: exact budgets and rate limits across proxies; default: in memory, one
 process), TOLLGATE_REDIS_PREFIX (Redis key prefix, default tollgate:), WEBHOOK_URL, WEBHOOK_SECRET, LOG_LEVEL, and any os.environ/NAME the config refers to.`;
 
-async function main(argv: string[]): Promise<void> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c', default: process.env.TOLLGATE_CONFIG ?? './config.yaml' },
-      port: { type: 'string', short: 'p', default: process.env.PORT ?? '4000' },
-      host: { type: 'string', default: process.env.HOST ?? '0.0.0.0' },
-      'control-plane-url': { type: 'string', default: process.env.TOLLGATE_CONTROL_PLANE_URL },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+/** A mistake on the command line: the message and the usage text, exit 2, never a stack trace. */
+class UsageError extends Error {}
+
+const COMMANDS = ['start', 'control', 'proxy', 'migrate', 'help'];
+
+function parseCommandLine(argv: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c', default: process.env.TOLLGATE_CONFIG ?? './config.yaml' },
+        port: { type: 'string', short: 'p', default: process.env.PORT ?? '4000' },
+        host: { type: 'string', default: process.env.HOST ?? '0.0.0.0' },
+        'control-plane-url': { type: 'string', default: process.env.TOLLGATE_CONTROL_PLANE_URL },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    // node:util throws a TypeError (ERR_PARSE_ARGS_*) naming the option: that is the user's mistake.
+    throw new UsageError((error as Error).message);
+  }
+  const { positionals, values } = parsed;
   const command = positionals[0] ?? 'start';
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command "${command}"`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}" after "${command}"`);
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port!.trim()) || !Number.isInteger(port) || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number (0 to 65535)`);
+  if (values['control-plane-url'] !== undefined && !URL.canParse(values['control-plane-url'])) {
+    throw new UsageError(`--control-plane-url: "${values['control-plane-url']}" is not a URL (e.g. http://control:4001)`);
+  }
+  return { command, port, values };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { command, port, values } = parseCommandLine(argv);
   if (values.help || command === 'help') {
     console.log(USAGE);
     return;
@@ -49,9 +74,6 @@ async function main(argv: string[]): Promise<void> {
   }
   const roles = { start: 'all', control: 'control', proxy: 'proxy' } as const;
   const role = roles[command as keyof typeof roles];
-  if (!role) throw new ConfigError(`unknown command "${command}"\n\n${USAGE}`);
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: "${values.port}" is not a port number`);
   // Several proxies on one database without Redis would each enforce limits on their own
   // share of the traffic: say which mode is in force before anything else.
   if (config.redisUrl) logger.info({ sharedCounters: 'redis', redis: redactedUrl(config.redisUrl) }, 'shared counters: redis');
@@ -86,6 +108,10 @@ function redactedUrl(url: string): string {
 }
 
 main(process.argv.slice(2)).catch((error) => {
+  if (error instanceof UsageError) {
+    console.error(`tollgate: ${error.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
   if (error instanceof ConfigError) {
     console.error(`tollgate: ${error.message}`);
     process.exit(2);

@@ -50,6 +50,27 @@ describe('tollgate CLI', () => {
     expect(missing.stderr).toMatch(/cannot read config file .*nope\.yaml/);
   });
 
+  it('answers unknown options, commands and bad values with the usage text and exit 2, no stack trace', () => {
+    const cases: [string[], RegExp][] = [
+      [['start', '--bogus'], /Unknown option '--bogus'/],
+      [['start', '-x'], /Unknown option '-x'/],
+      [['start', '--port'], /--port/],
+      [['start', '--port', 'abc'], /--port: "abc" is not a port number/],
+      [['start', '--port', '70000'], /--port: "70000"/],
+      [['start', '--help=yes'], /--help/],
+      [['launch'], /unknown command "launch"/],
+      [['start', 'extra'], /unexpected argument "extra"/],
+      [['proxy', '--control-plane-url', 'not a url'], /--control-plane-url: "not a url" is not a URL/],
+    ];
+    for (const [args, message] of cases) {
+      const result = tollgate(args);
+      expect(result.status, `${args.join(' ')}: ${result.stderr}`).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toContain('Usage:');
+      expect(result.stderr).not.toMatch(/\n\s+at /); // no stack frames
+    }
+  });
+
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`exits 0 on ${signal} after serving and sitting idle`, async () => {
       const gateway = await spawnGateway({ yaml: testConfigYaml(), dataDir: freshDataDir(), env: { NODE_ENV: '' } });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { api, openaiClient, startTestGateway, testConfigYaml, TEST_INPUT_PRICE, TEST_OUTPUT_PRICE } from './support/gateway';
 import { eventually, ledgerRows, waitForLedgerRows } from './support/ledger';
 import { MockUpstream, promptTokensOf } from './support/mock-upstream';
-import { countChatPromptTokens, countTextTokens } from '../src/pricing/tokens';
+import { countChatPromptTokensExact, countTextTokens } from '../src/pricing/tokens';
 import { dollarsToPico } from '../src/shared/money';
 
 const inputPico = dollarsToPico(TEST_INPUT_PRICE);
@@ -91,7 +91,7 @@ describe('streaming and upstream failures', () => {
     expect(text).toBe(upstream.behavior.reply);
     const rows = await ledgerRows(gateway, 'stream-computed');
     expect(rows[0]).toMatchObject({ cost_source: 'computed', status: 'success' });
-    expect(rows[0]!.cost).toBe(cost(countChatPromptTokens(messages), countTextTokens(upstream.behavior.reply)));
+    expect(rows[0]!.cost).toBe(cost(await countChatPromptTokensExact(messages), countTextTokens(upstream.behavior.reply)));
   });
 
   it('charges what was delivered when the client aborts after two chunks, and cancels the upstream', async () => {
@@ -110,7 +110,7 @@ describe('streaming and upstream failures', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ cost_source: 'estimated', status: 'partial' });
     expect(rows[0]!.cost).toBeGreaterThan(0n);
-    expect(rows[0]!.cost).toBe(cost(countChatPromptTokens(messages), countTextTokens('Hello from')));
+    expect(rows[0]!.cost).toBe(cost(await countChatPromptTokensExact(messages), countTextTokens('Hello from')));
     expect(await eventually(() => upstream.abortedStreams, (n) => n === 1)).toBe(1);
     expect(upstream.completedStreams).toBe(0);
   });
@@ -133,7 +133,7 @@ describe('streaming and upstream failures', () => {
     const rows = await ledgerRows(gateway, 'stream-reset');
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ cost_source: 'estimated', status: 'partial' });
-    expect(rows[0]!.cost).toBe(cost(countChatPromptTokens(messages), countTextTokens('Hello from')));
+    expect(rows[0]!.cost).toBe(cost(await countChatPromptTokensExact(messages), countTextTokens('Hello from')));
   });
 
   it('times out a stream that goes silent, charges what was delivered and cancels the upstream', async () => {
@@ -149,7 +149,7 @@ describe('streaming and upstream failures', () => {
     expect(delivered).toBe('Hello from');
     const rows = await ledgerRows(gateway, 'stream-timeout');
     expect(rows[0]).toMatchObject({ cost_source: 'estimated', status: 'partial' });
-    expect(rows[0]!.cost).toBe(cost(countChatPromptTokens(messages), countTextTokens('Hello from')));
+    expect(rows[0]!.cost).toBe(cost(await countChatPromptTokensExact(messages), countTextTokens('Hello from')));
     expect(await eventually(() => upstream.abortedStreams, (n) => n === 1)).toBe(1);
   });
 

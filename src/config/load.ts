@@ -67,8 +67,34 @@ export interface GatewayConfig {
   customerCacheSize: number;
   /** `tollgate.graphql_limits`: what one GraphQL operation may ask; unset keys keep the defaults. */
   graphqlLimits: Partial<GraphQLLimits>;
+  /** Slow-client timeouts and connection caps of the HTTP server. */
+  connectionLimits: ConnectionLimits;
+  /** How long a graceful stop waits for requests in flight before cutting them. */
+  drainTimeoutMs: number;
   warnings: string[];
 }
+
+export interface ConnectionLimits {
+  /** Time allowed to send the request line and headers (slowloris). */
+  headersTimeoutMs: number;
+  /** Time allowed to send a whole request, body included. */
+  requestTimeoutMs: number;
+  /** How long an idle kept-alive connection stays open. */
+  keepAliveTimeoutMs: number;
+  /** Open connections in all (0: no cap). */
+  maxConnections: number;
+  /** Open connections from one client address (0: no cap). Behind a load balancer every client has the balancer's address: raise it, or 0. */
+  maxConnectionsPerIp: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  // Above the 60 s idle timeout of common load balancers, so they never reuse a socket we just closed.
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 1_000,
+};
 
 const ENV_PREFIX = 'os.environ/';
 
@@ -186,6 +212,8 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     redisCommandTimeoutMs: tollgate.redis_command_timeout_ms ?? DEFAULT_COMMAND_TIMEOUT_MS,
     customerCacheSize: tollgate.customer_cache_size ?? 100_000,
     graphqlLimits: graphqlLimitsOf(tollgate.graphql_limits ?? {}),
+    connectionLimits: connectionLimitsOf(tollgate),
+    drainTimeoutMs: tollgate.drain_timeout_ms ?? 30_000,
     warnings,
   };
 }
@@ -202,6 +230,21 @@ function graphqlLimitsOf(raw: NonNullable<NonNullable<RawConfig['tollgate']>['gr
     timeBudgetMs: raw.time_budget_ms,
   };
   return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+}
+
+function connectionLimitsOf(tollgate: NonNullable<RawConfig['tollgate']>): ConnectionLimits {
+  const limits: ConnectionLimits = {
+    headersTimeoutMs: tollgate.headers_timeout_ms ?? DEFAULT_CONNECTION_LIMITS.headersTimeoutMs,
+    requestTimeoutMs: tollgate.request_timeout_ms ?? DEFAULT_CONNECTION_LIMITS.requestTimeoutMs,
+    keepAliveTimeoutMs: tollgate.keep_alive_timeout_ms ?? DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs,
+    maxConnections: tollgate.max_connections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
+    maxConnectionsPerIp: tollgate.max_connections_per_ip ?? DEFAULT_CONNECTION_LIMITS.maxConnectionsPerIp,
+  };
+  // node:http refuses to start otherwise; say which key to change.
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConfigError(`tollgate.headers_timeout_ms (${limits.headersTimeoutMs}) must not exceed tollgate.request_timeout_ms (${limits.requestTimeoutMs})`);
+  }
+  return limits;
 }
 
 function failModeOf(fromEnv: string | undefined, fromFile: FailMode | undefined): FailMode {

@@ -84,6 +84,12 @@ export const configSchema = z.object({
         })
         .strict()
         .optional(),
+      headers_timeout_ms: z.coerce.number().int().positive().optional(),
+      request_timeout_ms: z.coerce.number().int().positive().optional(),
+      keep_alive_timeout_ms: z.coerce.number().int().positive().optional(),
+      max_connections: z.coerce.number().int().min(0).optional(),
+      max_connections_per_ip: z.coerce.number().int().min(0).optional(),
+      drain_timeout_ms: z.coerce.number().int().positive().optional(),
     })
     .optional(),
 });

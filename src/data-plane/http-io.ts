@@ -5,7 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../shared/errors';
 
-export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+/** The parsed body and its size in bytes (an upper bound of the tokens any text in it can make). */
+export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<{ value: unknown; bytes: number }> {
   const type = request.headers['content-type'];
   if (type && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw new GatewayError('unsupported_media_type', `Content-Type must be application/json, got "${type}".`, null);
@@ -27,12 +28,19 @@ export async function readJsonBody(request: IncomingMessage, maxBytes: number): 
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (!text.trim()) throw new GatewayError('invalid_json', 'Request body is empty; expected a JSON object.', null);
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new GatewayError('invalid_json', `Request body is not valid JSON: ${(error as Error).message}`, null);
   }
+  // Parsing megabytes takes a while: let other requests run before this one carries on.
+  if (size > LARGE_BODY_BYTES) await new Promise((resolve) => setImmediate(resolve));
+  return { value: parsed, bytes: size };
 }
+
+/** Above this, the work on a body is split at event-loop turns. */
+const LARGE_BODY_BYTES = 256 * 1024;
 
 /** JSON text that is sent as it is (an upstream body passed through untouched). */
 export class RawJson {

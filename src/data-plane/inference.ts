@@ -10,7 +10,7 @@ import type { Deployment } from '../config/load';
 import type { InternalResolver, Decision, Settlement } from '../governance/resolver';
 import type { Registry } from '../governance/registry';
 import type { Principal } from '../governance/records';
-import { countChatPromptTokens, countEmbeddingInputTokens, countTextTokens } from '../pricing/tokens';
+import { countChatPromptTokensExact, countEmbeddingInputTokensExact, countTextTokensExact, estimateChatPromptTokens, estimateEmbeddingInputTokens } from '../pricing/tokens';
 import type { TokenUsage } from '../pricing/prices';
 import { adapterFor } from '../providers/registry';
 import type { ChatContext, ProviderAdapter, StreamTranslator, UpstreamRequest } from '../providers/types';
@@ -33,6 +33,8 @@ export interface InferenceDependencies {
   forwarder: Forwarder;
   logger: Logger;
   maxBodyBytes: number;
+  /** Configured secrets, cut out of any upstream message before it reaches a client. */
+  secrets: readonly string[];
   metrics?: Pick<GatewayMetrics, 'requestFinished'>;
 }
 
@@ -43,7 +45,7 @@ export const MAX_OUTPUT_TOKENS_CEILING = 1_000_000;
 /** Builds, for one deployment, the provider context, its adapter and the upstream request. */
 type BuildUpstreamRequest<C> = (deployment: Deployment) => { context: C; adapter: ProviderAdapter; request: UpstreamRequest };
 /** An upstream response together with what produced it. */
-type Sent<C> = { upstream: UpstreamResponse; context: C; adapter: ProviderAdapter };
+type Sent<C> = { upstream: UpstreamResponse; context: C; adapter: ProviderAdapter; request: UpstreamRequest };
 
 interface Prepared {
   requestId: string;
@@ -51,6 +53,8 @@ interface Prepared {
   body: Record<string, unknown>;
   model: string;
   customerId: string | null;
+  /** Size of the request body: bounds its tokens, and marks a request big enough to split its work. */
+  bodyBytes: number;
 }
 
 export class InferenceHandler {
@@ -113,7 +117,7 @@ export class InferenceHandler {
       request.resume();
       throw unauthorized();
     }
-    const parsed = await readJsonBody(request, this.deps.maxBodyBytes);
+    const { value: parsed, bytes: bodyBytes } = await readJsonBody(request, this.deps.maxBodyBytes);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new GatewayError('invalid_request', 'Request body must be a JSON object.', null);
     }
@@ -123,7 +127,7 @@ export class InferenceHandler {
       throw new GatewayError('model_not_found', `Model "${body.model}" is not served by this gateway. Available: ${this.deps.router.modelNames.join(', ')}.`, 'model');
     }
     const customerId = extractCustomerId(request.headers, body);
-    return { requestId, principal, body, model: body.model, customerId };
+    return { requestId, principal, body, model: body.model, customerId, bodyBytes };
   }
 
   private async authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: 'chat' | 'embeddings', promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null): Promise<Decision> {
@@ -168,9 +172,12 @@ export class InferenceHandler {
     const stream = body.stream === true;
     const candidates = this.deps.router.candidates(prepared.model);
     const first = candidates[0]!;
-    const promptTokens = countChatPromptTokens(body.messages);
+    // An upper bound, at once, to reserve with; the real count only if the provider gives none.
+    const promptTokens = estimateChatPromptTokens(body.messages, prepared.bodyBytes);
+    const countPrompt = () => countChatPromptTokensExact(body.messages);
     const maxCompletionTokens = typeof requestedMax === 'number' ? requestedMax : first.maxOutputTokens;
     const decision = await this.authorizeFor(prepared, first, 'chat', promptTokens, maxCompletionTokens, typeof requestedMax === 'number' ? requestedMax : null);
+    await yieldIfLarge(prepared.bodyBytes); // building the upstream request re-serialises it all
     const clientWantsUsage = Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage);
 
     // A stream is cancelled upstream when its client leaves: nothing more can be delivered and
@@ -187,17 +194,17 @@ export class InferenceHandler {
       const a = adapterFor(deployment.provider);
       return { context: ctx, adapter: a, request: a.buildChatRequest(ctx) };
     }, abort.signal);
-    if (stream) await this.relayStream(prepared, decision, upstream, context, adapter, response, promptTokens);
-    else await this.relayJson(decision, upstream, context, adapter, response, promptTokens);
+    if (stream) await this.relayStream(prepared, decision, upstream, context, adapter, response, countPrompt);
+    else await this.relayJson(decision, upstream, context, adapter, response, countPrompt);
   }
 
-  private async relayJson(decision: Decision, upstream: UpstreamResponse, context: ChatContext, adapter: ProviderAdapter, response: ServerResponse, promptTokens: number): Promise<void> {
+  private async relayJson(decision: Decision, upstream: UpstreamResponse, context: ChatContext, adapter: ProviderAdapter, response: ServerResponse, countPrompt: () => Promise<number>): Promise<void> {
     const { json, text } = await this.readUpstreamJson(decision, upstream, context.deployment);
     const parsed = adapter.parseChatResponse(json, context);
     let usage = parsed.usage;
     let source: CostSource = 'provider';
     if (!usage) {
-      usage = { promptTokens, completionTokens: countTextTokens(completionTextOf(parsed.body)) };
+      usage = { promptTokens: await countPrompt(), completionTokens: await countTextTokensExact(completionTextOf(parsed.body)) };
       source = 'computed';
     }
     // The client may have left while the provider was still answering: billed all the same.
@@ -240,7 +247,7 @@ export class InferenceHandler {
     context: ChatContext,
     adapter: ProviderAdapter,
     response: ServerResponse,
-    promptTokens: number,
+    countPrompt: () => Promise<number>,
   ): Promise<void> {
     const translator = adapter.createStreamTranslator(context);
     decision.delivery = translator; // journaled while it streams, so a kill -9 still charges it
@@ -276,14 +283,14 @@ export class InferenceHandler {
     }
     if (clientLeft) {
       upstream.destroy();
-      await this.settleStream(prepared, decision, translator, promptTokens, 'client disconnected');
+      await this.settleStream(prepared, decision, translator, countPrompt, 'client disconnected');
       return;
     }
     if (!failure && !translator.finished && !translator.errored) {
       failure = new GatewayError('upstream_error', `Upstream ${context.deployment.id} closed the stream before it finished.`);
     }
     const why = failure?.message ?? (translator.errored ? 'upstream sent an error event' : null);
-    const settlement = await this.settleStream(prepared, decision, translator, promptTokens, why);
+    const settlement = await this.settleStream(prepared, decision, translator, countPrompt, why);
     if (failure) write([JSON.stringify(failure.toEnvelope())]);
     else if (!translator.errored) write(translator.finish());
     response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement?.costPico ?? 0n) });
@@ -291,13 +298,13 @@ export class InferenceHandler {
   }
 
   /** `why` is null for a stream that ended normally, else the reason it ended early. */
-  private async settleStream(prepared: Prepared, decision: Decision, translator: StreamTranslator, promptTokens: number, why: string | null): Promise<Settlement | null> {
+  private async settleStream(prepared: Prepared, decision: Decision, translator: StreamTranslator, countPrompt: () => Promise<number>, why: string | null): Promise<Settlement | null> {
     const status = why ? 'partial' : 'success';
     const reported = translator.usage;
     if (reported && translator.usageComplete) return this.deps.resolver.settle(decision, reported, 'provider', status);
-    const deliveredTokens = countTextTokens(translator.deliveredText);
+    const deliveredTokens = await countTextTokensExact(translator.deliveredText);
     // The whole answer was delivered, the provider just did not count it: count it ourselves.
-    if (translator.finished) return this.deps.resolver.settle(decision, { promptTokens, completionTokens: deliveredTokens }, 'computed', status);
+    if (translator.finished) return this.deps.resolver.settle(decision, { promptTokens: await countPrompt(), completionTokens: deliveredTokens }, 'computed', status);
     if (!reported && deliveredTokens === 0) {
       // Nothing was generated (or nothing reached us) and the provider reported no usage:
       // nothing is charged without usage, and the reservation is released.
@@ -309,7 +316,7 @@ export class InferenceHandler {
     // and at least the tokens we delivered.
     const usage: TokenUsage = reported
       ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) }
-      : { promptTokens, completionTokens: deliveredTokens };
+      : { promptTokens: await countPrompt(), completionTokens: deliveredTokens };
     const settlement = await this.deps.resolver.settle(decision, usage, 'estimated', 'partial');
     this.deps.logger.warn({ requestId: prepared.requestId, why, costPico: settlement.costPico.toString() }, 'stream ended early; charged what was delivered');
     return settlement;
@@ -321,7 +328,7 @@ export class InferenceHandler {
     const validInput = typeof input === 'string' || (Array.isArray(input) && input.length > 0);
     if (!validInput) throw new GatewayError('invalid_request', '"input" is required: a string or a non-empty array.', 'input');
     const candidates = this.deps.router.candidates(prepared.model);
-    const promptTokens = countEmbeddingInputTokens(input);
+    const promptTokens = estimateEmbeddingInputTokens(input, prepared.bodyBytes); // an upper bound, to reserve with
     const decision = await this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
     // Like a non-streamed chat: read to the end even if the client leaves, and bill it.
     const neverAborted = new AbortController().signal;
@@ -332,7 +339,7 @@ export class InferenceHandler {
     const { deployment } = context;
     const { json, text } = await this.readUpstreamJson(decision, upstream, deployment);
     const parsed = adapter.parseEmbeddingsResponse(json, { deployment, body });
-    const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
+    const usage = parsed.usage ?? { promptTokens: await countEmbeddingInputTokensExact(input), completionTokens: 0 };
     const settlement = await this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
     sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
@@ -360,11 +367,12 @@ export class InferenceHandler {
       await this.deps.resolver.release(decision);
       throw error;
     }
-    const { upstream, adapter, context } = sent;
+    const { upstream, adapter, context, request } = sent;
     if (upstream.status >= 400) {
       const text = await readAll(upstream).catch(() => '');
       await this.deps.resolver.release(decision);
-      throw upstreamHttpError(upstream.status, adapter.errorMessage(upstream.status, text), context.deployment, upstream.headers);
+      const message = adapter.errorMessage(upstream.status, text);
+      throw upstreamHttpError(upstream.status, message, context.deployment, upstream.headers, { sentHeaders: request.headers, secrets: this.deps.secrets });
     }
     return sent;
   }
@@ -382,7 +390,7 @@ export class InferenceHandler {
         const upstream = await this.deps.forwarder.send(request, { signal, timeoutMs: deployment.timeoutMs });
         // Bill at the prices of the deployment that actually served the request.
         decision.request.deployment = deployment;
-        return { upstream, context, adapter };
+        return { upstream, context, adapter, request };
       } catch (error) {
         lastError = error;
         if (!isConnectionRefused(error) || signal.aborted) break;
@@ -391,6 +399,11 @@ export class InferenceHandler {
     }
     throw upstreamFailure(lastError, candidates[candidates.length - 1]!);
   }
+}
+
+/** Lets other requests run between the long steps of a request of megabytes. */
+async function yieldIfLarge(bodyBytes: number): Promise<void> {
+  if (bodyBytes > 256 * 1024) await new Promise((resolve) => setImmediate(resolve));
 }
 
 function unauthorized(): GatewayError {

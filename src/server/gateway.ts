@@ -11,8 +11,10 @@ import { ConfigError, type GatewayConfig } from '../config/load';
 import { adminPrincipal, createControlPlane, type ControlPlane } from '../control-plane/app';
 import { OpenSubscriptions } from '../control-plane/graphql/subscriptions';
 import { ControlPlaneForwarder } from '../data-plane/control-forwarder';
+import { ConnectionGuard, serverTimeoutOptions } from './connections';
 import { InferenceHandler } from '../data-plane/inference';
 import { UndiciForwarder } from '../data-plane/forwarder';
+import { configuredSecrets } from '../data-plane/upstream-errors';
 import { bearerToken, sendError, sendJson } from '../data-plane/http-io';
 import { ModelRouter } from '../data-plane/model-router';
 import { Registry } from '../governance/registry';
@@ -34,6 +36,7 @@ import { NO_INVALIDATION, RedisInvalidation, type Invalidation } from '../shared
 import { connectRedis, RedisAdmissions, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } from '../shared-state/redis';
 import type { Admissions, RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
+import { loadTokenizer } from '../pricing/tokens';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { openDatabase, type Database } from '../store/database';
 import { loadState, reloadAll, reloadChanged, replayRecovered, seedCounters } from '../store/load-state';
@@ -87,6 +90,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
   if (role === 'proxy' && !options.controlPlaneUrl) throw new ConfigError('tollgate proxy: --control-plane-url (or TOLLGATE_CONTROL_PLANE_URL) is required');
   checkAlertingSettings(config);
+  loadTokenizer(); // most of a second: before the port opens, not on the first request
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null, config.customerCacheSize);
@@ -164,12 +168,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const resolver = new InternalResolver({ registry, spendBook, rateLimiter, admissions, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, logger, onMetered: (record) => metrics.metered(record), inFlight });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
-  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics });
+  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, secrets: configuredSecrets(config), metrics });
 
   let ready = false;
   let controlPlane: ControlPlane | null = null;
   const controlForwarder = role === 'proxy' ? new ControlPlaneForwarder(options.controlPlaneUrl!, logger) : null;
-  const server = createServer({ keepAliveTimeout: 65_000 }, (request: IncomingMessage, response: ServerResponse) => {
+  let connections: ConnectionGuard | null = null;
+  const server = createServer(serverTimeoutOptions(config.connectionLimits), (request: IncomingMessage, response: ServerResponse) => {
+    if (!connections!.track(request, response)) return;
     const path = (request.url ?? '/').split('?')[0]!;
     const inferenceKind = INFERENCE_ROUTES[path];
     if (role === 'control' && (inferenceKind || path === '/models' || path === '/v1/models')) {
@@ -200,6 +206,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     if (!controlPlane) return sendError(response, new GatewayError('service_unavailable', 'Starting up.'));
     controlPlane.app(request, response);
   });
+  connections = new ConnectionGuard(server, config.connectionLimits, logger);
   if (controlForwarder) server.on('upgrade', (request, socket, head) => controlForwarder.upgrade(request, socket, head));
   else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, limits: config.graphqlLimits, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
   ledger.start();
@@ -224,9 +231,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     stopping ??= (async () => {
       ready = false;
       resetTimer.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
+      const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+      // Requests in flight (and those still arriving on open connections) are served to the
+      // end; a non-streamed answer whose client left is still being read and billed.
+      const drainDeadline = Date.now() + config.drainTimeoutMs;
+      await connections!.drain(config.drainTimeoutMs);
+      await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, Math.max(0, drainDeadline - Date.now())).unref())]);
       inFlight.stop();
       partitions.stop();
       await ledger.stop();
@@ -235,6 +245,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       controlForwarder?.close();
       await eventRelay?.stop();
       server.closeAllConnections();
+      server.close(); // node:http's own close: stops its timeout checks (the listener is already closed)
       await closed;
       await forwarder.close();
       await database.close();

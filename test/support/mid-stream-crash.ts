@@ -14,7 +14,7 @@ import { eventually } from './ledger';
 import { MockUpstream } from './mock-upstream';
 import { createTestDatabase, type TestDatabase } from './postgres';
 import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './redis';
-import { countChatPromptTokens, countTextTokens } from '../../src/pricing/tokens';
+import { countChatPromptTokensExact, countTextTokens } from '../../src/pricing/tokens';
 import { dollarsToPico } from '../../src/shared/money';
 
 const MESSAGES = [{ role: 'user', content: 'tell me a long story' }];
@@ -162,8 +162,9 @@ export function describeMidStreamCrash(counters: 'memory' | 'redis'): void {
       expect(gateway.output()).toContain('settled the requests a killed process left in flight');
       const rows = await spendLogs(gateway.url, user);
       expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ request_id: requestId, status: 'partial', cost_source: 'estimated', prompt_tokens: countChatPromptTokens(MESSAGES), completion_tokens: expectedTokens });
-      const charged = cost(countChatPromptTokens(MESSAGES), expectedTokens);
+      const promptTokens = await countChatPromptTokensExact(MESSAGES);
+      expect(rows[0]).toMatchObject({ request_id: requestId, status: 'partial', cost_source: 'estimated', prompt_tokens: promptTokens, completion_tokens: expectedTokens });
+      const charged = cost(promptTokens, expectedTokens);
       expect(dollarsToPico(rows[0]!.spend)).toBe(charged);
       expect(await spendOf(gateway.url, user)).toBe(charged);
 

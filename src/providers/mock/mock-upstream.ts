@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { countChatPromptTokens, countEmbeddingInputTokens, countTextTokens } from '../../pricing/tokens';
+import { countChatPromptTokensExact, countEmbeddingInputTokensExact, countTextTokens } from '../../pricing/tokens';
 import type { UpstreamRequest } from '../types';
 import type { UpstreamResponse } from '../../data-plane/forwarder';
 
@@ -54,17 +54,18 @@ export async function handleMockRequest(request: UpstreamRequest, signal: AbortS
 
   if (request.url.endsWith('/embeddings')) {
     const inputs = Array.isArray(body.input) ? body.input : [body.input];
+    const promptTokens = await countEmbeddingInputTokensExact(body.input);
     return json(200, {
       object: 'list',
       model: body.model,
       data: inputs.map((input, index) => ({ object: 'embedding', index, embedding: pseudoEmbedding(JSON.stringify(input)) })),
-      usage: { prompt_tokens: countEmbeddingInputTokens(body.input), total_tokens: countEmbeddingInputTokens(body.input) },
+      usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
     });
   }
 
   const text = mockReplyText(body, configured);
   const usage = {
-    prompt_tokens: countChatPromptTokens(body.messages),
+    prompt_tokens: await countChatPromptTokensExact(body.messages),
     completion_tokens: countTextTokens(text),
     total_tokens: 0,
   };
