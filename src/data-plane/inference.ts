@@ -195,7 +195,7 @@ export class InferenceHandler {
     // The client may have left while the provider was still answering: billed all the same.
     const settlement = await this.deps.resolver.settle(decision, usage, source, response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
-    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
+    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.chargePico) });
   }
 
   /**
@@ -277,7 +277,7 @@ export class InferenceHandler {
     const settlement = await this.settleStream(prepared, decision, translator, promptTokens, why);
     if (failure) write([JSON.stringify(failure.toEnvelope())]);
     else if (!translator.errored) write(translator.finish());
-    response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement?.costPico ?? 0n) });
+    response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement?.chargePico ?? 0n) });
     response.end();
   }
 
@@ -326,7 +326,7 @@ export class InferenceHandler {
     const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
     const settlement = await this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
-    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
+    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.chargePico) });
   }
 
   /**

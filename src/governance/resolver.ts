@@ -5,6 +5,7 @@
  * values, not thrown.
  */
 import type { Deployment, FailMode } from '../config/load';
+import { chargeOf } from '../pricing/customer-price';
 import { costOf, type TokenUsage } from '../pricing/prices';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString, type Pico } from '../shared/money';
@@ -52,6 +53,8 @@ export type Authorization = { ok: true; decision: Decision } | { ok: false; erro
 
 export interface Settlement {
   costPico: Pico;
+  /** What the customer is charged (x-litellm-response-cost): its tier's price, else the cost. */
+  chargePico: Pico;
   periodSpendPico: Pico | null;
 }
 
@@ -184,8 +187,9 @@ export class InternalResolver {
   private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, reservations: CounterReservation[]): Promise<Authorization> {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
-    const price = request.deployment.price;
-    const estimate = costOf(price, { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens });
+    // Budgets count the customer's charge, so the reservation is the charge of the worst case.
+    const worstCase = { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens };
+    const estimate = chargeOf(budget, request.model, worstCase, costOf(request.deployment.price, worstCase));
     const release = async () => {
       for (const r of reservations.splice(0)) await this.catchUp.run(() => this.spendBook.release(r.key, r.amount, request.requestId), 'release');
     };
@@ -261,6 +265,7 @@ export class InternalResolver {
     decision.settled = true;
     const { request } = decision;
     const cost = costOf(request.deployment.price, usage);
+    const charge = chargeOf(decision.budget, request.model, usage, cost);
     const counters: CounterIncrement[] = decision.reservations.map((reservation) => ({ scope: reservation.key.scope, periodStartMs: reservation.key.periodStartMs }));
     const record: SpendRecord = {
       requestId: request.requestId,
@@ -276,6 +281,7 @@ export class InternalResolver {
       cachedPromptTokens: usage.cachedPromptTokens ?? 0,
       cacheWriteTokens: usage.cacheWriteTokens ?? 0,
       costPico: cost,
+      chargePico: charge,
       costSource: source,
       status,
       periodStartMs: decision.period.start.getTime(),
@@ -287,7 +293,7 @@ export class InternalResolver {
     let periodSpend: Pico | null = null;
     for (const reservation of decision.reservations) {
       await this.catchUp.run(async () => {
-        const spend = await this.spendBook.commit(reservation.key, reservation.amount, cost, request.requestId);
+        const spend = await this.spendBook.commit(reservation.key, reservation.amount, charge, request.requestId);
         if (reservation.key.scope === OVERALL_SCOPE) periodSpend = spend;
       }, 'commit');
     }
@@ -300,7 +306,7 @@ export class InternalResolver {
       softBudgetPico: decision.budget?.softBudget ?? null,
       budgetId: decision.budget?.budgetId ?? null,
     });
-    return { costPico: cost, periodSpendPico: periodSpend };
+    return { costPico: cost, chargePico: charge, periodSpendPico: periodSpend };
   }
 
   /** A request that ended without usage (upstream refused it): frees what it held, charges nothing. */

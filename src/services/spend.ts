@@ -20,7 +20,10 @@ export interface SpendLogRow {
   promptTokens: number;
   completionTokens: number;
   cachedPromptTokens: number;
+  /** What the provider bills. */
   costPico: Pico;
+  /** What the customer is charged (its tier's price); spend, budgets and reports count this. */
+  chargePico: Pico;
   costSource: string;
   status: string;
   createdAt: Date;
@@ -44,9 +47,16 @@ export interface SpendPeriodRow {
   completionTokens: number;
 }
 
+/**
+ * The customer's charge of a ledger row: rows written before charges existed have none, and
+ * were charged their cost (the migration backfills them; this keeps any row it missed exact).
+ */
+export const CHARGE_SQL = 'coalesce(charge_pico, cost_pico)';
+
 export interface SpendReportRow {
   key: string;
-  spendPico: Pico;
+  costPico: Pico;
+  chargePico: Pico;
   requests: number;
   promptTokens: number;
   completionTokens: number;
@@ -89,7 +99,7 @@ export class SpendService {
     const knex = this.ctx.orm.em.getConnection().getKnex();
     const result = await knex.raw(
       `select request_id, customer_id, key_alias, api_key_hash, model, provider, endpoint, prompt_tokens, completion_tokens,
-              cached_prompt_tokens, cost_pico, cost_source, status, created_at
+              cached_prompt_tokens, cost_pico, ${CHARGE_SQL} as charge_pico, cost_source, status, created_at
        from spend_ledger ${where} order by created_at desc, request_id desc limit ${first + 1}`,
       params as never[],
     );
@@ -105,6 +115,7 @@ export class SpendService {
       completionTokens: Number(row.completion_tokens),
       cachedPromptTokens: Number(row.cached_prompt_tokens),
       costPico: BigInt(row.cost_pico as string),
+      chargePico: BigInt(row.charge_pico as string),
       costSource: row.cost_source as string,
       status: row.status as string,
       createdAt: new Date(row.created_at as string),
@@ -149,15 +160,16 @@ export class SpendService {
     }
     const knex = this.ctx.orm.em.getConnection().getKnex();
     const result = await knex.raw(
-      `select ${keyExpression} as key, sum(cost_pico)::text as spend, count(*) as requests,
+      `select ${keyExpression} as key, sum(cost_pico)::text as cost, sum(${CHARGE_SQL})::text as charge, count(*) as requests,
               sum(prompt_tokens) as prompt, sum(completion_tokens) as completion
        from spend_ledger where created_at >= ? and created_at < ? ${filter}
-       group by 1 order by ${groupBy === 'day' ? '1 asc' : 'sum(cost_pico) desc'} limit 1000`,
+       group by 1 order by ${groupBy === 'day' ? '1 asc' : `sum(${CHARGE_SQL}) desc`} limit 1000`,
       params as never[],
     );
     return (result.rows as Record<string, string>[]).map((row) => ({
       key: row.key!,
-      spendPico: BigInt(row.spend ?? '0'),
+      costPico: BigInt(row.cost ?? '0'),
+      chargePico: BigInt(row.charge ?? '0'),
       requests: Number(row.requests),
       promptTokens: Number(row.prompt ?? 0),
       completionTokens: Number(row.completion ?? 0),
@@ -182,7 +194,7 @@ export class SpendService {
     for (const [start, ids] of byStart) {
       const startIso = new Date(start).toISOString();
       const result = await knex.raw(
-        `select customer_id, sum(cost_pico)::text as spend, count(*) as requests, sum(prompt_tokens) as prompt, sum(completion_tokens) as completion
+        `select customer_id, sum(${CHARGE_SQL})::text as spend, count(*) as requests, sum(prompt_tokens) as prompt, sum(completion_tokens) as completion
          from spend_ledger where customer_id in (select jsonb_array_elements_text(?::jsonb)) and created_at >= ? group by customer_id`,
         [JSON.stringify(ids), startIso],
       );

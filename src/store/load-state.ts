@@ -60,7 +60,7 @@ export async function replayRecovered(records: SpendRecord[], spendBook: SpendBo
   for (const record of replayable) {
     for (const counter of record.counters) {
       const key = { customerId: record.customerId!, scope: counter.scope, periodStartMs: counter.periodStartMs };
-      await spendBook.commit(key, 0n, record.costPico, record.requestId, { onlyIfPresent: true });
+      await spendBook.commit(key, 0n, record.chargePico, record.requestId, { onlyIfPresent: true });
     }
   }
 }

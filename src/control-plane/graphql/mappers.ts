@@ -4,7 +4,7 @@ import { picoToDollars } from '../../shared/money';
 import type { CustomerView } from '../../services/customers';
 import type { Services } from '../../services';
 import type { SpendLogRow } from '../../services/spend';
-import { budgetJson } from '../rest/wire';
+import { budgetJson, modelPricesJson } from '../rest/wire';
 import { Budget, Customer, SpendLog } from './types';
 
 export function toBudget(record: BudgetRecord, services: Services): Budget {
@@ -18,6 +18,8 @@ export function toBudget(record: BudgetRecord, services: Services): Budget {
     budgetDuration: record.duration?.text ?? null,
     resetAt: record.resetAt,
     modelMaxBudget: budgetJson(record).model_max_budget,
+    priceMultiplier: record.priceMultiplier ? Number(record.priceMultiplier.text) : null,
+    modelPrices: modelPricesJson(record),
     customerCount: services.budgets.customerCount(record.budgetId),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
@@ -51,6 +53,7 @@ export function toSpendLog(row: SpendLogRow): SpendLog {
     completionTokens: row.completionTokens,
     cachedPromptTokens: row.cachedPromptTokens,
     cost: picoToDollars(row.costPico),
+    charge: picoToDollars(row.chargePico),
     costSource: row.costSource,
     status: row.status,
     createdAt: row.createdAt,

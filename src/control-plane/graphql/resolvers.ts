@@ -208,7 +208,10 @@ export class SpendResolver {
   ): Promise<SpendReportRow[]> {
     return (await ctx.services.spend.report(from, to, groupBy as ReportGroup, customerId)).map((row) => ({
       key: row.key,
-      spend: picoToDollars(row.spendPico),
+      spend: picoToDollars(row.chargePico),
+      cost: picoToDollars(row.costPico),
+      charge: picoToDollars(row.chargePico),
+      margin: picoToDollars(row.chargePico - row.costPico),
       requests: row.requests,
       promptTokens: row.promptTokens,
       completionTokens: row.completionTokens,

@@ -17,6 +17,8 @@ export class Budget {
   @Field(() => String, { nullable: true, description: 'Period length: Ns, Nm, Nh, Nd, Nw or Nmo.' }) budgetDuration!: string | null;
   @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the current period ends and spend resets.' }) resetAt!: Date | null;
   @Field(() => GraphQLJSONObject, { nullable: true, description: '{model: {max_budget, budget_duration}}' }) modelMaxBudget!: Record<string, unknown> | null;
+  @Field(() => Float, { nullable: true, description: "Customers are charged cost × priceMultiplier (models without a modelPrices entry); null: 1." }) priceMultiplier!: number | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: "The tier's own prices, dollars per token: {model: {input_cost_per_token, output_cost_per_token, cache_read_input_token_cost, cache_creation_input_token_cost}}" }) modelPrices!: Record<string, unknown> | null;
   @Field(() => Int, { description: 'Customers linked to this budget.' }) customerCount!: number;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
@@ -59,7 +61,8 @@ export class SpendLog {
   @Field(() => Int) promptTokens!: number;
   @Field(() => Int) completionTokens!: number;
   @Field(() => Int) cachedPromptTokens!: number;
-  @Field(() => Float) cost!: number;
+  @Field(() => Float, { description: 'What the provider bills for this request (USD).' }) cost!: number;
+  @Field(() => Float, { description: 'What the customer is charged for it (USD): its tier price; equals cost without one.' }) charge!: number;
   @Field(() => String, { description: 'provider, computed or estimated' }) costSource!: string;
   @Field(() => String) status!: string;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
@@ -83,7 +86,10 @@ export class SpendPeriod {
 @ObjectType()
 export class SpendReportRow {
   @Field(() => String, { description: 'Customer id, model name or day (YYYY-MM-DD), per groupBy.' }) key!: string;
-  @Field(() => Float) spend!: number;
+  @Field(() => Float, { description: 'What customers were charged (= charge).' }) spend!: number;
+  @Field(() => Float, { description: 'Provider cost (USD).' }) cost!: number;
+  @Field(() => Float, { description: 'Customer charge (USD).' }) charge!: number;
+  @Field(() => Float, { description: 'charge − cost (USD).' }) margin!: number;
   @Field(() => Int) requests!: number;
   @Field(() => Int) promptTokens!: number;
   @Field(() => Int) completionTokens!: number;
@@ -113,6 +119,8 @@ export class BudgetInput {
   @Field(() => String, { nullable: true }) budgetDuration?: string | null;
   @Field(() => GraphQLISODateTime, { nullable: true }) resetAt?: Date | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) modelMaxBudget?: Record<string, unknown> | null;
+  @Field(() => Float, { nullable: true, description: 'e.g. 1.25: customers are charged 125% of cost.' }) priceMultiplier?: number | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: '{model: {input_cost_per_token, output_cost_per_token, …}} in dollars per token.' }) modelPrices?: Record<string, unknown> | null;
 }
 
 @InputType()

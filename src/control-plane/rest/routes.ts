@@ -11,7 +11,7 @@ import { picoToDollars } from '../../shared/money';
 import { parseBudgetFields } from '../../services/budget-fields';
 import type { CustomerInput } from '../../services/customers';
 import type { Services } from '../../services';
-import { encodeCursor } from '../../services/spend';
+import { encodeCursor, type ReportGroup } from '../../services/spend';
 import {
   findNulCharacter,
   invalid,
@@ -22,7 +22,7 @@ import {
   requireObject,
   requireStringArray,
 } from '../../services/validation';
-import { budgetJson, customerJson, spendLogJson } from './wire';
+import { budgetJson, customerJson, spendLogJson, spendReportJson } from './wire';
 
 type Handler = (request: Request, response: Response) => Promise<unknown> | unknown;
 
@@ -220,6 +220,18 @@ export function spendRoutes(services: Services): Router {
     // LiteLLM returns a plain array; the cursor for the next page travels in a header.
     if (result.hasMore && last) response.setHeader('x-next-cursor', encodeCursor(last.createdAt, last.requestId));
     return result.rows.map(spendLogJson);
+  }));
+  /** Cost, charge and margin between two dates, grouped by customer, model or day. */
+  router.get('/report', route('detail', async (request) => {
+    const q = request.query;
+    const from = parseDate('start_date', q.start_date);
+    const to = parseDate('end_date', q.end_date);
+    if (!from) throw invalid('start_date', 'query parameter is required (ISO 8601)');
+    if (!to) throw invalid('end_date', 'query parameter is required (ISO 8601)');
+    const groupBy = q.group_by ?? 'customer';
+    if (groupBy !== 'customer' && groupBy !== 'model' && groupBy !== 'day') throw invalid('group_by', 'must be customer, model or day');
+    const customerId = typeof q.customer_id === 'string' && q.customer_id ? q.customer_id : null;
+    return (await services.spend.report(from, to, groupBy as ReportGroup, customerId)).map(spendReportJson);
   }));
   return router;
 }
