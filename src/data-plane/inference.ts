@@ -19,7 +19,7 @@ import { GatewayError } from '../shared/errors';
 import { picoToDecimalString } from '../shared/money';
 import type { Logger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
-import { extractCustomerId } from './customer-id';
+import { customerIdFor } from './customer-id';
 import type { Forwarder, UpstreamResponse } from './forwarder';
 import { bearerToken, rawJson, readJsonBody, sendError, sendJson } from './http-io';
 import type { ModelRouter } from './model-router';
@@ -120,7 +120,7 @@ export class InferenceHandler {
     if (!this.deps.router.has(body.model)) {
       throw new GatewayError('model_not_found', `Model "${body.model}" is not served by this gateway. Available: ${this.deps.router.modelNames.join(', ')}.`, 'model');
     }
-    const customerId = extractCustomerId(request.headers, body);
+    const customerId = customerIdFor(principal, request.headers, body);
     return { requestId, principal, body, model: body.model, customerId };
   }
 

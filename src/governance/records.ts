@@ -50,4 +50,14 @@ export interface Principal {
   alias: string | null;
   scope: KeyScope;
   keyId: string | null;
+  /** A key bound to a customer: its requests are that customer's, always (and it reads only its usage). */
+  customerId: string | null;
+  /** Per-key limits of a bound key, on top of its customer's budget. */
+  keyLimits: KeyLimits | null;
+}
+
+export interface KeyLimits {
+  rpmLimit: number | null;
+  /** Lifetime spend (charges) of the key. */
+  maxBudget: Pico | null;
 }

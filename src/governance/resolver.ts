@@ -13,7 +13,7 @@ import type { Ledger } from '../ledger/ledger';
 import type { SpendEventBus } from '../ledger/events';
 import type { CostSource, CounterIncrement, SpendRecord } from '../ledger/types';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
-import type { CounterKey, RateLimiter, RateTicket, SpendBook } from '../shared-state/types';
+import type { CounterKey, RateDecision, RateLimiter, RateTicket, SpendBook } from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
 import type { Registry } from './registry';
@@ -43,7 +43,8 @@ export interface Decision {
   budget: BudgetRecord | null;
   period: Period;
   reservations: CounterReservation[];
-  rateTicket: RateTicket | null;
+  /** The customer's rate window, and a bound key's own (each settled once). */
+  rateTickets: RateTicket[];
   /** x-ratelimit-end_user-* and x-tollgate-budget-remaining, for the response. */
   headers: Record<string, string>;
   settled: boolean;
@@ -60,6 +61,9 @@ export interface Settlement {
 
 export const OVERALL_SCOPE = '';
 export const modelScope = (model: string) => `model:${model}`;
+/** A bound key's lifetime spend, counted under its customer (period start 0: it never resets). */
+export const keyScope = (keyId: string) => `key:${keyId}`;
+const KEY_PERIOD_START_MS = 0;
 
 function dollars(pico: Pico): string {
   return `$${picoToDecimalString(pico)}`;
@@ -141,7 +145,7 @@ export class InternalResolver {
     const { customerId } = request;
     const now = this.now();
     if (customerId === null) {
-      return { ok: true, decision: { request, budget: null, period: this.periodOf(null, now), reservations: [], rateTicket: null, headers: {}, settled: false } };
+      return { ok: true, decision: { request, budget: null, period: this.periodOf(null, now), reservations: [], rateTickets: [], headers: {}, settled: false } };
     }
     const customer = this.customerFor(customerId);
     if (customer.blocked) {
@@ -169,18 +173,23 @@ export class InternalResolver {
   private admitUnchecked(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Decision {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
-    const { overall, model } = this.countersOf(request, customerId, budget, period, now);
-    const reservations: CounterReservation[] = [overall, ...(model ? [model.key] : [])].map((key) => ({ key, amount: 0n }));
-    return { request, budget, period, reservations, rateTicket: null, headers: { 'x-tollgate-degraded': 'shared-counters-unreachable' }, settled: false };
+    const { overall, model, key } = this.countersOf(request, customerId, budget, period, now);
+    const reservations: CounterReservation[] = [overall, ...(model ? [model.key] : []), ...(key ? [key.key] : [])].map((counter) => ({ key: counter, amount: 0n }));
+    return { request, budget, period, reservations, rateTickets: [], headers: { 'x-tollgate-degraded': 'shared-counters-unreachable' }, settled: false };
   }
 
-  /** The counters a request is charged to: the customer's period, and its model's budget if one caps that model. */
-  private countersOf(request: AuthorizeRequest, customerId: string, budget: BudgetRecord | null, period: Period, now: Date): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico } | null } {
+  /**
+   * The counters a request is charged to: the customer's period, its model's budget if one caps
+   * that model, and a bound key's lifetime spend if the key has a max budget.
+   */
+  private countersOf(request: AuthorizeRequest, customerId: string, budget: BudgetRecord | null, period: Period, now: Date): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico } | null; key: { key: CounterKey; maxBudget: Pico } | null } {
     const overall: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
+    const { keyId, keyLimits } = request.principal;
+    const key = keyId && keyLimits?.maxBudget != null ? { key: { customerId, scope: keyScope(keyId), periodStartMs: KEY_PERIOD_START_MS }, maxBudget: keyLimits.maxBudget } : null;
     const modelBudget = budget?.modelMaxBudget?.[request.model];
-    if (!modelBudget) return { overall, model: null };
+    if (!modelBudget) return { overall, model: null, key };
     const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
-    return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget } };
+    return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget }, key };
   }
 
   /** Checks and reserves every limit; pushes each reservation it takes onto `reservations`. */
@@ -211,7 +220,30 @@ export class InternalResolver {
       reservations.push({ key, amount: estimate });
     }
 
-    let rateTicket: RateTicket | null = null;
+    if (counters.key) {
+      const { key, maxBudget } = counters.key;
+      const result = await this.spendBook.reserve(key, estimate, maxBudget, request.requestId);
+      if (!result.admitted) {
+        await release();
+        return { ok: false, error: keyBudgetExceeded(request.principal, customerId, result.spend, maxBudget) };
+      }
+      reservations.push({ key, amount: estimate });
+    }
+
+    const rateTickets: RateTicket[] = [];
+    const settleTickets = async () => {
+      for (const ticket of rateTickets.splice(0)) await this.catchUp.run(() => this.rateLimiter.settle(ticket, 0), 'rate settle');
+    };
+    const keyRpm = request.principal.keyLimits?.rpmLimit;
+    if (keyRpm != null && request.principal.keyId) {
+      const rate = await this.rateLimiter.acquire(`key:${request.principal.keyId}`, { rpm: keyRpm, tpm: null, parallel: null }, 0, now.getTime());
+      if (!rate.ok) {
+        await release();
+        return { ok: false, error: rateLimited(`key: ${request.principal.alias ?? request.principal.keyId} (bound to customer ${customerId})`, rate) };
+      }
+      rateTickets.push(rate.ticket);
+    }
+
     const headers: Record<string, string> = {};
     if (budget && (budget.rpmLimit !== null || budget.tpmLimit !== null || budget.maxParallelRequests !== null)) {
       // tpm reserves the prompt plus the output the client capped; trued up to usage at settle.
@@ -226,18 +258,10 @@ export class InternalResolver {
       );
       if (!rate.ok) {
         await release();
-        const retryAfterSeconds = Math.max(1, Math.ceil(rate.retryAfterMs / 1000));
-        return {
-          ok: false,
-          error: new GatewayError(
-            'rate_limit_exceeded',
-            `Rate limit exceeded for end_user: ${customerId}. Limit type: ${rate.limitType}. Current limit: ${rate.limit}, current usage: ${rate.current}.`,
-            null,
-            { 'retry-after': String(retryAfterSeconds), 'x-ratelimit-limit-type': rate.limitType },
-          ),
-        };
+        await settleTickets();
+        return { ok: false, error: rateLimited(`end_user: ${customerId}`, rate) };
       }
-      rateTicket = rate.ticket;
+      rateTickets.push(rate.ticket);
       if (budget.rpmLimit !== null) {
         headers['x-ratelimit-end_user-limit-requests'] = String(budget.rpmLimit);
         headers['x-ratelimit-end_user-remaining-requests'] = String(rate.remainingRequests);
@@ -251,7 +275,7 @@ export class InternalResolver {
       const remaining = budget.maxBudget - overall.spend;
       headers['x-tollgate-budget-remaining'] = picoToDecimalString(remaining > 0n ? remaining : 0n);
     }
-    return { ok: true, decision: { request, budget, period, reservations, rateTicket, headers, settled: false } };
+    return { ok: true, decision: { request, budget, period, reservations, rateTickets, headers, settled: false } };
   }
 
   /**
@@ -297,8 +321,7 @@ export class InternalResolver {
         if (reservation.key.scope === OVERALL_SCOPE) periodSpend = spend;
       }, 'commit');
     }
-    const ticket = decision.rateTicket;
-    if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, usage.promptTokens + usage.completionTokens), 'rate settle');
+    for (const ticket of decision.rateTickets) await this.catchUp.run(() => this.rateLimiter.settle(ticket, usage.promptTokens + usage.completionTokens), 'rate settle');
     this.events.publish({
       record,
       periodSpendPico: periodSpend ?? 0n,
@@ -314,9 +337,28 @@ export class InternalResolver {
     if (decision.settled) return;
     decision.settled = true;
     for (const reservation of decision.reservations) await this.catchUp.run(() => this.spendBook.release(reservation.key, reservation.amount, decision.request.requestId), 'release');
-    const ticket = decision.rateTicket;
-    if (ticket) await this.catchUp.run(() => this.rateLimiter.settle(ticket, 0), 'rate settle');
+    for (const ticket of decision.rateTickets) await this.catchUp.run(() => this.rateLimiter.settle(ticket, 0), 'rate settle');
   }
+}
+
+function rateLimited(who: string, rate: Extract<RateDecision, { ok: false }>): GatewayError {
+  const retryAfterSeconds = Math.max(1, Math.ceil(rate.retryAfterMs / 1000));
+  return new GatewayError(
+    'rate_limit_exceeded',
+    `Rate limit exceeded for ${who}. Limit type: ${rate.limitType}. Current limit: ${rate.limit}, current usage: ${rate.current}.`,
+    null,
+    { 'retry-after': String(retryAfterSeconds), 'x-ratelimit-limit-type': rate.limitType },
+  );
+}
+
+/** Same refusal mechanism as a customer budget: 429 budget_exceeded, never retried by the SDKs. */
+function keyBudgetExceeded(principal: Principal, customerId: string, spend: Pico, limit: Pico): GatewayError {
+  return new GatewayError(
+    'budget_exceeded',
+    `Budget has been exceeded! Key ${principal.alias ?? principal.keyId} (bound to customer ${customerId}) is over its own budget. Spend: ${dollars(spend)}, Max budget: ${dollars(limit)}.`,
+    null,
+    { 'x-should-retry': 'false' },
+  );
 }
 
 function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, reserved: Pico, model: { model: string; max: Pico } | null): GatewayError {

@@ -4,6 +4,7 @@ import type { ServiceContext } from './context';
 import { CustomerService } from './customers';
 import { KeyService } from './keys';
 import { SpendService } from './spend';
+import { ViewerService } from './viewer';
 import { WebhookService } from '../webhooks/service';
 
 export interface Services {
@@ -12,6 +13,7 @@ export interface Services {
   budgets: BudgetService;
   customers: CustomerService;
   keys: KeyService;
+  viewer: ViewerService;
   webhooks: WebhookService;
 }
 
@@ -19,5 +21,5 @@ export function createServices(context: ServiceContext): Services {
   const spend = new SpendService(context);
   const budgets = new BudgetService(context, spend);
   const customers = new CustomerService(context, budgets, spend);
-  return { context, spend, budgets, customers, keys: new KeyService(context), webhooks: new WebhookService(context) };
+  return { context, spend, budgets, customers, keys: new KeyService(context), viewer: new ViewerService(context, spend), webhooks: new WebhookService(context) };
 }

@@ -99,6 +99,10 @@ export const ApiKeyEntity = defineEntity({
     keyPrefix: p.string().length(16).fieldName('key_prefix'),
     alias: p.string().length(256).nullable().fieldName('key_alias'),
     scope: p.string().length(16).fieldName('scope'),
+    /** A key bound to one customer (its requests are that customer's, always), with optional limits of its own. */
+    customerId: p.string().length(256).nullable().fieldName('customer_id'),
+    rpmLimit: p.integer().nullable().fieldName('rpm_limit'),
+    maxBudgetPico: p.bigint('bigint').nullable().fieldName('max_budget_pico'),
     createdAt: p.datetime().onCreate(() => new Date()).fieldName('created_at'),
     revokedAt: p.datetime().nullable().fieldName('revoked_at'),
   },

@@ -101,6 +101,9 @@ export class ApiKey {
   @Field(() => String, { nullable: true }) alias!: string | null;
   @Field(() => String) scope!: string;
   @Field(() => Boolean) revoked!: boolean;
+  @Field(() => ID, { nullable: true, description: "The customer a bound key always acts for; it can read only that customer's usage (viewer)." }) customerId!: string | null;
+  @Field(() => Int, { nullable: true, description: 'Requests per minute of this key (bound keys), on top of its customer’s limits.' }) rpmLimit!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Lifetime spend cap of this key in USD (bound keys), on top of its customer’s budget.' }) maxBudget!: number | null;
 }
 
 @ObjectType()

@@ -16,7 +16,9 @@ import {
   findNulCharacter,
   invalid,
   nulCharacterError,
+  parseAmount,
   parseDate,
+  parseLimit,
   parseOptionalBoolean,
   parseOptionalString,
   requireObject,
@@ -192,8 +194,22 @@ export function keyRoutes(services: Services): Router {
     const body = request.body === undefined ? {} : bodyOf(request);
     const alias = parseOptionalString('key_alias', body.key_alias) ?? null;
     const scope = (parseOptionalString('scope', body.scope) ?? 'inference') as 'inference' | 'admin';
-    const generated = await services.keys.generate(alias, scope);
-    return { key: generated.key, key_alias: alias, token: generated.record.id, scope, created_at: generated.createdAt.toISOString() };
+    const generated = await services.keys.generate(alias, scope, {
+      customerId: parseOptionalString('customer_id', body.customer_id),
+      rpmLimit: parseLimit('rpm_limit', body.rpm_limit),
+      maxBudget: parseAmount('max_budget', body.max_budget),
+    });
+    const { record } = generated;
+    return {
+      key: generated.key,
+      key_alias: alias,
+      token: record.id,
+      scope,
+      customer_id: record.customerId,
+      rpm_limit: record.limits?.rpmLimit ?? null,
+      max_budget: record.limits?.maxBudget != null ? picoToDollars(record.limits.maxBudget) : null,
+      created_at: generated.createdAt.toISOString(),
+    };
   }));
   router.post('/delete', route('detail', async (request) => {
     const keys = requireStringArray('keys', bodyOf(request).keys);
