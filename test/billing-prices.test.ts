@@ -149,6 +149,43 @@ describe('prices of your own', () => {
     }
   });
 
+  it('writes monthly statements (JSON and CSV) that sum to the ledger', async () => {
+    const period = new Date().toISOString().slice(0, 7);
+    for (const user of ['alice', 'bob']) {
+      const own = await rows(user);
+      const json = await api<{
+        end_user_id: string;
+        lines: { day: string; model: string; requests: number; prompt_tokens: number; completion_tokens: number; cost: string; charge: string; margin: string }[];
+        totals: { requests: number; prompt_tokens: number; completion_tokens: number; cost: string; charge: string; margin: string };
+      }>(base, 'GET', `/customer/statement?end_user_id=${user}&period=${period}`);
+      expect(json.status).toBe(200);
+      const { lines, totals } = json.body;
+      const cost = own.reduce((sum, row) => sum + row.cost, 0n);
+      const charge = own.reduce((sum, row) => sum + row.charge, 0n);
+      expect([dollarsToPico(totals.cost), dollarsToPico(totals.charge), dollarsToPico(totals.margin)]).toEqual([cost, charge, charge - cost]);
+      expect(totals.requests).toBe(own.length);
+      expect(totals.prompt_tokens).toBe(own.reduce((sum, row) => sum + row.prompt_tokens, 0));
+      expect(lines.reduce((sum, line) => sum + dollarsToPico(line.charge), 0n)).toBe(charge);
+      for (const model of new Set(own.map((row) => row.model))) {
+        const line = lines.find((l) => l.model === model)!;
+        expect(dollarsToPico(line.charge)).toBe(own.filter((row) => row.model === model).reduce((sum, row) => sum + row.charge, 0n));
+      }
+      const csv = await fetch(`${base}/customer/statement?end_user_id=${user}&period=${period}&format=csv`, { headers: { authorization: 'Bearer sk-1234' } });
+      expect(csv.headers.get('content-type')).toContain('text/csv');
+      expect(csv.headers.get('content-disposition')).toContain(`statement-${user}-${period}.csv`);
+      const table = (await csv.text()).trim().split('\r\n').map((line) => line.split(','));
+      expect(table[0]).toEqual(['day', 'model', 'requests', 'prompt_tokens', 'completion_tokens', 'cached_prompt_tokens', 'cost_usd', 'charge_usd']);
+      expect(table.slice(1, -1).map((r) => [r[0], r[1], Number(r[2]), r[6], r[7]])).toEqual(lines.map((l) => [l.day, l.model, l.requests, l.cost, l.charge]));
+      expect(table.at(-1)).toEqual(['total', '', String(totals.requests), String(totals.prompt_tokens), String(totals.completion_tokens), '0', totals.cost, totals.charge]);
+    }
+    const empty = await api<{ lines: unknown[]; totals: { charge: string } }>(base, 'GET', '/customer/statement?end_user_id=alice&period=2020-02');
+    expect(empty.body).toMatchObject({ lines: [], totals: { charge: '0' } });
+    expect((await api(base, 'GET', `/customer/statement?end_user_id=alice&period=${period.replace('-', '/')}`)).status).toBe(400);
+    expect((await api(base, 'GET', '/customer/statement?end_user_id=alice&period=2026-13')).status).toBe(400);
+    expect((await api(base, 'GET', `/customer/statement?end_user_id=alice&period=${period}&format=pdf`)).status).toBe(400);
+    expect((await api(base, 'GET', `/customer/statement?end_user_id=nobody&period=${period}`)).status).toBe(404);
+  });
+
   it('holds a customer to its budget in charges, not in provider cost', async () => {
     const maxBudget = 0.0001;
     const created = await graphql<{ createBudget: { priceMultiplier: number } }>(

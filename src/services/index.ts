@@ -5,6 +5,7 @@ import { CustomerService } from './customers';
 import { KeyService } from './keys';
 import { SpendService } from './spend';
 import { ViewerService } from './viewer';
+import { StatementService } from './statements';
 import { WebhookService } from '../webhooks/service';
 
 export interface Services {
@@ -14,6 +15,7 @@ export interface Services {
   customers: CustomerService;
   keys: KeyService;
   viewer: ViewerService;
+  statements: StatementService;
   webhooks: WebhookService;
 }
 
@@ -21,5 +23,5 @@ export function createServices(context: ServiceContext): Services {
   const spend = new SpendService(context);
   const budgets = new BudgetService(context, spend);
   const customers = new CustomerService(context, budgets, spend);
-  return { context, spend, budgets, customers, keys: new KeyService(context), viewer: new ViewerService(context, spend), webhooks: new WebhookService(context) };
+  return { context, spend, budgets, customers, keys: new KeyService(context), viewer: new ViewerService(context, spend), statements: new StatementService(context), webhooks: new WebhookService(context) };
 }

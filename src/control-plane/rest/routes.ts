@@ -12,6 +12,7 @@ import { parseBudgetFields } from '../../services/budget-fields';
 import type { CustomerInput } from '../../services/customers';
 import type { Services } from '../../services';
 import { encodeCursor, type ReportGroup } from '../../services/spend';
+import { statementCsv, statementJson } from '../../services/statements';
 import {
   findNulCharacter,
   invalid,
@@ -86,6 +87,18 @@ export function customerRoutes(services: Services): Router {
     const id = request.query.end_user_id;
     if (typeof id !== 'string' || !id) throw invalid('end_user_id', 'query parameter is required');
     return customerJson(await customers.require(id));
+  }));
+
+  /** A month's statement by day and model: JSON, or CSV with `format=csv` (or Accept: text/csv). */
+  router.get('/statement', route('proxy', async (request, response) => {
+    const format = request.query.format ?? (request.accepts(['application/json', 'text/csv']) === 'text/csv' ? 'csv' : 'json');
+    if (format !== 'json' && format !== 'csv') throw invalid('format', 'must be json or csv');
+    const statement = await services.statements.monthly(request.query.end_user_id, request.query.period);
+    if (format === 'json') return statementJson(statement);
+    response
+      .type('text/csv; charset=utf-8')
+      .attachment(`statement-${statement.customerId.replace(/[^\w.-]/g, '_')}-${statement.period}.csv`)
+      .send(statementCsv(statement));
   }));
 
   router.post('/update', route('proxy', async (request, response) => {
