@@ -39,6 +39,8 @@ function record(customerId: string, model: string, atMs: number, costPico: bigin
     cachedPromptTokens: sequence % 3,
     cacheWriteTokens: 0,
     costPico,
+    // A tier's price of 1.25× the cost: rollups carry both, and reports show both.
+    chargePico: costPico + costPico / 4n,
     costSource: 'provider',
     status: 'success',
     periodStartMs: 0,
@@ -51,19 +53,19 @@ function knexOf(gateway: RunningGateway): Knex {
   return gateway.database.orm.em.getConnection().getKnex();
 }
 
-type Sums = Record<string, { spend: string; requests: string; prompt: string; completion: string; cached: string }>;
+type Sums = Record<string, { spend: string; charge: string; requests: string; prompt: string; completion: string; cached: string }>;
 
 /** Per hour × customer × model: the ledger rows' sums and the rollups, for the test customers. */
 async function rowsAndRollups(knex: Knex): Promise<{ rows: Sums; rollups: Sums }> {
   const toSums = (result: { rows: Record<string, string>[] }): Sums =>
-    Object.fromEntries(result.rows.map((r) => [`${new Date(r.hour!).toISOString()} ${r.customer_id} ${r.model}`, { spend: String(r.spend), requests: String(r.requests), prompt: String(r.prompt), completion: String(r.completion), cached: String(r.cached) }]));
+    Object.fromEntries(result.rows.map((r) => [`${new Date(r.hour!).toISOString()} ${r.customer_id} ${r.model}`, { spend: String(r.spend), charge: String(r.charge), requests: String(r.requests), prompt: String(r.prompt), completion: String(r.completion), cached: String(r.cached) }]));
   const rows = await knex.raw(
-    `select date_trunc('hour', created_at, 'UTC') as hour, customer_id, model, sum(cost_pico)::text as spend, count(*)::text as requests,
+    `select date_trunc('hour', created_at, 'UTC') as hour, customer_id, model, sum(cost_pico)::text as spend, sum(charge_pico)::text as charge, count(*)::text as requests,
        sum(prompt_tokens)::text as prompt, sum(completion_tokens)::text as completion, sum(cached_prompt_tokens)::text as cached
      from spend_ledger where customer_id like 'roll-%' group by 1, 2, 3`,
   );
   const rollups = await knex.raw(
-    `select hour, customer_id, model, spend_pico::text as spend, requests::text as requests, prompt_tokens::text as prompt,
+    `select hour, customer_id, model, spend_pico::text as spend, charge_pico::text as charge, requests::text as requests, prompt_tokens::text as prompt,
        completion_tokens::text as completion, cached_prompt_tokens::text as cached
      from spend_rollups where customer_id like 'roll-%'`,
   );
@@ -72,12 +74,12 @@ async function rowsAndRollups(knex: Knex): Promise<{ rows: Sums; rollups: Sums }
 
 /** Per hour × model over all customers: the ledger rows' sums and the per-model rollups. */
 async function modelRowsAndRollups(knex: Knex): Promise<{ rows: Record<string, string>; rollups: Record<string, string> }> {
-  const toMap = (result: { rows: Record<string, string>[] }) => Object.fromEntries(result.rows.map((r) => [`${new Date(r.hour!).toISOString()} ${r.model}`, `${r.spend}/${r.requests}/${r.tokens}`]));
+  const toMap = (result: { rows: Record<string, string>[] }) => Object.fromEntries(result.rows.map((r) => [`${new Date(r.hour!).toISOString()} ${r.model}`, `${r.spend}/${r.charge}/${r.requests}/${r.tokens}`]));
   const rows = await knex.raw(
-    `select date_trunc('hour', created_at, 'UTC') as hour, model, sum(cost_pico)::text as spend, count(*)::text as requests, sum(prompt_tokens + completion_tokens)::text as tokens
+    `select date_trunc('hour', created_at, 'UTC') as hour, model, sum(cost_pico)::text as spend, sum(charge_pico)::text as charge, count(*)::text as requests, sum(prompt_tokens + completion_tokens)::text as tokens
      from spend_ledger group by 1, 2`,
   );
-  const rollups = await knex.raw(`select hour, model, spend_pico::text as spend, requests::text as requests, (prompt_tokens + completion_tokens)::text as tokens from spend_rollups_by_model`);
+  const rollups = await knex.raw(`select hour, model, spend_pico::text as spend, charge_pico::text as charge, requests::text as requests, (prompt_tokens + completion_tokens)::text as tokens from spend_rollups_by_model`);
   return { rows: toMap(rows), rollups: toMap(rollups) };
 }
 

@@ -76,7 +76,7 @@ export class BudgetAlertDetector {
         keyIndex.set(id, index);
       }
       keys[index]!.records.push(record);
-      keys[index]!.total += record.costPico;
+      keys[index]!.total += record.chargePico;
     }
     if (!keys.length) return { budgets, alerts: [] };
 
@@ -103,7 +103,7 @@ export class BudgetAlertDetector {
       const periodStart = new Date(key.periodStartMs).toISOString();
       for (const record of key.records) {
         const before = spend;
-        spend += record.costPico;
+        spend += record.chargePico;
         for (const crossing of crossings(before, spend, budget, this.thresholds)) {
           candidates.push({
             record,

@@ -1,7 +1,8 @@
 /**
  * @module The control plane: LiteLLM-compatible REST routes, Apollo GraphQL at /graphql with
  * graphql-ws subscriptions on the same path, and the admin UI at /ui. Every route needs an
- * admin-scoped key; an inference-scoped key gets 401.
+ * admin-scoped key; an inference-scoped key gets 401, a key bound to a customer its own
+ * usage only (viewer/routes.ts).
  */
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -26,6 +27,7 @@ import type { LiveEvents } from './graphql/subscriptions';
 import { adminUi } from './ui/static';
 import { budgetRoutes, customerRoutes, keyRoutes, spendRoutes } from './rest/routes';
 import { healthRoutes } from '../webhooks/health-route';
+import { boundKeyRoutes } from './viewer/routes';
 
 export interface ControlPlane {
   app: express.Express;
@@ -58,6 +60,8 @@ export async function createControlPlane(options: { services: Services; registry
 
   // The UI's static files need no key: the page asks for one and sends it to /graphql.
   app.use('/ui', adminUi());
+  // A key bound to a customer reads its own usage there, and nothing else.
+  app.use(boundKeyRoutes(services, registry));
 
   app.use((request: Request, response: Response, next: NextFunction) => {
     const { principal, error } = adminPrincipal(registry, bearerToken(request));

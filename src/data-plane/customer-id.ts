@@ -1,9 +1,11 @@
 /**
  * @module Which customer a request is for. First match wins: header x-litellm-customer-id,
  * header x-litellm-end-user-id, body `user`, body `metadata.user_id` (SPEC §3). IDs are
- * opaque strings of at most 256 characters without control characters.
+ * opaque strings of at most 256 characters without control characters. A key bound to a
+ * customer is that customer, whatever the request says; naming another one is refused.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Principal } from '../governance/records';
 import { GatewayError } from '../shared/errors';
 
 export const MAX_CUSTOMER_ID_LENGTH = 256;
@@ -27,16 +29,38 @@ export function validateCustomerId(id: unknown, source: string): string {
   return id;
 }
 
-export function extractCustomerId(headers: IncomingHttpHeaders, body: Record<string, unknown>): string | null {
+/** The customer the request names, and where (for errors), or null. */
+function namedCustomer(headers: IncomingHttpHeaders, body: Record<string, unknown>): { id: string; source: string } | null {
   for (const name of ['x-litellm-customer-id', 'x-litellm-end-user-id']) {
     const value = headerValue(headers, name);
-    if (value !== null) return validateCustomerId(value, `header ${name}`);
+    if (value !== null) return { id: validateCustomerId(value, `header ${name}`), source: `header ${name}` };
   }
-  if (body.user !== undefined && body.user !== null && body.user !== '') return validateCustomerId(body.user, 'user');
+  if (body.user !== undefined && body.user !== null && body.user !== '') return { id: validateCustomerId(body.user, 'user'), source: 'user' };
   const metadata = body.metadata;
   if (metadata && typeof metadata === 'object' && !Array.isArray(metadata)) {
     const userId = (metadata as { user_id?: unknown }).user_id;
-    if (userId !== undefined && userId !== null && userId !== '') return validateCustomerId(userId, 'metadata.user_id');
+    if (userId !== undefined && userId !== null && userId !== '') return { id: validateCustomerId(userId, 'metadata.user_id'), source: 'metadata.user_id' };
   }
   return null;
+}
+
+export function extractCustomerId(headers: IncomingHttpHeaders, body: Record<string, unknown>): string | null {
+  return namedCustomer(headers, body)?.id ?? null;
+}
+
+/**
+ * The customer a request is charged to. A bound key's own customer, always: an app that ships
+ * such a key to a browser or a phone cannot spend another customer's budget with it.
+ */
+export function customerIdFor(principal: Principal, headers: IncomingHttpHeaders, body: Record<string, unknown>): string | null {
+  const named = namedCustomer(headers, body);
+  if (principal.customerId === null) return named?.id ?? null;
+  if (named && named.id !== principal.customerId) {
+    throw new GatewayError(
+      'forbidden',
+      `This key is bound to customer "${principal.customerId}", but the request names customer "${named.id}" (${named.source}). A bound key acts only for its own customer.`,
+      named.source,
+    );
+  }
+  return principal.customerId;
 }

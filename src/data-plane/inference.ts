@@ -19,7 +19,7 @@ import { GatewayError } from '../shared/errors';
 import { picoToDecimalString } from '../shared/money';
 import type { Logger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
-import { extractCustomerId } from './customer-id';
+import { customerIdFor } from './customer-id';
 import type { Forwarder, UpstreamResponse } from './forwarder';
 import { bearerToken, rawJson, readJsonBody, sendError, sendJson } from './http-io';
 import type { ModelRouter } from './model-router';
@@ -126,7 +126,7 @@ export class InferenceHandler {
     if (!this.deps.router.has(body.model)) {
       throw new GatewayError('model_not_found', `Model "${body.model}" is not served by this gateway. Available: ${this.deps.router.modelNames.join(', ')}.`, 'model');
     }
-    const customerId = extractCustomerId(request.headers, body);
+    const customerId = customerIdFor(principal, request.headers, body);
     return { requestId, principal, body, model: body.model, customerId, bodyBytes };
   }
 
@@ -210,7 +210,7 @@ export class InferenceHandler {
     // The client may have left while the provider was still answering: billed all the same.
     const settlement = await this.deps.resolver.settle(decision, usage, source, response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
-    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
+    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.chargePico) });
   }
 
   /**
@@ -293,7 +293,7 @@ export class InferenceHandler {
     const settlement = await this.settleStream(prepared, decision, translator, countPrompt, why);
     if (failure) write([JSON.stringify(failure.toEnvelope())]);
     else if (!translator.errored) write(translator.finish());
-    response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement?.costPico ?? 0n) });
+    response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement?.chargePico ?? 0n) });
     response.end();
   }
 
@@ -342,7 +342,7 @@ export class InferenceHandler {
     const usage = parsed.usage ?? { promptTokens: await countEmbeddingInputTokensExact(input), completionTokens: 0 };
     const settlement = await this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
-    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.costPico) });
+    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.chargePico) });
   }
 
   /**

@@ -134,6 +134,7 @@ function partialRecordOf(request: InFlightSnapshot): SpendRecord {
     cachedPromptTokens: delivered.cachedPromptTokens,
     cacheWriteTokens: delivered.cacheWriteTokens,
     costPico: BigInt(delivered.costPico),
+    chargePico: BigInt(delivered.chargePico ?? delivered.costPico),
     costSource: 'estimated',
     status: 'partial',
     periodStartMs: request.periodStartMs,
@@ -145,7 +146,7 @@ function partialRecordOf(request: InFlightSnapshot): SpendRecord {
 /** A journal snapshot of an admitted request (pulled by the journal's timer, never on the hot path). */
 export function snapshotOf(
   request: Omit<InFlightSnapshot, 'delivered' | 'atMs'>,
-  delivery: { source: DeliverySource; counter: DeliveredTokenCounter; promptTokens: number; price: Parameters<typeof costOf>[0] } | null,
+  delivery: { source: DeliverySource; counter: DeliveredTokenCounter; promptTokens: number; price: Parameters<typeof costOf>[0]; chargeOf: (usage: TokenUsage, cost: bigint) => bigint } | null,
   nowMs: number,
 ): InFlightSnapshot {
   const usage = delivery ? deliveredUsage(delivery.source, delivery.counter, delivery.promptTokens) : null;
@@ -158,6 +159,7 @@ export function snapshotOf(
           cachedPromptTokens: usage.cachedPromptTokens ?? 0,
           cacheWriteTokens: usage.cacheWriteTokens ?? 0,
           costPico: costOf(delivery!.price, usage).toString(),
+          chargePico: delivery!.chargeOf(usage, costOf(delivery!.price, usage)).toString(),
         }
       : null,
     atMs: nowMs,

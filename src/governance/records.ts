@@ -3,6 +3,7 @@
  * Loaded from the store at start and kept current by the services; the hot path reads only
  * these, never the database.
  */
+import type { CustomerPricing } from '../pricing/customer-price';
 import type { Pico } from '../shared/money';
 import type { BudgetDuration } from './periods';
 
@@ -11,7 +12,8 @@ export interface ModelBudgetRecord {
   duration: BudgetDuration | null;
 }
 
-export interface BudgetRecord {
+/** A budget also sets its customers' prices (`CustomerPricing`): what they are charged, not what they cost. */
+export interface BudgetRecord extends CustomerPricing {
   budgetId: string;
   maxBudget: Pico | null;
   softBudget: Pico | null;
@@ -48,4 +50,14 @@ export interface Principal {
   alias: string | null;
   scope: KeyScope;
   keyId: string | null;
+  /** A key bound to a customer: its requests are that customer's, always (and it reads only its usage). */
+  customerId: string | null;
+  /** Per-key limits of a bound key, on top of its customer's budget. */
+  keyLimits: KeyLimits | null;
+}
+
+export interface KeyLimits {
+  rpmLimit: number | null;
+  /** Lifetime spend (charges) of the key. */
+  maxBudget: Pico | null;
 }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CustomerCache, DEFAULT_CUSTOMER_CACHE_SIZE } from './customer-cache';
-import type { BudgetRecord, CustomerRecord, KeyScope, Principal } from './records';
+import type { BudgetRecord, CustomerRecord, KeyLimits, KeyScope, Principal } from './records';
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
@@ -18,6 +18,9 @@ export interface KeyRecord {
   alias: string | null;
   scope: KeyScope;
   revoked: boolean;
+  /** The customer a bound key always acts for (null: the request names it). */
+  customerId: string | null;
+  limits: KeyLimits | null;
 }
 
 export class Registry {
@@ -69,10 +72,10 @@ export class Registry {
   authenticate(bearer: string | null): Principal | null {
     if (!bearer) return null;
     const keyHash = hashKey(bearer);
-    if (keyHash === this.masterKeyHash) return { kind: 'master', keyHash, alias: null, scope: 'admin', keyId: null };
+    if (keyHash === this.masterKeyHash) return { kind: 'master', keyHash, alias: null, scope: 'admin', keyId: null, customerId: null, keyLimits: null };
     const key = this.keys.get(keyHash);
     if (!key || key.revoked) return null;
-    return { kind: 'virtual', keyHash, alias: key.alias, scope: key.scope, keyId: key.id };
+    return { kind: 'virtual', keyHash, alias: key.alias, scope: key.scope, keyId: key.id, customerId: key.customerId, keyLimits: key.limits };
   }
 
   /** The budget in force for a customer: its own, else the default budget (if it exists). */

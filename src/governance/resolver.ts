@@ -5,6 +5,7 @@
  * values, not thrown.
  */
 import type { Deployment, FailMode } from '../config/load';
+import { chargeOf } from '../pricing/customer-price';
 import { costOf, type TokenUsage } from '../pricing/prices';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString, type Pico } from '../shared/money';
@@ -20,6 +21,7 @@ import {
   type Admissions,
   type CounterClaim,
   type CounterKey,
+  type RateDecision,
   type RateLimiter,
   type RateTicket,
   type SettlementRequest,
@@ -57,6 +59,8 @@ export interface Decision {
   period: Period;
   reservations: CounterReservation[];
   rateTicket: RateTicket | null;
+  /** A bound key's own rpm window (per-key limits), settled beside the customer's. */
+  keyRateTicket: RateTicket | null;
   /** x-ratelimit-end_user-* and x-tollgate-budget-remaining, for the response. */
   headers: Record<string, string>;
   settled: boolean;
@@ -71,11 +75,16 @@ export type Authorization = { ok: true; decision: Decision } | { ok: false; erro
 
 export interface Settlement {
   costPico: Pico;
+  /** What the customer is charged (x-litellm-response-cost): its tier's price, else the cost. */
+  chargePico: Pico;
   periodSpendPico: Pico | null;
 }
 
 export const OVERALL_SCOPE = '';
 export const modelScope = (model: string) => `model:${model}`;
+/** A bound key's lifetime spend, counted under its customer (period start 0: it never resets). */
+export const keyScope = (keyId: string) => `key:${keyId}`;
+const KEY_PERIOD_START_MS = 0;
 
 function dollars(pico: Pico): string {
   return `$${picoToDecimalString(pico)}`;
@@ -105,6 +114,8 @@ export interface ResolverDependencies {
 export class InternalResolver {
   private readonly registry: Registry;
   private readonly spendBook: SpendBook;
+  /** Only for a bound key's own rpm window; the customer's limits go through `admissions`. */
+  private readonly rateLimiter: RateLimiter;
   private readonly admissions: Admissions;
   private readonly ledger: Ledger;
   private readonly events: SpendEventBus;
@@ -119,6 +130,7 @@ export class InternalResolver {
   constructor(dependencies: ResolverDependencies) {
     this.registry = dependencies.registry;
     this.spendBook = dependencies.spendBook;
+    this.rateLimiter = dependencies.rateLimiter;
     this.admissions = dependencies.admissions ?? new ComposedAdmissions(dependencies.spendBook, dependencies.rateLimiter);
     this.ledger = dependencies.ledger;
     this.events = dependencies.events;
@@ -188,7 +200,9 @@ export class InternalResolver {
           reservations: decision.reservations.map((r) => ({ scope: r.key.scope, periodStartMs: r.key.periodStartMs, amountPico: r.amount.toString() })),
           rateTicket: decision.rateTicket ? { ...decision.rateTicket } : null,
         },
-        decision.delivery ? { source: decision.delivery, counter, promptTokens: request.promptTokens, price: request.deployment.price } : null,
+        decision.delivery
+          ? { source: decision.delivery, counter, promptTokens: request.promptTokens, price: request.deployment.price, chargeOf: (usage, cost) => chargeOf(decision.budget, request.model, usage, cost) }
+          : null,
         this.now().getTime(),
       ),
     );
@@ -200,7 +214,7 @@ export class InternalResolver {
     const { customerId } = request;
     const now = this.now();
     if (customerId === null) {
-      return { ok: true, decision: { request, budget: null, period: this.periodOf(null, now), reservations: [], rateTicket: null, headers: {}, settled: false } };
+      return { ok: true, decision: { request, budget: null, period: this.periodOf(null, now), reservations: [], rateTicket: null, keyRateTicket: null, headers: {}, settled: false } };
     }
     // Cached (the hot path): no await. Else one indexed read of the store, which also creates
     // a customer seen for the first time (insert … on conflict do nothing): no other process
@@ -252,41 +266,59 @@ export class InternalResolver {
   private admitUnchecked(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Decision {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
-    const { overall, model } = this.countersOf(request, customerId, budget, period, now);
-    const reservations: CounterReservation[] = [overall, ...(model ? [model.key] : [])].map((key) => ({ key, amount: 0n }));
+    const { overall, model, key } = this.countersOf(request, customerId, budget, period, now);
+    const reservations: CounterReservation[] = [overall, ...(model ? [model.key] : []), ...(key ? [key.key] : [])].map((counter) => ({ key: counter, amount: 0n }));
     const rateTicket: RateTicket | null = hasRateLimits(budget)
       ? { key: rateKeyOf(customerId), id: request.requestId, tokens: 0, at: now.getTime(), holdsParallelSlot: true }
       : null;
-    return { request, budget, period, reservations, rateTicket, headers: { 'x-tollgate-degraded': 'shared-counters-unreachable' }, settled: false };
+    return { request, budget, period, reservations, rateTicket, keyRateTicket: null, headers: { 'x-tollgate-degraded': 'shared-counters-unreachable' }, settled: false };
   }
 
-  /** The counters a request is charged to: the customer's period, and its model's budget if one caps that model. */
-  private countersOf(request: AuthorizeRequest, customerId: string, budget: BudgetRecord | null, period: Period, now: Date): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico } | null } {
+  /**
+   * The counters a request is charged to: the customer's period, its model's budget if one caps
+   * that model, and a bound key's lifetime spend if the key has a max budget. All are the
+   * customer's (one hash slot with Redis Cluster).
+   */
+  private countersOf(request: AuthorizeRequest, customerId: string, budget: BudgetRecord | null, period: Period, now: Date): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico } | null; key: { key: CounterKey; maxBudget: Pico } | null } {
     const overall: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
+    const { keyId, keyLimits } = request.principal;
+    const key = keyId && keyLimits?.maxBudget != null ? { key: { customerId, scope: keyScope(keyId), periodStartMs: KEY_PERIOD_START_MS }, maxBudget: keyLimits.maxBudget } : null;
     const modelBudget = budget?.modelMaxBudget?.[request.model];
-    if (!modelBudget) return { overall, model: null };
+    if (!modelBudget) return { overall, model: null, key };
     const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
-    return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget } };
+    return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget }, key };
   }
 
   /** Checks and reserves every limit in one step of the shared state (one Redis round trip). */
   private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Promise<Authorization> {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
-    const price = request.deployment.price;
-    const estimate = costOf(price, { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens });
+    // Budgets count the customer's charge, so the reservation is the charge of the worst case.
+    const worstCase = { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens };
+    const estimate = chargeOf(budget, request.model, worstCase, costOf(request.deployment.price, worstCase));
     const counters = this.countersOf(request, customerId, budget, period, now);
     const claims: CounterClaim[] = [{ key: counters.overall, amount: estimate, limit: budget?.maxBudget ?? null }];
     if (counters.model) claims.push({ key: counters.model.key, amount: estimate, limit: counters.model.maxBudget });
+    const keyClaim = counters.key ? claims.push({ key: counters.key.key, amount: estimate, limit: counters.key.maxBudget }) - 1 : -1;
+    // A bound key's own rpm: its own window (the key is not the customer's to share), taken
+    // first and given back if the customer's admission refuses.
+    let keyRateTicket: RateTicket | null = null;
+    const keyRpm = request.principal.keyLimits?.rpmLimit;
+    if (keyRpm != null && request.principal.keyId) {
+      const rate = await this.rateLimiter.acquire(`key:${request.principal.keyId}`, { rpm: keyRpm, tpm: null, parallel: null }, 0, now.getTime(), request.requestId);
+      if (!rate.ok) return { ok: false, error: rateLimited(`key: ${request.principal.alias ?? request.principal.keyId} (bound to customer ${customerId})`, rate) };
+      keyRateTicket = rate.ticket;
+    }
+    const giveBackKeyTicket = () => keyRateTicket && this.catchUp.run(() => this.rateLimiter.settle(keyRateTicket!, 0), 'rate settle');
     // tpm reserves the prompt plus the output the client capped; trued up to usage at settle.
     // Without a cap the output cannot be known, so it is not reserved (like budgets, the
     // window can then overshoot by at most one request).
-    const rateLimited = budget !== null && hasRateLimits(budget);
+    const customerRateLimited = budget !== null && hasRateLimits(budget);
     const outcome = await this.admissions.admit({
       customerId,
       settlementId: request.requestId,
       counters: claims,
-      rate: rateLimited
+      rate: customerRateLimited
         ? {
             key: rateKeyOf(customerId),
             limits: { rpm: budget.rpmLimit, tpm: budget.tpmLimit, parallel: budget.maxParallelRequests },
@@ -295,24 +327,14 @@ export class InternalResolver {
           }
         : null,
     });
+    if (!outcome.admitted) await giveBackKeyTicket();
     if (!outcome.admitted && outcome.refusedBy === 'budget') {
       const refused = outcome.counters[outcome.counter]!;
+      if (outcome.counter === keyClaim) return { ok: false, error: keyBudgetExceeded(request.principal, customerId, refused.spend, counters.key!.maxBudget) };
       const model = outcome.counter > 0 && counters.model ? { model: request.model, max: counters.model.maxBudget } : null;
       return { ok: false, error: budgetExceeded(customerId, budget!, refused.spend, refused.reserved, model) };
     }
-    if (!outcome.admitted) {
-      const rate = outcome.rate;
-      const retryAfterSeconds = Math.max(1, Math.ceil(rate.retryAfterMs / 1000));
-      return {
-        ok: false,
-        error: new GatewayError(
-          'rate_limit_exceeded',
-          `Rate limit exceeded for end_user: ${customerId}. Limit type: ${rate.limitType}. Current limit: ${rate.limit}, current usage: ${rate.current}.`,
-          null,
-          { 'retry-after': String(retryAfterSeconds), 'x-ratelimit-limit-type': rate.limitType },
-        ),
-      };
-    }
+    if (!outcome.admitted) return { ok: false, error: rateLimited(`end_user: ${customerId}`, outcome.rate) };
     const reservations: CounterReservation[] = claims.map((claim) => ({ key: claim.key, amount: claim.amount }));
     const overall = outcome.counters[0]!;
     let rateTicket: RateTicket | null = null;
@@ -333,7 +355,7 @@ export class InternalResolver {
       const remaining = budget.maxBudget - overall.spend;
       headers['x-tollgate-budget-remaining'] = picoToDecimalString(remaining > 0n ? remaining : 0n);
     }
-    return { ok: true, decision: { request, budget, period, reservations, rateTicket, headers, settled: false } };
+    return { ok: true, decision: { request, budget, period, reservations, rateTicket, keyRateTicket, headers, settled: false } };
   }
 
   /**
@@ -347,6 +369,7 @@ export class InternalResolver {
     decision.settled = true;
     const { request } = decision;
     const cost = costOf(request.deployment.price, usage);
+    const charge = chargeOf(decision.budget, request.model, usage, cost);
     const counters: CounterIncrement[] = decision.reservations.map((reservation) => ({ scope: reservation.key.scope, periodStartMs: reservation.key.periodStartMs }));
     const record: SpendRecord = {
       requestId: request.requestId,
@@ -362,6 +385,7 @@ export class InternalResolver {
       cachedPromptTokens: usage.cachedPromptTokens ?? 0,
       cacheWriteTokens: usage.cacheWriteTokens ?? 0,
       costPico: cost,
+      chargePico: charge,
       costSource: source,
       status,
       periodStartMs: decision.period.start.getTime(),
@@ -374,13 +398,16 @@ export class InternalResolver {
     this.onMetered(record);
     let periodSpend: Pico | null = null;
     if (request.customerId !== null) {
-      const settlement = this.settlementOf(decision, request.customerId, cost, usage.promptTokens + usage.completionTokens);
+      // Budgets and their counters speak of what the customer is charged.
+      const settlement = this.settlementOf(decision, request.customerId, charge, usage.promptTokens + usage.completionTokens);
       await this.catchUp.run(async () => {
         const spends = await this.admissions.settle(settlement);
         const overall = decision.reservations.findIndex((reservation) => reservation.key.scope === OVERALL_SCOPE);
         if (overall >= 0) periodSpend = spends[overall]!;
       }, 'commit');
     }
+    const keyTicket = decision.keyRateTicket;
+    if (keyTicket) await this.catchUp.run(() => this.rateLimiter.settle(keyTicket, usage.promptTokens + usage.completionTokens), 'rate settle');
     this.events.publish({
       record,
       periodSpendPico: periodSpend ?? 0n,
@@ -388,7 +415,7 @@ export class InternalResolver {
       softBudgetPico: decision.budget?.softBudget ?? null,
       budgetId: decision.budget?.budgetId ?? null,
     });
-    return { costPico: cost, periodSpendPico: periodSpend };
+    return { costPico: cost, chargePico: charge, periodSpendPico: periodSpend };
   }
 
   /** A request that ended without usage (upstream refused it): frees what it held, charges nothing. */
@@ -396,6 +423,8 @@ export class InternalResolver {
     if (decision.settled) return;
     decision.settled = true;
     this.inFlight?.untrack(decision.request.requestId);
+    const keyTicket = decision.keyRateTicket;
+    if (keyTicket) await this.catchUp.run(() => this.rateLimiter.settle(keyTicket, 0), 'rate settle');
     const { customerId } = decision.request;
     if (customerId === null) return;
     const settlement = this.settlementOf(decision, customerId, null, 0);
@@ -420,6 +449,26 @@ function hasRateLimits(budget: BudgetRecord | null): boolean {
 /** The rate limiter's key of a customer's window. */
 function rateKeyOf(customerId: string): string {
   return `end_user:${customerId}`;
+}
+
+function rateLimited(who: string, rate: Extract<RateDecision, { ok: false }>): GatewayError {
+  const retryAfterSeconds = Math.max(1, Math.ceil(rate.retryAfterMs / 1000));
+  return new GatewayError(
+    'rate_limit_exceeded',
+    `Rate limit exceeded for ${who}. Limit type: ${rate.limitType}. Current limit: ${rate.limit}, current usage: ${rate.current}.`,
+    null,
+    { 'retry-after': String(retryAfterSeconds), 'x-ratelimit-limit-type': rate.limitType },
+  );
+}
+
+/** Same refusal mechanism as a customer budget: never retried by the SDKs. */
+function keyBudgetExceeded(principal: Principal, customerId: string, spend: Pico, limit: Pico): GatewayError {
+  return new GatewayError(
+    'budget_exceeded',
+    `Budget has been exceeded! Key ${principal.alias ?? principal.keyId} (bound to customer ${customerId}) is over its own budget. Spend: ${dollars(spend)}, Max budget: ${dollars(limit)}.`,
+    null,
+    { 'x-should-retry': 'false' },
+  );
 }
 
 function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, reserved: Pico, model: { model: string; max: Pico } | null): GatewayError {

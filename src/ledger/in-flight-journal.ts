@@ -31,7 +31,7 @@ export interface InFlightSnapshot {
   /** The rate-limit ticket it holds (parallel slot, reserved tokens), if any. */
   rateTicket: RateTicket | null;
   /** Tokens delivered to the client so far; null when nothing was delivered (or not a stream). */
-  delivered: { promptTokens: number; completionTokens: number; cachedPromptTokens: number; cacheWriteTokens: number; costPico: string } | null;
+  delivered: { promptTokens: number; completionTokens: number; cachedPromptTokens: number; cacheWriteTokens: number; costPico: string; chargePico?: string } | null;
   /** When this snapshot was taken. */
   atMs: number;
 }

@@ -97,10 +97,11 @@ export function processAlive(pid: number): boolean {
 }
 
 function serialize(record: SpendRecord): string {
-  return JSON.stringify({ ...record, costPico: record.costPico.toString() });
+  return JSON.stringify({ ...record, costPico: record.costPico.toString(), chargePico: record.chargePico.toString() });
 }
 
 function deserialize(line: string): SpendRecord {
-  const parsed = JSON.parse(line) as Omit<SpendRecord, 'costPico'> & { costPico: string };
-  return { ...parsed, costPico: BigInt(parsed.costPico) };
+  const parsed = JSON.parse(line) as Omit<SpendRecord, 'costPico' | 'chargePico'> & { costPico: string; chargePico?: string };
+  // A segment journaled before charges existed was charged its cost.
+  return { ...parsed, costPico: BigInt(parsed.costPico), chargePico: BigInt(parsed.chargePico ?? parsed.costPico) };
 }

@@ -212,6 +212,7 @@ export class Ledger {
         cached_prompt_tokens: r.cachedPromptTokens,
         cache_write_tokens: r.cacheWriteTokens,
         cost_pico: r.costPico.toString(),
+        charge_pico: r.chargePico.toString(),
         cost_source: r.costSource,
         status: r.status,
         period_start: new Date(r.periodStartMs).toISOString(),
@@ -219,12 +220,12 @@ export class Ledger {
       }));
       const result = await trx.raw(
         `insert into spend_ledger (request_id, customer_id, api_key_hash, key_alias, model, deployment_id, provider, endpoint,
-           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, cost_source, status, period_start, created_at)
+           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, charge_pico, cost_source, status, period_start, created_at)
          select request_id, customer_id, api_key_hash, key_alias, model, deployment_id, provider, endpoint,
-           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, cost_source, status, period_start, created_at
+           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, charge_pico, cost_source, status, period_start, created_at
          from jsonb_to_recordset(?::jsonb) as x(request_id text, customer_id text, api_key_hash text, key_alias text, model text,
            deployment_id text, provider text, endpoint text, prompt_tokens int, completion_tokens int, cached_prompt_tokens int,
-           cache_write_tokens int, cost_pico bigint, cost_source text, status text, period_start timestamptz, created_at timestamptz)
+           cache_write_tokens int, cost_pico bigint, charge_pico bigint, cost_source text, status text, period_start timestamptz, created_at timestamptz)
          on conflict (created_at, request_id) do nothing
          returning request_id`,
         [JSON.stringify(rows)],
@@ -241,7 +242,7 @@ export class Ledger {
             increment = { customer_id: record.customerId, scope: counter.scope, period_start: new Date(counter.periodStartMs).toISOString(), spend: 0n, requests: 0, prompt: 0, completion: 0 };
             increments.set(id, increment);
           }
-          increment.spend += record.costPico;
+          increment.spend += record.chargePico;
           increment.requests += 1;
           increment.prompt += record.promptTokens;
           increment.completion += record.completionTokens;

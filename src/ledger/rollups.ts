@@ -21,6 +21,8 @@ interface RollupIncrement {
   customer_id: string;
   model: string;
   spend: bigint;
+  /** What the customers were charged (their tier's prices), beside the provider cost in `spend`. */
+  charge: bigint;
   requests: number;
   prompt: number;
   completion: number;
@@ -37,10 +39,11 @@ export async function addToRollups(trx: Knex.Transaction, inserted: SpendRecord[
     const id = `${hour}\u0000${customer}\u0000${record.model}`;
     let increment = increments.get(id);
     if (!increment) {
-      increment = { hour, customer_id: customer, model: record.model, spend: 0n, requests: 0, prompt: 0, completion: 0, cached: 0, cache_write: 0 };
+      increment = { hour, customer_id: customer, model: record.model, spend: 0n, charge: 0n, requests: 0, prompt: 0, completion: 0, cached: 0, cache_write: 0 };
       increments.set(id, increment);
     }
     increment.spend += record.costPico;
+    increment.charge += record.chargePico ?? record.costPico;
     increment.requests += 1;
     increment.prompt += record.promptTokens;
     increment.completion += record.completionTokens;
@@ -58,6 +61,7 @@ export async function addToRollups(trx: Knex.Transaction, inserted: SpendRecord[
       continue;
     }
     total.spend += increment.spend;
+    total.charge += increment.charge;
     total.requests += increment.requests;
     total.prompt += increment.prompt;
     total.completion += increment.completion;
@@ -69,15 +73,16 @@ export async function addToRollups(trx: Knex.Transaction, inserted: SpendRecord[
 
 async function upsert(trx: Knex.Transaction, table: 'spend_rollups' | 'spend_rollups_by_model', key: string[], increments: Map<string, RollupIncrement>): Promise<void> {
   // Sorted, so concurrent writers lock rollup rows in the same order (no deadlock).
-  const rows = [...increments.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => ({ ...i, spend: i.spend.toString() }));
+  const rows = [...increments.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, i]) => ({ ...i, spend: i.spend.toString(), charge: i.charge.toString() }));
   const columns = key.join(', ');
   await trx.raw(
-    `insert into ${table} (${columns}, spend_pico, requests, prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens)
-     select ${columns}, spend, requests, prompt, completion, cached, cache_write
-     from jsonb_to_recordset(?::jsonb) as x(hour timestamptz, customer_id text, model text, spend bigint, requests bigint, prompt bigint,
+    `insert into ${table} (${columns}, spend_pico, charge_pico, requests, prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens)
+     select ${columns}, spend, charge, requests, prompt, completion, cached, cache_write
+     from jsonb_to_recordset(?::jsonb) as x(hour timestamptz, customer_id text, model text, spend bigint, charge bigint, requests bigint, prompt bigint,
        completion bigint, cached bigint, cache_write bigint)
      on conflict (${columns}) do update set
        spend_pico = ${table}.spend_pico + excluded.spend_pico,
+       charge_pico = ${table}.charge_pico + excluded.charge_pico,
        requests = ${table}.requests + excluded.requests,
        prompt_tokens = ${table}.prompt_tokens + excluded.prompt_tokens,
        completion_tokens = ${table}.completion_tokens + excluded.completion_tokens,

@@ -22,7 +22,13 @@ export interface SpendRecord {
   completionTokens: number;
   cachedPromptTokens: number;
   cacheWriteTokens: number;
+  /** What the provider bills (its price table). */
   costPico: bigint;
+  /**
+   * What the customer is charged: its tier's price (`pricing/customer-price.ts`), the cost when
+   * the tier sets none. Spend counters, budgets, alerts and webhooks count this.
+   */
+  chargePico: bigint;
   costSource: CostSource;
   status: 'success' | 'partial';
   /** Start of the customer's budget period this request was admitted in. */

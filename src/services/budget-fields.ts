@@ -5,7 +5,9 @@
 import type { Pico } from '../shared/money';
 import type { BudgetDuration } from '../governance/periods';
 import type { ModelBudgetRecord } from '../governance/records';
-import { parseAmount, parseDate, parseDurationField, parseLimit, parseModelMaxBudget } from './validation';
+import type { ModelPrice } from '../pricing/prices';
+import type { PriceMultiplier } from '../pricing/customer-price';
+import { parseAmount, parseDate, parseDurationField, parseLimit, parseModelMaxBudget, parseModelPrices, parsePriceMultiplier } from './validation';
 
 export interface BudgetFields {
   maxBudget?: Pico | null;
@@ -16,6 +18,8 @@ export interface BudgetFields {
   budgetDuration?: BudgetDuration | null;
   budgetResetAt?: Date | null;
   modelMaxBudget?: Record<string, ModelBudgetRecord> | null;
+  priceMultiplier?: PriceMultiplier | null;
+  modelPrices?: Record<string, ModelPrice> | null;
 }
 
 /** Field names on the wire: LiteLLM's snake_case for REST, camelCase for GraphQL. */
@@ -28,6 +32,8 @@ export const SNAKE_NAMES = {
   budgetDuration: 'budget_duration',
   budgetResetAt: 'budget_reset_at',
   modelMaxBudget: 'model_max_budget',
+  priceMultiplier: 'price_multiplier',
+  modelPrices: 'model_prices',
 } as const;
 
 export const CAMEL_NAMES = {
@@ -39,6 +45,8 @@ export const CAMEL_NAMES = {
   budgetDuration: 'budgetDuration',
   budgetResetAt: 'resetAt',
   modelMaxBudget: 'modelMaxBudget',
+  priceMultiplier: 'priceMultiplier',
+  modelPrices: 'modelPrices',
 } as const;
 
 export type FieldNames = { [K in keyof BudgetFields]-?: string };
@@ -53,6 +61,8 @@ export function parseBudgetFields(raw: Record<string, unknown>, names: FieldName
     budgetDuration: parseDurationField(names.budgetDuration, raw[names.budgetDuration]),
     budgetResetAt: parseDate(names.budgetResetAt, raw[names.budgetResetAt]),
     modelMaxBudget: parseModelMaxBudget(names.modelMaxBudget, raw[names.modelMaxBudget]),
+    priceMultiplier: parsePriceMultiplier(names.priceMultiplier, raw[names.priceMultiplier]),
+    modelPrices: parseModelPrices(names.modelPrices, raw[names.modelPrices]),
   };
   for (const key of Object.keys(fields) as (keyof BudgetFields)[]) if (fields[key] === undefined) delete fields[key];
   return fields;

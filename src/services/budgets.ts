@@ -82,6 +82,8 @@ export class BudgetService {
       duration: fields.budgetDuration ?? null,
       resetAt: fields.budgetResetAt ?? (fields.budgetDuration ? this.firstReset(fields.budgetDuration) : null),
       modelMaxBudget: fields.modelMaxBudget ?? null,
+      priceMultiplier: fields.priceMultiplier ?? null,
+      modelPrices: fields.modelPrices ?? null,
       createdBy: actor,
       updatedBy: actor,
       createdAt: now,
@@ -116,6 +118,8 @@ export class BudgetService {
     if (fields.tpmLimit !== undefined) next.tpmLimit = fields.tpmLimit;
     if (fields.maxParallelRequests !== undefined) next.maxParallelRequests = fields.maxParallelRequests;
     if (fields.modelMaxBudget !== undefined) next.modelMaxBudget = fields.modelMaxBudget;
+    if (fields.priceMultiplier !== undefined) next.priceMultiplier = fields.priceMultiplier;
+    if (fields.modelPrices !== undefined) next.modelPrices = fields.modelPrices;
     const durationChanged = fields.budgetDuration !== undefined && fields.budgetDuration?.text !== current.duration?.text;
     if (fields.budgetDuration !== undefined) next.duration = fields.budgetDuration;
     if (fields.budgetResetAt !== undefined) next.resetAt = fields.budgetResetAt;

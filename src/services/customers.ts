@@ -225,6 +225,8 @@ export class CustomerService {
       duration,
       resetAt: fields.budgetResetAt ?? (duration ? this.budgets.firstReset(duration) : null),
       modelMaxBudget: fields.modelMaxBudget !== undefined ? fields.modelMaxBudget : (base?.modelMaxBudget ?? null),
+      priceMultiplier: fields.priceMultiplier !== undefined ? fields.priceMultiplier : (base?.priceMultiplier ?? null),
+      modelPrices: fields.modelPrices !== undefined ? fields.modelPrices : (base?.modelPrices ?? null),
       createdBy: actor,
       updatedBy: actor,
       createdAt: now,

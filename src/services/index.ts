@@ -4,6 +4,8 @@ import type { ServiceContext } from './context';
 import { CustomerService } from './customers';
 import { KeyService } from './keys';
 import { SpendService } from './spend';
+import { ViewerService } from './viewer';
+import { StatementService } from './statements';
 import { WebhookService } from '../webhooks/service';
 
 export interface Services {
@@ -12,6 +14,8 @@ export interface Services {
   budgets: BudgetService;
   customers: CustomerService;
   keys: KeyService;
+  viewer: ViewerService;
+  statements: StatementService;
   webhooks: WebhookService;
 }
 
@@ -19,5 +23,5 @@ export function createServices(context: ServiceContext): Services {
   const spend = new SpendService(context);
   const budgets = new BudgetService(context, spend);
   const customers = new CustomerService(context, budgets, spend);
-  return { context, spend, budgets, customers, keys: new KeyService(context), webhooks: new WebhookService(context) };
+  return { context, spend, budgets, customers, keys: new KeyService(context), viewer: new ViewerService(context, spend), statements: new StatementService(context), webhooks: new WebhookService(context) };
 }

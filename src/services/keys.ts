@@ -1,11 +1,14 @@
 /**
  * @module Virtual keys: generated once, shown once, stored only as a sha256 hash. Scope
- * `inference` may call the data plane only; `admin` may also use the control plane.
+ * `inference` may call the data plane only; `admin` may also use the control plane. A key
+ * bound to a customer (`customer_id`) is always that customer on the data plane, may carry
+ * limits of its own (rpm, lifetime max budget), and reads only its customer's usage.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ApiKeyEntity } from '../store/entities';
 import { hashKey, type KeyRecord } from '../governance/registry';
-import type { KeyScope } from '../governance/records';
+import type { KeyLimits, KeyScope } from '../governance/records';
+import type { Pico } from '../shared/money';
 import { GatewayError } from '../shared/errors';
 import type { ServiceContext } from './context';
 import { invalid, parseOptionalString } from './validation';
@@ -16,16 +19,35 @@ export interface GeneratedKey {
   createdAt: Date;
 }
 
+/** What binds a key to a customer; field names as REST spells them, for errors. */
+export interface KeyBinding {
+  customerId?: string | null;
+  rpmLimit?: number | null;
+  maxBudget?: Pico | null;
+}
+
 export class KeyService {
   constructor(private readonly ctx: ServiceContext) {}
 
-  async generate(alias: string | null, scope: KeyScope): Promise<GeneratedKey> {
+  async generate(alias: string | null, scope: KeyScope, binding: KeyBinding = {}): Promise<GeneratedKey> {
     if (scope !== 'admin' && scope !== 'inference') throw invalid('scope', 'must be "inference" or "admin"');
     parseOptionalString('key_alias', alias); // the one place its type and length are checked
+    const customerId = parseOptionalString('customer_id', binding.customerId) ?? null;
+    const rpmLimit = binding.rpmLimit ?? null;
+    const maxBudget = binding.maxBudget ?? null;
+    if (customerId !== null) {
+      if (scope !== 'inference') throw invalid('scope', 'a key bound to a customer (customer_id) must be scoped to inference');
+      if (!this.ctx.registry.customers.has(customerId)) throw new GatewayError('not_found', `Customer '${customerId}' does not exist; create it (POST /customer/new) before binding a key to it.`, 'customer_id');
+    } else if (rpmLimit !== null || maxBudget !== null) {
+      throw invalid(rpmLimit !== null ? 'rpm_limit' : 'max_budget', 'per-key limits apply to keys bound to a customer: pass customer_id too');
+    }
+    const limits: KeyLimits | null = rpmLimit !== null || maxBudget !== null ? { rpmLimit, maxBudget } : null;
     const key = `sk-tg-${randomBytes(24).toString('base64url')}`;
-    const record: KeyRecord = { id: randomUUID(), keyHash: hashKey(key), alias, scope, revoked: false };
+    const record: KeyRecord = { id: randomUUID(), keyHash: hashKey(key), alias, scope, revoked: false, customerId, limits };
     const createdAt = this.ctx.now();
-    await this.ctx.orm.em.fork().insert(ApiKeyEntity, { id: record.id, keyHash: record.keyHash, keyPrefix: key.slice(0, 10), alias, scope, createdAt, revokedAt: null });
+    await this.ctx.orm.em.fork().insert(ApiKeyEntity, {
+      id: record.id, keyHash: record.keyHash, keyPrefix: key.slice(0, 10), alias, scope, customerId, rpmLimit, maxBudgetPico: maxBudget, createdAt, revokedAt: null,
+    });
     this.ctx.registry.keys.set(record.keyHash, record);
     await this.ctx.invalidation.publish([{ kind: 'key', id: record.keyHash }]);
     return { key, record, createdAt };

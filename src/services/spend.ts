@@ -23,7 +23,10 @@ export interface SpendLogRow {
   promptTokens: number;
   completionTokens: number;
   cachedPromptTokens: number;
+  /** What the provider bills. */
   costPico: Pico;
+  /** What the customer is charged (its tier's price); spend, budgets and reports count this. */
+  chargePico: Pico;
   costSource: string;
   status: string;
   createdAt: Date;
@@ -47,9 +50,16 @@ export interface SpendPeriodRow {
   completionTokens: number;
 }
 
+/**
+ * The customer's charge of a ledger row: rows written before charges existed have none, and
+ * were charged their cost (the migration backfills them; this keeps any row it missed exact).
+ */
+export const CHARGE_SQL = 'coalesce(charge_pico, cost_pico)';
+
 export interface SpendReportRow {
   key: string;
-  spendPico: Pico;
+  costPico: Pico;
+  chargePico: Pico;
   requests: number;
   promptTokens: number;
   completionTokens: number;
@@ -92,7 +102,7 @@ export class SpendService {
     const knex = this.ctx.orm.em.getConnection().getKnex();
     const result = await knex.raw(
       `select request_id, customer_id, key_alias, api_key_hash, model, provider, endpoint, prompt_tokens, completion_tokens,
-              cached_prompt_tokens, cost_pico, cost_source, status, created_at
+              cached_prompt_tokens, cost_pico, ${CHARGE_SQL} as charge_pico, cost_source, status, created_at
        from spend_ledger ${where} order by created_at desc, request_id desc limit ${first + 1}`,
       params as never[],
     );
@@ -108,6 +118,7 @@ export class SpendService {
       completionTokens: Number(row.completion_tokens),
       cachedPromptTokens: Number(row.cached_prompt_tokens),
       costPico: BigInt(row.cost_pico as string),
+      chargePico: BigInt(row.charge_pico as string),
       costSource: row.cost_source as string,
       status: row.status as string,
       createdAt: new Date(row.created_at as string),
@@ -145,7 +156,8 @@ export class SpendService {
     const result = await knex.raw(sql, params as never[]);
     return (result.rows as Record<string, string>[]).map((row) => ({
       key: row.key!,
-      spendPico: BigInt(row.spend ?? '0'),
+      costPico: BigInt(row.cost ?? '0'),
+      chargePico: BigInt(row.charge ?? '0'),
       requests: Number(row.requests),
       promptTokens: Number(row.prompt ?? 0),
       completionTokens: Number(row.completion ?? 0),
@@ -176,13 +188,13 @@ export class SpendService {
       const params: unknown[] = [idList, new Date(firstWholeHour).toISOString()];
       let partialHour = '';
       if (firstWholeHour > start) {
-        partialHour = `union all select customer_id, cost_pico, 1, prompt_tokens, completion_tokens from spend_ledger
+        partialHour = `union all select customer_id, ${CHARGE_SQL}, 1, prompt_tokens, completion_tokens from spend_ledger
           where customer_id in (select jsonb_array_elements_text(?::jsonb)) and created_at >= ? and created_at < ?`;
         params.push(idList, startIso, new Date(firstWholeHour).toISOString());
       }
       const result = await knex.raw(
         `select customer_id, sum(spend)::text as spend, sum(requests) as requests, sum(prompt) as prompt, sum(completion) as completion
-         from (select customer_id, spend_pico as spend, requests, prompt_tokens as prompt, completion_tokens as completion from spend_rollups
+         from (select customer_id, charge_pico as spend, requests, prompt_tokens as prompt, completion_tokens as completion from spend_rollups
                where customer_id in (select jsonb_array_elements_text(?::jsonb)) and hour >= ?
                ${partialHour}) as spend
          group by customer_id`,
@@ -232,7 +244,7 @@ export function reportQuery(from: Date, to: Date, groupBy: ReportGroup, customer
   const customerColumn = rollups === 'spend_rollups' ? 'customer_id' : "'' as customer_id";
   const iso = (ms: number) => new Date(ms).toISOString();
   const raw = (a: number, b: number) => {
-    parts.push(`select created_at as at, coalesce(customer_id, '') as customer_id, model, cost_pico as spend, 1 as requests, prompt_tokens as prompt, completion_tokens as completion
+    parts.push(`select created_at as at, coalesce(customer_id, '') as customer_id, model, cost_pico as cost, ${CHARGE_SQL} as charge, 1 as requests, prompt_tokens as prompt, completion_tokens as completion
       from spend_ledger where created_at >= ? and created_at < ?${customerFilter}`);
     params.push(iso(a), iso(b), ...(customerId ? [customerId] : []));
   };
@@ -240,7 +252,7 @@ export function reportQuery(from: Date, to: Date, groupBy: ReportGroup, customer
     raw(start, end); // within one hour, or across one hour boundary only
   } else {
     if (start < wholeFrom) raw(start, wholeFrom);
-    parts.push(`select hour as at, ${customerColumn}, model, spend_pico as spend, requests, prompt_tokens as prompt, completion_tokens as completion
+    parts.push(`select hour as at, ${customerColumn}, model, spend_pico as cost, charge_pico as charge, requests, prompt_tokens as prompt, completion_tokens as completion
       from ${rollups} where hour >= ? and hour < ?${customerFilter}`);
     params.push(iso(wholeFrom), iso(wholeTo), ...(customerId ? [customerId] : []));
     if (wholeTo < end) raw(wholeTo, end);
@@ -250,8 +262,8 @@ export function reportQuery(from: Date, to: Date, groupBy: ReportGroup, customer
     model: 'model',
     day: `to_char(date_trunc('day', at at time zone '${timezone.replace(/'/g, "''")}'), 'YYYY-MM-DD')`,
   }[groupBy];
-  const sql = `select ${keyExpression} as key, sum(spend)::text as spend, sum(requests) as requests, sum(prompt) as prompt, sum(completion) as completion
+  const sql = `select ${keyExpression} as key, sum(cost)::text as cost, sum(charge)::text as charge, sum(requests) as requests, sum(prompt) as prompt, sum(completion) as completion
     from (${parts.join(' union all ')}) as spend
-    group by 1 order by ${groupBy === 'day' ? '1 asc' : 'sum(spend) desc'} limit 1000`;
+    group by 1 order by ${groupBy === 'day' ? '1 asc' : 'sum(charge) desc'} limit 1000`;
   return { sql, params };
 }

@@ -8,6 +8,8 @@ import { GatewayError } from '../shared/errors';
 import { dollarsToPico, MAX_PICO, picoToDecimalString, type Pico } from '../shared/money';
 import { InvalidDurationError, parseDuration, type BudgetDuration } from '../governance/periods';
 import type { ModelBudgetRecord } from '../governance/records';
+import type { ModelPrice } from '../pricing/prices';
+import { MAX_PRICE_MULTIPLIER, modelPriceFrom, priceMultiplierFrom, type PriceMultiplier } from '../pricing/customer-price';
 
 export function invalid(field: string, message: string): GatewayError {
   return new GatewayError('bad_request', `Invalid value for ${field}: ${message}`, field);
@@ -104,6 +106,45 @@ export function parseModelMaxBudget(field: string, value: unknown): Record<strin
     const max = parseAmount(`${field}.${model}.max_budget`, e.max_budget ?? e.budget_limit);
     if (max === undefined || max === null) throw invalid(`${field}.${model}.max_budget`, 'is required');
     result[model] = { maxBudget: max, duration: parseDurationField(`${field}.${model}.budget_duration`, e.budget_duration ?? e.time_period) ?? null };
+  }
+  return result;
+}
+
+/** `price_multiplier`: a decimal such as 1.25 (up to 12 decimals), from 0 to MAX_PRICE_MULTIPLIER. */
+export function parsePriceMultiplier(field: string, value: unknown): PriceMultiplier | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value : null;
+  const multiplier = text === null ? null : priceMultiplierFrom(text);
+  if (!multiplier) throw invalid(field, `expected a decimal number such as 1.25 (at most 12 decimals), got ${JSON.stringify(value)}`);
+  if (multiplier.numerator > BigInt(MAX_PRICE_MULTIPLIER) * multiplier.denominator) throw invalid(field, `must be at most ${MAX_PRICE_MULTIPLIER}, got ${JSON.stringify(value)}`);
+  return multiplier;
+}
+
+const MODEL_PRICE_FIELDS = ['input_cost_per_token', 'output_cost_per_token', 'cache_read_input_token_cost', 'cache_creation_input_token_cost'] as const;
+
+/**
+ * `model_prices`: `{model: {input_cost_per_token, output_cost_per_token,
+ * cache_read_input_token_cost?, cache_creation_input_token_cost?}}`, dollars per token.
+ */
+export function parseModelPrices(field: string, value: unknown): Record<string, ModelPrice> | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  const shape = 'expected an object {model: {input_cost_per_token, output_cost_per_token}}';
+  if (typeof value !== 'object' || Array.isArray(value)) throw invalid(field, shape);
+  const result: Record<string, ModelPrice> = {};
+  for (const [model, entry] of Object.entries(value)) {
+    if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw invalid(`${field}.${model}`, 'expected {input_cost_per_token, output_cost_per_token}');
+    const e = entry as Record<string, unknown>;
+    const unknownField = Object.keys(e).find((key) => !(MODEL_PRICE_FIELDS as readonly string[]).includes(key));
+    if (unknownField) throw invalid(`${field}.${model}.${unknownField}`, `is not a price field (use ${MODEL_PRICE_FIELDS.join(', ')})`);
+    const prices: Record<string, string> = {};
+    for (const name of MODEL_PRICE_FIELDS) {
+      const amount = parseAmount(`${field}.${model}.${name}`, e[name]);
+      if (amount === null || (amount === undefined && (name === 'input_cost_per_token' || name === 'output_cost_per_token'))) throw invalid(`${field}.${model}.${name}`, 'is required');
+      if (amount !== undefined) prices[name] = picoToDecimalString(amount);
+    }
+    result[model] = modelPriceFrom(prices as never);
   }
   return result;
 }

@@ -18,6 +18,9 @@ export const BudgetEntity = defineEntity({
     budgetDuration: p.string().length(32).nullable().fieldName('budget_duration'),
     budgetResetAt: p.datetime().nullable().fieldName('budget_reset_at'),
     modelMaxBudget: p.json<Record<string, { max_budget: string; budget_duration: string | null }>>().nullable().fieldName('model_max_budget'),
+    /** The customer's price: a decimal multiplier on cost ("1.25"), and/or its own per-model prices. */
+    priceMultiplier: p.string().length(32).nullable().fieldName('price_multiplier'),
+    modelPrices: p.json<Record<string, Record<string, string>>>().nullable().fieldName('model_prices'),
     createdBy: p.string().length(256).nullable().fieldName('created_by'),
     updatedBy: p.string().length(256).nullable().fieldName('updated_by'),
     createdAt: p.datetime().onCreate(() => new Date()).fieldName('created_at'),
@@ -64,6 +67,8 @@ export const LedgerEntryEntity = defineEntity({
     cachedPromptTokens: p.integer().default(0).fieldName('cached_prompt_tokens'),
     cacheWriteTokens: p.integer().default(0).fieldName('cache_write_tokens'),
     costPico: p.bigint('bigint').fieldName('cost_pico'),
+    /** What the customer is charged (its tier's price); null on rows written before charges existed (= cost). */
+    chargePico: p.bigint('bigint').nullable().fieldName('charge_pico'),
     costSource: p.string().length(16).fieldName('cost_source'),
     status: p.string().length(16).fieldName('status'),
     periodStart: p.datetime().fieldName('period_start'),
@@ -133,6 +138,10 @@ export const ApiKeyEntity = defineEntity({
     keyPrefix: p.string().length(16).fieldName('key_prefix'),
     alias: p.string().length(256).nullable().fieldName('key_alias'),
     scope: p.string().length(16).fieldName('scope'),
+    /** A key bound to one customer (its requests are that customer's, always), with optional limits of its own. */
+    customerId: p.string().length(256).nullable().fieldName('customer_id'),
+    rpmLimit: p.integer().nullable().fieldName('rpm_limit'),
+    maxBudgetPico: p.bigint('bigint').nullable().fieldName('max_budget_pico'),
     createdAt: p.datetime().onCreate(() => new Date()).fieldName('created_at'),
     revokedAt: p.datetime().nullable().fieldName('revoked_at'),
   },

@@ -64,13 +64,15 @@ export async function replayRecovered(records: SpendRecord[], spendBook: SpendBo
   for (const record of replayable) {
     for (const counter of record.counters) {
       const key = { customerId: record.customerId!, scope: counter.scope, periodStartMs: counter.periodStartMs };
-      await spendBook.commit(key, 0n, record.costPico, record.requestId, { onlyIfPresent: true });
+      await spendBook.commit(key, 0n, record.chargePico, record.requestId, { onlyIfPresent: true });
     }
   }
 }
 
 function keyFromEntity(row: ApiKey): KeyRecord {
-  return { id: row.id, keyHash: row.keyHash, alias: row.alias ?? null, scope: row.scope as 'admin' | 'inference', revoked: row.revokedAt != null };
+  const customerId = row.customerId ?? null;
+  const limits = customerId && (row.rpmLimit != null || row.maxBudgetPico != null) ? { rpmLimit: row.rpmLimit ?? null, maxBudget: row.maxBudgetPico ?? null } : null;
+  return { id: row.id, keyHash: row.keyHash, alias: row.alias ?? null, scope: row.scope as 'admin' | 'inference', revoked: row.revokedAt != null, customerId, limits };
 }
 
 /** What another process changed: a budget id, a customer id, or a key hash. */

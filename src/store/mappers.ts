@@ -1,10 +1,28 @@
 /** @module Entity rows ↔ the in-memory records governance decides on. */
 import { parseDuration } from '../governance/periods';
 import type { BudgetRecord, CustomerRecord, ModelBudgetRecord } from '../governance/records';
+import { modelPriceFrom, priceMultiplierFrom, type ModelPriceInput } from '../pricing/customer-price';
+import type { ModelPrice } from '../pricing/prices';
 import { dollarsToPico, picoToDecimalString } from '../shared/money';
 import type { Budget, Customer } from './entities';
 
 type StoredModelBudgets = Record<string, { max_budget: string; budget_duration: string | null }>;
+type StoredModelPrices = Record<string, ModelPriceInput>;
+
+/** Per-token prices as LiteLLM names them, in exact decimal dollars (what the store and the APIs show). */
+export function modelPricesToDecimal(prices: Record<string, ModelPrice>): Record<string, Record<string, string>> {
+  return Object.fromEntries(
+    Object.entries(prices).map(([model, price]) => [
+      model,
+      {
+        input_cost_per_token: picoToDecimalString(price.inputPerToken),
+        output_cost_per_token: picoToDecimalString(price.outputPerToken),
+        cache_read_input_token_cost: picoToDecimalString(price.cacheReadPerToken),
+        cache_creation_input_token_cost: picoToDecimalString(price.cacheWritePerToken),
+      },
+    ]),
+  );
+}
 
 export function budgetFromEntity(row: Budget): BudgetRecord {
   const models = row.modelMaxBudget as StoredModelBudgets | null | undefined;
@@ -24,6 +42,10 @@ export function budgetFromEntity(row: Budget): BudgetRecord {
             { maxBudget: dollarsToPico(entry.max_budget), duration: parseDuration(entry.budget_duration) },
           ]),
         )
+      : null,
+    priceMultiplier: row.priceMultiplier ? priceMultiplierFrom(row.priceMultiplier) : null,
+    modelPrices: row.modelPrices
+      ? Object.fromEntries(Object.entries(row.modelPrices as unknown as StoredModelPrices).map(([model, entry]) => [model, modelPriceFrom(entry)]))
       : null,
     createdBy: row.createdBy ?? null,
     updatedBy: row.updatedBy ?? null,
@@ -50,6 +72,8 @@ export function budgetToEntityData(record: BudgetRecord): Budget {
           ]),
         )
       : null,
+    priceMultiplier: record.priceMultiplier?.text ?? null,
+    modelPrices: record.modelPrices ? modelPricesToDecimal(record.modelPrices) : null,
     createdBy: record.createdBy,
     updatedBy: record.updatedBy,
     createdAt: record.createdAt,

@@ -39,7 +39,8 @@ export function spendTrackedEventId(requestId: string): string {
 const dollarsOrNull = (pico: Pico | null) => (pico === null ? null : picoToDollars(pico));
 
 export function spendTrackedPayload(record: SpendRecord, maxBudgetPico: Pico | null): WebhookPayload {
-  const spend = picoToDollars(record.costPico);
+  // The customer's charge: with a tier price it is what the customer owes, not the provider cost.
+  const spend = picoToDollars(record.chargePico);
   return {
     spend,
     max_budget: dollarsOrNull(maxBudgetPico),

@@ -3,7 +3,7 @@ import type { BudgetRecord } from '../../governance/records';
 import { picoToDollars } from '../../shared/money';
 import type { CustomerView } from '../../services/customers';
 import type { SpendLogRow } from '../../services/spend';
-import { budgetJson } from '../rest/wire';
+import { budgetJson, modelPricesJson } from '../rest/wire';
 import { Budget, Customer, SpendLog } from './types';
 
 export function toBudget(record: BudgetRecord): Budget {
@@ -17,6 +17,8 @@ export function toBudget(record: BudgetRecord): Budget {
     budgetDuration: record.duration?.text ?? null,
     resetAt: record.resetAt,
     modelMaxBudget: budgetJson(record).model_max_budget,
+    priceMultiplier: record.priceMultiplier ? Number(record.priceMultiplier.text) : null,
+    modelPrices: modelPricesJson(record),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   });
@@ -49,6 +51,7 @@ export function toSpendLog(row: SpendLogRow): SpendLog {
     completionTokens: row.completionTokens,
     cachedPromptTokens: row.cachedPromptTokens,
     cost: picoToDollars(row.costPico),
+    charge: picoToDollars(row.chargePico),
     costSource: row.costSource,
     status: row.status,
     createdAt: row.createdAt,

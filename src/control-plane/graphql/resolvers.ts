@@ -3,18 +3,20 @@
  * Inputs are validated by the same service-layer parsers (names reported in camelCase).
  */
 import DataLoader from 'dataloader';
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, Float, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { GraphQLISODateTime } from 'type-graphql';
 import { registerEnumType } from 'type-graphql';
 import { GatewayError } from '../../shared/errors';
 import { picoToDollars } from '../../shared/money';
 import { CAMEL_NAMES, parseBudgetFields } from '../../services/budget-fields';
 import { encodeCursor, type ReportGroup } from '../../services/spend';
-import { parseOptionalString } from '../../services/validation';
+import { parseAmount, parseLimit, parseOptionalString } from '../../services/validation';
+import type { KeyRecord } from '../../governance/registry';
 import type { GraphQLContext } from './context';
 import { WebhookResolver } from '../../webhooks/graphql';
 import { toBudget, toCustomer, toSpendLog } from './mappers';
 import { SubscriptionResolver } from './subscriptions';
+import { ViewerResolver } from '../viewer/graphql';
 import {
   ApiKey,
   Budget,
@@ -219,7 +221,10 @@ export class SpendResolver {
   ): Promise<SpendReportRow[]> {
     return (await ctx.services.spend.report(from, to, groupBy as ReportGroup, customerId)).map((row) => ({
       key: row.key,
-      spend: picoToDollars(row.spendPico),
+      spend: picoToDollars(row.chargePico),
+      cost: picoToDollars(row.costPico),
+      charge: picoToDollars(row.chargePico),
+      margin: picoToDollars(row.chargePico - row.costPico),
       requests: row.requests,
       promptTokens: row.promptTokens,
       completionTokens: row.completionTokens,
@@ -227,28 +232,45 @@ export class SpendResolver {
   }
 }
 
+function toApiKey(k: KeyRecord): ApiKey {
+  return {
+    id: k.id,
+    alias: k.alias,
+    scope: k.scope,
+    revoked: k.revoked,
+    customerId: k.customerId,
+    rpmLimit: k.limits?.rpmLimit ?? null,
+    maxBudget: k.limits?.maxBudget != null ? picoToDollars(k.limits.maxBudget) : null,
+  };
+}
+
 @Resolver(() => ApiKey)
 export class KeyResolver {
   @Query(() => [ApiKey])
   apiKeys(@Ctx() ctx: GraphQLContext): ApiKey[] {
-    return ctx.services.keys.list().map((k) => ({ id: k.id, alias: k.alias, scope: k.scope, revoked: k.revoked }));
+    return ctx.services.keys.list().map(toApiKey);
   }
 
-  @Mutation(() => CreatedApiKey)
+  @Mutation(() => CreatedApiKey, { description: 'With customerId, the key is bound to that customer (see ApiKey.customerId).' })
   async createApiKey(
     @Arg('alias', () => String, { nullable: true }) alias: string | null,
     @Arg('scope', () => KeyScopeInput, { defaultValue: KeyScopeInput.inference }) scope: KeyScopeInput,
+    @Arg('customerId', () => ID, { nullable: true }) customerId: string | null,
+    @Arg('rpmLimit', () => Int, { nullable: true }) rpmLimit: number | null,
+    @Arg('maxBudget', () => Float, { nullable: true }) maxBudget: number | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<CreatedApiKey> {
-    const generated = await ctx.services.keys.generate(alias, scope);
-    const k = generated.record;
-    return { key: generated.key, apiKey: { id: k.id, alias: k.alias, scope: k.scope, revoked: k.revoked } };
+    const generated = await ctx.services.keys.generate(alias, scope, {
+      customerId,
+      rpmLimit: parseLimit('rpmLimit', rpmLimit),
+      maxBudget: parseAmount('maxBudget', maxBudget),
+    });
+    return { key: generated.key, apiKey: toApiKey(generated.record) };
   }
 
   @Mutation(() => ApiKey)
   async revokeApiKey(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ApiKey> {
-    const k = await ctx.services.keys.revoke(id);
-    return { id: k.id, alias: k.alias, scope: k.scope, revoked: k.revoked };
+    return toApiKey(await ctx.services.keys.revoke(id));
   }
 }
 
@@ -261,4 +283,4 @@ export class CustomerConnectionResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver] as const;
+export const RESOLVERS = [CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver, ViewerResolver] as const;

@@ -71,7 +71,8 @@ registerEnumType(BudgetEventType, { name: 'BudgetEventType' });
 @ObjectType({ description: "One metered request of a customer, with the customer's period spend after it." })
 export class SpendUpdate {
   @Field(() => ID) customerId!: string;
-  @Field(() => Float, { description: "This request's cost in USD." }) cost!: number;
+  @Field(() => Float, { description: "This request's provider cost in USD." }) cost!: number;
+  @Field(() => Float, { description: "What the customer is charged for this request in USD (its tier's price; = cost without one)." }) charge!: number;
   @Field(() => Float, { description: "The customer's spend in USD in the current budget period, after this request." }) spend!: number;
   @Field(() => Float, { nullable: true, description: 'The max budget in force for this request, in USD.' }) maxBudget!: number | null;
   @Field(() => String, { nullable: true, description: 'The budget in force for this request.' }) budgetId!: string | null;
@@ -123,6 +124,7 @@ export function toSpendUpdate(event: SpendEvent): SpendUpdate {
   return Object.assign(new SpendUpdate(), {
     customerId: record.customerId!,
     cost: picoToDollars(record.costPico),
+    charge: picoToDollars(record.chargePico),
     spend: picoToDollars(event.periodSpendPico),
     maxBudget: dollarsOrNull(event.maxBudgetPico),
     budgetId: event.budgetId,

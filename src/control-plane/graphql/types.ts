@@ -18,6 +18,8 @@ export class Budget {
   @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the current period ends and spend resets.' }) resetAt!: Date | null;
   @Field(() => GraphQLJSONObject, { nullable: true, description: '{model: {max_budget, budget_duration}}' }) modelMaxBudget!: Record<string, unknown> | null;
   // customerCount is a field resolver (BudgetResolver): counted only when asked for.
+  @Field(() => Float, { nullable: true, description: "Customers are charged cost × priceMultiplier (models without a modelPrices entry); null: 1." }) priceMultiplier!: number | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: "The tier's own prices, dollars per token: {model: {input_cost_per_token, output_cost_per_token, cache_read_input_token_cost, cache_creation_input_token_cost}}" }) modelPrices!: Record<string, unknown> | null;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
 }
@@ -62,7 +64,8 @@ export class SpendLog {
   @Field(() => Int) promptTokens!: number;
   @Field(() => Int) completionTokens!: number;
   @Field(() => Int) cachedPromptTokens!: number;
-  @Field(() => Float) cost!: number;
+  @Field(() => Float, { description: 'What the provider bills for this request (USD).' }) cost!: number;
+  @Field(() => Float, { description: 'What the customer is charged for it (USD): its tier price; equals cost without one.' }) charge!: number;
   @Field(() => String, { description: 'provider, computed or estimated' }) costSource!: string;
   @Field(() => String) status!: string;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
@@ -86,7 +89,10 @@ export class SpendPeriod {
 @ObjectType()
 export class SpendReportRow {
   @Field(() => String, { description: 'Customer id, model name or day (YYYY-MM-DD), per groupBy.' }) key!: string;
-  @Field(() => Float) spend!: number;
+  @Field(() => Float, { description: 'What customers were charged (= charge).' }) spend!: number;
+  @Field(() => Float, { description: 'Provider cost (USD).' }) cost!: number;
+  @Field(() => Float, { description: 'Customer charge (USD).' }) charge!: number;
+  @Field(() => Float, { description: 'charge − cost (USD).' }) margin!: number;
   @Field(() => Int) requests!: number;
   @Field(() => Int) promptTokens!: number;
   @Field(() => Int) completionTokens!: number;
@@ -98,6 +104,9 @@ export class ApiKey {
   @Field(() => String, { nullable: true }) alias!: string | null;
   @Field(() => String) scope!: string;
   @Field(() => Boolean) revoked!: boolean;
+  @Field(() => ID, { nullable: true, description: "The customer a bound key always acts for; it can read only that customer's usage (viewer)." }) customerId!: string | null;
+  @Field(() => Int, { nullable: true, description: 'Requests per minute of this key (bound keys), on top of its customer’s limits.' }) rpmLimit!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Lifetime spend cap of this key in USD (bound keys), on top of its customer’s budget.' }) maxBudget!: number | null;
 }
 
 @ObjectType()
@@ -116,6 +125,8 @@ export class BudgetInput {
   @Field(() => String, { nullable: true }) budgetDuration?: string | null;
   @Field(() => GraphQLISODateTime, { nullable: true }) resetAt?: Date | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) modelMaxBudget?: Record<string, unknown> | null;
+  @Field(() => Float, { nullable: true, description: 'e.g. 1.25: customers are charged 125% of cost.' }) priceMultiplier?: number | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: '{model: {input_cost_per_token, output_cost_per_token, …}} in dollars per token.' }) modelPrices?: Record<string, unknown> | null;
 }
 
 @InputType()

@@ -11,18 +11,21 @@ import { picoToDollars } from '../../shared/money';
 import { parseBudgetFields } from '../../services/budget-fields';
 import type { CustomerInput } from '../../services/customers';
 import type { Services } from '../../services';
-import { encodeCursor } from '../../services/spend';
+import { encodeCursor, type ReportGroup } from '../../services/spend';
+import { statementCsv, statementJson } from '../../services/statements';
 import {
   findNulCharacter,
   invalid,
   nulCharacterError,
+  parseAmount,
   parseDate,
+  parseLimit,
   parseOptionalBoolean,
   parseOptionalString,
   requireObject,
   requireStringArray,
 } from '../../services/validation';
-import { budgetJson, customerJson, spendLogJson } from './wire';
+import { budgetJson, customerJson, spendLogJson, spendReportJson } from './wire';
 
 type Handler = (request: Request, response: Response) => Promise<unknown> | unknown;
 
@@ -84,6 +87,18 @@ export function customerRoutes(services: Services): Router {
     const id = request.query.end_user_id;
     if (typeof id !== 'string' || !id) throw invalid('end_user_id', 'query parameter is required');
     return customerJson(await customers.require(id));
+  }));
+
+  /** A month's statement by day and model: JSON, or CSV with `format=csv` (or Accept: text/csv). */
+  router.get('/statement', route('proxy', async (request, response) => {
+    const format = request.query.format ?? (request.accepts(['application/json', 'text/csv']) === 'text/csv' ? 'csv' : 'json');
+    if (format !== 'json' && format !== 'csv') throw invalid('format', 'must be json or csv');
+    const statement = await services.statements.monthly(request.query.end_user_id, request.query.period);
+    if (format === 'json') return statementJson(statement);
+    response
+      .type('text/csv; charset=utf-8')
+      .attachment(`statement-${statement.customerId.replace(/[^\w.-]/g, '_')}-${statement.period}.csv`)
+      .send(statementCsv(statement));
   }));
 
   router.post('/update', route('proxy', async (request, response) => {
@@ -200,8 +215,22 @@ export function keyRoutes(services: Services): Router {
     const body = request.body === undefined ? {} : bodyOf(request);
     const alias = parseOptionalString('key_alias', body.key_alias) ?? null;
     const scope = (parseOptionalString('scope', body.scope) ?? 'inference') as 'inference' | 'admin';
-    const generated = await services.keys.generate(alias, scope);
-    return { key: generated.key, key_alias: alias, token: generated.record.id, scope, created_at: generated.createdAt.toISOString() };
+    const generated = await services.keys.generate(alias, scope, {
+      customerId: parseOptionalString('customer_id', body.customer_id),
+      rpmLimit: parseLimit('rpm_limit', body.rpm_limit),
+      maxBudget: parseAmount('max_budget', body.max_budget),
+    });
+    const { record } = generated;
+    return {
+      key: generated.key,
+      key_alias: alias,
+      token: record.id,
+      scope,
+      customer_id: record.customerId,
+      rpm_limit: record.limits?.rpmLimit ?? null,
+      max_budget: record.limits?.maxBudget != null ? picoToDollars(record.limits.maxBudget) : null,
+      created_at: generated.createdAt.toISOString(),
+    };
   }));
   router.post('/delete', route('detail', async (request) => {
     const keys = requireStringArray('keys', bodyOf(request).keys);
@@ -228,6 +257,18 @@ export function spendRoutes(services: Services): Router {
     // LiteLLM returns a plain array; the cursor for the next page travels in a header.
     if (result.hasMore && last) response.setHeader('x-next-cursor', encodeCursor(last.createdAt, last.requestId));
     return result.rows.map(spendLogJson);
+  }));
+  /** Cost, charge and margin between two dates, grouped by customer, model or day. */
+  router.get('/report', route('detail', async (request) => {
+    const q = request.query;
+    const from = parseDate('start_date', q.start_date);
+    const to = parseDate('end_date', q.end_date);
+    if (!from) throw invalid('start_date', 'query parameter is required (ISO 8601)');
+    if (!to) throw invalid('end_date', 'query parameter is required (ISO 8601)');
+    const groupBy = q.group_by ?? 'customer';
+    if (groupBy !== 'customer' && groupBy !== 'model' && groupBy !== 'day') throw invalid('group_by', 'must be customer, model or day');
+    const customerId = typeof q.customer_id === 'string' && q.customer_id ? q.customer_id : null;
+    return (await services.spend.report(from, to, groupBy as ReportGroup, customerId)).map(spendReportJson);
   }));
   return router;
 }

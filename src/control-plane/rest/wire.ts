@@ -2,7 +2,8 @@
 import type { BudgetRecord } from '../../governance/records';
 import { picoToDollars, type Pico } from '../../shared/money';
 import type { CustomerView } from '../../services/customers';
-import type { SpendLogRow } from '../../services/spend';
+import type { SpendLogRow, SpendReportRow } from '../../services/spend';
+import { modelPricesToDecimal } from '../../store/mappers';
 
 const dollarsOrNull = (pico: Pico | null) => (pico === null ? null : picoToDollars(pico));
 
@@ -22,6 +23,8 @@ export function budgetJson(budget: BudgetRecord) {
           ]),
         )
       : null,
+    price_multiplier: budget.priceMultiplier ? Number(budget.priceMultiplier.text) : null,
+    model_prices: modelPricesJson(budget),
     budget_duration: budget.duration?.text ?? null,
     budget_reset_at: budget.resetAt?.toISOString() ?? null,
     created_at: budget.createdAt.toISOString(),
@@ -29,6 +32,14 @@ export function budgetJson(budget: BudgetRecord) {
     updated_at: budget.updatedAt.toISOString(),
     updated_by: budget.updatedBy,
   };
+}
+
+/** A tier's own per-model prices, dollars per token as JSON numbers (LiteLLM's names). */
+export function modelPricesJson(budget: BudgetRecord): Record<string, Record<string, number>> | null {
+  if (!budget.modelPrices) return null;
+  return Object.fromEntries(
+    Object.entries(modelPricesToDecimal(budget.modelPrices)).map(([model, prices]) => [model, Object.fromEntries(Object.entries(prices).map(([name, value]) => [name, Number(value)]))]),
+  );
 }
 
 /** The seed's /customer/info shape, key for key, plus `budget_id`. */
@@ -59,9 +70,26 @@ export function spendLogJson(row: SpendLogRow) {
     completion_tokens: row.completionTokens,
     total_tokens: row.promptTokens + row.completionTokens,
     cached_prompt_tokens: row.cachedPromptTokens,
-    spend: picoToDollars(row.costPico),
+    // `spend` is what the customer is charged (LiteLLM's field); `cost` what the provider bills.
+    spend: picoToDollars(row.chargePico),
+    cost: picoToDollars(row.costPico),
+    charge: picoToDollars(row.chargePico),
     cost_source: row.costSource,
     status: row.status,
     startTime: row.createdAt.toISOString(),
+  };
+}
+
+/** A report row: provider cost, customer charge and the margin between them, in dollars. */
+export function spendReportJson(row: SpendReportRow) {
+  return {
+    key: row.key,
+    cost: picoToDollars(row.costPico),
+    charge: picoToDollars(row.chargePico),
+    margin: picoToDollars(row.chargePico - row.costPico),
+    spend: picoToDollars(row.chargePico),
+    requests: row.requests,
+    prompt_tokens: row.promptTokens,
+    completion_tokens: row.completionTokens,
   };
 }
