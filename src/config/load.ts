@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, KNOWN_KEYS, type RawConfig } from './schema';
 import { resolvePrice, type ModelPrice } from '../pricing/prices';
+import type { CustomerIdSource } from '../data-plane/customer-id';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -29,6 +30,10 @@ export interface Deployment {
   maxOutputTokens: number;
   timeoutMs: number;
   mock?: { latencyMs: number; response?: string };
+  /** How /v1/responses reaches it: the upstream's own Responses endpoint, or through chat. */
+  responsesApi: 'native' | 'translate';
+  /** How /v1/messages reaches it: the upstream's own Messages endpoint, or through chat. */
+  messagesApi: 'native' | 'translate';
 }
 
 export interface GatewayConfig {
@@ -55,6 +60,14 @@ export interface GatewayConfig {
   failMode: FailMode;
   /** With Redis: how long a reservation of a proxy that died mid-request holds budget. */
   reservationLeaseMs: number;
+  /** Where a customer ID is read from, in order (`tollgate.customer_id_sources`). */
+  customerIdSources?: CustomerIdSource[];
+  /** A customer ID never seen before: create the customer, or refuse with a 403. */
+  unknownCustomers: 'create' | 'refuse';
+  /** 402 (no SDK retries it) or LiteLLM's 429. */
+  budgetExceededStatus: 402 | 429;
+  /** How long responses produced on translated deployments are kept for previous_response_id. */
+  responseRetentionMs: number;
   warnings: string[];
 }
 
@@ -145,6 +158,8 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
       maxOutputTokens: info.max_output_tokens ?? info.max_tokens ?? params.max_tokens ?? defaultMaxOutput,
       timeoutMs: (params.timeout ? params.timeout * 1000 : undefined) ?? tollgate.upstream_timeout_ms ?? 600_000,
       mock: provider === 'mock' ? { latencyMs: params.mock_latency_ms ?? 0, response: params.mock_response } : undefined,
+      responsesApi: info.responses_api ?? (provider === 'openai' || provider === 'azure' ? 'native' : 'translate'),
+      messagesApi: info.messages_api ?? (provider === 'anthropic' ? 'native' : 'translate'),
     };
   });
 
@@ -169,6 +184,10 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
+    customerIdSources: tollgate.customer_id_sources as CustomerIdSource[] | undefined,
+    unknownCustomers: tollgate.unknown_customers ?? 'create',
+    budgetExceededStatus: (tollgate.budget_exceeded_status ?? 402) as 402 | 429,
+    responseRetentionMs: (tollgate.response_retention_days ?? 30) * 86_400_000,
     warnings,
   };
 }

@@ -32,6 +32,10 @@ export const modelInfoSchema = z.looseObject({
   max_tokens: z.coerce.number().int().positive().optional(),
   // The model an azure/ deployment runs (LiteLLM's key), used to find its price.
   base_model: z.string().optional(),
+  // How /v1/responses and /v1/messages reach this deployment: its own endpoint, or translated
+  // through Chat Completions (defaults: native for openai/ and azure/, resp. anthropic/).
+  responses_api: z.enum(['native', 'translate']).optional(),
+  messages_api: z.enum(['native', 'translate']).optional(),
 });
 
 export const configSchema = z.object({
@@ -69,6 +73,13 @@ export const configSchema = z.object({
       upstream_timeout_ms: z.coerce.number().int().positive().optional(),
       fail_mode: z.enum(['closed', 'open']).optional(),
       reservation_lease_seconds: z.coerce.number().int().positive().optional(),
+      customer_id_sources: z
+        .array(z.string().regex(/^(?:user|safety_identifier|metadata\.user_id|header:[A-Za-z0-9-]+)$/, 'each source is "user", "safety_identifier", "metadata.user_id" or "header:<name>"'))
+        .min(1)
+        .optional(),
+      unknown_customers: z.enum(['create', 'refuse']).optional(),
+      budget_exceeded_status: z.coerce.number().pipe(z.union([z.literal(402), z.literal(429)])).optional(),
+      response_retention_days: z.coerce.number().positive().optional(),
     })
     .optional(),
 });

@@ -1,7 +1,9 @@
 /**
- * @module Which customer a request is for. First match wins: header x-litellm-customer-id,
- * header x-litellm-end-user-id, body `user`, body `metadata.user_id` (SPEC §3). IDs are
- * opaque strings of at most 256 characters without control characters.
+ * @module Which customer a request is for. The sources are tried in order, first match wins;
+ * by default (SPEC §3): header x-litellm-customer-id, header x-litellm-end-user-id, body
+ * `user`, body `safety_identifier` (OpenAI's successor of `user`), body `metadata.user_id`
+ * (Anthropic's). `tollgate.customer_id_sources` reorders or drops them. IDs are opaque strings
+ * of at most 256 characters without control characters.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../shared/errors';
@@ -9,6 +11,15 @@ import { GatewayError } from '../shared/errors';
 export const MAX_CUSTOMER_ID_LENGTH = 256;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A body field, or `header:<name>` for a request header. */
+export type CustomerIdSource = 'user' | 'safety_identifier' | 'metadata.user_id' | `header:${string}`;
+
+export const DEFAULT_CUSTOMER_ID_SOURCES: CustomerIdSource[] = ['header:x-litellm-customer-id', 'header:x-litellm-end-user-id', 'user', 'safety_identifier', 'metadata.user_id'];
+
+export function isCustomerIdSource(value: string): value is CustomerIdSource {
+  return value === 'user' || value === 'safety_identifier' || value === 'metadata.user_id' || /^header:[a-z0-9-]+$/i.test(value);
+}
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | null {
   const value = headers[name];
@@ -27,16 +38,21 @@ export function validateCustomerId(id: unknown, source: string): string {
   return id;
 }
 
-export function extractCustomerId(headers: IncomingHttpHeaders, body: Record<string, unknown>): string | null {
-  for (const name of ['x-litellm-customer-id', 'x-litellm-end-user-id']) {
-    const value = headerValue(headers, name);
-    if (value !== null) return validateCustomerId(value, `header ${name}`);
-  }
-  if (body.user !== undefined && body.user !== null && body.user !== '') return validateCustomerId(body.user, 'user');
-  const metadata = body.metadata;
-  if (metadata && typeof metadata === 'object' && !Array.isArray(metadata)) {
-    const userId = (metadata as { user_id?: unknown }).user_id;
-    if (userId !== undefined && userId !== null && userId !== '') return validateCustomerId(userId, 'metadata.user_id');
+const present = (value: unknown): boolean => value !== undefined && value !== null && value !== '';
+
+export function extractCustomerId(headers: IncomingHttpHeaders, body: Record<string, unknown>, sources: readonly CustomerIdSource[] = DEFAULT_CUSTOMER_ID_SOURCES): string | null {
+  for (const source of sources) {
+    if (source.startsWith('header:')) {
+      const name = source.slice('header:'.length).toLowerCase();
+      const value = headerValue(headers, name);
+      if (value !== null) return validateCustomerId(value, `header ${name}`);
+    } else if (source === 'metadata.user_id') {
+      const metadata = body.metadata;
+      if (metadata && typeof metadata === 'object' && !Array.isArray(metadata)) {
+        const userId = (metadata as { user_id?: unknown }).user_id;
+        if (present(userId)) return validateCustomerId(userId, 'metadata.user_id');
+      }
+    } else if (present(body[source])) return validateCustomerId(body[source], source);
   }
   return null;
 }

@@ -23,7 +23,8 @@ export interface AuthorizeRequest {
   customerId: string | null;
   model: string;
   deployment: Deployment;
-  endpoint: 'chat' | 'embeddings';
+  /** The route the request came in on (the ledger row's `endpoint`). */
+  endpoint: 'chat' | 'embeddings' | 'responses' | 'messages';
   /** Counted (or estimated) prompt tokens. */
   promptTokens: number;
   /** max_completion_tokens / max_tokens when given, else the model's output cap. */
@@ -53,6 +54,8 @@ export type Authorization = { ok: true; decision: Decision } | { ok: false; erro
 export interface Settlement {
   costPico: Pico;
   periodSpendPico: Pico | null;
+  /** What the customer's budget has left after this request (null: no dollar budget, or unknown). */
+  budgetRemainingPico: Pico | null;
 }
 
 export const OVERALL_SCOPE = '';
@@ -76,7 +79,16 @@ export interface ResolverDependencies {
   failMode?: FailMode;
   /** Told of each request this process meters (metrics); must not block. */
   onMetered?: (record: SpendRecord) => void;
+  /** A customer ID never seen before: create the customer (default) or refuse the request. */
+  unknownCustomers?: UnknownCustomers;
+  /**
+   * The status of a budget refusal: 402 (default), which none of the OpenAI SDK, the Vercel AI
+   * SDK, LangChain and the Anthropic SDK retries, or LiteLLM's 429 (which they all retry).
+   */
+  budgetExceededStatus?: 402 | 429;
 }
+
+export type UnknownCustomers = 'create' | 'refuse';
 
 export class InternalResolver {
   private readonly registry: Registry;
@@ -89,6 +101,8 @@ export class InternalResolver {
   private readonly catchUp: SharedStateCatchUp;
   private readonly failMode: FailMode;
   private readonly onMetered: (record: SpendRecord) => void;
+  private readonly unknownCustomers: UnknownCustomers;
+  private readonly budgetExceededStatus: 402 | 429;
 
   constructor(dependencies: ResolverDependencies) {
     this.registry = dependencies.registry;
@@ -101,6 +115,8 @@ export class InternalResolver {
     this.catchUp = dependencies.catchUp ?? new SharedStateCatchUp();
     this.failMode = dependencies.failMode ?? 'closed';
     this.onMetered = dependencies.onMetered ?? (() => {});
+    this.unknownCustomers = dependencies.unknownCustomers ?? 'create';
+    this.budgetExceededStatus = dependencies.budgetExceededStatus ?? 402;
   }
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
@@ -139,6 +155,16 @@ export class InternalResolver {
     const now = this.now();
     if (customerId === null) {
       return { ok: true, decision: { request, budget: null, period: this.periodOf(null, now), reservations: [], rateTicket: null, headers: {}, settled: false } };
+    }
+    if (this.unknownCustomers === 'refuse' && !this.registry.customers.get(customerId)) {
+      return {
+        ok: false,
+        error: new GatewayError(
+          'customer_not_found',
+          `Customer=${customerId} does not exist and this gateway does not create customers on first use (tollgate.unknown_customers: refuse). Create it first: POST /customer/new {"user_id": ${JSON.stringify(customerId)}}.`,
+          'user',
+        ),
+      };
     }
     const customer = this.customerFor(customerId);
     if (customer.blocked) {
@@ -193,7 +219,7 @@ export class InternalResolver {
     const counters = this.countersOf(request, customerId, budget, period, now);
     const overall = await this.spendBook.reserve(counters.overall, estimate, budget?.maxBudget ?? null, request.requestId);
     if (!overall.admitted) {
-      return { ok: false, error: budgetExceeded(customerId, budget!, overall.spend, overall.reserved, null) };
+      return { ok: false, error: budgetExceeded(customerId, budget!, overall.spend, overall.reserved, null, this.budgetExceededStatus) };
     }
     reservations.push({ key: counters.overall, amount: estimate });
 
@@ -202,7 +228,7 @@ export class InternalResolver {
       const result = await this.spendBook.reserve(key, estimate, maxBudget, request.requestId);
       if (!result.admitted) {
         await release();
-        return { ok: false, error: budgetExceeded(customerId, budget!, result.spend, result.reserved, { model: request.model, max: maxBudget }) };
+        return { ok: false, error: budgetExceeded(customerId, budget!, result.spend, result.reserved, { model: request.model, max: maxBudget }, this.budgetExceededStatus) };
       }
       reservations.push({ key, amount: estimate });
     }
@@ -244,7 +270,9 @@ export class InternalResolver {
       }
     }
     if (budget?.maxBudget !== null && budget?.maxBudget !== undefined) {
-      const remaining = budget.maxBudget - overall.spend;
+      // What is left once this request's reservation is counted; a JSON answer replaces it with
+      // what is left after its actual cost (Settlement.budgetRemainingPico).
+      const remaining = budget.maxBudget - overall.spend - estimate;
       headers['x-tollgate-budget-remaining'] = picoToDecimalString(remaining > 0n ? remaining : 0n);
     }
     return { ok: true, decision: { request, budget, period, reservations, rateTicket, headers, settled: false } };
@@ -300,7 +328,10 @@ export class InternalResolver {
       softBudgetPico: decision.budget?.softBudget ?? null,
       budgetId: decision.budget?.budgetId ?? null,
     });
-    return { costPico: cost, periodSpendPico: periodSpend };
+    const maxBudget = decision.budget?.maxBudget ?? null;
+    const spentNow = periodSpend as Pico | null;
+    const budgetRemainingPico = maxBudget === null || spentNow === null ? null : maxBudget > spentNow ? maxBudget - spentNow : 0n;
+    return { costPico: cost, periodSpendPico: periodSpend, budgetRemainingPico };
   }
 
   /** A request that ended without usage (upstream refused it): frees what it held, charges nothing. */
@@ -313,7 +344,7 @@ export class InternalResolver {
   }
 }
 
-function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, reserved: Pico, model: { model: string; max: Pico } | null): GatewayError {
+function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, reserved: Pico, model: { model: string; max: Pico } | null, status: 402 | 429): GatewayError {
   const limit = model ? model.max : budget.maxBudget!;
   const inFlight = reserved > 0n ? ` (+${dollars(reserved)} reserved by requests in flight)` : '';
   const scope = model ? ` for model=${model.model}` : '';
@@ -322,5 +353,6 @@ function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, r
     `Budget has been exceeded! Customer=${customerId} is over budget${scope}. Spend: ${dollars(spend)}${inFlight}, Max budget: ${dollars(limit)} (budget_id=${budget.budgetId}).`,
     null,
     { 'x-should-retry': 'false' },
+    status,
   );
 }

@@ -72,6 +72,11 @@ export class AnthropicUpstream extends FakeUpstreamServer {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
     this.requests.push({ path: request.url ?? '', headers: request.headers, body });
     const b = this.behavior;
+    if (request.method === 'POST' && request.url === '/v1/messages/count_tokens') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ input_tokens: anthropicInputTokensOf(body) }));
+      return;
+    }
     if (request.method !== 'POST' || request.url !== '/v1/messages') return this.error(response, 404, 'not_found_error', `Not found: ${request.method} ${request.url}`);
     // Anthropic takes the key as x-api-key (what Tollgate sends); @anthropic-ai/sdk 1.x sends a bearer token.
     if (!request.headers['x-api-key'] && !request.headers.authorization) return this.error(response, 401, 'authentication_error', 'x-api-key header is required');
