@@ -90,14 +90,15 @@ export async function createCustomer(base: string, customerId: string, fields: R
   if (created.status !== 200) throw new Error(`could not create ${customerId}: ${JSON.stringify(created.body)}`);
 }
 
-/** A fetch that counts the requests an SDK sends (to see that it did not retry). */
-export function countingFetch(): { fetch: typeof fetch; count: () => number } {
-  let calls = 0;
+/** A fetch that counts (and keeps the bodies of) the requests an SDK sends, e.g. to see that it did not retry. */
+export function countingFetch(): { fetch: typeof fetch; count: () => number; bodies: unknown[] } {
+  const bodies: unknown[] = [];
   return {
     fetch: ((input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
-      calls++;
+      bodies.push(typeof init?.body === 'string' ? JSON.parse(init.body) : null);
       return fetch(input, init);
     }) as typeof fetch,
-    count: () => calls,
+    count: () => bodies.length,
+    bodies,
   };
 }
