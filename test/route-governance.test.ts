@@ -96,14 +96,15 @@ describe('every route metered and governed the same way', () => {
   });
 });
 
-describe('customer ID sources and unknown customers, configured', () => {
+describe('customer ID sources, unknown customers and the budget status, configured', () => {
   let h: ApiRoutesHarness;
   let anthropic: Anthropic;
 
   beforeAll(async () => {
     h = await startApiRoutesHarness(`tollgate:
   customer_id_sources: ["header:x-litellm-customer-id", "safety_identifier", "user"]
-  unknown_customers: refuse`);
+  unknown_customers: refuse
+  budget_exceeded_status: 429`);
     anthropic = new Anthropic({ baseURL: h.gateway.url, apiKey: MASTER_KEY, maxRetries: 0 });
   });
   afterAll(async () => {
@@ -125,5 +126,13 @@ describe('customer ID sources and unknown customers, configured', () => {
     expect(await ledgerRows(h.gateway, 'stranger')).toHaveLength(0);
     const customers = await api<unknown[]>(h.gateway.url, 'GET', '/customer/list');
     expect(JSON.stringify(customers.body)).not.toContain('stranger');
+  });
+
+  it('refuses a budget with LiteLLM’s 429 when budget_exceeded_status says so', async () => {
+    await createCustomer(h.gateway.url, 'compat-broke', { max_budget: 0 });
+    const refused = await api<{ error: { type: string; code: string } }>(h.gateway.url, 'POST', '/v1/chat/completions', { model: 'gpt-native', user: 'compat-broke', messages: [{ role: 'user', content: 'hi' }] });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatchObject({ type: 'budget_exceeded', code: '429' });
+    expect(refused.headers.get('x-should-retry')).toBe('false');
   });
 });
