@@ -12,6 +12,7 @@ import { dollarsToPico, picoToDecimalString } from '../src/shared/money';
 import { costOf, createCustomer, dollars, GPT, startApiRoutesHarness, type ApiRoutesHarness } from './support/api-routes';
 import { api, MASTER_KEY } from './support/gateway';
 import { ledgerRows } from './support/ledger';
+import { countTextTokens } from '../src/pricing/tokens';
 import { promptTokensOf } from './support/mock-upstream';
 
 describe('every route metered and governed the same way', () => {
@@ -72,6 +73,23 @@ describe('every route metered and governed the same way', () => {
     for await (const chunk of stream.data) if (chunk.usage) usage = chunk.usage as unknown as Record<string, unknown>;
     const secondCost = costOf(GPT, { input: promptTokensOf(h.openai.requests[1]!.body!), output: words() });
     expect(usage).toMatchObject({ cost: dollars(secondCost), budget_remaining: dollars(maxPico - firstCost - secondCost) });
+  });
+
+  it('charges a stream the upstream breaks like a broken chat stream, on every route, and tells the client in the route’s own way', async () => {
+    h.openai.behavior.mode = 'reset-mid-stream';
+    const cases = [
+      { path: '/v1/responses', customer: 'broken-native', body: { model: 'gpt-native', input: 'break', stream: true, user: 'broken-native' }, error: 'event: error' },
+      { path: '/v1/responses', customer: 'broken-translated', body: { model: 'gpt-chat', input: 'break', stream: true, user: 'broken-translated' }, error: 'event: error' },
+      { path: '/v1/messages', customer: 'broken-messages', body: { model: 'gpt-native', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'break' }], metadata: { user_id: 'broken-messages' } }, error: 'event: error\ndata: {"type":"error","error":{"type":"api_error"' },
+    ];
+    for (const { path, customer, body, error } of cases) {
+      const response = await fetch(h.gateway.url + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER_KEY}` }, body: JSON.stringify(body) });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain(error);
+      const [row] = await ledgerRows(h.gateway, customer);
+      expect(row, customer).toMatchObject({ status: 'partial', cost_source: 'estimated', completion_tokens: countTextTokens('Hello from') });
+      expect(row!.cost).toBeGreaterThan(0n);
+    }
   });
 
   it('passes the client’s metadata through to OpenAI and strips only what Tollgate owns', async () => {

@@ -80,8 +80,8 @@ export class MockUpstream extends FakeUpstreamServer {
     this.resume();
   }
 
-  private responses(body: Record<string, unknown>, response: ServerResponse): void {
-    responsesAnswer.call(this, body, response);
+  private responses(body: Record<string, unknown>, response: ServerResponse): Promise<void> {
+    return responsesAnswer.call(this, body, response);
   }
 
   protected async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -176,7 +176,7 @@ export class MockUpstream extends FakeUpstreamServer {
 }
 
 /** `POST /responses`, shaped like OpenAI's: the response object, or its SSE events. */
-function responsesAnswer(this: MockUpstream, body: Record<string, unknown>, response: ServerResponse): void {
+async function responsesAnswer(this: MockUpstream, body: Record<string, unknown>, response: ServerResponse): Promise<void> {
   const b = this.behavior;
   const n = this.requests.length;
   const words = b.reply.split(' ');
@@ -204,7 +204,14 @@ function responsesAnswer(this: MockUpstream, body: Record<string, unknown>, resp
   } else {
     send('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress', content: [] } });
     send('response.content_part.added', { item_id: item.id, output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
-    for (let i = 0; i < words.length; i++) send('response.output_text.delta', { item_id: item.id, output_index: 0, content_index: 0, delta: (i ? ' ' : '') + words[i], logprobs: [] });
+    for (let i = 0; i < words.length; i++) {
+      send('response.output_text.delta', { item_id: item.id, output_index: 0, content_index: 0, delta: (i ? ' ' : '') + words[i], logprobs: [] });
+      if (b.mode === 'reset-mid-stream' && i === 1) {
+        await new Promise<void>((resolve) => response.write(': flush\n\n', () => resolve()));
+        response.socket?.destroy();
+        return;
+      }
+    }
     send('response.output_text.done', { item_id: item.id, output_index: 0, content_index: 0, text: b.reply, logprobs: [] });
     send('response.content_part.done', { item_id: item.id, output_index: 0, content_index: 0, part: { type: 'output_text', text: b.reply, annotations: [] } });
   }
