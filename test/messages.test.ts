@@ -49,6 +49,23 @@ describe('POST /v1/messages with the Anthropic SDK', () => {
     expect(await customerSpend(h.gateway.url, 'msg-native')).toBe(dollars(expected));
   });
 
+  it('prices 1-hour cache writes at the 1-hour rate (twice the input price unless configured)', async () => {
+    h.anthropic.behavior.cacheWriteTokens = 50;
+    h.anthropic.behavior.cacheWrite1hTokens = 30;
+    await client.messages.create({
+      model: 'claude',
+      max_tokens: 200,
+      system: [{ type: 'text', text: 'A long, cached system prompt.', cache_control: { type: 'ephemeral', ttl: '1h' } }],
+      messages: [{ role: 'user', content: 'Hi' }],
+      metadata: { user_id: 'msg-cache-1h' },
+    });
+    const input = anthropicInputTokensOf(h.anthropic.requests[0]!.body);
+    const output = h.anthropic.behavior.reply.split(' ').length;
+    const expected = costOf(CLAUDE, { input, output, cacheWrite: 20 }) + 30n * 2n * CLAUDE.input;
+    expect((await ledgerRows(h.gateway, 'msg-cache-1h'))[0]).toMatchObject({ cost: expected, cache_write_tokens: 50 });
+    expect(await customerSpend(h.gateway.url, 'msg-cache-1h')).toBe(dollars(expected));
+  });
+
   it('streams natively event by event, with the cost in message_delta', async () => {
     const stream = client.messages.stream({ model: 'claude', max_tokens: 200, messages: [{ role: 'user', content: 'Stream hello' }] }, { headers: { 'x-litellm-customer-id': 'msg-native-stream' } });
     const types: string[] = [];

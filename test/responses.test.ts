@@ -8,7 +8,8 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { api, MASTER_KEY } from './support/gateway';
-import { costOf, countingFetch, createCustomer, customerSpend, dollars, GPT, startApiRoutesHarness, type ApiRoutesHarness } from './support/api-routes';
+import { anthropicInputTokensOf } from './support/anthropic-upstream';
+import { CLAUDE, costOf, countingFetch, createCustomer, customerSpend, dollars, GPT, startApiRoutesHarness, type ApiRoutesHarness } from './support/api-routes';
 import { ledgerRows } from './support/ledger';
 import { promptTokensOf, responsesInputTokensOf, TOOL_CALL_TOKENS } from './support/mock-upstream';
 
@@ -128,6 +129,21 @@ describe('POST /v1/responses with the openai SDK', () => {
     ]);
     const expected = costOf(GPT, { input: promptTokensOf(h.openai.requests[0]!.body!), output: TOOL_CALL_TOKENS }) + costOf(GPT, { input: promptTokensOf(h.openai.requests[1]!.body!), output: h.openai.behavior.reply.split(' ').length });
     expect(await customerSpend(h.gateway.url, 'resp-tools')).toBe(dollars(expected));
+  });
+
+  it('reaches an anthropic/ deployment through chat and the Messages API, streamed and not, and the built-in mock model', async () => {
+    const response = await client.responses.create({ model: 'claude', input: 'Hello Claude', instructions: 'Be brief.', user: 'resp-claude' });
+    expect(response.output_text).toBe(h.anthropic.behavior.reply);
+    const stream = await client.responses.create({ model: 'claude', input: 'Hello Claude', instructions: 'Be brief.', user: 'resp-claude', stream: true });
+    let text = '';
+    for await (const event of stream) if (event.type === 'response.output_text.delta') text += event.delta;
+    expect(text).toBe(h.anthropic.behavior.reply);
+    expect(h.anthropic.requests.map((request) => request.path)).toEqual(['/v1/messages', '/v1/messages']);
+    expect(h.anthropic.requests[0]!.body).toMatchObject({ system: 'Be brief.', messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello Claude' }] }] });
+    const one = costOf(CLAUDE, { input: anthropicInputTokensOf(h.anthropic.requests[0]!.body), output: h.anthropic.behavior.reply.split(' ').length });
+    expect(await customerSpend(h.gateway.url, 'resp-claude')).toBe(dollars(one * 2n));
+    const mock = await client.responses.create({ model: 'gpt-3.5-turbo', input: 'Hello mock' });
+    expect(mock.output_text).toContain('You said: Hello mock');
   });
 
   it('refuses with a 400 naming what a translated deployment cannot do (built-in tools, background)', async () => {

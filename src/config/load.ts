@@ -136,6 +136,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
       output_cost_per_token: params.output_cost_per_token ?? info.output_cost_per_token,
       cache_read_input_token_cost: params.cache_read_input_token_cost ?? info.cache_read_input_token_cost,
       cache_creation_input_token_cost: params.cache_creation_input_token_cost ?? info.cache_creation_input_token_cost,
+      cache_creation_input_token_cost_above_1hr: params.cache_creation_input_token_cost_above_1hr ?? info.cache_creation_input_token_cost_above_1hr,
     });
     if (!price) {
       throw new ConfigError(

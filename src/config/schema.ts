@@ -16,6 +16,7 @@ export const litellmParamsSchema = z.looseObject({
   output_cost_per_token: optionalPrice,
   cache_read_input_token_cost: optionalPrice,
   cache_creation_input_token_cost: optionalPrice,
+  cache_creation_input_token_cost_above_1hr: optionalPrice,
   max_tokens: z.coerce.number().int().positive().optional(),
   timeout: z.coerce.number().positive().optional(),
   // Tollgate extensions for the built-in mock provider.
@@ -28,6 +29,7 @@ export const modelInfoSchema = z.looseObject({
   output_cost_per_token: optionalPrice,
   cache_read_input_token_cost: optionalPrice,
   cache_creation_input_token_cost: optionalPrice,
+  cache_creation_input_token_cost_above_1hr: optionalPrice,
   max_output_tokens: z.coerce.number().int().positive().optional(),
   max_tokens: z.coerce.number().int().positive().optional(),
   // The model an azure/ deployment runs (LiteLLM's key), used to find its price.

@@ -17,10 +17,6 @@ export type CustomerIdSource = 'user' | 'safety_identifier' | 'metadata.user_id'
 
 export const DEFAULT_CUSTOMER_ID_SOURCES: CustomerIdSource[] = ['header:x-litellm-customer-id', 'header:x-litellm-end-user-id', 'user', 'safety_identifier', 'metadata.user_id'];
 
-export function isCustomerIdSource(value: string): value is CustomerIdSource {
-  return value === 'user' || value === 'safety_identifier' || value === 'metadata.user_id' || /^header:[a-z0-9-]+$/i.test(value);
-}
-
 function headerValue(headers: IncomingHttpHeaders, name: string): string | null {
   const value = headers[name];
   const text = Array.isArray(value) ? value[0] : value;

@@ -21,6 +21,8 @@ export interface AnthropicBehavior {
   reply: string;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** Of the cache writes, those with a 1-hour lifetime (reported under cache_creation). */
+  cacheWrite1hTokens?: number;
   /** After this many text deltas, wait for `resume()`. */
   pauseAfterDeltas?: number;
   /** Answer with a tool call instead of text. */
@@ -88,7 +90,7 @@ export class AnthropicUpstream extends FakeUpstreamServer {
       input_tokens: anthropicInputTokensOf(body),
       cache_creation_input_tokens: b.cacheWriteTokens,
       cache_read_input_tokens: b.cacheReadTokens,
-      cache_creation: { ephemeral_5m_input_tokens: b.cacheWriteTokens, ephemeral_1h_input_tokens: 0 },
+      cache_creation: { ephemeral_5m_input_tokens: b.cacheWriteTokens - (b.cacheWrite1hTokens ?? 0), ephemeral_1h_input_tokens: b.cacheWrite1hTokens ?? 0 },
       output_tokens: b.toolCall ? 12 : b.reply.split(' ').length,
       service_tier: 'standard',
     };
