@@ -92,6 +92,44 @@ describe('every route metered and governed the same way', () => {
     }
   });
 
+  it('answers bad input on the new routes with a 4xx naming the field, in the route’s envelope, never a 500', async () => {
+    const post = (path: string, body: unknown) => api<Record<string, unknown>>(h.gateway.url, 'POST', path, body);
+    const responsesCases: [unknown, string | null][] = [
+      [{ model: 'gpt-chat', input: 42 }, 'input'],
+      [{ model: 'gpt-chat', input: [7] }, 'input[0]'],
+      [{ model: 'gpt-chat', input: [{ role: 'wizard', content: 'x' }] }, 'input[0].role'],
+      [{ model: 'gpt-chat', input: 'x', tools: 'none' }, 'tools'],
+      [{ model: 'gpt-chat', input: 'x', max_output_tokens: -1 }, 'max_output_tokens'],
+      [{ model: 'gpt-chat', input: 'x', stream: 'yes' }, 'stream'],
+      [{ model: 'gpt-chat', input: 'x', text: { format: { type: 'xml' } } }, 'text.format.type'],
+      [{ model: 'gpt-chat' }, 'input'],
+      [{ model: 'gpt-chat', input: 'x', previous_response_id: 'resp_nope' }, 'previous_response_id'],
+      [{ model: 'no-such-model', input: 'x' }, 'model'],
+      [[1, 2], null],
+    ];
+    for (const [body, param] of responsesCases) {
+      const response = await post('/v1/responses', body);
+      expect(response.status, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+      expect(response.status, JSON.stringify(body)).toBeLessThan(500);
+      expect((response.body.error as { param: string | null }).param, JSON.stringify(body)).toBe(param);
+    }
+    const messagesCases: unknown[] = [
+      { model: 'gpt-chat', max_tokens: 10, messages: 'hi' },
+      { model: 'gpt-chat', max_tokens: 10, messages: [{ role: 'user', content: 5 }] },
+      { model: 'gpt-chat', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64' } }] }] },
+      { model: 'gpt-chat', max_tokens: 10, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'sometimes' } },
+      { model: 'claude', max_tokens: 'ten', messages: [{ role: 'user', content: 'x' }] },
+      { model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'x' }], metadata: { user_id: 'x'.repeat(300) } },
+    ];
+    for (const body of messagesCases) {
+      const response = await post('/v1/messages', body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body, JSON.stringify(body)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.any(String) } });
+    }
+    expect(h.openai.requests).toHaveLength(0);
+    expect(h.anthropic.requests).toHaveLength(0);
+  });
+
   it('passes the client’s metadata through to OpenAI and strips only what Tollgate owns', async () => {
     await openai.chat.completions.create({ model: 'gpt-native', messages: [{ role: 'user', content: 'tagged' }], metadata: { trace_id: 'abc' }, store: true, litellm_metadata: { tags: ['x'] } } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     expect(h.openai.requests[0]!.body).toMatchObject({ metadata: { trace_id: 'abc' }, store: true });

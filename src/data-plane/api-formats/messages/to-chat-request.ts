@@ -157,9 +157,9 @@ export function toChatRequest(body: Json): Json {
     if (body.stop_sequences.length) chat.stop = body.stop_sequences;
   }
   const tools = toolsToChat(body.tools);
+  const { toolChoice, parallel } = toolChoiceToChat(body.tool_choice); // checked even without tools
   if (tools?.length) {
     chat.tools = tools;
-    const { toolChoice, parallel } = toolChoiceToChat(body.tool_choice);
     if (toolChoice !== undefined) chat.tool_choice = toolChoice;
     if (parallel !== undefined) chat.parallel_tool_calls = parallel;
   }

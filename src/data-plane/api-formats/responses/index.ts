@@ -37,7 +37,7 @@ export function isNativeResponses(deployment: Deployment): boolean {
 
 /** Earlier turns and referenced items, resolved from the store for this key. */
 async function resolveItems(store: ResponseStore | null, body: Json, keyHash: string): Promise<ResponseItem[]> {
-  const input = inputItemsOf(body.input);
+  const input = body.input === undefined || body.input === null ? [] : inputItemsOf(body.input);
   let history: ResponseItem[] = [];
   const previous = body.previous_response_id;
   if (typeof previous === 'string' && previous) {

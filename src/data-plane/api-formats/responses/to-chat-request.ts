@@ -166,7 +166,9 @@ export function validateResponsesBody(body: Json): void {
     throw invalid('"previous_response_id" must be a string.', 'previous_response_id');
   }
   if (body.instructions !== undefined && body.instructions !== null && typeof body.instructions !== 'string') throw invalid('"instructions" must be a string.', 'instructions');
-  inputItemsOf(body.input);
+  // Optional for the API (a stored prompt or conversation may stand in); a translated
+  // deployment needs at least one item, which toChatRequest checks.
+  if (body.input !== undefined && body.input !== null) inputItemsOf(body.input);
 }
 
 /**
