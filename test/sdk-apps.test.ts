@@ -34,10 +34,16 @@ describe('client SDK apps', () => {
       const streamed = streamText({ model: openai('gpt-chat'), prompt: 'Stream from the AI SDK', providerOptions: { openai: { safetyIdentifier: 'ai-default' } } });
       expect(await streamed.text).toBe(h.openai.behavior.reply);
       expect((await streamed.usage).inputTokens).toBe(promptTokensOf(h.openai.requests[1]!.body!));
-      expect(h.openai.requests.map((request) => request.path)).toEqual(['/v1/responses', '/v1/chat/completions']);
-      const expected = costOf(GPT, { input: responsesInputTokensOf(h.openai.requests[0]!.body!), output: words() }) + costOf(GPT, { input: promptTokensOf(h.openai.requests[1]!.body!), output: words() });
+      const nativeStream = streamText({ model: openai('gpt-native'), prompt: 'Native stream', providerOptions: { openai: { safetyIdentifier: 'ai-default' } } });
+      expect(await nativeStream.text).toBe(h.openai.behavior.reply);
+      expect(h.openai.requests.map((request) => request.path)).toEqual(['/v1/responses', '/v1/chat/completions', '/v1/responses']);
+      expect(h.openai.requests[2]!.body).toMatchObject({ stream: true, safety_identifier: 'ai-default' });
+      const expected =
+        costOf(GPT, { input: responsesInputTokensOf(h.openai.requests[0]!.body!), output: words() }) +
+        costOf(GPT, { input: promptTokensOf(h.openai.requests[1]!.body!), output: words() }) +
+        costOf(GPT, { input: responsesInputTokensOf(h.openai.requests[2]!.body!), output: words() });
       expect(await customerSpend(h.gateway.url, 'ai-default')).toBe(dollars(expected));
-      expect((await ledgerRows(h.gateway, 'ai-default')).map((row) => row.endpoint)).toEqual(['responses', 'responses']);
+      expect((await ledgerRows(h.gateway, 'ai-default')).map((row) => row.endpoint)).toEqual(['responses', 'responses', 'responses']);
     });
 
     it('generateText and streamText with openai.chat(model) go to /chat/completions', async () => {
@@ -100,8 +106,8 @@ describe('client SDK apps', () => {
   });
 
   describe('LangChain ChatOpenAI with useResponsesApi', () => {
-    const chatModel = (customer: string, fetchImpl?: typeof fetch) =>
-      new ChatOpenAI({ model: 'gpt-chat', apiKey: MASTER_KEY, useResponsesApi: true, configuration: { baseURL: h.v1, defaultHeaders: { 'x-litellm-customer-id': customer }, fetch: fetchImpl } });
+    const chatModel = (customer: string, fetchImpl?: typeof fetch, model = 'gpt-chat') =>
+      new ChatOpenAI({ model, apiKey: MASTER_KEY, useResponsesApi: true, configuration: { baseURL: h.v1, defaultHeaders: { 'x-litellm-customer-id': customer }, fetch: fetchImpl } });
 
     it('invokes and streams through /responses, billed exactly', async () => {
       const model = chatModel('lc-user');
@@ -113,6 +119,13 @@ describe('client SDK apps', () => {
       const expected = h.openai.requests.reduce((sum, request) => sum + costOf(GPT, { input: promptTokensOf(request.body!), output: words() }), 0n);
       expect(h.openai.requests).toHaveLength(2);
       expect(await customerSpend(h.gateway.url, 'lc-user')).toBe(dollars(expected));
+    });
+
+    it('reaches a native Responses deployment as sent', async () => {
+      const answer = await chatModel('lc-native', undefined, 'gpt-native').invoke('Hello natively');
+      expect(answer.content).toEqual([expect.objectContaining({ type: 'text', text: h.openai.behavior.reply })]);
+      expect(h.openai.requests[0]!.path).toBe('/v1/responses');
+      expect(await customerSpend(h.gateway.url, 'lc-native')).toBe(dollars(costOf(GPT, { input: responsesInputTokensOf(h.openai.requests[0]!.body!), output: words() })));
     });
 
     it('does not retry a budget refusal', async () => {
