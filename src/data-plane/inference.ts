@@ -12,9 +12,8 @@ import type { InternalResolver, Decision, Settlement } from '../governance/resol
 import type { Registry } from '../governance/registry';
 import type { Principal } from '../governance/records';
 import { countEmbeddingInputTokens, countTextTokens } from '../pricing/tokens';
-import type { TokenUsage } from '../pricing/prices';
 import { adapterFor } from '../providers/registry';
-import type { SseOut, StreamTranslator, UpstreamRequest } from '../providers/types';
+import type { UpstreamRequest } from '../providers/types';
 import type { CostSource } from '../ledger/types';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString } from '../shared/money';
@@ -31,7 +30,7 @@ import type { Forwarder, UpstreamResponse } from './forwarder';
 import { bearerToken, rawJson, readJsonBody, sendJson } from './http-io';
 import type { ModelRouter } from './model-router';
 import type { RouteMatch } from './routes';
-import { SseParser } from './sse';
+import { COST_HEADER, relayStream } from './stream-relay';
 import { isConnectionRefused, upstreamFailure, upstreamHttpError } from './upstream-errors';
 
 export interface InferenceDependencies {
@@ -48,7 +47,6 @@ export interface InferenceDependencies {
   responseStore?: ResponseStore;
 }
 
-const COST_HEADER = 'x-litellm-response-cost';
 const BUDGET_REMAINING_HEADER = 'x-tollgate-budget-remaining';
 
 
@@ -205,8 +203,10 @@ export class InferenceHandler {
       });
     }
     const sent = await this.forward(candidates, decision, (deployment) => format.exchange(context, parsed, deployment), abort.signal);
-    if (parsed.stream) await this.relayStream(format, context, parsed, prepared, decision, sent, response);
-    else await this.relayJson(format, context, parsed, decision, sent, response);
+    if (parsed.stream) {
+      const stream = { requestId: prepared.requestId, format, decision, exchange: sent.exchange, upstream: sent.upstream, promptTokens: parsed.promptTokens };
+      await relayStream(this.deps, { ...stream, onCompleted: (translator) => this.completed(format, { context, parsed, body: null, translator }) }, response);
+    } else await this.relayJson(format, context, parsed, decision, sent, response);
   }
 
   private async relayJson(format: ApiFormat, context: FormatRequestContext, parsed: ParsedRequest, decision: Decision, sent: Sent, response: ServerResponse): Promise<void> {
@@ -260,96 +260,6 @@ export class InferenceHandler {
       await this.deps.resolver.release(decision);
       throw new GatewayError('upstream_error', `Upstream ${deployment.id} returned a body that is not JSON.`);
     }
-  }
-
-  /**
-   * Relays a stream event by event: each upstream event is translated and written as soon as
-   * it is complete, waiting only when the client reads slower than the provider writes. The
-   * event that carries the final usage (and whatever follows it) is held until the request is
-   * settled, so it can carry the cost. However the stream ends, it is settled once, before
-   * the last byte: provider usage when the provider reported it in full, counted text when the
-   * answer is complete without usage, an estimate of what was delivered when it ended early.
-   */
-  private async relayStream(format: ApiFormat, context: FormatRequestContext, parsed: ParsedRequest, prepared: Prepared, decision: Decision, sent: Sent, response: ServerResponse): Promise<void> {
-    const { upstream, exchange } = sent;
-    const translator = exchange.createStream();
-    const parser = new SseParser();
-    response.writeHead(200, {
-      ...decision.headers,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      // The cost is known only at the end of a stream: in the usage event, and as a trailer.
-      trailer: COST_HEADER,
-    });
-    response.flushHeaders();
-    const held: SseOut[] = [];
-    const probe = { cost: '0', budgetRemaining: null };
-    const emit = (payloads: SseOut[]): boolean => {
-      let writable = true;
-      for (const payload of payloads) {
-        if (held.length || ((translator.finished || translator.usageComplete) && format.withCost(payload, probe) !== null)) held.push(payload);
-        else writable = writeEvent(response, payload);
-      }
-      return writable;
-    };
-    let failure: GatewayError | null = null;
-    let clientLeft: boolean;
-    try {
-      for await (const chunk of upstream.body) {
-        if (response.destroyed) break;
-        let writable = true;
-        for (const event of parser.push(chunk)) writable = emit(translator.onEvent(event)) && writable;
-        if (!writable) await drained(response);
-      }
-      if (!response.destroyed) for (const event of parser.end()) emit(translator.onEvent(event));
-      clientLeft = response.destroyed;
-    } catch (error) {
-      clientLeft = response.destroyed || response.writableEnded;
-      if (!clientLeft) failure = upstreamFailure(error, exchange.deployment);
-    }
-    if (clientLeft) {
-      upstream.destroy();
-      await this.settleStream(prepared, decision, translator, parsed.promptTokens, 'client disconnected');
-      return;
-    }
-    if (!failure && !translator.finished && !translator.errored) {
-      failure = new GatewayError('upstream_error', `Upstream ${exchange.deployment.id} closed the stream before it finished.`);
-    }
-    const why = failure?.message ?? (translator.errored ? 'upstream sent an error event' : null);
-    const settlement = await this.settleStream(prepared, decision, translator, parsed.promptTokens, why);
-    const figures = { cost: picoToDecimalString(settlement?.costPico ?? 0n), budgetRemaining: settlement?.budgetRemainingPico != null ? picoToDecimalString(settlement.budgetRemainingPico) : null };
-    const tail = failure || translator.errored ? held : [...held, ...translator.finish()];
-    for (const payload of tail) writeEvent(response, format.withCost(payload, figures) ?? payload);
-    if (failure) for (const payload of format.streamError(failure)) writeEvent(response, payload);
-    else if (!translator.errored && !why) await this.completed(format, { context, parsed, body: null, translator });
-    response.addTrailers({ [COST_HEADER]: figures.cost });
-    response.end();
-  }
-
-  /** `why` is null for a stream that ended normally, else the reason it ended early. */
-  private async settleStream(prepared: Prepared, decision: Decision, translator: StreamTranslator, promptTokens: number, why: string | null): Promise<Settlement | null> {
-    const status = why ? 'partial' : 'success';
-    const reported = translator.usage;
-    if (reported && translator.usageComplete) return this.deps.resolver.settle(decision, reported, 'provider', status);
-    const deliveredTokens = countTextTokens(translator.deliveredText);
-    // The whole answer was delivered, the provider just did not count it: count it ourselves.
-    if (translator.finished) return this.deps.resolver.settle(decision, { promptTokens, completionTokens: deliveredTokens }, 'computed', status);
-    if (!reported && deliveredTokens === 0) {
-      // Nothing was generated (or nothing reached us) and the provider reported no usage:
-      // nothing is charged without usage, and the reservation is released.
-      await this.deps.resolver.release(decision);
-      this.deps.logger.warn({ requestId: prepared.requestId, why }, 'stream ended before any token; nothing charged');
-      return null;
-    }
-    // Ended early: the provider's prompt count when it gave one (Anthropic does at the start),
-    // and at least the tokens we delivered.
-    const usage: TokenUsage = reported
-      ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) }
-      : { promptTokens, completionTokens: deliveredTokens };
-    const settlement = await this.deps.resolver.settle(decision, usage, 'estimated', 'partial');
-    this.deps.logger.warn({ requestId: prepared.requestId, why, costPico: settlement.costPico.toString() }, 'stream ended early; charged what was delivered');
-    return settlement;
   }
 
   private async embeddings(prepared: Prepared, response: ServerResponse): Promise<void> {
@@ -465,26 +375,8 @@ function costHeaders(settlement: Settlement): Record<string, string> {
   return headers;
 }
 
-function writeEvent(response: ServerResponse, payload: SseOut): boolean {
-  if (typeof payload === 'string') return response.write(`data: ${payload}\n\n`);
-  return response.write(`event: ${payload.event}\ndata: ${payload.data}\n\n`);
-}
-
 function unauthorized(): GatewayError {
   return new GatewayError('unauthorized', 'Authentication failed: pass a valid key as "Authorization: Bearer <key>" (or "x-api-key: <key>").', null);
-}
-
-/** Resolves when the client can take more data, or has gone. */
-function drained(response: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
 }
 
 async function readAll(upstream: UpstreamResponse): Promise<string> {
