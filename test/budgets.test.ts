@@ -91,10 +91,11 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
       },
     }); // default retries on: x-should-retry must stop them
     const error = await client.chat.completions.create({ model: 'gpt-3.5-turbo', user: 'ishaan-jaff-48', messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e);
-    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(error.status).toBe(402); // no SDK retries a 402 (tollgate.budget_exceeded_status: 429 for LiteLLM's)
     expect(calls).toBe(1);
     expect(error.headers.get('x-should-retry')).toBe('false');
-    expect(error.error).toMatchObject({ type: 'budget_exceeded', code: '429' });
+    expect(error.error).toMatchObject({ type: 'budget_exceeded', code: '402' });
     expect(error.error.message).toMatch(/ishaan-jaff-48.*Spend: \$0.*Max budget: \$0/);
     const info = await api<{ spend: number }>(base, 'GET', '/customer/info?end_user_id=ishaan-jaff-48');
     expect(info.body.spend).toBe(0);
@@ -124,7 +125,7 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
 
     // Lowering the tier's cap below what tier-customer spent stops it, and only it.
     await api(base, 'POST', '/budget/update', { budget_id: 'my-free-tier', max_budget: one.body.spend });
-    expect((await chat(base, 'tier-customer')).status).toBe(429);
+    expect((await chat(base, 'tier-customer')).status).toBe(402);
     expect((await chat(base, 'tier-customer-2')).status).toBe(200);
     const list = await api<{ budget_id: string; max_budget: number }[]>(base, 'GET', '/budget/list');
     expect(list.body.find((b) => b.budget_id === 'my-free-tier')!.max_budget).toBe(one.body.spend);
@@ -139,7 +140,7 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
     await api(base, 'POST', '/customer/new', { user_id: 'burst', max_budget: picoToDollars(maxBudget) });
     const statuses = await Promise.all(Array.from({ length: 40 }, () => chat(base, 'burst', { max_tokens: 5 }).then(async (r) => (await r.arrayBuffer(), r.status))));
     const ok = statuses.filter((s) => s === 200).length;
-    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+    expect(statuses.filter((s) => s !== 200 && s !== 402)).toEqual([]);
     const info = await api<{ spend: number }>(base, 'GET', '/customer/info?end_user_id=burst');
     const spend = dollarsToPico(info.body.spend);
     expect(spend).toBe(cost * BigInt(ok));
@@ -159,7 +160,7 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
     const resetAt = new Date(created.body.budget_reset_at).getTime();
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, resetAt - Date.now()) + 50));
     expect((await chat(base, 'resetter', { max_tokens: 5 })).status).toBe(200);
-    expect((await chat(base, 'resetter', { max_tokens: 5 })).status).toBe(429);
+    expect((await chat(base, 'resetter', { max_tokens: 5 })).status).toBe(402);
     const info = await api<{ spend: number; litellm_budget_table: { budget_reset_at: string } }>(base, 'GET', '/customer/info?end_user_id=resetter');
     expect(dollarsToPico(info.body.spend)).toBe(cost);
     const nextReset = new Date(info.body.litellm_budget_table.budget_reset_at).getTime();
@@ -194,7 +195,7 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
     await api(base, 'POST', '/customer/new', { user_id: 'updatable', alias: 'Up' });
     const zero = await api<{ litellm_budget_table: { max_budget: number } }>(base, 'POST', '/customer/update', { user_id: 'updatable', max_budget: 0 });
     expect(zero.body.litellm_budget_table.max_budget).toBe(0);
-    expect((await chat(base, 'updatable')).status).toBe(429);
+    expect((await chat(base, 'updatable')).status).toBe(402);
     const tier = await api<{ budget_id: string }>(base, 'POST', '/customer/update', { user_id: 'updatable', budget_id: 'my-free-tier' });
     expect(tier.body.budget_id).toBe('my-free-tier');
     const both = await api<{ error: { param: string } }>(base, 'POST', '/customer/update', { user_id: 'updatable', budget_id: 'my-free-tier', max_budget: 1 });
@@ -204,7 +205,7 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
   it('enforces model_max_budget per model', async () => {
     await api(base, 'POST', '/customer/new', { user_id: 'per-model', max_budget: 100, model_max_budget: { mistral: { max_budget: 0, budget_duration: '1d' } } });
     const refused = await chat(base, 'per-model', {}, 'mistral');
-    expect(refused.status).toBe(429);
+    expect(refused.status).toBe(402);
     expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('model=mistral');
     expect((await chat(base, 'per-model')).status).toBe(200);
   });
@@ -333,7 +334,7 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
     const after = await api<{ spend: number; litellm_budget_table: { budget_id: string } }>(base, 'GET', '/customer/info?end_user_id=tier-customer');
     expect(after.body.spend).toBe(before.body.spend);
     expect(after.body.litellm_budget_table.budget_id).toBe('my-free-tier');
-    expect((await chat(base, 'tier-customer')).status).toBe(429);
-    expect((await chat(base, 'ishaan-jaff-48')).status).toBe(429);
+    expect((await chat(base, 'tier-customer')).status).toBe(402);
+    expect((await chat(base, 'ishaan-jaff-48')).status).toBe(402);
   });
 });

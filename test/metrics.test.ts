@@ -38,13 +38,13 @@ describe('metrics', () => {
       tokens += data.usage!.total_tokens;
     }
     expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'metrics-broke', max_budget: 0 })).status).toBe(200);
-    await expect(openai.chat.completions.create({ model: 'mistral', user: 'metrics-broke', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 429 });
+    await expect(openai.chat.completions.create({ model: 'mistral', user: 'metrics-broke', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 402 });
     await expect(openai.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404 });
 
     const after = await scrape(gateway.url);
     const delta = (name: string, labels: Record<string, string> = {}) => total(after, name, labels) - total(before, name, labels);
     expect(delta('tollgate_requests_total', { route: 'chat', model: 'gpt-3.5-turbo', status: '200' })).toBe(3);
-    expect(delta('tollgate_requests_total', { route: 'chat', model: 'mistral', status: '429' })).toBe(1);
+    expect(delta('tollgate_requests_total', { route: 'chat', model: 'mistral', status: '402' })).toBe(1);
     expect(delta('tollgate_requests_total', { route: 'chat', model: '', status: '404' })).toBe(1); // unknown models are not labels
     expect(delta('tollgate_request_duration_seconds_count', { route: 'chat', model: 'gpt-3.5-turbo' })).toBe(3);
     expect(delta('tollgate_spend_usd_total', { model: 'gpt-3.5-turbo' })).toBeCloseTo(picoToDollars(charged), 12);

@@ -77,7 +77,7 @@ describe('three proxies sharing PostgreSQL and Redis', () => {
     expect((await api(a!.url, 'POST', '/customer/new', { user_id: 'burst', max_budget: picoToDollars(maxBudget) })).status).toBe(200);
 
     const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => chatOutcome(gateways[i % gateways.length]!.url, 'burst')));
-    expect(outcomes.filter((o) => o.status !== 200 && o.status !== 429)).toEqual([]);
+    expect(outcomes.filter((o) => o.status !== 200 && o.status !== 402)).toEqual([]);
     const admitted = outcomes.filter((o) => o.status === 200);
     // max_tokens makes each reservation exact, so exactly the ten the budget affords get in,
     // although no single process saw more than fourteen of the forty.
@@ -144,7 +144,7 @@ describe('three proxies sharing PostgreSQL and Redis', () => {
     expect((await api(a!.url, 'POST', '/budget/new', { budget_id: 'closed-tier', max_budget: 0 })).status).toBe(200);
     expect((await api(a!.url, 'POST', '/customer/new', { user_id: 'tiered', budget_id: 'closed-tier' })).status).toBe(200);
     const refused = await chat(b!.url, 'tiered');
-    expect(refused.status).toBe(429);
+    expect(refused.status).toBe(402);
     expect(await refused.json()).toMatchObject({ error: { type: 'budget_exceeded' } });
     expect((await api(a!.url, 'POST', '/budget/update', { budget_id: 'closed-tier', max_budget: 100 })).status).toBe(200);
     expect((await chatOutcome(b!.url, 'tiered')).status).toBe(200);
@@ -204,7 +204,7 @@ describe('a proxy killed mid-request, with Redis counters', () => {
     await inFlight;
 
     const refused = await request(survivor.url);
-    expect(refused.status).toBe(429); // the dead proxy's reservation still counts
+    expect(refused.status).toBe(402); // the dead proxy's reservation still counts
     expect(await refused.json()).toMatchObject({ error: { type: 'budget_exceeded', message: expect.stringContaining('reserved by requests in flight') } });
 
     await new Promise((resolve) => setTimeout(resolve, 5_500)); // the lease runs out

@@ -10,6 +10,7 @@ import { configSchema, KNOWN_KEYS, type RawConfig } from './schema';
 import { resolvePrice, type ModelPrice } from '../pricing/prices';
 import { DEFAULT_COMMAND_TIMEOUT_MS } from '../shared-state/types';
 import type { GraphQLLimits } from '../control-plane/graphql/limits';
+import type { CustomerIdSource } from '../data-plane/customer-id';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -31,6 +32,10 @@ export interface Deployment {
   maxOutputTokens: number;
   timeoutMs: number;
   mock?: { latencyMs: number; response?: string };
+  /** How /v1/responses reaches it: the upstream's own Responses endpoint, or through chat. */
+  responsesApi: 'native' | 'translate';
+  /** How /v1/messages reaches it: the upstream's own Messages endpoint, or through chat. */
+  messagesApi: 'native' | 'translate';
 }
 
 export interface GatewayConfig {
@@ -71,6 +76,14 @@ export interface GatewayConfig {
   connectionLimits: ConnectionLimits;
   /** How long a graceful stop waits for requests in flight before cutting them. */
   drainTimeoutMs: number;
+  /** Where a customer ID is read from, in order (`tollgate.customer_id_sources`). */
+  customerIdSources?: CustomerIdSource[];
+  /** A customer ID never seen before: create the customer, or refuse with a 403. */
+  unknownCustomers: 'create' | 'refuse';
+  /** 402 (no SDK retries it) or LiteLLM's 429. */
+  budgetExceededStatus: 402 | 429;
+  /** How long responses produced on translated deployments are kept for previous_response_id. */
+  responseRetentionMs: number;
   warnings: string[];
 }
 
@@ -161,6 +174,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
       output_cost_per_token: params.output_cost_per_token ?? info.output_cost_per_token,
       cache_read_input_token_cost: params.cache_read_input_token_cost ?? info.cache_read_input_token_cost,
       cache_creation_input_token_cost: params.cache_creation_input_token_cost ?? info.cache_creation_input_token_cost,
+      cache_creation_input_token_cost_above_1hr: params.cache_creation_input_token_cost_above_1hr ?? info.cache_creation_input_token_cost_above_1hr,
     });
     if (!price) {
       throw new ConfigError(
@@ -183,6 +197,8 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
       maxOutputTokens: info.max_output_tokens ?? info.max_tokens ?? params.max_tokens ?? defaultMaxOutput,
       timeoutMs: (params.timeout ? params.timeout * 1000 : undefined) ?? tollgate.upstream_timeout_ms ?? 600_000,
       mock: provider === 'mock' ? { latencyMs: params.mock_latency_ms ?? 0, response: params.mock_response } : undefined,
+      responsesApi: info.responses_api ?? (provider === 'openai' || provider === 'azure' ? 'native' : 'translate'),
+      messagesApi: info.messages_api ?? (provider === 'anthropic' ? 'native' : 'translate'),
     };
   });
 
@@ -214,6 +230,10 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     graphqlLimits: graphqlLimitsOf(tollgate.graphql_limits ?? {}),
     connectionLimits: connectionLimitsOf(tollgate),
     drainTimeoutMs: tollgate.drain_timeout_ms ?? 30_000,
+    customerIdSources: tollgate.customer_id_sources as CustomerIdSource[] | undefined,
+    unknownCustomers: tollgate.unknown_customers ?? 'create',
+    budgetExceededStatus: (tollgate.budget_exceeded_status ?? 402) as 402 | 429,
+    responseRetentionMs: (tollgate.response_retention_days ?? 30) * 86_400_000,
     warnings,
   };
 }

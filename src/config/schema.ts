@@ -16,6 +16,7 @@ export const litellmParamsSchema = z.looseObject({
   output_cost_per_token: optionalPrice,
   cache_read_input_token_cost: optionalPrice,
   cache_creation_input_token_cost: optionalPrice,
+  cache_creation_input_token_cost_above_1hr: optionalPrice,
   max_tokens: z.coerce.number().int().positive().optional(),
   timeout: z.coerce.number().positive().optional(),
   // Tollgate extensions for the built-in mock provider.
@@ -28,10 +29,15 @@ export const modelInfoSchema = z.looseObject({
   output_cost_per_token: optionalPrice,
   cache_read_input_token_cost: optionalPrice,
   cache_creation_input_token_cost: optionalPrice,
+  cache_creation_input_token_cost_above_1hr: optionalPrice,
   max_output_tokens: z.coerce.number().int().positive().optional(),
   max_tokens: z.coerce.number().int().positive().optional(),
   // The model an azure/ deployment runs (LiteLLM's key), used to find its price.
   base_model: z.string().optional(),
+  // How /v1/responses and /v1/messages reach this deployment: its own endpoint, or translated
+  // through Chat Completions (defaults: native for openai/ and azure/, resp. anthropic/).
+  responses_api: z.enum(['native', 'translate']).optional(),
+  messages_api: z.enum(['native', 'translate']).optional(),
 });
 
 export const configSchema = z.object({
@@ -90,6 +96,13 @@ export const configSchema = z.object({
       max_connections: z.coerce.number().int().min(0).optional(),
       max_connections_per_ip: z.coerce.number().int().min(0).optional(),
       drain_timeout_ms: z.coerce.number().int().positive().optional(),
+      customer_id_sources: z
+        .array(z.string().regex(/^(?:user|safety_identifier|metadata\.user_id|header:[A-Za-z0-9-]+)$/, 'each source is "user", "safety_identifier", "metadata.user_id" or "header:<name>"'))
+        .min(1)
+        .optional(),
+      unknown_customers: z.enum(['create', 'refuse']).optional(),
+      budget_exceeded_status: z.coerce.number().pipe(z.union([z.literal(402), z.literal(429)])).optional(),
+      response_retention_days: z.coerce.number().positive().optional(),
     })
     .optional(),
 });

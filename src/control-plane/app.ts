@@ -35,6 +35,9 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
+/** The first path segments the control plane serves (everything below needs an admin key). */
+const CONTROL_PLANE_ROOTS = new Set(['customer', 'end_user', 'budget', 'key', 'spend', 'health', 'graphql']);
+
 /** Resolves the caller of a control-plane request; null when the key may not administer. */
 export function adminPrincipal(registry: Registry, bearer: string | null): { principal: Principal | null; error: GatewayError | null } {
   const principal = registry.authenticate(bearer);
@@ -63,6 +66,13 @@ export async function createControlPlane(options: { services: Services; registry
   // A key bound to a customer reads its own usage there, and nothing else.
   app.use(boundKeyRoutes(services, registry));
 
+  // A path no plane serves is a 404 for every caller, before any key check: an inference key
+  // must not read "scoped to inference" (an auth error to SDKs) for a route that does not exist.
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    const top = request.path.split('/')[1] ?? '';
+    if (!CONTROL_PLANE_ROOTS.has(top)) return renderError(response, new GatewayError('not_found', `No route ${request.method} ${request.path}.`));
+    next();
+  });
   app.use((request: Request, response: Response, next: NextFunction) => {
     const { principal, error } = adminPrincipal(registry, bearerToken(request));
     if (error) return renderError(response, error);

@@ -1,7 +1,9 @@
 /**
- * @module Which customer a request is for. First match wins: header x-litellm-customer-id,
- * header x-litellm-end-user-id, body `user`, body `metadata.user_id` (SPEC §3). IDs are
- * opaque strings of at most 256 characters without control characters. A key bound to a
+ * @module Which customer a request is for. The sources are tried in order, first match wins;
+ * by default (SPEC §3): header x-litellm-customer-id, header x-litellm-end-user-id, body
+ * `user`, body `safety_identifier` (OpenAI's successor of `user`), body `metadata.user_id`
+ * (Anthropic's). `tollgate.customer_id_sources` reorders or drops them. IDs are opaque strings
+ * of at most 256 characters without control characters. A key bound to a
  * customer is that customer, whatever the request says; naming another one is refused.
  */
 import type { IncomingHttpHeaders } from 'node:http';
@@ -11,6 +13,11 @@ import { GatewayError } from '../shared/errors';
 export const MAX_CUSTOMER_ID_LENGTH = 256;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A body field, or `header:<name>` for a request header. */
+export type CustomerIdSource = 'user' | 'safety_identifier' | 'metadata.user_id' | `header:${string}`;
+
+export const DEFAULT_CUSTOMER_ID_SOURCES: CustomerIdSource[] = ['header:x-litellm-customer-id', 'header:x-litellm-end-user-id', 'user', 'safety_identifier', 'metadata.user_id'];
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | null {
   const value = headers[name];
@@ -29,31 +36,36 @@ export function validateCustomerId(id: unknown, source: string): string {
   return id;
 }
 
+const present = (value: unknown): boolean => value !== undefined && value !== null && value !== '';
+
 /** The customer the request names, and where (for errors), or null. */
-function namedCustomer(headers: IncomingHttpHeaders, body: Record<string, unknown>): { id: string; source: string } | null {
-  for (const name of ['x-litellm-customer-id', 'x-litellm-end-user-id']) {
-    const value = headerValue(headers, name);
-    if (value !== null) return { id: validateCustomerId(value, `header ${name}`), source: `header ${name}` };
-  }
-  if (body.user !== undefined && body.user !== null && body.user !== '') return { id: validateCustomerId(body.user, 'user'), source: 'user' };
-  const metadata = body.metadata;
-  if (metadata && typeof metadata === 'object' && !Array.isArray(metadata)) {
-    const userId = (metadata as { user_id?: unknown }).user_id;
-    if (userId !== undefined && userId !== null && userId !== '') return { id: validateCustomerId(userId, 'metadata.user_id'), source: 'metadata.user_id' };
+function namedCustomer(headers: IncomingHttpHeaders, body: Record<string, unknown>, sources: readonly CustomerIdSource[]): { id: string; source: string } | null {
+  for (const source of sources) {
+    if (source.startsWith('header:')) {
+      const name = source.slice('header:'.length).toLowerCase();
+      const value = headerValue(headers, name);
+      if (value !== null) return { id: validateCustomerId(value, `header ${name}`), source: `header ${name}` };
+    } else if (source === 'metadata.user_id') {
+      const metadata = body.metadata;
+      if (metadata && typeof metadata === 'object' && !Array.isArray(metadata)) {
+        const userId = (metadata as { user_id?: unknown }).user_id;
+        if (present(userId)) return { id: validateCustomerId(userId, 'metadata.user_id'), source: 'metadata.user_id' };
+      }
+    } else if (present(body[source])) return { id: validateCustomerId(body[source], source), source };
   }
   return null;
 }
 
-export function extractCustomerId(headers: IncomingHttpHeaders, body: Record<string, unknown>): string | null {
-  return namedCustomer(headers, body)?.id ?? null;
+export function extractCustomerId(headers: IncomingHttpHeaders, body: Record<string, unknown>, sources: readonly CustomerIdSource[] = DEFAULT_CUSTOMER_ID_SOURCES): string | null {
+  return namedCustomer(headers, body, sources)?.id ?? null;
 }
 
 /**
  * The customer a request is charged to. A bound key's own customer, always: an app that ships
  * such a key to a browser or a phone cannot spend another customer's budget with it.
  */
-export function customerIdFor(principal: Principal, headers: IncomingHttpHeaders, body: Record<string, unknown>): string | null {
-  const named = namedCustomer(headers, body);
+export function customerIdFor(principal: Principal, headers: IncomingHttpHeaders, body: Record<string, unknown>, sources: readonly CustomerIdSource[] = DEFAULT_CUSTOMER_ID_SOURCES): string | null {
+  const named = namedCustomer(headers, body, sources);
   if (principal.customerId === null) return named?.id ?? null;
   if (named && named.id !== principal.customerId) {
     throw new GatewayError(

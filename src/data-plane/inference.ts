@@ -1,8 +1,9 @@
 /**
- * @module The inference routes, in request order: authenticate → parse → identify customer →
- * route model → authorize (internal resolver) → forward → stream/relay → settle → respond.
- * Settlement happens before the last byte leaves, so spend is visible (and journaled) as
- * soon as the client has the whole response.
+ * @module The inference pipeline, the same for every route and API format: authenticate →
+ * parse → identify customer → route model → authorize (internal resolver) → forward → relay
+ * (JSON or stream) → settle → respond. A format (chat, Responses, Messages) only says how its
+ * body reads and how a deployment is called. Settlement happens before the last byte leaves,
+ * so spend is visible (and journaled) as soon as the client has the whole response.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,20 +11,26 @@ import type { Deployment } from '../config/load';
 import type { InternalResolver, Decision, Settlement } from '../governance/resolver';
 import type { Registry } from '../governance/registry';
 import type { Principal } from '../governance/records';
-import { countChatPromptTokensExact, countEmbeddingInputTokensExact, countTextTokensExact, estimateChatPromptTokens, estimateEmbeddingInputTokens } from '../pricing/tokens';
-import type { TokenUsage } from '../pricing/prices';
+import { countTextTokens, estimateEmbeddingInputTokens } from '../pricing/tokens';
 import { adapterFor } from '../providers/registry';
-import type { ChatContext, ProviderAdapter, StreamTranslator, UpstreamRequest } from '../providers/types';
+import type { UpstreamRequest } from '../providers/types';
 import type { CostSource } from '../ledger/types';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString } from '../shared/money';
 import type { Logger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
-import { customerIdFor } from './customer-id';
+import { chatFormat } from './api-formats/chat';
+import { countMessageTokens, messagesFormat } from './api-formats/messages';
+import { anthropicModelList, openAIModelList } from './api-formats/models';
+import { createResponsesFormat } from './api-formats/responses';
+import type { ResponseStore } from './api-formats/responses/store';
+import type { ApiFormat, Exchange, FormatRequestContext, ParsedRequest } from './api-formats/types';
+import { customerIdFor, DEFAULT_CUSTOMER_ID_SOURCES, type CustomerIdSource } from './customer-id';
 import type { Forwarder, UpstreamResponse } from './forwarder';
-import { bearerToken, rawJson, readJsonBody, sendError, sendJson } from './http-io';
+import { bearerToken, rawJson, readJsonBody, sendJson } from './http-io';
 import type { ModelRouter } from './model-router';
-import { SseParser } from './sse';
+import type { RouteMatch } from './routes';
+import { COST_HEADER, relayStream } from './stream-relay';
 import { isConnectionRefused, upstreamFailure, upstreamHttpError } from './upstream-errors';
 
 export interface InferenceDependencies {
@@ -33,19 +40,20 @@ export interface InferenceDependencies {
   forwarder: Forwarder;
   logger: Logger;
   maxBodyBytes: number;
-  /** Configured secrets, cut out of any upstream message before it reaches a client. */
-  secrets: readonly string[];
   metrics?: Pick<GatewayMetrics, 'requestFinished'>;
+  /** Where a customer ID is read from, in order (`tollgate.customer_id_sources`). */
+  customerIdSources?: CustomerIdSource[];
+  /** Responses Tollgate produced, for `previous_response_id` (absent: nothing is stored). */
+  responseStore?: ResponseStore;
+  /** Configured secrets (provider keys …), cut from any upstream error message. */
+  secrets?: string[];
 }
 
-const COST_HEADER = 'x-litellm-response-cost';
-/** The largest max_tokens / max_completion_tokens a request may ask for (the 400 names the field). */
+/** The largest output cap a request may ask for (the 400 names the field). */
 export const MAX_OUTPUT_TOKENS_CEILING = 1_000_000;
 
-/** Builds, for one deployment, the provider context, its adapter and the upstream request. */
-type BuildUpstreamRequest<C> = (deployment: Deployment) => { context: C; adapter: ProviderAdapter; request: UpstreamRequest };
-/** An upstream response together with what produced it. */
-type Sent<C> = { upstream: UpstreamResponse; context: C; adapter: ProviderAdapter; request: UpstreamRequest };
+const BUDGET_REMAINING_HEADER = 'x-tollgate-budget-remaining';
+
 
 interface Prepared {
   requestId: string;
@@ -53,15 +61,23 @@ interface Prepared {
   body: Record<string, unknown>;
   model: string;
   customerId: string | null;
-  /** Size of the request body: bounds its tokens, and marks a request big enough to split its work. */
+  headers: IncomingMessage['headers'];
+  /** Size of the request body: marks a request big enough to let others run between its steps. */
   bodyBytes: number;
 }
+
+/** An upstream response together with the exchange that produced it. */
+type Sent = { upstream: UpstreamResponse; exchange: Exchange };
 
 export class InferenceHandler {
   private inFlight = 0;
   private drainWaiters: (() => void)[] = [];
 
-  constructor(private readonly deps: InferenceDependencies) {}
+  private readonly formats: Record<'chat' | 'responses' | 'messages', ApiFormat>;
+
+  constructor(private readonly deps: InferenceDependencies) {
+    this.formats = { chat: chatFormat, responses: createResponsesFormat(deps.responseStore ?? null), messages: messagesFormat };
+  }
 
   /** Requests currently being served (graceful stop waits for zero). */
   get activeRequests(): number {
@@ -73,50 +89,79 @@ export class InferenceHandler {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  async handle(kind: 'chat' | 'embeddings', request: IncomingMessage, response: ServerResponse): Promise<void> {
+  /** Serves one matched inference route; errors in the route's own envelope. */
+  async handle(match: RouteMatch, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const { endpoint } = match;
+    // Anthropic's routes answer errors in Anthropic's envelope, the rest in OpenAI's.
+    const format = endpoint === 'messages' || endpoint === 'count_tokens' ? this.formats.messages : endpoint === 'responses' || endpoint === 'get_response' ? this.formats.responses : this.formats.chat;
+    if (request.method !== match.method) {
+      request.resume();
+      this.sendFormatError(format, response, new GatewayError('invalid_request', `Use ${match.method} for ${(request.url ?? '').split('?')[0]}.`, null, { allow: match.method }, 405));
+      return;
+    }
+    if (endpoint === 'models') return this.listModels(request, response);
     this.inFlight++;
     const started = performance.now();
     const requestId = randomUUID();
     response.setHeader('x-request-id', requestId);
     let model: string | null = null;
     try {
+      if (endpoint === 'get_response') {
+        await this.getStoredResponse(match.id ?? '', request, response);
+        return;
+      }
       const prepared = await this.prepare(requestId, request);
       model = prepared.model;
-      if (kind === 'chat') await this.chat(prepared, response);
-      else await this.embeddings(prepared, response);
+      if (endpoint === 'embeddings') await this.embeddings(prepared, response);
+      else if (endpoint === 'count_tokens') await this.countTokens(prepared, response);
+      else await this.serve(this.formats[endpoint], prepared, response);
     } catch (error) {
       if (response.destroyed) return; // the client left: nobody to tell
-      if (error instanceof GatewayError) sendError(response, error);
+      if (error instanceof GatewayError) this.sendFormatError(format, response, error);
       else {
         this.deps.logger.error({ err: error, requestId }, 'inference request failed');
-        sendError(response, new GatewayError('internal_error', `Internal error while serving request ${requestId}.`));
+        this.sendFormatError(format, response, new GatewayError('internal_error', `Internal error while serving request ${requestId}.`));
       }
     } finally {
       if (--this.inFlight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
       // 499 (nginx's "client closed request") when the client left before the last byte.
       const status = response.writableEnded ? response.statusCode : 499;
-      this.deps.metrics?.requestFinished(kind, model, status, (performance.now() - started) / 1000);
+      this.deps.metrics?.requestFinished(endpoint === 'count_tokens' ? 'messages' : endpoint === 'get_response' ? 'responses' : endpoint, model, status, (performance.now() - started) / 1000);
     }
   }
 
+  /** `GET /v1/models`: OpenAI's list, or Anthropic's when the client sends `anthropic-version`. */
   listModels(request: IncomingMessage, response: ServerResponse): void {
+    const anthropic = request.headers['anthropic-version'] !== undefined;
     if (!this.deps.registry.authenticate(bearerToken(request))) {
-      sendError(response, unauthorized());
+      this.sendFormatError(anthropic ? messagesFormat : chatFormat, response, unauthorized());
       return;
     }
-    sendJson(response, 200, {
-      object: 'list',
-      data: this.deps.router.modelNames.map((id) => ({ id, object: 'model', created: 0, owned_by: 'tollgate' })),
-    });
+    const names = this.deps.router.modelNames;
+    sendJson(response, 200, anthropic ? anthropicModelList(names) : openAIModelList(names));
   }
 
-  private async prepare(requestId: string, request: IncomingMessage): Promise<Prepared> {
+  private sendFormatError(format: ApiFormat, response: ServerResponse, error: GatewayError): void {
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    const { body, headers } = format.renderError(error);
+    sendJson(response, error.status, body, headers);
+  }
+
+  private async authenticate(request: IncomingMessage): Promise<Principal> {
     await this.deps.registry.refreshed(); // a key another process just revoked is gone here too
     const principal = this.deps.registry.authenticate(bearerToken(request));
     if (!principal) {
       request.resume();
       throw unauthorized();
     }
+    return principal;
+  }
+
+  private async prepare(requestId: string, request: IncomingMessage): Promise<Prepared> {
+    const principal = await this.authenticate(request);
     const { value: parsed, bytes: bodyBytes } = await readJsonBody(request, this.deps.maxBodyBytes);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new GatewayError('invalid_request', 'Request body must be a JSON object.', null);
@@ -126,11 +171,11 @@ export class InferenceHandler {
     if (!this.deps.router.has(body.model)) {
       throw new GatewayError('model_not_found', `Model "${body.model}" is not served by this gateway. Available: ${this.deps.router.modelNames.join(', ')}.`, 'model');
     }
-    const customerId = customerIdFor(principal, request.headers, body);
-    return { requestId, principal, body, model: body.model, customerId, bodyBytes };
+    const customerId = customerIdFor(principal, request.headers, body, this.deps.customerIdSources ?? DEFAULT_CUSTOMER_ID_SOURCES);
+    return { requestId, principal, body, model: body.model, customerId, headers: request.headers, bodyBytes };
   }
 
-  private async authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: 'chat' | 'embeddings', promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null): Promise<Decision> {
+  private async authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: Decision['request']['endpoint'], promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null): Promise<Decision> {
     const authorization = await this.deps.resolver.authorize({
       requestId: prepared.requestId,
       principal: prepared.principal,
@@ -146,71 +191,69 @@ export class InferenceHandler {
     return authorization.decision;
   }
 
-  private async chat(prepared: Prepared, response: ServerResponse): Promise<void> {
-    const { body } = prepared;
-    if (!Array.isArray(body.messages) || body.messages.length === 0) {
-      throw new GatewayError('invalid_request', '"messages" is required and must be a non-empty array.', 'messages');
-    }
-    const malformed = body.messages.findIndex((message) => !message || typeof message !== 'object' || Array.isArray(message) || typeof (message as { role?: unknown }).role !== 'string');
-    if (malformed >= 0) {
-      throw new GatewayError('invalid_request', `"messages[${malformed}]" must be an object with a string "role".`, `messages[${malformed}]`);
-    }
-    if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw new GatewayError('invalid_request', '"stream" must be a boolean.', 'stream');
-    if (body.stream_options !== undefined && body.stream_options !== null && (typeof body.stream_options !== 'object' || Array.isArray(body.stream_options))) {
-      throw new GatewayError('invalid_request', '"stream_options" must be an object.', 'stream_options');
-    }
-    const requestedMax = body.max_completion_tokens ?? body.max_tokens;
-    const maxField = body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
-    if (requestedMax !== undefined && requestedMax !== null && (!Number.isInteger(requestedMax) || (requestedMax as number) < 0)) {
-      throw new GatewayError('invalid_request', '"max_tokens" / "max_completion_tokens" must be a non-negative integer.', maxField);
-    }
-    // No model writes a million tokens in one answer; a larger cap (2^53, 1e300) is a mistake or
-    // an attack, and would only inflate the budget reservation and rate-limit arithmetic.
-    if (typeof requestedMax === 'number' && requestedMax > MAX_OUTPUT_TOKENS_CEILING) {
-      throw new GatewayError('invalid_request', `"${maxField}" must be at most ${MAX_OUTPUT_TOKENS_CEILING}, not ${requestedMax}.`, maxField);
-    }
-    const stream = body.stream === true;
+  /** The one path of chat, Responses and Messages requests. */
+  private async serve(format: ApiFormat, prepared: Prepared, response: ServerResponse): Promise<void> {
     const candidates = this.deps.router.candidates(prepared.model);
     const first = candidates[0]!;
-    // An upper bound, at once, to reserve with; the real count only if the provider gives none.
-    const promptTokens = estimateChatPromptTokens(body.messages, prepared.bodyBytes);
-    const countPrompt = () => countChatPromptTokensExact(body.messages);
-    const maxCompletionTokens = typeof requestedMax === 'number' ? requestedMax : first.maxOutputTokens;
-    const decision = await this.authorizeFor(prepared, first, 'chat', promptTokens, maxCompletionTokens, typeof requestedMax === 'number' ? requestedMax : null);
+    const context: FormatRequestContext = { requestId: prepared.requestId, principal: prepared.principal, headers: prepared.headers, body: prepared.body };
+    const parsed = await format.parse(context, first);
+    // No model writes a million tokens in one answer; a larger cap (2^53, 1e300) is a mistake or
+    // an attack, and would only inflate the budget reservation and rate-limit arithmetic.
+    if (parsed.requestedMaxTokens !== null && parsed.requestedMaxTokens > MAX_OUTPUT_TOKENS_CEILING) {
+      const field = maxTokensFieldOf(prepared.body, format.route);
+      throw new GatewayError('invalid_request', `"${field}" must be at most ${MAX_OUTPUT_TOKENS_CEILING}, not ${parsed.requestedMaxTokens}.`, field);
+    }
+    const maxCompletionTokens = parsed.requestedMaxTokens ?? first.maxOutputTokens;
+    const decision = await this.authorizeFor(prepared, first, format.route, parsed.promptTokens, maxCompletionTokens, parsed.requestedMaxTokens);
     await yieldIfLarge(prepared.bodyBytes); // building the upstream request re-serialises it all
-    const clientWantsUsage = Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage);
 
     // A stream is cancelled upstream when its client leaves: nothing more can be delivered and
     // the provider stops generating (we bill what was delivered). A non-streamed answer is read
     // to the end even then, so the provider's exact usage is billed: it bills us either way.
     const abort = new AbortController();
-    if (stream) {
+    if (parsed.stream) {
       response.on('close', () => {
         if (!response.writableFinished) abort.abort();
       });
     }
-    const { upstream, context, adapter } = await this.forward(candidates, decision, (deployment) => {
-      const ctx: ChatContext = { deployment, body, stream, clientWantsUsage };
-      const a = adapterFor(deployment.provider);
-      return { context: ctx, adapter: a, request: a.buildChatRequest(ctx) };
-    }, abort.signal);
-    if (stream) await this.relayStream(prepared, decision, upstream, context, adapter, response, countPrompt);
-    else await this.relayJson(decision, upstream, context, adapter, response, countPrompt);
+    const sent = await this.forward(candidates, decision, (deployment) => format.exchange(context, parsed, deployment), abort.signal);
+    if (parsed.stream) {
+      const stream = { requestId: prepared.requestId, format, decision, exchange: sent.exchange, upstream: sent.upstream, promptTokens: parsed.promptTokens };
+      await relayStream(this.deps, { ...stream, onCompleted: (translator) => this.completed(format, { context, parsed, body: null, translator }) }, response);
+    } else await this.relayJson(format, context, parsed, decision, sent, response);
   }
 
-  private async relayJson(decision: Decision, upstream: UpstreamResponse, context: ChatContext, adapter: ProviderAdapter, response: ServerResponse, countPrompt: () => Promise<number>): Promise<void> {
-    const { json, text } = await this.readUpstreamJson(decision, upstream, context.deployment);
-    const parsed = adapter.parseChatResponse(json, context);
-    let usage = parsed.usage;
+  private async relayJson(format: ApiFormat, context: FormatRequestContext, parsed: ParsedRequest, decision: Decision, sent: Sent, response: ServerResponse): Promise<void> {
+    const { upstream, exchange } = sent;
+    const { json, text } = await this.readUpstreamJson(decision, upstream, exchange.deployment);
+    let answer;
+    try {
+      answer = exchange.parseJson(json);
+    } catch (error) {
+      await this.deps.resolver.release(decision);
+      throw error;
+    }
+    let usage = answer.usage;
     let source: CostSource = 'provider';
     if (!usage) {
-      usage = { promptTokens: await countPrompt(), completionTokens: await countTextTokensExact(completionTextOf(parsed.body)) };
+      usage = { promptTokens: parsed.promptTokens, completionTokens: countTextTokens(answer.outputText) };
       source = 'computed';
     }
     // The client may have left while the provider was still answering: billed all the same.
     const settlement = await this.deps.resolver.settle(decision, usage, source, response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
-    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.chargePico) });
+    await this.completed(format, { context, parsed, body: answer.body, translator: null });
+    sendJson(response, 200, answer.passThrough ? rawJson(text) : answer.body, { ...decision.headers, ...costHeaders(settlement) });
+  }
+
+  private async completed(format: ApiFormat, completed: Parameters<NonNullable<ApiFormat['completed']>>[0]): Promise<void> {
+    if (!format.completed) return;
+    try {
+      await format.completed(completed);
+    } catch (error) {
+      // The answer is paid for and complete: a failed store costs later turns, not this one.
+      this.deps.logger.error({ err: error, requestId: completed.context.requestId }, 'could not store the response for later turns');
+    }
   }
 
   /**
@@ -233,164 +276,84 @@ export class InferenceHandler {
     }
   }
 
-  /**
-   * Relays a stream event by event: each upstream event is translated and written as soon as
-   * it is complete, waiting only when the client reads slower than the provider writes.
-   * However the stream ends, it is settled once, before the last byte: provider usage when
-   * the provider reported it in full, counted text when the answer is complete without usage,
-   * an estimate of what was delivered when it ended early.
-   */
-  private async relayStream(
-    prepared: Prepared,
-    decision: Decision,
-    upstream: UpstreamResponse,
-    context: ChatContext,
-    adapter: ProviderAdapter,
-    response: ServerResponse,
-    countPrompt: () => Promise<number>,
-  ): Promise<void> {
-    const translator = adapter.createStreamTranslator(context);
-    decision.delivery = translator; // journaled while it streams, so a kill -9 still charges it
-    const parser = new SseParser();
-    response.writeHead(200, {
-      ...decision.headers,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      // The cost is known only at the end of a stream: it travels as an HTTP trailer.
-      trailer: COST_HEADER,
-    });
-    response.flushHeaders();
-    const write = (payloads: string[]): boolean => {
-      let writable = true;
-      for (const payload of payloads) writable = response.write(`data: ${payload}\n\n`);
-      return writable;
-    };
-    let failure: GatewayError | null = null;
-    let clientLeft: boolean;
-    try {
-      for await (const chunk of upstream.body) {
-        if (response.destroyed) break;
-        let writable = true;
-        for (const event of parser.push(chunk)) writable = write(translator.onEvent(event)) && writable;
-        if (!writable) await drained(response);
-      }
-      if (!response.destroyed) for (const event of parser.end()) write(translator.onEvent(event));
-      clientLeft = response.destroyed;
-    } catch (error) {
-      clientLeft = response.destroyed || response.writableEnded;
-      if (!clientLeft) failure = upstreamFailure(error, context.deployment);
-    }
-    if (clientLeft) {
-      upstream.destroy();
-      await this.settleStream(prepared, decision, translator, countPrompt, 'client disconnected');
-      return;
-    }
-    if (!failure && !translator.finished && !translator.errored) {
-      failure = new GatewayError('upstream_error', `Upstream ${context.deployment.id} closed the stream before it finished.`);
-    }
-    const why = failure?.message ?? (translator.errored ? 'upstream sent an error event' : null);
-    const settlement = await this.settleStream(prepared, decision, translator, countPrompt, why);
-    if (failure) write([JSON.stringify(failure.toEnvelope())]);
-    else if (!translator.errored) write(translator.finish());
-    response.addTrailers({ [COST_HEADER]: picoToDecimalString(settlement?.chargePico ?? 0n) });
-    response.end();
-  }
-
-  /** `why` is null for a stream that ended normally, else the reason it ended early. */
-  private async settleStream(prepared: Prepared, decision: Decision, translator: StreamTranslator, countPrompt: () => Promise<number>, why: string | null): Promise<Settlement | null> {
-    const status = why ? 'partial' : 'success';
-    const reported = translator.usage;
-    if (reported && translator.usageComplete) return this.deps.resolver.settle(decision, reported, 'provider', status);
-    const deliveredTokens = await countTextTokensExact(translator.deliveredText);
-    // The whole answer was delivered, the provider just did not count it: count it ourselves.
-    if (translator.finished) return this.deps.resolver.settle(decision, { promptTokens: await countPrompt(), completionTokens: deliveredTokens }, 'computed', status);
-    if (!reported && deliveredTokens === 0) {
-      // Nothing was generated (or nothing reached us) and the provider reported no usage:
-      // nothing is charged without usage, and the reservation is released.
-      await this.deps.resolver.release(decision);
-      this.deps.logger.warn({ requestId: prepared.requestId, why }, 'stream ended before any token; nothing charged');
-      return null;
-    }
-    // Ended early: the provider's prompt count when it gave one (Anthropic does at the start),
-    // and at least the tokens we delivered.
-    const usage: TokenUsage = reported
-      ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) }
-      : { promptTokens: await countPrompt(), completionTokens: deliveredTokens };
-    const settlement = await this.deps.resolver.settle(decision, usage, 'estimated', 'partial');
-    this.deps.logger.warn({ requestId: prepared.requestId, why, costPico: settlement.costPico.toString() }, 'stream ended early; charged what was delivered');
-    return settlement;
-  }
-
   private async embeddings(prepared: Prepared, response: ServerResponse): Promise<void> {
     const { body } = prepared;
     const input = body.input;
     const validInput = typeof input === 'string' || (Array.isArray(input) && input.length > 0);
     if (!validInput) throw new GatewayError('invalid_request', '"input" is required: a string or a non-empty array.', 'input');
     const candidates = this.deps.router.candidates(prepared.model);
-    const promptTokens = estimateEmbeddingInputTokens(input, prepared.bodyBytes); // an upper bound, to reserve with
+    const promptTokens = estimateEmbeddingInputTokens(input, prepared.bodyBytes);
     const decision = await this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
     // Like a non-streamed chat: read to the end even if the client leaves, and bill it.
     const neverAborted = new AbortController().signal;
-    const { upstream, adapter, context } = await this.forward(candidates, decision, (d) => {
-      const a = adapterFor(d.provider);
-      return { context: { deployment: d, body }, adapter: a, request: a.buildEmbeddingsRequest({ deployment: d, body }) };
-    }, neverAborted);
-    const { deployment } = context;
-    const { json, text } = await this.readUpstreamJson(decision, upstream, deployment);
-    const parsed = adapter.parseEmbeddingsResponse(json, { deployment, body });
-    const usage = parsed.usage ?? { promptTokens: await countEmbeddingInputTokensExact(input), completionTokens: 0 };
+    const { upstream, exchange } = await this.forward(candidates, decision, (deployment) => embeddingsExchange(deployment, body), neverAborted);
+    const { json, text } = await this.readUpstreamJson(decision, upstream, exchange.deployment);
+    const parsed = exchange.parseJson(json);
+    const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
     const settlement = await this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
-    sendJson(response, 200, parsed.body === json ? rawJson(text) : parsed.body, { ...decision.headers, [COST_HEADER]: picoToDecimalString(settlement.chargePico) });
+    sendJson(response, 200, parsed.passThrough ? rawJson(text) : parsed.body, { ...decision.headers, ...costHeaders(settlement) });
+  }
+
+  /** `POST /v1/messages/count_tokens`: free, so authenticated but neither admitted nor metered. */
+  private async countTokens(prepared: Prepared, response: ServerResponse): Promise<void> {
+    const deployment = this.deps.router.candidates(prepared.model)[0]!;
+    const native = countMessageTokens(prepared.body, deployment, prepared.headers);
+    if ('inputTokens' in native) {
+      sendJson(response, 200, { input_tokens: native.inputTokens });
+      return;
+    }
+    const upstream = await this.deps.forwarder.send(native.request, { signal: new AbortController().signal, timeoutMs: deployment.timeoutMs }).catch((error: unknown) => {
+      throw upstreamFailure(error, deployment);
+    });
+    const text = await readAll(upstream);
+    if (upstream.status >= 400) throw upstreamHttpError(upstream.status, adapterFor(deployment.provider).errorMessage(upstream.status, text), deployment, upstream.headers, { sentHeaders: native.request.headers, secrets: this.deps.secrets ?? [] });
+    sendJson(response, 200, rawJson(text));
+  }
+
+  /** `GET /v1/responses/{id}`: a response Tollgate stored, for the key that created it. */
+  private async getStoredResponse(id: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const principal = await this.authenticate(request);
+    const stored = await this.deps.responseStore?.get(id, principal.keyHash);
+    if (!stored) throw new GatewayError('not_found', `No stored response "${id}" for this key (responses are kept for the key that created them, unless sent with "store": false).`, 'response_id');
+    sendJson(response, 200, stored.response);
   }
 
   /**
-   * Sends to the first deployment that accepts the connection. Only connection refusals fail
-   * over: anything after the upstream has the request may have been billed there.
-   */
-  /**
    * Sends the request and hands back a successful upstream response. Whatever fails on the
    * way (no deployment reachable, an error status) releases the decision's reservations,
-   * since nothing was generated, and becomes an OpenAI-shaped error.
+   * since nothing was generated, and becomes an error for the client.
    */
-  private async forward<C extends { deployment: Deployment }>(
-    candidates: Deployment[],
-    decision: Decision,
-    build: BuildUpstreamRequest<C>,
-    signal: AbortSignal,
-  ): Promise<Sent<C>> {
-    let sent: Sent<C>;
+  private async forward(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange, signal: AbortSignal): Promise<Sent> {
+    let sent: Sent;
     try {
       sent = await this.sendWithFailover(candidates, decision, build, signal);
     } catch (error) {
       await this.deps.resolver.release(decision);
       throw error;
     }
-    const { upstream, adapter, context, request } = sent;
+    const { upstream, exchange } = sent;
     if (upstream.status >= 400) {
       const text = await readAll(upstream).catch(() => '');
       await this.deps.resolver.release(decision);
-      const message = adapter.errorMessage(upstream.status, text);
-      throw upstreamHttpError(upstream.status, message, context.deployment, upstream.headers, { sentHeaders: request.headers, secrets: this.deps.secrets });
+      throw upstreamHttpError(upstream.status, exchange.errorMessage(upstream.status, text), exchange.deployment, upstream.headers, { sentHeaders: exchange.request.headers, secrets: this.deps.secrets ?? [] });
     }
     return sent;
   }
 
-  private async sendWithFailover<C extends { deployment: Deployment }>(
-    candidates: Deployment[],
-    decision: Decision,
-    build: BuildUpstreamRequest<C>,
-    signal: AbortSignal,
-  ): Promise<Sent<C>> {
+  /**
+   * Sends to the first deployment that accepts the connection. Only connection refusals fail
+   * over: anything after the upstream has the request may have been billed there.
+   */
+  private async sendWithFailover(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange, signal: AbortSignal): Promise<Sent> {
     let lastError: unknown;
     for (const deployment of candidates) {
-      const { context, adapter, request } = build(deployment);
+      const exchange = build(deployment);
       try {
-        const upstream = await this.deps.forwarder.send(request, { signal, timeoutMs: deployment.timeoutMs });
+        const upstream = await this.deps.forwarder.send(exchange.request, { signal, timeoutMs: deployment.timeoutMs });
         // Bill at the prices of the deployment that actually served the request.
         decision.request.deployment = deployment;
-        return { upstream, context, adapter, request };
+        return { upstream, exchange };
       } catch (error) {
         lastError = error;
         if (!isConnectionRefused(error) || signal.aborted) break;
@@ -401,26 +364,45 @@ export class InferenceHandler {
   }
 }
 
+function embeddingsExchange(deployment: Deployment, body: Record<string, unknown>): Exchange {
+  const adapter = adapterFor(deployment.provider);
+  const context = { deployment, body };
+  const request: UpstreamRequest = adapter.buildEmbeddingsRequest(context);
+  return {
+    deployment,
+    request,
+    parseJson(json) {
+      const parsed = adapter.parseEmbeddingsResponse(json, context);
+      return { body: parsed.body, passThrough: parsed.body === json, usage: parsed.usage, outputText: '' };
+    },
+    createStream: () => {
+      throw new GatewayError('invalid_request', 'Embeddings do not stream.', 'stream');
+    },
+    errorMessage: (status, text) => adapter.errorMessage(status, text),
+  };
+}
+
+/** The cost, and after a JSON answer the budget left once it is paid. */
+/** The output-cap field the client used, for a refusal that names it. */
+function maxTokensFieldOf(body: Record<string, unknown>, route: string): string {
+  if (route === 'responses') return 'max_output_tokens';
+  return body.max_completion_tokens !== undefined && body.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+}
+
 /** Lets other requests run between the long steps of a request of megabytes. */
 async function yieldIfLarge(bodyBytes: number): Promise<void> {
   if (bodyBytes > 256 * 1024) await new Promise((resolve) => setImmediate(resolve));
 }
 
-function unauthorized(): GatewayError {
-  return new GatewayError('unauthorized', 'Authentication failed: pass a valid key as "Authorization: Bearer <key>".', null);
+/** What the customer is charged (its tier's price), and the budget left after it. */
+function costHeaders(settlement: Settlement): Record<string, string> {
+  const headers: Record<string, string> = { [COST_HEADER]: picoToDecimalString(settlement.chargePico) };
+  if (settlement.budgetRemainingPico !== null) headers[BUDGET_REMAINING_HEADER] = picoToDecimalString(settlement.budgetRemainingPico);
+  return headers;
 }
 
-/** Resolves when the client can take more data, or has gone. */
-function drained(response: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
+function unauthorized(): GatewayError {
+  return new GatewayError('unauthorized', 'Authentication failed: pass a valid key as "Authorization: Bearer <key>" (or "x-api-key: <key>").', null);
 }
 
 async function readAll(upstream: UpstreamResponse): Promise<string> {
@@ -428,9 +410,4 @@ async function readAll(upstream: UpstreamResponse): Promise<string> {
   let text = '';
   for await (const chunk of upstream.body) text += decoder.decode(chunk, { stream: true });
   return text + decoder.decode();
-}
-
-function completionTextOf(body: unknown): string {
-  const choices = (body as { choices?: { message?: { content?: unknown } }[] } | null)?.choices ?? [];
-  return choices.map((choice) => (typeof choice.message?.content === 'string' ? choice.message.content : '')).join('');
 }

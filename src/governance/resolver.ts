@@ -39,7 +39,8 @@ export interface AuthorizeRequest {
   customerId: string | null;
   model: string;
   deployment: Deployment;
-  endpoint: 'chat' | 'embeddings';
+  /** The route the request came in on (the ledger row's `endpoint`). */
+  endpoint: 'chat' | 'embeddings' | 'responses' | 'messages';
   /** Counted (or estimated) prompt tokens. */
   promptTokens: number;
   /** max_completion_tokens / max_tokens when given, else the model's output cap. */
@@ -78,6 +79,8 @@ export interface Settlement {
   /** What the customer is charged (x-litellm-response-cost): its tier's price, else the cost. */
   chargePico: Pico;
   periodSpendPico: Pico | null;
+  /** What the customer's budget has left after this request (null: no dollar budget, or unknown). */
+  budgetRemainingPico: Pico | null;
 }
 
 export const OVERALL_SCOPE = '';
@@ -109,7 +112,16 @@ export interface ResolverDependencies {
   logger?: Logger;
   /** Journals admitted requests until they settle, for a restart after `kill -9`. */
   inFlight?: InFlightJournal;
+  /** A customer ID never seen before: create the customer (default) or refuse the request. */
+  unknownCustomers?: UnknownCustomers;
+  /**
+   * The status of a budget refusal: 402 (default), which none of the OpenAI SDK, the Vercel AI
+   * SDK, LangChain and the Anthropic SDK retries, or LiteLLM's 429 (which they all retry).
+   */
+  budgetExceededStatus?: 402 | 429;
 }
+
+export type UnknownCustomers = 'create' | 'refuse';
 
 export class InternalResolver {
   private readonly registry: Registry;
@@ -126,6 +138,8 @@ export class InternalResolver {
   private readonly onMetered: (record: SpendRecord) => void;
   private readonly logger: Logger | null;
   private readonly inFlight: InFlightJournal | null;
+  private readonly unknownCustomers: UnknownCustomers;
+  private readonly budgetExceededStatus: 402 | 429;
 
   constructor(dependencies: ResolverDependencies) {
     this.registry = dependencies.registry;
@@ -141,6 +155,8 @@ export class InternalResolver {
     this.onMetered = dependencies.onMetered ?? (() => {});
     this.logger = dependencies.logger ?? null;
     this.inFlight = dependencies.inFlight ?? null;
+    this.unknownCustomers = dependencies.unknownCustomers ?? 'create';
+    this.budgetExceededStatus = dependencies.budgetExceededStatus ?? 402;
   }
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
@@ -222,7 +238,13 @@ export class InternalResolver {
     let customer = this.registry.customers.get(customerId);
     if (!customer) {
       try {
-        customer = await this.registry.customers.findOrCreate(customerId, now);
+        if (this.unknownCustomers === 'refuse') {
+          const known = await this.registry.customers.find(customerId);
+          if (!known) return { ok: false, error: unknownCustomer(customerId) };
+          customer = known;
+        } else {
+          customer = await this.registry.customers.findOrCreate(customerId, now);
+        }
       } catch (error) {
         // Read, but its counters not seeded: admission below meets the same unreachable
         // counters and applies the fail mode, knowing whether the customer is blocked.
@@ -330,9 +352,9 @@ export class InternalResolver {
     if (!outcome.admitted) await giveBackKeyTicket();
     if (!outcome.admitted && outcome.refusedBy === 'budget') {
       const refused = outcome.counters[outcome.counter]!;
-      if (outcome.counter === keyClaim) return { ok: false, error: keyBudgetExceeded(request.principal, customerId, refused.spend, counters.key!.maxBudget) };
+      if (outcome.counter === keyClaim) return { ok: false, error: keyBudgetExceeded(request.principal, customerId, refused.spend, counters.key!.maxBudget, this.budgetExceededStatus) };
       const model = outcome.counter > 0 && counters.model ? { model: request.model, max: counters.model.maxBudget } : null;
-      return { ok: false, error: budgetExceeded(customerId, budget!, refused.spend, refused.reserved, model) };
+      return { ok: false, error: budgetExceeded(customerId, budget!, refused.spend, refused.reserved, model, this.budgetExceededStatus) };
     }
     if (!outcome.admitted) return { ok: false, error: rateLimited(`end_user: ${customerId}`, outcome.rate) };
     const reservations: CounterReservation[] = claims.map((claim) => ({ key: claim.key, amount: claim.amount }));
@@ -352,7 +374,9 @@ export class InternalResolver {
       }
     }
     if (budget?.maxBudget !== null && budget?.maxBudget !== undefined) {
-      const remaining = budget.maxBudget - overall.spend;
+      // What is left once this request's reservation is counted; a JSON answer replaces it with
+      // what is left after its actual cost (Settlement.budgetRemainingPico).
+      const remaining = budget.maxBudget - overall.spend - estimate;
       headers['x-tollgate-budget-remaining'] = picoToDecimalString(remaining > 0n ? remaining : 0n);
     }
     return { ok: true, decision: { request, budget, period, reservations, rateTicket, keyRateTicket, headers, settled: false } };
@@ -415,7 +439,10 @@ export class InternalResolver {
       softBudgetPico: decision.budget?.softBudget ?? null,
       budgetId: decision.budget?.budgetId ?? null,
     });
-    return { costPico: cost, chargePico: charge, periodSpendPico: periodSpend };
+    const maxBudget = decision.budget?.maxBudget ?? null;
+    const spentNow = periodSpend as Pico | null;
+    const budgetRemainingPico = maxBudget === null || spentNow === null ? null : maxBudget > spentNow ? maxBudget - spentNow : 0n;
+    return { costPico: cost, chargePico: charge, periodSpendPico: periodSpend, budgetRemainingPico };
   }
 
   /** A request that ended without usage (upstream refused it): frees what it held, charges nothing. */
@@ -462,16 +489,25 @@ function rateLimited(who: string, rate: Extract<RateDecision, { ok: false }>): G
 }
 
 /** Same refusal mechanism as a customer budget: never retried by the SDKs. */
-function keyBudgetExceeded(principal: Principal, customerId: string, spend: Pico, limit: Pico): GatewayError {
+function keyBudgetExceeded(principal: Principal, customerId: string, spend: Pico, limit: Pico, status: 402 | 429): GatewayError {
   return new GatewayError(
     'budget_exceeded',
     `Budget has been exceeded! Key ${principal.alias ?? principal.keyId} (bound to customer ${customerId}) is over its own budget. Spend: ${dollars(spend)}, Max budget: ${dollars(limit)}.`,
     null,
     { 'x-should-retry': 'false' },
+    status,
   );
 }
 
-function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, reserved: Pico, model: { model: string; max: Pico } | null): GatewayError {
+function unknownCustomer(customerId: string): GatewayError {
+  return new GatewayError(
+    'customer_not_found',
+    `Customer=${customerId} does not exist and this gateway does not create customers on first use (tollgate.unknown_customers: refuse). Create it first: POST /customer/new {"user_id": ${JSON.stringify(customerId)}}.`,
+    'user',
+  );
+}
+
+function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, reserved: Pico, model: { model: string; max: Pico } | null, status: 402 | 429): GatewayError {
   const limit = model ? model.max : budget.maxBudget!;
   const inFlight = reserved > 0n ? ` (+${dollars(reserved)} reserved by requests in flight)` : '';
   const scope = model ? ` for model=${model.model}` : '';
@@ -480,5 +516,6 @@ function budgetExceeded(customerId: string, budget: BudgetRecord, spend: Pico, r
     `Budget has been exceeded! Customer=${customerId} is over budget${scope}. Spend: ${dollars(spend)}${inFlight}, Max budget: ${dollars(limit)} (budget_id=${budget.budgetId}).`,
     null,
     { 'x-should-retry': 'false' },
+    status,
   );
 }

@@ -70,7 +70,7 @@ export class GatewayMetrics {
   }
 
   /** Called once per inference request, when it is over. `model` is null when it never got that far. */
-  requestFinished(route: 'chat' | 'embeddings', model: string | null, status: number, seconds: number): void {
+  requestFinished(route: 'chat' | 'embeddings' | 'responses' | 'messages', model: string | null, status: number, seconds: number): void {
     const labels = { route, model: model ?? '' };
     this.requests.inc({ ...labels, status: String(status) });
     this.duration.observe(labels, seconds);

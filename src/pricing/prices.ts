@@ -11,6 +11,11 @@ export interface ModelPrice {
   outputPerToken: Pico;
   cacheReadPerToken: Pico;
   cacheWritePerToken: Pico;
+  /**
+   * Anthropic's 1-hour cache writes (`cache_control.ttl: "1h"`), priced above the 5-minute ones:
+   * config `cache_creation_input_token_cost_above_1hr`, else twice the input price (Anthropic's rule).
+   */
+  cacheWrite1hPerToken?: Pico;
   /** Where the numbers came from, for logs and /model info. */
   source: 'config' | 'genai-prices';
 }
@@ -20,6 +25,7 @@ export interface PriceOverrides {
   output_cost_per_token?: number;
   cache_read_input_token_cost?: number;
   cache_creation_input_token_cost?: number;
+  cache_creation_input_token_cost_above_1hr?: number;
 }
 
 /** Our provider prefix → genai-prices provider id. */
@@ -98,6 +104,7 @@ export function resolvePrice(provider: string, model: string, overrides: PriceOv
       overrides.cache_creation_input_token_cost !== undefined
         ? dollarsToPico(overrides.cache_creation_input_token_cost)
         : (table?.cacheWritePerToken ?? input),
+    cacheWrite1hPerToken: overrides.cache_creation_input_token_cost_above_1hr !== undefined ? dollarsToPico(overrides.cache_creation_input_token_cost_above_1hr) : input * 2n,
     source: table && !(hasInput && hasOutput) ? 'genai-prices' : 'config',
   };
 }
@@ -109,17 +116,21 @@ export interface TokenUsage {
   cachedPromptTokens?: number;
   /** Prompt tokens written to the provider's cache (subset of promptTokens; Anthropic). */
   cacheWriteTokens?: number;
+  /** Of the cache writes, those kept for an hour (subset of cacheWriteTokens; priced higher). */
+  cacheWrite1hTokens?: number;
 }
 
 /** Cost of one request in pico-USD. Cached and cache-write tokens are priced at their own rates. */
 export function costOf(price: ModelPrice, usage: TokenUsage): Pico {
   const cached = BigInt(Math.max(0, usage.cachedPromptTokens ?? 0));
   const cacheWrite = BigInt(Math.max(0, usage.cacheWriteTokens ?? 0));
+  const cacheWrite1h = BigInt(Math.min(Math.max(0, usage.cacheWrite1hTokens ?? 0), Number(cacheWrite)));
   const plainPrompt = BigInt(Math.max(0, usage.promptTokens - Number(cached) - Number(cacheWrite)));
   return (
     plainPrompt * price.inputPerToken +
     cached * price.cacheReadPerToken +
-    cacheWrite * price.cacheWritePerToken +
+    (cacheWrite - cacheWrite1h) * price.cacheWritePerToken +
+    cacheWrite1h * (price.cacheWrite1hPerToken ?? price.inputPerToken * 2n) +
     BigInt(Math.max(0, usage.completionTokens)) * price.outputPerToken
   );
 }

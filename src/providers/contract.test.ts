@@ -26,7 +26,8 @@ const CASES: StreamCase[] = [
 ];
 
 function replay(translator: StreamTranslator, events: SseEvent[]): string[] {
-  return events.flatMap((event) => translator.onEvent(event));
+  // Chat translators emit bare `data:` payloads only.
+  return events.flatMap((event) => translator.onEvent(event)).map((payload) => (typeof payload === 'string' ? payload : payload.data));
 }
 
 function contentOf(payloads: string[]): string {

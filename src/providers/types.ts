@@ -39,11 +39,14 @@ export interface SseEvent {
   data: string;
 }
 
+/** One event for the client: a bare `data:` payload, or a named event (Responses, Messages). */
+export type SseOut = string | { event: string; data: string };
+
 export interface StreamTranslator {
-  /** Translates one upstream event into zero or more `data:` payloads for the client. */
-  onEvent(event: SseEvent): string[];
-  /** Payloads to send after the upstream finished cleanly (normally `[DONE]`). */
-  finish(): string[];
+  /** Translates one upstream event into zero or more events for the client. */
+  onEvent(event: SseEvent): SseOut[];
+  /** Events to send after the upstream finished cleanly (`[DONE]` for chat). */
+  finish(): SseOut[];
   /**
    * Provider-reported usage seen so far. It may be partial (Anthropic reports the prompt at
    * the start and the output at the end): trust it for the whole request only when

@@ -17,6 +17,8 @@ import { UndiciForwarder } from '../data-plane/forwarder';
 import { configuredSecrets } from '../data-plane/upstream-errors';
 import { bearerToken, sendError, sendJson } from '../data-plane/http-io';
 import { ModelRouter } from '../data-plane/model-router';
+import { matchInferenceRoute } from '../data-plane/routes';
+import { SqlResponseStore } from '../data-plane/api-formats/responses/store';
 import { Registry } from '../governance/registry';
 import { BudgetResetTimer } from '../governance/reset-timer';
 import { InternalResolver } from '../governance/resolver';
@@ -70,13 +72,6 @@ export interface RunningGateway {
   database: Database;
   stop(): Promise<void>;
 }
-
-const INFERENCE_ROUTES: Record<string, 'chat' | 'embeddings'> = {
-  '/chat/completions': 'chat',
-  '/v1/chat/completions': 'chat',
-  '/embeddings': 'embeddings',
-  '/v1/embeddings': 'embeddings',
-};
 
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger();
@@ -165,10 +160,37 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     sharedCounterCatchUp: () => catchUp.pending,
     liveSubscriptions: () => openSubscriptions.count,
   });
-  const resolver = new InternalResolver({ registry, spendBook, rateLimiter, admissions, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, logger, onMetered: (record) => metrics.metered(record), inFlight });
+  const resolver = new InternalResolver({
+    registry,
+    spendBook,
+    rateLimiter,
+    admissions,
+    ledger,
+    events,
+    timezone: config.timezone,
+    now,
+    catchUp,
+    failMode: config.failMode,
+    logger,
+    onMetered: (record) => metrics.metered(record),
+    inFlight,
+    unknownCustomers: config.unknownCustomers,
+    budgetExceededStatus: config.budgetExceededStatus,
+  });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
   const forwarder = new UndiciForwarder();
-  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, secrets: configuredSecrets(config), metrics });
+  const inference = new InferenceHandler({
+    registry,
+    resolver,
+    router: new ModelRouter(config.deployments),
+    forwarder,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    secrets: configuredSecrets(config),
+    metrics,
+    customerIdSources: config.customerIdSources,
+    responseStore: new SqlResponseStore(database.orm, config.responseRetentionMs, now),
+  });
 
   let ready = false;
   let controlPlane: ControlPlane | null = null;
@@ -177,16 +199,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const server = createServer(serverTimeoutOptions(config.connectionLimits), (request: IncomingMessage, response: ServerResponse) => {
     if (!connections!.track(request, response)) return;
     const path = (request.url ?? '/').split('?')[0]!;
-    const inferenceKind = INFERENCE_ROUTES[path];
-    if (role === 'control' && (inferenceKind || path === '/models' || path === '/v1/models')) {
+    const inferenceRoute = matchInferenceRoute(path);
+    if (role === 'control' && inferenceRoute) {
       return sendError(response, new GatewayError('not_found', `This process is the control plane (tollgate control): send ${path} to a proxy.`, null, {}, 421));
     }
-    if (inferenceKind) {
-      if (request.method !== 'POST') return sendError(response, new GatewayError('invalid_request', `Use POST for ${path}.`, null, { allow: 'POST' }, 405));
-      void inference.handle(inferenceKind, request, response);
+    if (inferenceRoute) {
+      void inference.handle(inferenceRoute, request, response);
       return;
     }
-    if (path === '/models' || path === '/v1/models') return inference.listModels(request, response);
     if (path === '/health/liveliness' || path === '/health/liveness') return sendJson(response, 200, { status: "I'm alive!" });
     if (path === '/health/readiness') {
       const detail = {

@@ -21,6 +21,8 @@ export interface AnthropicBehavior {
   reply: string;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** Of the cache writes, those with a 1-hour lifetime (reported under cache_creation). */
+  cacheWrite1hTokens?: number;
   /** After this many text deltas, wait for `resume()`. */
   pauseAfterDeltas?: number;
   /** Answer with a tool call instead of text. */
@@ -72,6 +74,11 @@ export class AnthropicUpstream extends FakeUpstreamServer {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
     this.requests.push({ path: request.url ?? '', headers: request.headers, body });
     const b = this.behavior;
+    if (request.method === 'POST' && request.url === '/v1/messages/count_tokens') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ input_tokens: anthropicInputTokensOf(body) }));
+      return;
+    }
     if (request.method !== 'POST' || request.url !== '/v1/messages') return this.error(response, 404, 'not_found_error', `Not found: ${request.method} ${request.url}`);
     // Anthropic takes the key as x-api-key (what Tollgate sends); @anthropic-ai/sdk 1.x sends a bearer token.
     if (!request.headers['x-api-key'] && !request.headers.authorization) return this.error(response, 401, 'authentication_error', 'x-api-key header is required');
@@ -83,7 +90,7 @@ export class AnthropicUpstream extends FakeUpstreamServer {
       input_tokens: anthropicInputTokensOf(body),
       cache_creation_input_tokens: b.cacheWriteTokens,
       cache_read_input_tokens: b.cacheReadTokens,
-      cache_creation: { ephemeral_5m_input_tokens: b.cacheWriteTokens, ephemeral_1h_input_tokens: 0 },
+      cache_creation: { ephemeral_5m_input_tokens: b.cacheWriteTokens - (b.cacheWrite1hTokens ?? 0), ephemeral_1h_input_tokens: b.cacheWrite1hTokens ?? 0 },
       output_tokens: b.toolCall ? 12 : b.reply.split(' ').length,
       service_tier: 'standard',
     };

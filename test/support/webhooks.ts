@@ -23,13 +23,13 @@ tollgate:
   });
 }
 
-/** One chat completion for `user` on the mock mistral model: its cost in pico-USD, or 'refused' (429). */
+/** One chat completion for `user` on the mock mistral model: its cost in pico-USD, or 'refused' (402, over budget). */
 export async function chat(client: OpenAI, user: string, content = PROMPT): Promise<bigint | 'refused'> {
   try {
     const { response } = await client.chat.completions.create({ model: 'mistral', user, messages: [{ role: 'user', content }] }).withResponse();
     return dollarsToPico(response.headers.get('x-litellm-response-cost')!);
   } catch (error) {
-    if ((error as { status?: number }).status === 429) return 'refused';
+    if ((error as { status?: number }).status === 402) return 'refused'; // budget_exceeded
     throw error;
   }
 }

@@ -10,6 +10,8 @@ export interface AnthropicUsage {
   output_tokens?: number | null;
   cache_read_input_tokens?: number | null;
   cache_creation_input_tokens?: number | null;
+  /** The split of cache writes by lifetime (present when the request used `ttl`). */
+  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
 }
 
 const count = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0);
@@ -18,12 +20,15 @@ export function convertAnthropicUsage(usage: AnthropicUsage | null | undefined):
   if (!usage || typeof usage !== 'object' || typeof usage.input_tokens !== 'number') return null;
   const cacheRead = count(usage.cache_read_input_tokens);
   const cacheWrite = count(usage.cache_creation_input_tokens);
-  return {
+  const cacheWrite1h = Math.min(cacheWrite, count(usage.cache_creation?.ephemeral_1h_input_tokens));
+  const converted: TokenUsage = {
     promptTokens: count(usage.input_tokens) + cacheRead + cacheWrite,
     completionTokens: count(usage.output_tokens),
     cachedPromptTokens: cacheRead,
     cacheWriteTokens: cacheWrite,
   };
+  if (cacheWrite1h > 0) converted.cacheWrite1hTokens = cacheWrite1h;
+  return converted;
 }
 
 /**
@@ -36,6 +41,7 @@ export function mergeAnthropicUsage(earlier: AnthropicUsage, later: AnthropicUsa
   for (const field of ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const) {
     if (typeof later[field] === 'number') merged[field] = later[field];
   }
+  if (later.cache_creation && typeof later.cache_creation === 'object') merged.cache_creation = later.cache_creation;
   return merged;
 }
 

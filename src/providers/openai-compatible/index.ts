@@ -9,8 +9,11 @@ import { convertOpenAIUsage } from './usage';
 
 export const OPENAI_DEFAULT_BASE = 'https://api.openai.com/v1';
 
-/** Fields only the gateway reads; upstreams reject some of them (metadata without store). */
-const GATEWAY_ONLY_FIELDS = ['metadata', 'litellm_metadata'];
+/**
+ * Fields only the gateway owns (LiteLLM's). The client's own `metadata` is passed through:
+ * OpenAI takes it (stored-completion tags), and a client that sends it expects it to arrive.
+ */
+const GATEWAY_ONLY_FIELDS = ['litellm_metadata'];
 
 export function joinUrl(base: string, path: string): string {
   return base.replace(/\/+$/, '') + path;
