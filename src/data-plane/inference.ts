@@ -18,6 +18,7 @@ import type { CostSource } from '../ledger/types';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString } from '../shared/money';
 import type { Logger } from '../observability/logger';
+import type { RefusalSink } from '../activity/refusals';
 import type { GatewayMetrics } from '../observability/metrics';
 import { extractCustomerId } from './customer-id';
 import type { Forwarder, UpstreamResponse } from './forwarder';
@@ -34,6 +35,7 @@ export interface InferenceDependencies {
   logger: Logger;
   maxBodyBytes: number;
   metrics?: Pick<GatewayMetrics, 'requestFinished'>;
+  refusals?: RefusalSink;
 }
 
 const COST_HEADER = 'x-litellm-response-cost';
@@ -136,7 +138,10 @@ export class InferenceHandler {
       maxCompletionTokens,
       requestedMaxTokens,
     });
-    if (!authorization.ok) throw authorization.error;
+    if (!authorization.ok) {
+      this.deps.refusals?.record(prepared.customerId, prepared.model, authorization.error);
+      throw authorization.error;
+    }
     return authorization.decision;
   }
 

@@ -24,6 +24,8 @@ export class Registry {
   private readonly masterKeyHash: string;
   /** Reloads of entities another process changed, still reading the store. */
   private readonly pendingReloads = new Set<Promise<void>>();
+  /** Told of each use of a virtual key (key-usage.ts batches these into last_used_at). */
+  onKeyUsed: ((keyId: string, atMs: number) => void) | null = null;
 
   constructor(
     masterKey: string,
@@ -54,6 +56,7 @@ export class Registry {
     if (keyHash === this.masterKeyHash) return { kind: 'master', keyHash, alias: null, scope: 'admin', keyId: null };
     const key = this.keys.get(keyHash);
     if (!key || key.revoked) return null;
+    this.onKeyUsed?.(key.id, Date.now());
     return { kind: 'virtual', keyHash, alias: key.alias, scope: key.scope, keyId: key.id };
   }
 

@@ -24,6 +24,8 @@ import { Ledger } from '../ledger/ledger';
 import { createLogger, type Logger } from '../observability/logger';
 import { GatewayMetrics } from '../observability/metrics';
 import { createServices, type Services } from '../services';
+import { KeyUsageRecorder } from '../activity/key-usage';
+import { RefusalRecorder } from '../activity/refusals';
 import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
 import { RedisEventRelay } from '../shared-state/event-relay';
@@ -148,9 +150,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     liveSubscriptions: () => openSubscriptions.count,
   });
   const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, onMetered: (record) => metrics.metered(record) });
-  const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
+  const refusals = new RefusalRecorder(database.orm, registry, logger, now);
+  const keyUsage = new KeyUsageRecorder(database.orm, logger);
+  registry.onKeyUsed = (keyId, atMs) => keyUsage.used(keyId, atMs);
+  const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now, refusals, keyUsage });
   const forwarder = new UndiciForwarder();
-  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics });
+  const inference = new InferenceHandler({ registry, resolver, router: new ModelRouter(config.deployments), forwarder, logger, maxBodyBytes: config.maxBodyBytes, metrics, refusals });
 
   let ready = false;
   let controlPlane: ControlPlane | null = null;
@@ -190,6 +195,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
   ledger.start();
   alerting.start();
+  refusals.start();
+  keyUsage.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();
 
@@ -213,6 +220,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       server.closeIdleConnections();
       await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
       await ledger.stop();
+      await refusals.stop();
+      await keyUsage.stop();
       await alerting.stop();
       await controlPlane?.stop();
       controlForwarder?.close();

@@ -11,11 +11,14 @@ import type { BudgetRecord, CustomerRecord } from '../governance/records';
 import { validateCustomerId } from '../data-plane/customer-id';
 import { GatewayError } from '../shared/errors';
 import type { Pico } from '../shared/money';
-import { hasBudgetFields, type BudgetFields } from './budget-fields';
-import type { BudgetService } from './budgets';
+import { hasBudgetFields, SNAKE_NAMES, type BudgetFields, type FieldNames } from './budget-fields';
+import { checkSoftBelowMax, type BudgetService } from './budgets';
 import type { ServiceContext } from './context';
 import type { SpendService } from './spend';
 import { invalid } from './validation';
+import { changesBetween, writeAudit } from './history';
+import type { RefusalService } from './refusals';
+import { picoToDollars } from '../shared/money';
 
 export interface CustomerInput {
   userId: string;
@@ -35,7 +38,31 @@ export interface CustomerView {
   spend: Pico;
   /** The budget in force: the customer's own, else the default budget. */
   budget: BudgetRecord | null;
+  status: CustomerStatus;
 }
+
+/**
+ * What an operator needs to know first, most severe first: blocked (refused 403), over
+ * budget (spend reached the max budget in force: refused 429 until the period resets),
+ * rate-limited (refused by rpm/tpm/parallel in the last minute), else active.
+ */
+export type CustomerStatus = 'blocked' | 'over_budget' | 'rate_limited' | 'active';
+
+export type CustomerSort = 'id' | 'spend_desc' | 'spend_asc';
+
+export interface CustomerListOptions {
+  first?: number;
+  after?: string | null;
+  search?: string | null;
+  offset?: number;
+  /** The budget in force (a tier, a private budget or the default); '' for customers with none. */
+  budgetId?: string | null;
+  status?: CustomerStatus | null;
+  sort?: CustomerSort | null;
+}
+
+/** The fields of a customer its audit trail follows. */
+const AUDITED: (keyof CustomerRecord)[] = ['alias', 'blocked', 'budgetId', 'allowedModelRegion', 'defaultModel'];
 
 export interface CustomerPage {
   items: CustomerView[];
@@ -50,12 +77,28 @@ export class CustomerService {
     private readonly ctx: ServiceContext,
     private readonly budgets: BudgetService,
     private readonly spend: SpendService,
+    private readonly refusals: RefusalService,
   ) {}
 
   async view(customer: CustomerRecord): Promise<CustomerView> {
-    const budget = this.ctx.registry.effectiveBudget(customer);
-    if (budget) this.ctx.resolver.periodOf(budget);
-    return { customer, spend: await this.spend.currentSpend(customer.userId), budget };
+    return (await this.views([customer]))[0]!;
+  }
+
+  /** Views of many customers: their spends at once, and one query for who is rate-limited. */
+  async views(customers: CustomerRecord[]): Promise<CustomerView[]> {
+    const rateLimited = customers.length ? await this.refusals.rateLimited(customers.length > 500 ? null : customers.map((c) => c.userId)) : new Set<string>();
+    return Promise.all(
+      customers.map(async (customer) => {
+        const budget = this.ctx.registry.effectiveBudget(customer);
+        if (budget) this.ctx.resolver.periodOf(budget);
+        const spend = await this.spend.currentSpend(customer.userId);
+        let status: CustomerStatus = 'active';
+        if (customer.blocked) status = 'blocked';
+        else if (budget?.maxBudget != null && spend >= budget.maxBudget) status = 'over_budget';
+        else if (rateLimited.has(customer.userId)) status = 'rate_limited';
+        return { customer, spend, budget, status };
+      }),
+    );
   }
 
   async get(userId: string): Promise<CustomerView | null> {
@@ -69,23 +112,43 @@ export class CustomerService {
     return view;
   }
 
-  /** Ordered by id; `after` is the last id of the previous page; `search` matches id or alias. */
-  async list(options: { first?: number; after?: string | null; search?: string | null; offset?: number }): Promise<CustomerPage> {
+  /**
+   * Ordered by id (or by period spend); `after` is the last id of the previous page; `search`
+   * matches id or alias; `budgetId` and `status` filter. Filtering by status or sorting by
+   * spend reads every matching customer's spend (in memory, like the list itself).
+   */
+  async list(options: CustomerListOptions): Promise<CustomerPage> {
     const first = Math.min(Math.max(options.first ?? 100, 1), 1000);
     const needle = options.search?.toLowerCase();
     let all = [...this.ctx.registry.customers.values()];
     if (needle) all = all.filter((c) => c.userId.toLowerCase().includes(needle) || (c.alias ?? '').toLowerCase().includes(needle));
+    if (options.budgetId !== undefined && options.budgetId !== null) {
+      all = all.filter((c) => (this.ctx.registry.effectiveBudget(c)?.budgetId ?? '') === options.budgetId);
+    }
     all.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+    const sort = options.sort ?? 'id';
+    let views: CustomerView[] | null = null;
+    if (options.status || sort !== 'id') {
+      views = await this.views(all);
+      if (options.status) views = views.filter((v) => v.status === options.status);
+      if (sort !== 'id') {
+        const sign = sort === 'spend_desc' ? -1 : 1;
+        views.sort((a, b) => (a.spend === b.spend ? 0 : a.spend < b.spend ? -sign : sign)); // stable: id order within equal spend
+      }
+      all = views.map((v) => v.customer);
+    }
     let start = options.offset ?? 0;
     if (options.after) {
-      const index = all.findIndex((c) => c.userId > options.after!);
+      const after = options.after;
+      const index = sort === 'id' ? all.findIndex((c) => c.userId > after) : all.findIndex((c) => c.userId === after) + 1;
       start = index < 0 ? all.length : index;
     }
     const page = all.slice(start, start + first);
-    return { items: await Promise.all(page.map((c) => this.view(c))), total: all.length, hasMore: start + first < all.length };
+    const items = views ? views.slice(start, start + first) : await this.views(page);
+    return { items, total: all.length, hasMore: start + first < all.length };
   }
 
-  async create(input: CustomerInput, actor: string): Promise<CustomerView> {
+  async create(input: CustomerInput, actor: string, names: FieldNames = SNAKE_NAMES): Promise<CustomerView> {
     const userId = validateCustomerId(input.userId, 'user_id');
     if (input.budgetId && input.budget.maxBudget !== undefined) {
       throw new GatewayError('bad_request', "Set either 'max_budget' or 'budget_id', not both.", 'max_budget');
@@ -100,7 +163,7 @@ export class CustomerService {
     this.checkRegionAndModel(input);
     const now = this.ctx.now();
     let privateBudget: BudgetRecord | null = null;
-    if (hasBudgetFields(input.budget)) privateBudget = this.newPrivateBudget(input.budget, actor);
+    if (hasBudgetFields(input.budget)) privateBudget = this.newPrivateBudget(input.budget, actor, null, names);
     const record: CustomerRecord = {
       userId,
       alias: input.alias ?? null,
@@ -114,6 +177,9 @@ export class CustomerService {
     await this.ctx.orm.em.fork().transactional(async (em) => {
       if (privateBudget) await em.insert(BudgetEntity, budgetToEntityData(privateBudget));
       await em.insert(CustomerEntity, customerToEntityData(record));
+      const changes = changesBetween(null, record, AUDITED);
+      if (privateBudget) changes.limits = [null, describeLimits(input.budget)];
+      await writeAudit(em, { customerId: userId, action: 'created', actor, changes, createdAt: now });
     });
     if (privateBudget) this.ctx.registry.budgets.set(privateBudget.budgetId, privateBudget);
     this.ctx.registry.customers.set(userId, record);
@@ -121,7 +187,7 @@ export class CustomerService {
     return this.view(record);
   }
 
-  async update(userId: string, patch: CustomerPatch, actor: string): Promise<CustomerView> {
+  async update(userId: string, patch: CustomerPatch, actor: string, names: FieldNames = SNAKE_NAMES): Promise<CustomerView> {
     const current = (await this.require(userId, 'user_id')).customer;
     if (patch.budgetId !== undefined && hasBudgetFields(patch.budget)) {
       throw new GatewayError('bad_request', "Set either budget fields (e.g. 'max_budget') or 'budget_id', not both.", 'budget_id');
@@ -141,11 +207,11 @@ export class CustomerService {
       const own = current.budgetId ? this.ctx.registry.budgets.get(current.budgetId) : undefined;
       const sharedWithOthers = own ? this.ctx.registry.customersOnBudget(own.budgetId).length > 1 : false;
       if (own && !sharedWithOthers) {
-        await this.budgets.update(own.budgetId, patch.budget, actor);
+        await this.budgets.update(own.budgetId, patch.budget, actor, names);
       } else {
         // No budget of its own, or a tier shared with others: give this customer a private
         // budget (starting from the tier's limits) rather than silently changing the tier.
-        createdBudget = this.newPrivateBudget(patch.budget, actor, own ?? null);
+        createdBudget = this.newPrivateBudget(patch.budget, actor, own ?? null, names);
         next.budgetId = createdBudget.budgetId;
       }
     }
@@ -154,6 +220,9 @@ export class CustomerService {
       if (createdBudget) await em.insert(BudgetEntity, budgetToEntityData(createdBudget));
       const { userId: _id, createdAt: _created, ...data } = customerToEntityData(next);
       await em.upsert(CustomerEntity, { userId, createdAt: current.createdAt, ...data });
+      const changes = changesBetween(current, next, AUDITED);
+      if (hasBudgetFields(patch.budget)) changes.limits = [null, describeLimits(patch.budget)];
+      await writeAudit(em, { customerId: userId, action: 'updated', actor, changes, createdAt: next.updatedAt });
     });
     if (createdBudget) this.ctx.registry.budgets.set(createdBudget.budgetId, createdBudget);
     Object.assign(current, next);
@@ -162,11 +231,14 @@ export class CustomerService {
     return this.view(current);
   }
 
-  async delete(userIds: string[]): Promise<number> {
+  async delete(userIds: string[], actor = 'admin'): Promise<number> {
     const missing = userIds.filter((id) => !this.ctx.registry.customers.has(id));
     if (missing.length) throw new GatewayError('not_found', `End User Id(s)=${missing.join(', ')} do not exist in db`, 'user_ids');
     await this.ctx.ledger.flush();
-    await this.ctx.orm.em.fork().nativeDelete(CustomerEntity, { userId: { $in: userIds } });
+    await this.ctx.orm.em.fork().transactional(async (em) => {
+      await em.nativeDelete(CustomerEntity, { userId: { $in: userIds } });
+      for (const id of userIds) await writeAudit(em, { customerId: id, action: 'deleted', actor, changes: {}, createdAt: this.ctx.now() });
+    });
     for (const id of userIds) {
       this.ctx.registry.customers.delete(id);
       await this.ctx.spendBook.forget(id);
@@ -176,7 +248,7 @@ export class CustomerService {
   }
 
   /** Sets the blocked flag for each id, creating customers that do not exist yet. Idempotent. */
-  async setBlocked(userIds: string[], blocked: boolean): Promise<CustomerView[]> {
+  async setBlocked(userIds: string[], blocked: boolean, actor = 'admin'): Promise<CustomerView[]> {
     const ids = [...new Set(userIds.map((id) => validateCustomerId(id, 'user_ids')))];
     await this.ctx.ledger.flush();
     const now = this.ctx.now();
@@ -187,6 +259,10 @@ export class CustomerService {
     await this.ctx.orm.em.fork().transactional(async (em) => {
       for (const record of records) {
         await em.upsert(CustomerEntity, customerToEntityData({ ...record, blocked, updatedAt: now }));
+        const known = this.ctx.registry.customers.has(record.userId);
+        if (!known || record.blocked !== blocked) {
+          await writeAudit(em, { customerId: record.userId, action: blocked ? 'blocked' : 'unblocked', actor, changes: { blocked: [known ? record.blocked : null, blocked] }, createdAt: now });
+        }
       }
     });
     for (const record of records) {
@@ -195,10 +271,10 @@ export class CustomerService {
       this.ctx.registry.customers.set(record.userId, record);
     }
     await this.ctx.invalidation.publish(records.map((r) => ({ kind: 'customer', id: r.userId })));
-    return Promise.all(records.map((r) => this.view(r)));
+    return this.views(records);
   }
 
-  private newPrivateBudget(fields: BudgetFields, actor: string, base: BudgetRecord | null = null): BudgetRecord {
+  private newPrivateBudget(fields: BudgetFields, actor: string, base: BudgetRecord | null = null, names: FieldNames = SNAKE_NAMES): BudgetRecord {
     // Validated and built like any budget, but inserted together with the customer row.
     const now = this.ctx.now();
     const duration = fields.budgetDuration !== undefined ? fields.budgetDuration : (base?.duration ?? null);
@@ -217,6 +293,7 @@ export class CustomerService {
       createdAt: now,
       updatedAt: now,
     };
+    checkSoftBelowMax(record, names);
     return record;
   }
 
@@ -228,4 +305,16 @@ export class CustomerService {
       throw invalid('default_model', `"${input.defaultModel}" is not a model on this proxy (configure it in config.yaml)`);
     }
   }
+}
+
+/** Inline limits as an audit trail shows them: dollars, counts and duration text. */
+function describeLimits(fields: BudgetFields): Record<string, unknown> {
+  const described: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (typeof value === 'bigint') described[key] = picoToDollars(value);
+    else if (value instanceof Date) described[key] = value.toISOString();
+    else if (value && typeof value === 'object' && 'text' in value) described[key] = (value as { text: string }).text;
+    else described[key] = value;
+  }
+  return described;
 }

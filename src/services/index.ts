@@ -4,6 +4,9 @@ import type { ServiceContext } from './context';
 import { CustomerService } from './customers';
 import { KeyService } from './keys';
 import { SpendService } from './spend';
+import { SpendAggregates } from './aggregates';
+import { HistoryService } from './history';
+import { RefusalService } from './refusals';
 import { WebhookService } from '../webhooks/service';
 
 export interface Services {
@@ -13,11 +16,25 @@ export interface Services {
   customers: CustomerService;
   keys: KeyService;
   webhooks: WebhookService;
+  aggregates: SpendAggregates;
+  refusals: RefusalService;
+  history: HistoryService;
 }
 
 export function createServices(context: ServiceContext): Services {
   const spend = new SpendService(context);
   const budgets = new BudgetService(context, spend);
-  const customers = new CustomerService(context, budgets, spend);
-  return { context, spend, budgets, customers, keys: new KeyService(context), webhooks: new WebhookService(context) };
+  const refusals = new RefusalService(context);
+  const customers = new CustomerService(context, budgets, spend, refusals);
+  return {
+    context,
+    spend,
+    budgets,
+    customers,
+    keys: new KeyService(context),
+    webhooks: new WebhookService(context),
+    aggregates: new SpendAggregates(context),
+    refusals,
+    history: new HistoryService(context),
+  };
 }

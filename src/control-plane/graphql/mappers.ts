@@ -19,6 +19,7 @@ export function toBudget(record: BudgetRecord, services: Services): Budget {
     resetAt: record.resetAt,
     modelMaxBudget: budgetJson(record).model_max_budget,
     customerCount: services.budgets.customerCount(record.budgetId),
+    isDefault: services.budgets.isDefault(record.budgetId),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   });
@@ -35,6 +36,7 @@ export function toCustomer(view: CustomerView, services: Services): Customer {
     budget: view.budget ? toBudget(view.budget, services) : null,
     allowedModelRegion: customer.allowedModelRegion,
     defaultModel: customer.defaultModel,
+    status: view.status,
     createdAt: customer.createdAt,
   });
 }

@@ -17,7 +17,8 @@ export class Budget {
   @Field(() => String, { nullable: true, description: 'Period length: Ns, Nm, Nh, Nd, Nw or Nmo.' }) budgetDuration!: string | null;
   @Field(() => GraphQLISODateTime, { nullable: true, description: 'When the current period ends and spend resets.' }) resetAt!: Date | null;
   @Field(() => GraphQLJSONObject, { nullable: true, description: '{model: {max_budget, budget_duration}}' }) modelMaxBudget!: Record<string, unknown> | null;
-  @Field(() => Int, { description: 'Customers linked to this budget.' }) customerCount!: number;
+  @Field(() => Int, { description: 'Customers under this budget: linked to it, plus (for the default budget) every customer without one.' }) customerCount!: number;
+  @Field(() => Boolean, { description: 'Whether litellm_settings.max_end_user_budget_id names this budget (it applies to every customer without one).' }) isDefault!: boolean;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
 }
@@ -32,6 +33,7 @@ export class Customer {
   @Field(() => Budget, { nullable: true, description: 'The budget in force: its own, else the default budget.' }) budget!: Budget | null;
   @Field(() => String, { nullable: true }) allowedModelRegion!: string | null;
   @Field(() => String, { nullable: true }) defaultModel!: string | null;
+  @Field(() => String, { description: 'blocked, over_budget, rate_limited or active (see CustomerStatus).' }) status!: string;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
 }
 

@@ -111,15 +111,15 @@ export function customerRoutes(services: Services): Router {
     return result.items.map(customerJson);
   }));
 
-  router.post('/block', route('detail', async (request) => {
+  router.post('/block', route('detail', async (request, response) => {
     const ids = requireStringArray('user_ids', bodyOf(request).user_ids);
-    const views = await customers.setBlocked(ids, true);
+    const views = await customers.setBlocked(ids, true, actorOf(response));
     return { blocked_users: views.map(customerJson) };
   }));
 
-  router.post('/unblock', route('detail', async (request) => {
+  router.post('/unblock', route('detail', async (request, response) => {
     const ids = requireStringArray('user_ids', bodyOf(request).user_ids);
-    const views = await customers.setBlocked(ids, false);
+    const views = await customers.setBlocked(ids, false, actorOf(response));
     return { unblocked_users: views.map(customerJson) };
   }));
 
