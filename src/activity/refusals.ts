@@ -10,7 +10,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Registry } from '../governance/registry';
 import type { Logger } from '../observability/logger';
 import type { GatewayError } from '../shared/errors';
-import { picoToDollars } from '../shared/money';
+import { picoToDecimalString } from '../shared/money';
 
 export const RETENTION_DAYS = 30;
 const MAX_BUFFERED = 10_000;
@@ -154,5 +154,5 @@ export class RefusalRecorder implements RefusalSink {
 }
 
 function dollars(pico: bigint): string {
-  return `$${picoToDollars(pico).toFixed(2)}`;
+  return `$${picoToDecimalString(pico)}`;
 }

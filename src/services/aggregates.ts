@@ -54,7 +54,7 @@ export class SpendAggregates {
   }
 
   /** Spend per hour or day in `timeZone`, every bucket of the range present (zeros included). */
-  async series(from: Date, to: Date, bucket: SeriesBucket, timeZone: string): Promise<SpendSum[]> {
+  async series(from: Date, to: Date, bucket: SeriesBucket, timeZone: string, customerId: string | null = null): Promise<SpendSum[]> {
     checkRange(from, to);
     const unit = bucket === 'day' ? 'day' : 'hour';
     const keys: string[] = [];
@@ -64,7 +64,7 @@ export class SpendAggregates {
       if (keys.length > MAX_SERIES_POINTS) throw invalid('to', `the range holds more than ${MAX_SERIES_POINTS} ${bucket}s; pick a shorter range or a coarser bucket`);
       cursor = cursor.plus({ [unit]: 1 });
     }
-    const sums = new Map((await this.sumLedger(from, to, bucket, timeZone)).map((row) => [row.key, row]));
+    const sums = new Map((await this.sumLedger(from, to, bucket, timeZone, MAX_SERIES_POINTS, customerId)).map((row) => [row.key, row]));
     return keys.map((key) => sums.get(key) ?? { key, spendPico: 0n, requests: 0 });
   }
 
@@ -125,7 +125,7 @@ export class SpendAggregates {
   }
 
   /** The one ledger sum every aggregate above is made of (see the module comment). */
-  private async sumLedger(from: Date, to: Date, group: LedgerGroup, timeZone = this.ctx.config.timezone, limit = 1000): Promise<SpendSum[]> {
+  private async sumLedger(from: Date, to: Date, group: LedgerGroup, timeZone = this.ctx.config.timezone, limit = 1000, customerId: string | null = null): Promise<SpendSum[]> {
     checkRange(from, to);
     await this.ctx.ledger.flush();
     const zone = timeZone.replace(/'/g, "''");
@@ -138,10 +138,13 @@ export class SpendAggregates {
     }[group];
     const order = group === 'day' || group === 'hour' ? '1 asc' : 'sum(cost_pico) desc, 1 asc';
     const knex = this.ctx.orm.em.getConnection().getKnex();
+    const params: string[] = [from.toISOString(), to.toISOString()];
+    if (customerId !== null) params.push(customerId);
     const result = await knex.raw(
       `select ${key} as key, coalesce(sum(cost_pico), 0)::text as spend, count(*) as requests
-       from spend_ledger where created_at >= ? and created_at < ? group by 1 order by ${order} limit ${Math.max(1, Math.min(limit, 1000))}`,
-      [from.toISOString(), to.toISOString()],
+       from spend_ledger where created_at >= ? and created_at < ? ${customerId !== null ? 'and customer_id = ?' : ''}
+       group by 1 order by ${order} limit ${Math.max(1, Math.min(limit, 1000))}`,
+      params,
     );
     return (result.rows as { key: string; spend: string; requests: string }[]).map((row) => ({ key: row.key, spendPico: BigInt(row.spend), requests: Number(row.requests) }));
   }

@@ -144,9 +144,9 @@ export class OverviewResolver {
     return total(await ctx.services.aggregates.total(root.from, root.to));
   }
 
-  @FieldResolver(() => [SpendSlice], { description: 'Every hour or day of the range, zeros included.' })
-  async series(@Root() root: Overview, @Ctx() ctx: GraphQLContext): Promise<SpendSlice[]> {
-    return (await ctx.services.aggregates.series(root.from, root.to, root.bucket, root.timeZone)).map(slice);
+  @FieldResolver(() => [SpendSlice], { description: 'Every hour or day of the range, zeros included; of one customer when customerId is given.' })
+  async series(@Root() root: Overview, @Ctx() ctx: GraphQLContext, @Arg('customerId', () => ID, { nullable: true }) customerId?: string | null): Promise<SpendSlice[]> {
+    return (await ctx.services.aggregates.series(root.from, root.to, root.bucket, root.timeZone, customerId ?? null)).map(slice);
   }
 
   @FieldResolver(() => [SpendSlice], { description: "Highest spend first; key '' is requests without a customer." })
