@@ -267,7 +267,7 @@ export function CustomersPage({ params }: { params: URLSearchParams }) {
           <tbody>
             {page?.nodes.map((customer) => (
               <tr key={customer.id} data-customer={customer.id} className={updated[customer.id] ? 'updated' : undefined}>
-                <td className="check">
+                <td className="check" data-label="Select">
                   <input type="checkbox" aria-label={`Select ${customer.id}`} checked={selected.has(customer.id)} onChange={() => toggle(customer.id)} />
                 </td>
                 <td data-label="Customer">

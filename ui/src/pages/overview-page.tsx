@@ -78,6 +78,8 @@ export function OverviewPage({ params }: { params: URLSearchParams }) {
           <h1>Overview</h1>
           <p className="muted">Spend and refusals across every customer. Days are counted in your time zone{o ? ` (${o.timeZone})` : ''}.</p>
         </div>
+      </div>
+      <div className="range-bar">
         <DateRangePicker value={range} onChange={(next) => setParams('overview', { ...next })} label="Chart range" />
       </div>
       <ErrorNotice error={error} title="Could not load the overview." />
