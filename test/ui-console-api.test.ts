@@ -72,6 +72,11 @@ describe('console API', () => {
     expect(lowered.errors?.[0]?.extensions).toMatchObject({ status: 400, param: 'softBudget' });
     const inline = await api(base, 'POST', '/customer/new', { user_id: 'inline-upside', max_budget: 1, soft_budget: 3 });
     expect(inline.status).toBe(400);
+    // Inline limits of every kind (a model budget too) are recorded in the audit trail.
+    const perModel = await api(base, 'POST', '/customer/new', { user_id: 'per-model-audit', max_budget: 100, budget_duration: '30d', model_max_budget: { mistral: { max_budget: 0.5, budget_duration: '1d' } } });
+    expect(perModel.status).toBe(200);
+    const audit = await gql<{ customerAudit: { changes: { limits: [null, Record<string, unknown>] } }[] }>('{ customerAudit(customerId: "per-model-audit") { changes } }');
+    expect(audit.data!.customerAudit[0]!.changes.limits[1]).toEqual({ maxBudget: 100, budgetDuration: '30d', modelMaxBudget: { mistral: { maxBudget: 0.5, duration: '1d' } } });
   });
 
   it('records refused requests off the request path, uncharged, one row per minute with a count', async () => {

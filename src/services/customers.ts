@@ -307,14 +307,13 @@ export class CustomerService {
   }
 }
 
-/** Inline limits as an audit trail shows them: dollars, counts and duration text. */
+/** Inline limits as an audit trail shows them: dollars (nested model budgets too), duration text. */
 function describeLimits(fields: BudgetFields): Record<string, unknown> {
-  const described: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (typeof value === 'bigint') described[key] = picoToDollars(value);
-    else if (value instanceof Date) described[key] = value.toISOString();
-    else if (value && typeof value === 'object' && 'text' in value) described[key] = (value as { text: string }).text;
-    else described[key] = value;
-  }
-  return described;
+  return JSON.parse(
+    JSON.stringify(fields, (_key, value: unknown) => {
+      if (typeof value === 'bigint') return picoToDollars(value);
+      if (value && typeof value === 'object' && typeof (value as { text?: unknown }).text === 'string') return (value as { text: string }).text;
+      return value;
+    }),
+  ) as Record<string, unknown>;
 }

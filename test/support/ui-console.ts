@@ -119,7 +119,8 @@ export async function horizontalOverflow(): Promise<number> {
 export async function open(hash: string, heading: string | RegExp): Promise<void> {
   await state.page.goto(`${state.gateway.url}/ui/${hash}`);
   await state.page.getByRole('heading', { level: 1, name: heading }).waitFor();
-  await state.page.waitForLoadState('networkidle');
+  // Every section has its data (the pages say "Loading…" until then).
+  await state.page.waitForFunction(() => !document.body.innerText.includes('Loading…'));
 }
 
 /** Every page of the console, with its heading, for the accessibility and phone checks. */
