@@ -57,8 +57,8 @@ describe('console API', () => {
     expect(moved.errors).toBeUndefined();
     const customer = await gql<{ customer: { budgetId: string } }>('{ customer(id: "moving-1") { budgetId } }');
     expect(customer.data!.customer.budgetId).toBe('pro');
-    const audit = await gql<{ customerAudit: unknown[] }>('{ customerAudit(customerId: "moving-1") { action } }');
-    expect(audit.data!.customerAudit.length).toBeGreaterThan(0);
+    const audit = await gql<{ customerAudit: { action: string; changes: unknown }[] }>('{ customerAudit(customerId: "moving-1") { action changes } }');
+    expect(audit.data!.customerAudit[0]).toEqual({ action: 'updated', changes: { budgetId: ['old-pro', 'pro'] } });
   });
 
   it('refuses a soft budget above the max budget, naming the field, on create and on update', async () => {

@@ -15,6 +15,7 @@ import { picoToDecimalString } from '../shared/money';
 import type { ServiceContext } from './context';
 import type { SpendService } from './spend';
 import { invalid } from './validation';
+import { writeAudit } from './history';
 
 export const MAX_BUDGET_ID_LENGTH = 256;
 
@@ -131,7 +132,7 @@ export class BudgetService {
    * them, unless `moveTo` names a budget to move them to, or `detach` unlinks them (the
    * default budget then applies to them).
    */
-  async delete(budgetId: string, detach: boolean, moveTo: string | null = null): Promise<BudgetRecord> {
+  async delete(budgetId: string, detach: boolean, moveTo: string | null = null, actor = 'admin'): Promise<BudgetRecord> {
     const budget = this.require(budgetId, 'id');
     if (this.isDefault(budgetId)) {
       const count = this.customerCount(budgetId);
@@ -160,6 +161,9 @@ export class BudgetService {
     await this.ctx.orm.em.fork().transactional(async (em) => {
       if (users.length) await em.nativeUpdate(CustomerEntity, { budgetId }, { budgetId: target, updatedAt: this.ctx.now() });
       await em.nativeDelete(BudgetEntity, { budgetId });
+      for (const customer of users) {
+        await writeAudit(em, { customerId: customer.userId, action: 'updated', actor, changes: { budgetId: [budgetId, target] }, createdAt: this.ctx.now() });
+      }
     });
     for (const customer of users) customer.budgetId = target;
     this.ctx.registry.budgets.delete(budgetId);

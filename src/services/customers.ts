@@ -86,7 +86,13 @@ export class CustomerService {
 
   /** Views of many customers: their spends at once, and one query for who is rate-limited. */
   async views(customers: CustomerRecord[]): Promise<CustomerView[]> {
-    const rateLimited = customers.length ? await this.refusals.rateLimited(customers.length > 500 ? null : customers.map((c) => c.userId)) : new Set<string>();
+    let rateLimited = new Set<string>();
+    try {
+      if (customers.length) rateLimited = await this.refusals.rateLimited(customers.length > 500 ? null : customers.map((c) => c.userId));
+    } catch (error) {
+      // The store is unreachable: spend still reads from memory; "rate-limited" cannot be told now.
+      this.ctx.logger.warn({ err: (error as Error).message }, 'could not read recent rate-limit refusals');
+    }
     return Promise.all(
       customers.map(async (customer) => {
         const budget = this.ctx.registry.effectiveBudget(customer);

@@ -196,7 +196,7 @@ export class BudgetResolver {
     @Ctx() ctx: GraphQLContext,
     @Arg('moveTo', () => ID, { nullable: true, description: 'Move its customers to this budget, then delete.' }) moveTo?: string | null,
   ): Promise<Budget> {
-    const record = await ctx.services.budgets.delete(id, detach, moveTo ?? null);
+    const record = await ctx.services.budgets.delete(id, detach, moveTo ?? null, actor(ctx));
     return Object.assign(toBudget(record, ctx.services), { customerCount: 0 });
   }
 }

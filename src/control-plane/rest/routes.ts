@@ -175,12 +175,12 @@ export function budgetRoutes(services: Services): Router {
     }));
   }));
 
-  router.post('/delete', route('detail', async (request) => {
+  router.post('/delete', route('detail', async (request, response) => {
     const body = bodyOf(request);
     const id = parseOptionalString('id', body.id ?? body.budget_id);
     if (!id) throw invalid('id', 'is required');
     const detach = parseOptionalBoolean('detach', body.detach) ?? false;
-    return budgetJson(await budgets.delete(id, detach));
+    return budgetJson(await budgets.delete(id, detach, null, actorOf(response)));
   }));
 
   return router;
