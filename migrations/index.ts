@@ -6,6 +6,7 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261128164407 } from './Migration20261128164407';
 import { Migration20261128170416 } from './Migration20261128170416';
+import { Migration20261201090825 } from './Migration20261201090825';
 import { Migration20261201092100 } from './Migration20261201092100';
 import { Migration20261201092317 } from './Migration20261201092317';
 import { Migration20261201093000 } from './Migration20261201093000';
@@ -14,6 +15,7 @@ import { Migration20261201100000 } from './Migration20261201100000';
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261128164407', class: Migration20261128164407 },
   { name: 'Migration20261128170416', class: Migration20261128170416 },
+  { name: 'Migration20261201090825', class: Migration20261201090825 },
   { name: 'Migration20261201092100', class: Migration20261201092100 },
   { name: 'Migration20261201092317', class: Migration20261201092317 },
   { name: 'Migration20261201093000', class: Migration20261201093000 },

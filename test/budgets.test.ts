@@ -282,7 +282,7 @@ describe.each(['pglite', 'postgresql'] as const)('budgets on %s', (store) => {
     await api(base, 'POST', '/budget/new', { budget_id: 'doomed', max_budget: 1 });
     await api(base, 'POST', '/customer/new', { user_id: 'doomed-1', budget_id: 'doomed' });
     const refused = await api<{ detail: { error: string } }>(base, 'POST', '/budget/delete', { id: 'doomed' });
-    expect(refused.status).toBe(400);
+    expect(refused.status).toBe(409);
     expect(refused.body.detail.error).toContain('doomed-1');
     const deleted = await api<{ budget_id: string }>(base, 'POST', '/budget/delete', { id: 'doomed', detach: true });
     expect(deleted.body.budget_id).toBe('doomed');

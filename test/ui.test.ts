@@ -1,53 +1,25 @@
+/// <reference lib="dom" />
 /**
- * The admin UI at /ui in headless Chromium (Debian's, driven by playwright-core) against a
- * gateway the test starts: the seed guide's UI step ("Budgets" tab, "+ Create Budget"),
- * refused input, live spend after a completion, the customer page, block/unblock, search and
- * pagination. Screenshots go to test-artifacts/ui/.
+ * The admin UI at /ui in headless Chromium, used as an operator would (test/support/ui-console.ts
+ * seeds a gateway with a default budget, tiers, traffic and a customer over its cap): sign-in,
+ * the overview's totals equal the ledger, the default budget cannot be deleted, budgets are
+ * created by mouse and by keyboard alone (focus trap and return), customers are filtered,
+ * sorted, paged in the URL, blocked in bulk and exported; axe-core finds no serious or
+ * critical violation on any page.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { api, openaiClient, ROOT, startTestGateway } from './support/gateway';
+import type { Page } from 'playwright-core';
+import { api, graphql } from './support/gateway';
+import { ARTIFACTS, ledger, open, PAGES, refusedStatus, screenshot, seriousViolations, setUpConsole, type ConsoleUnderTest } from './support/ui-console';
 import { usd } from '../ui/src/format';
-import { dollarsToPico } from '../src/shared/money';
 
-const ARTIFACTS = join(ROOT, 'test-artifacts', 'ui');
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-
-let gateway: Awaited<ReturnType<typeof startTestGateway>>;
-let browser: Browser;
+const ui = setUpConsole({ signIn: false });
 let page: Page;
-
-async function screenshot(name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-async function complete(user: string, content: string) {
-  const { response } = await openaiClient(`${gateway.url}/v1`)
-    .chat.completions.create({ model: 'gpt-3.5-turbo', user, messages: [{ role: 'user', content }] })
-    .withResponse();
-  return { requestId: response.headers.get('x-request-id')!, cost: Number(response.headers.get('x-litellm-response-cost')) };
-}
-
-async function customerSpend(id: string): Promise<number> {
-  return (await api<{ spend: number }>(gateway.url, 'GET', `/customer/info?end_user_id=${encodeURIComponent(id)}`)).body.spend;
-}
-
-const CHROMIUM = '/usr/bin/chromium';
-
-beforeAll(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  gateway = await startTestGateway();
-  if (!existsSync(CHROMIUM)) throw new Error(`The UI tests drive Debian's Chromium at ${CHROMIUM}: install it with "apt-get install chromium" (.ci/run does).`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-  page.setDefaultTimeout(15_000);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await gateway?.stop();
+let gateway: ConsoleUnderTest['gateway'];
+beforeAll(() => {
+  page = ui.page;
+  gateway = ui.gateway;
 });
 
 describe('admin UI', () => {
@@ -62,7 +34,7 @@ describe('admin UI', () => {
     expect((await fetch(`${gateway.url}/budget/list`)).status).toBe(401);
   });
 
-  it('signs in with a key, refusing a wrong one in the page', async () => {
+  it('signs in with a key, refusing a wrong one in the page, and lands on the overview', async () => {
     await page.goto(`${gateway.url}/ui/`);
     await page.getByLabel('API key').fill('sk-wrong');
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -71,182 +43,205 @@ describe('admin UI', () => {
 
     await page.getByLabel('API key').fill('sk-1234');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Customers' }).waitFor();
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
     await expect.poll(() => page.getByTestId('live-state').getAttribute('data-state')).toBe('live');
     expect(await page.evaluate("sessionStorage.getItem('tollgate.key')")).toBe('sk-1234');
   });
 
-  it('creates a pricing tier through "+ Create Budget", shows refusals, and the REST API sees it', async () => {
-    await page.getByRole('link', { name: 'Budgets', exact: true }).click();
+  it("shows overview totals equal to the ledger, who spent most, and who was refused today and why", async () => {
+    await open('#/overview', 'Overview');
+    const rows = await ledger();
+    const total = rows.reduce((sum, row) => sum + row.cost, 0);
+    await expect.poll(() => page.getByTestId('stat-30d').locator('.stat-value').textContent()).toBe(usd(total));
+    expect(await page.getByTestId('stat-range').locator('.stat-value').textContent()).toBe(usd(total));
+    expect(await page.getByTestId('stat-today').locator('.stat-value').textContent()).toBe(usd(total));
+    expect(Number(await page.getByTestId('spend-chart').getAttribute('data-total'))).toBeCloseTo(total, 9);
+
+    const byCustomer = new Map<string, number>();
+    for (const row of rows) byCustomer.set(row.customerId ?? '', (byCustomer.get(row.customerId ?? '') ?? 0) + row.cost);
+    const top = [...byCustomer].sort((a, b) => b[1] - a[1])[0]!;
+    const firstTop = page.getByTestId('top-customers').locator('tbody tr').first();
+    expect(await firstTop.getAttribute('data-customer')).toBe(top[0]);
+    expect(await firstTop.textContent()).toContain(usd(top[1]));
+
+    const refused = page.getByTestId('refused-today').locator('tr[data-refusal="budget_exceeded"]');
+    await refused.first().waitFor();
+    expect(await refused.first().textContent()).toContain('over-cap');
+    expect(await refused.first().textContent()).toContain('Max budget $0.00003');
+    expect(await page.getByTestId('refusals-by-reason').textContent()).toContain('Over budget');
+    expect(await page.getByTestId('near-cap').locator('tr[data-customer="over-cap"]').textContent()).toContain('Over budget');
+    await screenshot('02-overview');
+  });
+
+  it('marks the default budget with its true customer count and refuses to delete it', async () => {
+    await open('#/budgets', 'Budgets');
+    const row = page.locator('tr[data-budget="default-tier"]');
+    expect(await row.locator('.pill.default').textContent()).toBe('Default');
+    // Customers without a budget of their own (the 3 walk-ins) are under the default budget.
+    expect(await row.getByTestId('customer-count').textContent()).toBe('3');
+    await row.getByRole('button', { name: 'Delete default-tier' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete budget default-tier' });
+    expect(await dialog.getByTestId('default-budget-refusal').textContent()).toContain('The default budget cannot be deleted.');
+    expect(await dialog.getByRole('button', { name: /Delete/ }).count()).toBe(0);
+    await screenshot('03-default-budget-delete-refused');
+    await dialog.getByRole('button', { name: 'Close' }).last().click();
+    // The API refuses too, so no other client can uncap the default customers.
+    const viaApi = await graphql(gateway.url, 'mutation { deleteBudget(id: "default-tier", detach: true) { id } }');
+    expect(viaApi.errors?.[0]?.extensions).toMatchObject({ status: 409 });
+    expect((await api(gateway.url, 'POST', '/budget/info', { budgets: ['default-tier'] })).body).toHaveLength(1);
+  });
+
+  it('creates a pricing tier through "+ Create Budget", with refusals named by field (soft above max too)', async () => {
     await page.getByRole('button', { name: '+ Create Budget' }).click();
     const dialog = page.getByRole('dialog', { name: 'Create budget' });
     await dialog.getByLabel('Budget ID').fill('my-free-tier');
     await dialog.getByLabel('Max budget (USD)').fill('-4');
     await dialog.getByLabel('Requests per minute').fill('sixty');
     await dialog.getByRole('button', { name: 'Create budget' }).click();
-    // The shape check is the page's own; the range check is the gateway's, named by field.
     await dialog.getByText('Requests per minute must be a whole number').waitFor();
+    expect(await dialog.getByLabel('Requests per minute').getAttribute('aria-invalid')).toBe('true');
+    const describedBy = await dialog.getByLabel('Requests per minute').getAttribute('aria-describedby');
+    expect(await page.locator(`[id="${describedBy}"]`).textContent()).toContain('must be a whole number');
     await dialog.getByLabel('Requests per minute').fill('60');
     await dialog.getByRole('button', { name: 'Create budget' }).click();
-    await dialog.getByText('Invalid value for maxBudget: must be >= 0').first().waitFor();
+    await dialog.getByText('Max budget: must be >= 0').first().waitFor();
     expect(await dialog.locator('.field.invalid input').getAttribute('name')).toBe('maxBudget');
-    await screenshot('02-create-budget-refused');
+
+    await dialog.getByLabel('Max budget (USD)').fill('2');
+    await dialog.getByLabel('Soft budget (USD)').fill('5');
+    await dialog.getByRole('button', { name: 'Create budget' }).click();
+    await dialog.getByText('Soft budget must not be above the max budget').waitFor();
+    await screenshot('04-create-budget-refused');
 
     await dialog.getByLabel('Max budget (USD)').fill('4');
     await dialog.getByLabel('Soft budget (USD)').fill('3');
     await dialog.getByLabel('Tokens per minute').fill('100000');
     await dialog.getByLabel('Parallel requests').fill('5');
     await dialog.getByLabel('Budget duration').fill('30d');
-    await screenshot('03-create-budget-filled');
     await dialog.getByRole('button', { name: 'Create budget' }).click();
     await page.getByText('Created budget my-free-tier.').waitFor();
-    const row = page.locator('tr[data-budget="my-free-tier"]');
-    await row.waitFor();
-    expect(await row.textContent()).toContain('$4.00');
-    await screenshot('04-budgets');
-
+    expect(await page.locator('tr[data-budget="my-free-tier"]').textContent()).toContain('$4.00');
     const info = await api<Record<string, unknown>[]>(gateway.url, 'POST', '/budget/info', { budgets: ['my-free-tier'] });
-    expect(info.status).toBe(200);
     expect(info.body[0]).toMatchObject({ budget_id: 'my-free-tier', max_budget: 4, soft_budget: 3, rpm_limit: 60, tpm_limit: 100000, max_parallel_requests: 5, budget_duration: '30d' });
-    const list = await api<{ budget_id: string }[]>(gateway.url, 'GET', '/budget/list');
-    expect(list.body.map((b) => b.budget_id)).toContain('my-free-tier');
-
-    // A duplicate id is refused by the gateway, in the page.
-    await page.getByRole('button', { name: '+ Create Budget' }).click();
-    await dialog.getByLabel('Budget ID').fill('my-free-tier');
-    await dialog.getByRole('button', { name: 'Create budget' }).click();
-    await dialog.getByText("Budget with id 'my-free-tier' already exists.").first().waitFor();
-    await dialog.getByRole('button', { name: 'Cancel' }).click();
   });
 
-  it('edits and deletes budgets', async () => {
-    await page.locator('tr[data-budget="my-free-tier"]').getByRole('button', { name: 'Edit' }).click();
-    const edit = page.getByRole('dialog', { name: 'Edit budget my-free-tier' });
-    expect(await edit.getByLabel('Budget ID').isDisabled()).toBe(true);
-    expect(await edit.getByLabel('Max budget (USD)').inputValue()).toBe('4');
-    await edit.getByLabel('Max budget (USD)').fill('5');
-    await edit.getByRole('button', { name: 'Save changes' }).click();
-    await page.getByText('Saved budget my-free-tier.').waitFor();
-    const info = await api<{ max_budget: number; rpm_limit: number }[]>(gateway.url, 'POST', '/budget/info', { budgets: ['my-free-tier'] });
-    expect(info.body[0]).toMatchObject({ max_budget: 5, rpm_limit: 60 });
+  it('creates a budget by keyboard alone: focus lands in the form, stays in the dialog, and returns', async () => {
+    await open('#/budgets', 'Budgets');
+    await page.locator('body').focus();
+    let found = false;
+    for (let n = 0; n < 40 && !found; n++) {
+      await page.keyboard.press('Tab');
+      found = (await page.evaluate(() => document.activeElement?.textContent)) === '+ Create Budget';
+    }
+    expect(found).toBe(true);
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Create budget' });
+    await dialog.waitFor();
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name)).toBe('id');
+    await page.keyboard.type('kb-tier');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name)).toBe('maxBudget');
+    await page.keyboard.type('7');
+    // Tab around the whole dialog: focus never leaves it.
+    for (let n = 0; n < 14; n++) {
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => Boolean(document.activeElement?.closest('[role="dialog"]')))).toBe(true);
+    }
+    await screenshot('05-keyboard-create');
+    // Back to the id field and submit with Enter.
+    await dialog.getByLabel('Budget ID').focus();
+    await page.keyboard.press('Enter');
+    await page.getByText('Created budget kb-tier.').waitFor();
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('+ Create Budget');
+    const info = await api<{ budget_id: string; max_budget: number }[]>(gateway.url, 'POST', '/budget/info', { budgets: ['kb-tier'] });
+    expect(info.body[0]).toMatchObject({ budget_id: 'kb-tier', max_budget: 7 });
+    // Escape closes a dialog and focus goes back to the button that opened it.
+    await page.locator('tr[data-budget="kb-tier"]').getByRole('button', { name: 'Edit kb-tier' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Edit budget kb-tier' }).waitFor();
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Edit kb-tier');
+  });
 
-    await api(gateway.url, 'POST', '/budget/new', { budget_id: 'spare-tier', max_budget: 1 });
+  it('moves the customers of a budget in use to another one before deleting it', async () => {
+    await api(gateway.url, 'POST', '/customer/new', { user_id: 'on-kb', budget_id: 'kb-tier' });
     await page.reload();
-    await page.locator('tr[data-budget="spare-tier"]').getByRole('button', { name: 'Delete' }).click();
-    await page.getByRole('dialog', { name: 'Delete budget spare-tier' }).getByRole('button', { name: 'Delete budget' }).click();
-    await page.getByText('Deleted budget spare-tier.').waitFor();
-    expect(await page.locator('tr[data-budget="spare-tier"]').count()).toBe(0);
-    expect((await api<unknown[]>(gateway.url, 'POST', '/budget/info', { budgets: ['spare-tier'] })).body).toEqual([]);
+    await page.locator('tr[data-budget="kb-tier"]').getByRole('button', { name: 'Delete kb-tier' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete budget kb-tier' });
+    await dialog.getByLabel('Move its customers to').selectOption('pro');
+    await dialog.getByRole('button', { name: 'Move 1 and delete' }).click();
+    await page.getByText('Moved 1 customer(s) to pro and deleted budget kb-tier.').waitFor();
+    expect((await api<{ budget_id: string }>(gateway.url, 'GET', '/customer/info?end_user_id=on-kb')).body.budget_id).toBe('pro');
   });
 
-  it("shows a customer's spend change live after a completion, on the list and on its page", async () => {
-    await api(gateway.url, 'POST', '/customer/new', { user_id: 'my-customer-id', budget_id: 'my-free-tier' });
-    await page.getByRole('link', { name: 'Customers', exact: true }).click();
-    const row = page.locator('tr[data-customer="my-customer-id"]');
-    await row.waitFor();
-    expect(await row.getByTestId('spend').textContent()).toBe('$0.00');
-    expect(await row.textContent()).toContain('my-free-tier');
-    await expect.poll(() => page.getByTestId('live-state').getAttribute('data-state')).toBe('live');
+  it('lists customers with a truthful status, filters and sorts them, and keeps it all in the URL', async () => {
+    await open('#/customers', 'Customers');
+    await page.getByLabel('Status').selectOption('over_budget');
+    await expect.poll(() => page.locator('tr[data-customer]').count()).toBe(1);
+    expect(await page.locator('tr[data-customer="over-cap"] .pill').textContent()).toBe('Over budget');
+    expect(page.url()).toContain('status=over_budget');
+    await page.reload();
+    await page.locator('tr[data-customer="over-cap"]').waitFor();
+    expect(await page.locator('tr[data-customer]').count()).toBe(1);
+    expect(await page.getByLabel('Status').inputValue()).toBe('over_budget');
 
-    // Completions until the subscription (started when the page opened) reports one.
-    let spend = 0;
-    for (let attempt = 0; attempt < 20; attempt++) {
-      await complete('my-customer-id', `Hello! attempt ${attempt}`);
-      spend = await customerSpend('my-customer-id');
-      const shown = await row.getByTestId('spend').textContent();
-      if (shown !== '$0.00') break;
-      await page.waitForTimeout(250);
+    await page.getByLabel('Status').selectOption('');
+    await page.getByLabel('Tier').selectOption('pro');
+    await page.getByLabel('Sort').selectOption('spend_desc');
+    await expect.poll(() => page.url()).toContain('sort=spend_desc');
+    await expect.poll(() => page.locator('tr[data-customer]').count()).toBe(5);
+    const spends = await page.locator('tr[data-customer] [data-testid="spend"]').allTextContents();
+    const numbers = spends.map((text) => Number(text.replace(/[$,]/g, '')));
+    expect([...numbers].sort((a, b) => b - a)).toEqual(numbers);
+    await screenshot('06-customers-filtered');
+  });
+
+  it('blocks customers in bulk and unblocks them', async () => {
+    await open('#/customers?tier=free', 'Customers');
+    await page.locator('tr[data-customer="free-0"]').waitFor();
+    await page.getByLabel('Select free-0').check();
+    await page.getByLabel('Select free-1').check();
+    await page.getByRole('button', { name: 'Block selected', exact: true }).click();
+    await page.getByText('Blocked 2 customers.').waitFor();
+    expect(await page.locator('tr[data-customer="free-1"] .pill').textContent()).toBe('Blocked');
+    expect(await refusedStatus('free-1')).toBe(403);
+    await page.getByLabel('Select free-0').check();
+    await page.getByLabel('Select free-1').check();
+    await page.getByRole('button', { name: 'Unblock selected' }).click();
+    await page.getByText('Unblocked 2 customers.').waitFor();
+    expect((await api<{ blocked: boolean }>(gateway.url, 'GET', '/customer/info?end_user_id=free-1')).body.blocked).toBe(false);
+  });
+
+  it('exports the filtered customer list as CSV', async () => {
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export CSV' }).click();
+    const file = await download;
+    const path = join(ARTIFACTS, 'customers.csv');
+    await file.saveAs(path);
+    const { readFileSync } = await import('node:fs');
+    const lines = readFileSync(path, 'utf8').trim().split(/\r\n/);
+    expect(lines[0]).toBe('customer_id,alias,status,budget_in_force,own_budget_id,spend_this_period_usd,max_budget_usd,resets_at');
+    expect(lines.slice(1).map((line) => line.split(',')[0]).sort()).toEqual(['free-0', 'free-1', 'free-2', 'free-3', 'free-4', 'free-5']);
+  });
+
+  it('has no serious or critical axe-core violation on any page', async () => {
+    const found: Record<string, string[]> = {};
+    for (const [hash, heading, name] of PAGES) {
+      await open(hash, heading);
+      found[name] = await seriousViolations();
     }
-    await expect.poll(() => row.getByTestId('spend').textContent()).toBe(usd(spend));
-    await screenshot('05-customers-live');
-
-    await row.getByRole('link', { name: 'my-customer-id' }).click();
-    await page.getByRole('heading', { name: /my-customer-id/ }).waitFor();
-    await page.getByTestId('spend-chart').waitFor();
-    const requestRows = page.getByTestId('requests').locator('tbody tr[data-request]');
-    await expect.poll(() => requestRows.count()).toBeGreaterThan(0);
-    const before = await requestRows.count();
-    const todayBar = page.locator('rect.bar.today');
-    const heightBefore = Number(await todayBar.getAttribute('height'));
-    expect(heightBefore).toBeGreaterThan(0);
-
-    // Give this page's own subscription time to start, then one more request.
-    await page.waitForTimeout(500);
-    const { requestId } = await complete('my-customer-id', 'And one more, with a longer prompt to cost a bit more than the others.');
-    spend = await customerSpend('my-customer-id');
-    await page.locator(`tr[data-request="${requestId}"]`).waitFor();
-    await expect.poll(() => page.locator('.meter.large').getByTestId('spend').textContent()).toBe(usd(spend));
-    expect(await requestRows.count()).toBe(before + 1);
-    expect(await page.getByTestId('last-update').textContent()).toContain(requestId.slice(0, 8));
-    await screenshot('06-customer-page-live');
-
-    // Budget alerts come from the webhooks work, which is not on this branch: publish one on
-    // the gateway's BudgetEventBus, as that work will, and see it in the page.
-    const alert = page.getByTestId('budget-alert');
-    for (let n = 0; n < 40 && !(await alert.count()); n++) {
-      gateway.budgetEvents.publish({
-        eventId: `evt-${n}`,
-        type: 'threshold_crossed',
-        customerId: 'my-customer-id',
-        budgetId: 'my-free-tier',
-        threshold: 0.85,
-        spendPico: dollarsToPico('4.25'),
-        maxBudgetPico: dollarsToPico(5),
-        softBudgetPico: dollarsToPico(3),
-        periodStartMs: Date.now() - 60_000,
-        requestId,
-        atMs: Date.now(),
-      });
-      await page.waitForTimeout(250);
-    }
-    expect(await alert.textContent()).toContain('85 % of the max budget of $5.00 used (spend $4.25).');
-  });
-
-  it('blocks and unblocks the customer from its page', async () => {
-    await page.getByRole('button', { name: 'Block customer' }).click();
-    await page.getByRole('button', { name: 'Unblock customer' }).waitFor();
-    expect(await page.locator('h1 .pill').textContent()).toBe('Blocked');
-    const info = await api<{ blocked: boolean }>(gateway.url, 'GET', '/customer/info?end_user_id=my-customer-id');
-    expect(info.body.blocked).toBe(true);
-    const refused = await fetch(`${gateway.url}/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-1234' },
-      body: JSON.stringify({ model: 'gpt-3.5-turbo', user: 'my-customer-id', messages: [{ role: 'user', content: 'hi' }] }),
-    });
-    expect(refused.status).toBe(403);
-    await screenshot('07-customer-blocked');
-
-    await page.getByRole('button', { name: 'Unblock customer' }).click();
-    await page.getByRole('button', { name: 'Block customer' }).waitFor();
-    expect((await api<{ blocked: boolean }>(gateway.url, 'GET', '/customer/info?end_user_id=my-customer-id')).body.blocked).toBe(false);
-  });
-
-  it('searches and pages through customers', async () => {
-    for (let i = 0; i < 23; i++) await api(gateway.url, 'POST', '/customer/new', { user_id: `acme-user-${String(i).padStart(2, '0')}`, alias: i === 7 ? 'Acme Seven' : undefined });
-    await page.getByRole('link', { name: 'Customers', exact: true }).click();
-    await page.getByLabel('Search customers').fill('acme-user');
-    const rows = page.locator('tr[data-customer]');
-    await expect.poll(() => page.locator('.pager').textContent()).toContain('1–20 of 23');
-    expect(await rows.count()).toBe(20);
-    await page.getByRole('button', { name: 'Next →' }).click();
-    await expect.poll(() => rows.count()).toBe(3);
-    expect(await rows.first().getAttribute('data-customer')).toBe('acme-user-20');
-    await page.getByRole('button', { name: '← Previous' }).click();
-    await expect.poll(() => rows.first().getAttribute('data-customer')).toBe('acme-user-00');
-    await page.getByLabel('Search customers').fill('seven');
-    await expect.poll(() => rows.count()).toBe(1);
-    expect(await rows.first().getAttribute('data-customer')).toBe('acme-user-07');
-    await page.getByLabel('Search customers').fill('nobody-like-this');
-    await page.getByText('No customer matches').waitFor();
-    await page.getByLabel('Search customers').fill('');
-    await expect.poll(() => page.locator('.pager').textContent()).toContain('1–20 of 24');
-    await screenshot('08-customers');
+    await open('#/budgets', 'Budgets');
+    await page.getByRole('button', { name: '+ Create Budget' }).click();
+    await page.getByRole('dialog', { name: 'Create budget' }).waitFor();
+    found['create-budget-dialog'] = await seriousViolations();
+    await page.keyboard.press('Escape');
+    expect(found).toEqual(Object.fromEntries(Object.keys(found).map((name) => [name, []])));
   });
 
   it('goes back to sign-in when signing out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor();
     expect(await page.evaluate("sessionStorage.getItem('tollgate.key')")).toBeNull();
-    await screenshot('09-sign-in');
+    await screenshot('11-sign-in');
   });
 });

@@ -91,7 +91,9 @@ describe('upstream errors', () => {
       expect(result.status).toBe(status);
       expect(result.body.error.type).toBe('upstream_error');
       expect(result.body.error.code).toBe(String(status));
-      const text = JSON.stringify(result.body) + [...result.headers.values()].join(' ');
+      const headerValues: string[] = [];
+      result.headers.forEach((value) => headerValues.push(value));
+      const text = JSON.stringify(result.body) + headerValues.join(' ');
       for (const secret of [OPENAI_KEY, AZURE_KEY, ANTHROPIC_KEY, OTHER_KEY, WEBHOOK_SECRET, MASTER, 'sk-upstream', 'echoed-4d2b']) expect(text).not.toContain(secret);
       expect(result.body.error.message).toMatch(/^Upstream .* answered \d{3}: .*request POST/); // the rest of the message is kept
       expect(result.body.error.message).toContain('[redacted]');

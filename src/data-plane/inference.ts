@@ -18,6 +18,7 @@ import type { CostSource } from '../ledger/types';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString } from '../shared/money';
 import type { Logger } from '../observability/logger';
+import type { RefusalSink } from '../activity/refusals';
 import type { GatewayMetrics } from '../observability/metrics';
 import { chatFormat } from './api-formats/chat';
 import { countMessageTokens, messagesFormat } from './api-formats/messages';
@@ -47,6 +48,8 @@ export interface InferenceDependencies {
   responseStore?: ResponseStore;
   /** Configured secrets (provider keys …), cut from any upstream error message. */
   secrets?: string[];
+  /** Told of each refusal at admission (the console's refused-request log); must not block. */
+  refusals?: RefusalSink;
 }
 
 /** The largest output cap a request may ask for (the 400 names the field). */
@@ -187,7 +190,10 @@ export class InferenceHandler {
       maxCompletionTokens,
       requestedMaxTokens,
     });
-    if (!authorization.ok) throw authorization.error;
+    if (!authorization.ok) {
+      this.deps.refusals?.record(prepared.customerId, prepared.model, authorization.error);
+      throw authorization.error;
+    }
     return authorization.decision;
   }
 

@@ -32,6 +32,8 @@ export class Registry {
   private readonly pendingReloads = new Set<Promise<void>>();
   /** Told when keys were revoked or reloaded (the control plane closes revoked keys' sockets). */
   private readonly keyListeners = new Set<() => void>();
+  /** Told of each use of a virtual key (key-usage.ts batches these into last_used_at). */
+  onKeyUsed: ((keyId: string, atMs: number) => void) | null = null;
 
   constructor(
     masterKey: string,
@@ -75,6 +77,7 @@ export class Registry {
     if (keyHash === this.masterKeyHash) return { kind: 'master', keyHash, alias: null, scope: 'admin', keyId: null, customerId: null, keyLimits: null };
     const key = this.keys.get(keyHash);
     if (!key || key.revoked) return null;
+    this.onKeyUsed?.(key.id, Date.now());
     return { kind: 'virtual', keyHash, alias: key.alias, scope: key.scope, keyId: key.id, customerId: key.customerId, keyLimits: key.limits };
   }
 

@@ -31,6 +31,8 @@ import { LedgerPartitions } from '../ledger/partitions';
 import { createLogger, type Logger } from '../observability/logger';
 import { GatewayMetrics } from '../observability/metrics';
 import { createServices, type Services } from '../services';
+import { KeyUsageRecorder } from '../activity/key-usage';
+import { RefusalRecorder } from '../activity/refusals';
 import { MemoryRateLimiter, MemorySpendBook } from '../shared-state/memory';
 import { SharedStateCatchUp } from '../shared-state/catch-up';
 import { RedisEventRelay } from '../shared-state/event-relay';
@@ -177,7 +179,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     unknownCustomers: config.unknownCustomers,
     budgetExceededStatus: config.budgetExceededStatus,
   });
-  const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
+  const refusals = new RefusalRecorder(database.orm, registry, logger, now);
+  const keyUsage = new KeyUsageRecorder(database.orm, logger);
+  registry.onKeyUsed = (keyId, atMs) => keyUsage.used(keyId, atMs);
+  const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now, refusals, keyUsage });
   const forwarder = new UndiciForwarder();
   const inference = new InferenceHandler({
     registry,
@@ -190,6 +195,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     customerIdSources: config.customerIdSources,
     responseStore: new SqlResponseStore(database.orm, config.responseRetentionMs, now),
+    refusals,
   });
 
   let ready = false;
@@ -232,6 +238,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   ledger.start();
   inFlight.start();
   alerting.start();
+  refusals.start();
+  keyUsage.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();
 
@@ -260,6 +268,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       inFlight.stop();
       partitions.stop();
       await ledger.stop();
+      await refusals.stop();
+      await keyUsage.stop();
       await alerting.stop();
       await controlPlane?.stop();
       controlForwarder?.close();

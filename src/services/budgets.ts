@@ -11,10 +11,12 @@ import { budgetToEntityData } from '../store/mappers';
 import { firstResetAfter } from '../governance/periods';
 import type { BudgetRecord } from '../governance/records';
 import { GatewayError } from '../shared/errors';
-import type { BudgetFields } from './budget-fields';
+import { SNAKE_NAMES, type BudgetFields, type FieldNames } from './budget-fields';
+import { picoToDecimalString } from '../shared/money';
 import type { ServiceContext } from './context';
 import type { SpendService } from './spend';
 import { invalid, isUniqueViolation } from './validation';
+import { writeAudit } from './history';
 
 export const MAX_BUDGET_ID_LENGTH = 256;
 
@@ -62,10 +64,26 @@ export class BudgetService {
       [JSON.stringify([...new Set(budgetIds)])],
     );
     for (const row of result.rows as { budget_id: string; customers: number }[]) counts.set(row.budget_id, Number(row.customers));
+    // The default budget applies to every customer without a budget of its own: they count too.
+    const defaultId = this.ctx.registry.defaultBudgetId;
+    if (defaultId !== null && counts.has(defaultId)) {
+      const unlinked = await knex.raw('select count(*)::int as customers from customers where budget_id is null');
+      counts.set(defaultId, counts.get(defaultId)! + Number((unlinked.rows as { customers: number }[])[0]!.customers));
+    }
     return counts;
   }
 
-  async create(budgetId: string | null | undefined, fields: BudgetFields, actor: string): Promise<BudgetRecord> {
+  /** Customers under this budget: linked to it, plus, for the default, every customer without one. */
+  async customerCount(budgetId: string): Promise<number> {
+    return (await this.customerCounts([budgetId])).get(budgetId) ?? 0;
+  }
+
+  /** The budget litellm_settings.max_end_user_budget_id names (it may not exist yet). */
+  isDefault(budgetId: string): boolean {
+    return budgetId === this.ctx.registry.defaultBudgetId;
+  }
+
+  async create(budgetId: string | null | undefined, fields: BudgetFields, actor: string, names: FieldNames = SNAKE_NAMES): Promise<BudgetRecord> {
     const id = budgetId ?? randomUUID();
     if (typeof id !== 'string' || !id.trim() || id.length > MAX_BUDGET_ID_LENGTH) {
       throw invalid('budget_id', `must be a non-empty string of at most ${MAX_BUDGET_ID_LENGTH} characters`);
@@ -89,6 +107,7 @@ export class BudgetService {
       createdAt: now,
       updatedAt: now,
     };
+    checkSoftBelowMax(record, names);
     const em = this.ctx.orm.em.fork();
     try {
       await em.insert(BudgetEntity, budgetToEntityData(record));
@@ -108,7 +127,7 @@ export class BudgetService {
     return record;
   }
 
-  async update(budgetId: string, fields: BudgetFields, actor: string): Promise<BudgetRecord> {
+  async update(budgetId: string, fields: BudgetFields, actor: string, names: FieldNames = SNAKE_NAMES): Promise<BudgetRecord> {
     const current = this.require(budgetId);
     const now = this.ctx.now();
     const next: BudgetRecord = { ...current, updatedBy: actor, updatedAt: now };
@@ -124,6 +143,7 @@ export class BudgetService {
     if (fields.budgetDuration !== undefined) next.duration = fields.budgetDuration;
     if (fields.budgetResetAt !== undefined) next.resetAt = fields.budgetResetAt;
     else if (durationChanged) next.resetAt = next.duration ? this.firstReset(next.duration) : null;
+    checkSoftBelowMax(next, names);
     const em = this.ctx.orm.em.fork();
     const { budgetId: _id, createdAt: _created, ...data } = budgetToEntityData(next);
     await em.nativeUpdate(BudgetEntity, { budgetId }, data);
@@ -134,27 +154,48 @@ export class BudgetService {
     return current;
   }
 
-  /** Refused while customers use the budget, naming them, unless `detach` unlinks them first. */
-  async delete(budgetId: string, detach: boolean): Promise<BudgetRecord> {
+  /**
+   * Refused (409) for the configured default budget: deleting it would uncap every customer
+   * without a budget of their own, and walk-ins. Refused (409) while customers use it, naming
+   * them, unless `moveTo` names a budget to move them to, or `detach` unlinks them (the
+   * default budget then applies to them).
+   */
+  async delete(budgetId: string, detach: boolean, moveTo: string | null = null, actor = 'admin'): Promise<BudgetRecord> {
     const budget = this.require(budgetId, 'id');
+    if (this.isDefault(budgetId)) {
+      const count = await this.customerCount(budgetId);
+      throw new GatewayError(
+        'conflict',
+        `Budget '${budgetId}' is the default budget (litellm_settings.max_end_user_budget_id): deleting it would leave ${count} customer(s) without a budget of their own, and every new customer, with no cap. Point max_end_user_budget_id at another budget first.`,
+        'id',
+      );
+    }
+    if (moveTo !== null) {
+      if (moveTo === budgetId) throw new GatewayError('bad_request', 'moveTo must name another budget than the one deleted.', 'moveTo');
+      this.require(moveTo, 'moveTo');
+    }
     const users = await customerIdsOnBudget(this.ctx.orm, budgetId);
-    if (users.length && !detach) {
+    if (users.length && !detach && moveTo === null) {
       const names = users.slice(0, 20);
       const more = users.length > names.length ? ` and ${users.length - names.length} more` : '';
       throw new GatewayError(
-        'bad_request',
+        'conflict',
         `Budget '${budgetId}' is used by ${users.length} customer(s): ${names.join(', ')}${more}. Move them to another budget first, or pass "detach": true to unlink them.`,
         'id',
       );
     }
+    const target = moveTo;
     await this.ctx.ledger.flush();
     await this.ctx.orm.em.fork().transactional(async (em) => {
-      if (users.length) await em.nativeUpdate(CustomerEntity, { budgetId }, { budgetId: null, updatedAt: this.ctx.now() });
+      if (users.length) await em.nativeUpdate(CustomerEntity, { budgetId }, { budgetId: target, updatedAt: this.ctx.now() });
       await em.nativeDelete(BudgetEntity, { budgetId });
+      for (const id of users) {
+        await writeAudit(em, { customerId: id, action: 'updated', actor, changes: { budgetId: [budgetId, target] }, createdAt: this.ctx.now() });
+      }
     });
     for (const id of users) {
       const cached = this.ctx.registry.customers.peek(id);
-      if (cached) cached.budgetId = null;
+      if (cached) cached.budgetId = target;
     }
     this.ctx.registry.budgets.delete(budgetId);
     await this.ctx.invalidation.publish([{ kind: 'budget', id: budgetId }, ...users.map((id) => ({ kind: 'customer' as const, id }))]);
@@ -169,5 +210,12 @@ export class BudgetService {
   private async affectedCustomers(budgetId: string): Promise<string[]> {
     const ids = await customerIdsOnBudget(this.ctx.orm, budgetId);
     return budgetId === this.ctx.registry.defaultBudgetId ? ids.concat(await this.customersWithoutBudget()) : ids;
+  }
+}
+
+/** A soft budget (alert only) above the max budget could never fire before the cap refuses. */
+export function checkSoftBelowMax(budget: Pick<BudgetRecord, 'softBudget' | 'maxBudget'>, names: FieldNames = SNAKE_NAMES): void {
+  if (budget.softBudget !== null && budget.maxBudget !== null && budget.softBudget > budget.maxBudget) {
+    throw invalid(names.softBudget, `must not exceed ${names.maxBudget} (soft ${picoToDecimalString(budget.softBudget)} > max ${picoToDecimalString(budget.maxBudget)} USD)`);
   }
 }

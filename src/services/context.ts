@@ -8,6 +8,8 @@ import type { SpendEventBus } from '../ledger/events';
 import type { Logger } from '../observability/logger';
 import type { Invalidation } from '../shared-state/invalidation';
 import type { SpendBook } from '../shared-state/types';
+import type { KeyUsageRecorder } from '../activity/key-usage';
+import type { RefusalRecorder } from '../activity/refusals';
 
 export interface ServiceContext {
   orm: MikroORM;
@@ -21,4 +23,7 @@ export interface ServiceContext {
   events: SpendEventBus;
   logger: Logger;
   now: () => Date;
+  /** Refused requests and key use, written in batches off the request path. */
+  refusals: RefusalRecorder;
+  keyUsage: KeyUsageRecorder;
 }

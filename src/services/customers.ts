@@ -13,11 +13,14 @@ import type { BudgetRecord, CustomerRecord } from '../governance/records';
 import { validateCustomerId } from '../data-plane/customer-id';
 import { GatewayError } from '../shared/errors';
 import type { Pico } from '../shared/money';
-import { hasBudgetFields, type BudgetFields } from './budget-fields';
-import type { BudgetService } from './budgets';
+import { hasBudgetFields, SNAKE_NAMES, type BudgetFields, type FieldNames } from './budget-fields';
+import { checkSoftBelowMax, type BudgetService } from './budgets';
 import type { ServiceContext } from './context';
 import type { SpendService } from './spend';
 import { invalid, isUniqueViolation } from './validation';
+import { changesBetween, writeAudit } from './history';
+import type { RefusalService } from './refusals';
+import { picoToDollars } from '../shared/money';
 
 export interface CustomerInput {
   userId: string;
@@ -37,7 +40,31 @@ export interface CustomerView {
   spend: Pico;
   /** The budget in force: the customer's own, else the default budget. */
   budget: BudgetRecord | null;
+  status: CustomerStatus;
 }
+
+/**
+ * What an operator needs to know first, most severe first: blocked (refused 403), over
+ * budget (spend reached the max budget in force: refused 429 until the period resets),
+ * rate-limited (refused by rpm/tpm/parallel in the last minute), else active.
+ */
+export type CustomerStatus = 'blocked' | 'over_budget' | 'rate_limited' | 'active';
+
+export type CustomerSort = 'id' | 'spend_desc' | 'spend_asc';
+
+export interface CustomerListOptions {
+  first?: number;
+  after?: string | null;
+  search?: string | null;
+  offset?: number;
+  /** The budget in force (a tier, a private budget or the default); '' for customers with none. */
+  budgetId?: string | null;
+  status?: CustomerStatus | null;
+  sort?: CustomerSort | null;
+}
+
+/** The fields of a customer its audit trail follows. */
+const AUDITED: (keyof CustomerRecord)[] = ['alias', 'blocked', 'budgetId', 'allowedModelRegion', 'defaultModel'];
 
 export interface CustomerPage {
   items: CustomerView[];
@@ -45,18 +72,42 @@ export interface CustomerPage {
 }
 
 const REGIONS = ['eu', 'us'];
+/** Customers read at most to filter a list by status or sort it by spend (both need every spend). */
+export const LIST_SCAN_CAP = 10_000;
 
 export class CustomerService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly budgets: BudgetService,
     private readonly spend: SpendService,
+    private readonly refusals: RefusalService,
   ) {}
 
   async view(customer: CustomerRecord): Promise<CustomerView> {
-    const budget = this.ctx.registry.effectiveBudget(customer);
-    if (budget) this.ctx.resolver.periodOf(budget);
-    return { customer, spend: await this.spend.currentSpend(customer), budget };
+    return (await this.views([customer]))[0]!;
+  }
+
+  /** Views of many customers: their spends at once, and one query for who is rate-limited. */
+  async views(customers: CustomerRecord[]): Promise<CustomerView[]> {
+    let rateLimited = new Set<string>();
+    try {
+      if (customers.length) rateLimited = await this.refusals.rateLimited(customers.length > 500 ? null : customers.map((c) => c.userId));
+    } catch (error) {
+      // The store is unreachable: spend still reads from memory; "rate-limited" cannot be told now.
+      this.ctx.logger.warn({ err: (error as Error).message }, 'could not read recent rate-limit refusals');
+    }
+    return Promise.all(
+      customers.map(async (customer) => {
+        const budget = this.ctx.registry.effectiveBudget(customer);
+        if (budget) this.ctx.resolver.periodOf(budget);
+        const spend = await this.spend.currentSpend(customer);
+        let status: CustomerStatus = 'active';
+        if (customer.blocked) status = 'blocked';
+        else if (budget?.maxBudget != null && spend >= budget.maxBudget) status = 'over_budget';
+        else if (rateLimited.has(customer.userId)) status = 'rate_limited';
+        return { customer, spend, budget, status };
+      }),
+    );
   }
 
   /** From this process's cache, else one indexed read of the store (a customer another process created is found at once). */
@@ -80,16 +131,44 @@ export class CustomerService {
 
   /**
    * A page from the store, ordered by id on its primary key: `after` is the last id of the
-   * previous page (keyset); `search` matches a substring of the id or alias (trigram indexes).
+   * previous page (keyset); `search` matches a substring of the id or alias (trigram indexes);
+   * `budgetId` filters on the budget in force (indexed). Filtering by status or sorting by spend
+   * needs every matching customer's spend: it reads at most LIST_SCAN_CAP matching customers.
    * Cached records are used where this process has them (they are the same, and current).
    */
-  async list(options: { first?: number; after?: string | null; search?: string | null; offset?: number }): Promise<CustomerPage> {
+  async list(options: CustomerListOptions): Promise<CustomerPage> {
     const first = Math.min(Math.max(options.first ?? 100, 1), 1000);
     checkSearchText('search', options.search);
     checkSearchText('after', options.after);
-    const page = await listCustomers(this.ctx.orm, { first, after: options.after ?? null, offset: options.offset, search: options.search || null });
-    const records = page.records.map((record) => this.ctx.registry.customers.peek(record.userId) ?? record);
-    return { items: await Promise.all(records.map((record) => this.view(record))), hasMore: page.hasMore };
+    checkSearchText('budget_id', options.budgetId);
+    const sort = options.sort ?? 'id';
+    const filter = { search: options.search || null, ...this.budgetFilterOf(options.budgetId) };
+    const current = (records: CustomerRecord[]) => records.map((record) => this.ctx.registry.customers.peek(record.userId) ?? record);
+    if (!options.status && sort === 'id') {
+      const page = await listCustomers(this.ctx.orm, { ...filter, first, after: options.after ?? null, offset: options.offset });
+      return { items: await this.views(current(page.records)), hasMore: page.hasMore };
+    }
+    const matching = await listCustomers(this.ctx.orm, { ...filter, first: LIST_SCAN_CAP });
+    let views = await this.views(current(matching.records));
+    if (options.status) views = views.filter((v) => v.status === options.status);
+    if (sort !== 'id') {
+      const sign = sort === 'spend_desc' ? -1 : 1;
+      views.sort((a, b) => (a.spend === b.spend ? 0 : a.spend < b.spend ? -sign : sign)); // stable: id order within equal spend
+    }
+    let start = options.offset ?? 0;
+    if (options.after) {
+      const after = options.after;
+      const index = sort === 'id' ? views.findIndex((v) => v.customer.userId > after) : views.findIndex((v) => v.customer.userId === after) + 1;
+      start = index < 0 ? views.length : index;
+    }
+    return { items: views.slice(start, start + first), hasMore: start + first < views.length };
+  }
+
+  /** The budget in force as a store filter: the default budget also covers customers without one. */
+  private budgetFilterOf(budgetId: string | null | undefined): { budgetId?: string | null; orUnlinked?: boolean } {
+    if (budgetId === undefined || budgetId === null) return {};
+    if (budgetId === '') return { budgetId: null };
+    return { budgetId, orUnlinked: budgetId === this.ctx.registry.defaultBudgetId };
   }
 
   /** Customers matching `search`, counted exactly up to CUSTOMER_COUNT_CAP (an index walk bounded by it). */
@@ -98,7 +177,7 @@ export class CustomerService {
     return countCustomers(this.ctx.orm, { search });
   }
 
-  async create(input: CustomerInput, actor: string): Promise<CustomerView> {
+  async create(input: CustomerInput, actor: string, names: FieldNames = SNAKE_NAMES): Promise<CustomerView> {
     const userId = validateCustomerId(input.userId, 'user_id');
     if (input.budgetId && input.budget.maxBudget !== undefined) {
       throw new GatewayError('bad_request', "Set either 'max_budget' or 'budget_id', not both.", 'max_budget');
@@ -112,7 +191,7 @@ export class CustomerService {
     this.checkRegionAndModel(input);
     const now = this.ctx.now();
     let privateBudget: BudgetRecord | null = null;
-    if (hasBudgetFields(input.budget)) privateBudget = this.newPrivateBudget(input.budget, actor);
+    if (hasBudgetFields(input.budget)) privateBudget = this.newPrivateBudget(input.budget, actor, null, names);
     const record: CustomerRecord = {
       userId,
       alias: input.alias ?? null,
@@ -127,6 +206,9 @@ export class CustomerService {
       await this.ctx.orm.em.fork().transactional(async (em) => {
         if (privateBudget) await em.insert(BudgetEntity, budgetToEntityData(privateBudget));
         await em.insert(CustomerEntity, customerToEntityData(record));
+        const changes = changesBetween(null, record, AUDITED);
+        if (privateBudget) changes.limits = [null, describeLimits(input.budget)];
+        await writeAudit(em, { customerId: userId, action: 'created', actor, changes, createdAt: now });
       });
     } catch (error) {
       // Created meanwhile (a concurrent call, or a first request on a proxy): the row's key.
@@ -139,7 +221,7 @@ export class CustomerService {
     return this.view(record);
   }
 
-  async update(userId: string, patch: CustomerPatch, actor: string): Promise<CustomerView> {
+  async update(userId: string, patch: CustomerPatch, actor: string, names: FieldNames = SNAKE_NAMES): Promise<CustomerView> {
     const current = (await this.require(userId, 'user_id')).customer;
     if (patch.budgetId !== undefined && hasBudgetFields(patch.budget)) {
       throw new GatewayError('bad_request', "Set either budget fields (e.g. 'max_budget') or 'budget_id', not both.", 'budget_id');
@@ -158,11 +240,11 @@ export class CustomerService {
       const own = current.budgetId ? this.ctx.registry.budgets.get(current.budgetId) : undefined;
       const sharedWithOthers = own ? (await customerIdsOnBudget(this.ctx.orm, own.budgetId, 2)).length > 1 : false;
       if (own && !sharedWithOthers) {
-        await this.budgets.update(own.budgetId, patch.budget, actor);
+        await this.budgets.update(own.budgetId, patch.budget, actor, names);
       } else {
         // No budget of its own, or a tier shared with others: give this customer a private
         // budget (starting from the tier's limits) rather than silently changing the tier.
-        createdBudget = this.newPrivateBudget(patch.budget, actor, own ?? null);
+        createdBudget = this.newPrivateBudget(patch.budget, actor, own ?? null, names);
         next.budgetId = createdBudget.budgetId;
       }
     }
@@ -171,6 +253,9 @@ export class CustomerService {
       if (createdBudget) await em.insert(BudgetEntity, budgetToEntityData(createdBudget));
       const { userId: _id, createdAt: _created, ...data } = customerToEntityData(next);
       await em.upsert(CustomerEntity, { userId, createdAt: current.createdAt, ...data });
+      const changes = changesBetween(current, next, AUDITED);
+      if (hasBudgetFields(patch.budget)) changes.limits = [null, describeLimits(patch.budget)];
+      await writeAudit(em, { customerId: userId, action: 'updated', actor, changes, createdAt: next.updatedAt });
     });
     if (createdBudget) this.ctx.registry.budgets.set(createdBudget.budgetId, createdBudget);
     Object.assign(current, next);
@@ -179,12 +264,15 @@ export class CustomerService {
     return this.view(current);
   }
 
-  async delete(userIds: string[]): Promise<number> {
+  async delete(userIds: string[], actor = 'admin'): Promise<number> {
     const stored = await readCustomers(this.ctx.orm, [...new Set(userIds.filter(isStorableId))]);
     const missing = userIds.filter((id) => !stored.has(id));
     if (missing.length) throw new GatewayError('not_found', `End User Id(s)=${missing.join(', ')} do not exist in db`, 'user_ids');
     await this.ctx.ledger.flush();
-    await this.ctx.orm.em.fork().nativeDelete(CustomerEntity, { userId: { $in: userIds } });
+    await this.ctx.orm.em.fork().transactional(async (em) => {
+      await em.nativeDelete(CustomerEntity, { userId: { $in: userIds } });
+      for (const id of userIds) await writeAudit(em, { customerId: id, action: 'deleted', actor, changes: {}, createdAt: this.ctx.now() });
+    });
     for (const id of userIds) {
       this.ctx.registry.customers.delete(id);
       await this.ctx.spendBook.forget(id);
@@ -196,11 +284,22 @@ export class CustomerService {
   /**
    * Sets the blocked flag for each id in one statement, creating customers that do not exist
    * yet (other columns are kept). Idempotent. Other processes apply it through the notice,
-   * those that have not cached the customer when they next read it.
+   * those that have not cached the customer when they next read it. Changes go to the audit trail.
    */
-  async setBlocked(userIds: string[], blocked: boolean): Promise<CustomerView[]> {
+  async setBlocked(userIds: string[], blocked: boolean, actor = 'admin'): Promise<CustomerView[]> {
     const ids = [...new Set(userIds.map((id) => validateCustomerId(id, 'user_ids')))];
-    const stored = await storeBlocked(this.ctx.orm, ids, blocked, this.ctx.now());
+    const before = await readCustomers(this.ctx.orm, ids);
+    const now = this.ctx.now();
+    const stored = await storeBlocked(this.ctx.orm, ids, blocked, now);
+    const changed = ids.filter((id) => before.get(id)?.blocked !== blocked);
+    if (changed.length) {
+      await this.ctx.orm.em.fork().transactional(async (em) => {
+        for (const id of changed) {
+          const was = before.get(id);
+          await writeAudit(em, { customerId: id, action: blocked ? 'blocked' : 'unblocked', actor, changes: { blocked: [was ? was.blocked : null, blocked] }, createdAt: now });
+        }
+      });
+    }
     const records = stored.map((fresh) => {
       const cached = this.ctx.registry.customers.get(fresh.userId);
       if (!cached) return fresh;
@@ -208,10 +307,10 @@ export class CustomerService {
       return cached;
     });
     await this.ctx.invalidation.publish(records.map((r) => ({ kind: 'customer', id: r.userId })));
-    return Promise.all(records.map((r) => this.view(r)));
+    return this.views(records);
   }
 
-  private newPrivateBudget(fields: BudgetFields, actor: string, base: BudgetRecord | null = null): BudgetRecord {
+  private newPrivateBudget(fields: BudgetFields, actor: string, base: BudgetRecord | null = null, names: FieldNames = SNAKE_NAMES): BudgetRecord {
     // Validated and built like any budget, but inserted together with the customer row.
     const now = this.ctx.now();
     const duration = fields.budgetDuration !== undefined ? fields.budgetDuration : (base?.duration ?? null);
@@ -232,6 +331,7 @@ export class CustomerService {
       createdAt: now,
       updatedAt: now,
     };
+    checkSoftBelowMax(record, names);
     return record;
   }
 
@@ -260,4 +360,15 @@ function isStorableId(userId: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Inline limits as an audit trail shows them: dollars (nested model budgets too), duration text. */
+function describeLimits(fields: BudgetFields): Record<string, unknown> {
+  return JSON.parse(
+    JSON.stringify(fields, (_key, value: unknown) => {
+      if (typeof value === 'bigint') return picoToDollars(value);
+      if (value && typeof value === 'object' && typeof (value as { text?: unknown }).text === 'string') return (value as { text: string }).text;
+      return value;
+    }),
+  ) as Record<string, unknown>;
 }

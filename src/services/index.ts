@@ -6,6 +6,9 @@ import { KeyService } from './keys';
 import { SpendService } from './spend';
 import { ViewerService } from './viewer';
 import { StatementService } from './statements';
+import { SpendAggregates } from './aggregates';
+import { HistoryService } from './history';
+import { RefusalService } from './refusals';
 import { WebhookService } from '../webhooks/service';
 
 export interface Services {
@@ -17,11 +20,27 @@ export interface Services {
   viewer: ViewerService;
   statements: StatementService;
   webhooks: WebhookService;
+  aggregates: SpendAggregates;
+  refusals: RefusalService;
+  history: HistoryService;
 }
 
 export function createServices(context: ServiceContext): Services {
   const spend = new SpendService(context);
   const budgets = new BudgetService(context, spend);
-  const customers = new CustomerService(context, budgets, spend);
-  return { context, spend, budgets, customers, keys: new KeyService(context), viewer: new ViewerService(context, spend), statements: new StatementService(context), webhooks: new WebhookService(context) };
+  const refusals = new RefusalService(context);
+  const customers = new CustomerService(context, budgets, spend, refusals);
+  return {
+    context,
+    spend,
+    budgets,
+    customers,
+    keys: new KeyService(context),
+    viewer: new ViewerService(context, spend),
+    statements: new StatementService(context),
+    webhooks: new WebhookService(context),
+    aggregates: new SpendAggregates(context),
+    refusals,
+    history: new HistoryService(context),
+  };
 }

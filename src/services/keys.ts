@@ -26,6 +26,21 @@ export interface KeyBinding {
   maxBudget?: Pico | null;
 }
 
+export interface KeyDetails {
+  id: string;
+  alias: string | null;
+  scope: KeyScope;
+  revoked: boolean;
+  /** The first characters of the key (sk-tg-…), to tell keys apart; never the key. */
+  prefix: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+  /** Written in batches: up to a few seconds behind real use (activity/key-usage.ts). */
+  lastUsedAt: Date | null;
+  /** The customer a bound key acts for, or null. */
+  customerId: string | null;
+}
+
 export class KeyService {
   constructor(private readonly ctx: ServiceContext) {}
 
@@ -66,5 +81,26 @@ export class KeyService {
 
   list(): KeyRecord[] {
     return [...this.ctx.registry.keys.values()];
+  }
+
+  /** Every virtual key with when it was made and last used, newest first. */
+  async listDetailed(): Promise<KeyDetails[]> {
+    const rows = await this.ctx.orm.em.fork().find(ApiKeyEntity, {}, { orderBy: { createdAt: 'desc', id: 'asc' } });
+    return rows.map((row) => {
+      const pending = this.ctx.keyUsage.pendingUse(row.id);
+      const stored = row.lastUsedAt ?? null;
+      const lastUsedAt = pending !== undefined && (!stored || pending > stored.getTime()) ? new Date(pending) : stored;
+      return {
+        id: row.id,
+        alias: row.alias ?? null,
+        scope: row.scope as KeyScope,
+        revoked: row.revokedAt != null,
+        prefix: row.keyPrefix,
+        createdAt: row.createdAt,
+        revokedAt: row.revokedAt ?? null,
+        lastUsedAt,
+        customerId: row.customerId ?? null,
+      };
+    });
   }
 }

@@ -132,6 +132,10 @@ export const CUSTOMER_COUNT_CAP = 10_000;
 export interface CustomerQuery {
   /** Matches a substring of the id or the alias, case-insensitively (trigram indexes). */
   search?: string | null;
+  /** Customers linked to this budget (null: linked to none); absent: any. */
+  budgetId?: string | null;
+  /** With `budgetId`: also the customers linked to none (the default budget covers them). */
+  orUnlinked?: boolean;
 }
 
 function escapeLike(text: string): string {
@@ -145,6 +149,11 @@ function whereOf(query: CustomerQuery, after: string | null): { sql: string; bin
     const pattern = `%${escapeLike(query.search)}%`;
     clauses.push(`(user_id ilike ? or alias ilike ?)`);
     bindings.push(pattern, pattern);
+  }
+  if (query.budgetId === null) clauses.push('budget_id is null');
+  else if (query.budgetId !== undefined) {
+    clauses.push(query.orUnlinked ? '(budget_id = ? or budget_id is null)' : 'budget_id = ?');
+    bindings.push(query.budgetId);
   }
   if (after !== null) {
     clauses.push('user_id > ?');

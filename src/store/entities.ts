@@ -144,6 +144,8 @@ export const ApiKeyEntity = defineEntity({
     maxBudgetPico: p.bigint('bigint').nullable().fieldName('max_budget_pico'),
     createdAt: p.datetime().onCreate(() => new Date()).fieldName('created_at'),
     revokedAt: p.datetime().nullable().fieldName('revoked_at'),
+    /** Written in batches (key-usage.ts), so it lags use by up to its flush interval. */
+    lastUsedAt: p.datetime().nullable().fieldName('last_used_at'),
   },
 });
 export type ApiKey = InferEntity<typeof ApiKeyEntity>;
@@ -213,4 +215,52 @@ export const WebhookDeliveryEntity = defineEntity({
 });
 export type WebhookDelivery = InferEntity<typeof WebhookDeliveryEntity>;
 
-export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendRollupEntity, ModelSpendRollupEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity];
+/**
+ * Requests the gateway refused at admission (budget, rate limit, blocked, counters down),
+ * one row per customer × model × reason × minute with a count: bounded however hard a
+ * refused client retries. Not spend: nothing here is charged. Kept for 30 days.
+ */
+export const RefusedRequestEntity = defineEntity({
+  name: 'RefusedRequest',
+  tableName: 'refused_requests',
+  indexes: [{ properties: ['minute'] }, { properties: ['customerId', 'lastAt'] }],
+  properties: {
+    customerId: p.string().primary().length(256).fieldName('customer_id'),
+    model: p.string().primary().length(256).fieldName('model'),
+    /** The error code sent: budget_exceeded, rate_limit_exceeded, customer_blocked, service_unavailable. */
+    reason: p.string().primary().length(32).fieldName('reason'),
+    minute: p.datetime().primary().fieldName('minute'),
+    status: p.integer().fieldName('status'),
+    /** Which limit refused it: max_budget, model_max_budget, rpm, tpm, parallel; null when none. */
+    limitType: p.string().length(32).nullable().fieldName('limit_type'),
+    /** The limit's value as shown to an operator (dollars or a count). */
+    limitValue: p.string().length(64).nullable().fieldName('limit_value'),
+    budgetId: p.string().length(256).nullable().fieldName('budget_id'),
+    /** The message of the last refusal in that minute, as the client got it. */
+    message: p.text().fieldName('message'),
+    count: p.integer().fieldName('count'),
+    firstAt: p.datetime().fieldName('first_at'),
+    lastAt: p.datetime().fieldName('last_at'),
+  },
+});
+export type RefusedRequest = InferEntity<typeof RefusedRequestEntity>;
+
+/** Who changed what on a customer, and when (written by services/customers.ts). */
+export const CustomerAuditEntity = defineEntity({
+  name: 'CustomerAudit',
+  tableName: 'customer_audit',
+  indexes: [{ properties: ['customerId', 'createdAt'] }],
+  properties: {
+    id: p.string().primary().length(64).fieldName('id'),
+    customerId: p.string().length(256).fieldName('customer_id'),
+    /** created, updated, blocked, unblocked, deleted */
+    action: p.string().length(32).fieldName('action'),
+    actor: p.string().length(256).fieldName('actor'),
+    /** {field: [before, after]} for what changed. */
+    changes: p.json<Record<string, [unknown, unknown]>>().fieldName('changes'),
+    createdAt: p.datetime().fieldName('created_at'),
+  },
+});
+export type CustomerAudit = InferEntity<typeof CustomerAuditEntity>;
+
+export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendRollupEntity, ModelSpendRollupEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity, RefusedRequestEntity, CustomerAuditEntity];

@@ -6,6 +6,8 @@ import { LiveIndicator } from './components/live-indicator';
 import { BudgetsPage } from './pages/budgets-page';
 import { CustomerPage } from './pages/customer-page';
 import { CustomersPage } from './pages/customers-page';
+import { KeysPage } from './pages/keys-page';
+import { OverviewPage } from './pages/overview-page';
 import { SignInPage } from './pages/sign-in-page';
 import { useRoute } from './router';
 import { forgetKey, storedKey, storeKey } from './key-storage';
@@ -43,22 +45,27 @@ function SignedIn({ apiKey, signOut }: { apiKey: string; signOut: (reason?: stri
   useEffect(() => live.onState((state) => state === 'refused' && signOut('Signed out: the gateway refused this key for live updates.')), [live, signOut]);
   const session: Session = useMemo(() => ({ key: apiKey, live, signOut }), [apiKey, live, signOut]);
   const route = useRoute();
-  const tab = route.page === 'budgets' ? 'budgets' : 'customers';
+  const tab = route.page === 'customer' ? 'customers' : route.page;
+  const tabs = [
+    ['overview', 'Overview'],
+    ['customers', 'Customers'],
+    ['budgets', 'Budgets'],
+    ['keys', 'Keys'],
+  ] as const;
 
   return (
     <SessionContext.Provider value={session}>
       <header className="topbar">
         <div className="topbar-inner">
-          <a className="brand" href="#/customers">
+          <a className="brand" href="#/overview">
             <span className="brand-mark" aria-hidden="true">T</span> Tollgate
           </a>
           <nav className="tabs" aria-label="Sections">
-            <a href="#/customers" className={tab === 'customers' ? 'tab active' : 'tab'} aria-current={tab === 'customers' ? 'page' : undefined}>
-              Customers
-            </a>
-            <a href="#/budgets" className={tab === 'budgets' ? 'tab active' : 'tab'} aria-current={tab === 'budgets' ? 'page' : undefined}>
-              Budgets
-            </a>
+            {tabs.map(([name, label]) => (
+              <a key={name} href={`#/${name}`} className={tab === name ? 'tab active' : 'tab'} aria-current={tab === name ? 'page' : undefined}>
+                {label}
+              </a>
+            ))}
           </nav>
           <div className="topbar-end">
             <LiveIndicator />
@@ -69,9 +76,11 @@ function SignedIn({ apiKey, signOut }: { apiKey: string; signOut: (reason?: stri
         </div>
       </header>
       <main className="content">
+        {route.page === 'overview' && <OverviewPage params={route.params} />}
         {route.page === 'budgets' && <BudgetsPage />}
-        {route.page === 'customers' && <CustomersPage />}
-        {route.page === 'customer' && <CustomerPage key={route.id} id={route.id} />}
+        {route.page === 'keys' && <KeysPage />}
+        {route.page === 'customers' && <CustomersPage params={route.params} />}
+        {route.page === 'customer' && <CustomerPage key={route.id} id={route.id} params={route.params} />}
       </main>
     </SessionContext.Provider>
   );

@@ -35,6 +35,7 @@ export function toCustomer(view: CustomerView): Customer {
     budget: view.budget ? toBudget(view.budget) : null,
     allowedModelRegion: customer.allowedModelRegion,
     defaultModel: customer.defaultModel,
+    status: view.status,
     createdAt: customer.createdAt,
   });
 }

@@ -17,6 +17,8 @@ import { WebhookResolver } from '../../webhooks/graphql';
 import { toBudget, toCustomer, toSpendLog } from './mappers';
 import { SubscriptionResolver } from './subscriptions';
 import { ViewerResolver } from '../viewer/graphql';
+import { ConsoleResolver, OverviewResolver } from './console';
+import type { CustomerSort, CustomerStatus } from '../../services/customers';
 import {
   ApiKey,
   Budget,
@@ -38,6 +40,21 @@ export enum SpendGroup {
   day = 'day',
 }
 registerEnumType(SpendGroup, { name: 'SpendGroup' });
+
+export enum CustomerStatusValue {
+  active = 'active',
+  over_budget = 'over_budget',
+  rate_limited = 'rate_limited',
+  blocked = 'blocked',
+}
+registerEnumType(CustomerStatusValue, { name: 'CustomerStatus', description: 'blocked > over_budget > rate_limited (refused by a rate limit in the last minute) > active.' });
+
+export enum CustomerSortValue {
+  id = 'id',
+  spend_desc = 'spend_desc',
+  spend_asc = 'spend_asc',
+}
+registerEnumType(CustomerSortValue, { name: 'CustomerSort' });
 
 export enum KeyScopeInput {
   inference = 'inference',
@@ -66,14 +83,27 @@ export class CustomerResolver {
     return view ? toCustomer(view) : null;
   }
 
-  @Query(() => CustomerConnection, { description: 'Customers ordered by id; `after` is the endCursor of the previous page.' })
+  @Query(() => CustomerConnection, { description: 'Customers ordered by id (or spend); `after` is the endCursor of the previous page, or skip `offset` customers.' })
   async customers(
     @Arg('first', () => Int, { defaultValue: 50 }) first: number,
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Arg('search', () => String, { nullable: true }) search: string | null,
     @Ctx() ctx: GraphQLContext,
+    @Arg('offset', () => Int, { nullable: true }) offset?: number | null,
+    @Arg('budgetId', () => String, { nullable: true, description: "The budget in force (tier, private or default); '' for customers with none." }) budgetId?: string | null,
+    @Arg('status', () => CustomerStatusValue, { nullable: true }) status?: CustomerStatusValue | null,
+    @Arg('sort', () => CustomerSortValue, { nullable: true, defaultValue: CustomerSortValue.id }) sort?: CustomerSortValue | null,
   ): Promise<CustomerConnection> {
-    const page = await ctx.services.customers.list({ first: checkFirst(first), after, search });
+    if (offset !== null && offset !== undefined && (!Number.isInteger(offset) || offset < 0)) throw new GatewayError('bad_request', 'offset must be 0 or more.', 'offset');
+    const page = await ctx.services.customers.list({
+      first: checkFirst(first),
+      after,
+      search,
+      offset: offset ?? 0,
+      budgetId: budgetId ?? null,
+      status: (status ?? null) as CustomerStatus | null,
+      sort: (sort ?? 'id') as CustomerSort,
+    });
     const last = page.items[page.items.length - 1];
     return {
       nodes: page.items.map(toCustomer),
@@ -96,6 +126,7 @@ export class CustomerResolver {
         budget: budgetFields(input.budget),
       },
       actor(ctx),
+      CAMEL_NAMES,
     );
     return toCustomer(view);
   }
@@ -117,23 +148,24 @@ export class CustomerResolver {
         budget: budgetFields(input.budget),
       },
       actor(ctx),
+      CAMEL_NAMES,
     );
     return toCustomer(view);
   }
 
   @Mutation(() => Int, { description: 'Deletes customers (all must exist); returns how many.' })
   deleteCustomers(@Arg('ids', () => [ID]) ids: string[], @Ctx() ctx: GraphQLContext): Promise<number> {
-    return ctx.services.customers.delete(ids);
+    return ctx.services.customers.delete(ids, actor(ctx));
   }
 
   @Mutation(() => [Customer], { description: 'Blocks customers, creating unknown ones. Idempotent.' })
   async blockCustomers(@Arg('ids', () => [ID]) ids: string[], @Ctx() ctx: GraphQLContext): Promise<Customer[]> {
-    return (await ctx.services.customers.setBlocked(ids, true)).map(toCustomer);
+    return (await ctx.services.customers.setBlocked(ids, true, actor(ctx))).map(toCustomer);
   }
 
   @Mutation(() => [Customer], { description: 'Clears the blocked flag. Idempotent.' })
   async unblockCustomers(@Arg('ids', () => [ID]) ids: string[], @Ctx() ctx: GraphQLContext): Promise<Customer[]> {
-    return (await ctx.services.customers.setBlocked(ids, false)).map(toCustomer);
+    return (await ctx.services.customers.setBlocked(ids, false, actor(ctx))).map(toCustomer);
   }
 }
 
@@ -150,7 +182,12 @@ export class BudgetResolver {
     return ctx.services.budgets.list().map(toBudget);
   }
 
-  @FieldResolver(() => Int, { description: 'Customers linked to this budget.' })
+  @FieldResolver(() => Boolean, { description: 'Whether litellm_settings.max_end_user_budget_id names this budget (it applies to every customer without one).' })
+  isDefault(@Root() budget: Budget, @Ctx() ctx: GraphQLContext): boolean {
+    return ctx.services.budgets.isDefault(budget.id);
+  }
+
+  @FieldResolver(() => Int, { description: 'Customers under this budget: linked to it, plus (for the default budget) every customer without one.' })
   customerCount(@Root() budget: Budget, @Ctx() ctx: GraphQLContext): Promise<number> {
     // One grouped count for every budget of the operation, and only when the field is asked for.
     ctx.customerCounts ??= new DataLoader(async (ids: readonly string[]) => {
@@ -162,22 +199,23 @@ export class BudgetResolver {
 
   @Mutation(() => Budget)
   async createBudget(@Arg('input', () => CreateBudgetInput) input: CreateBudgetInput, @Ctx() ctx: GraphQLContext): Promise<Budget> {
-    const record = await ctx.services.budgets.create(input.id ?? null, budgetFields(input), actor(ctx));
+    const record = await ctx.services.budgets.create(input.id ?? null, budgetFields(input), actor(ctx), CAMEL_NAMES);
     return toBudget(record);
   }
 
   @Mutation(() => Budget)
   async updateBudget(@Arg('id', () => ID) id: string, @Arg('input', () => BudgetInput) input: BudgetInput, @Ctx() ctx: GraphQLContext): Promise<Budget> {
-    return toBudget(await ctx.services.budgets.update(id, budgetFields(input), actor(ctx)));
+    return toBudget(await ctx.services.budgets.update(id, budgetFields(input), actor(ctx), CAMEL_NAMES));
   }
 
-  @Mutation(() => Budget, { description: 'Refused while customers use the budget unless detach is true.' })
+  @Mutation(() => Budget, { description: 'Refused (409) for the configured default budget, and while customers use the budget unless moveTo names a budget to move them to or detach is true.' })
   async deleteBudget(
     @Arg('id', () => ID) id: string,
     @Arg('detach', () => Boolean, { defaultValue: false }) detach: boolean,
     @Ctx() ctx: GraphQLContext,
+    @Arg('moveTo', () => ID, { nullable: true, description: 'Move its customers to this budget, then delete.' }) moveTo?: string | null,
   ): Promise<Budget> {
-    return toBudget(await ctx.services.budgets.delete(id, detach));
+    return toBudget(await ctx.services.budgets.delete(id, detach, moveTo ?? null, actor(ctx)));
   }
 }
 
@@ -283,4 +321,4 @@ export class CustomerConnectionResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver, ViewerResolver] as const;
+export const RESOLVERS = [CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver, ViewerResolver, OverviewResolver, ConsoleResolver] as const;

@@ -34,6 +34,7 @@ export class Customer {
   @Field(() => Budget, { nullable: true, description: 'The budget in force: its own, else the default budget.' }) budget!: Budget | null;
   @Field(() => String, { nullable: true }) allowedModelRegion!: string | null;
   @Field(() => String, { nullable: true }) defaultModel!: string | null;
+  @Field(() => String, { description: 'blocked, over_budget, rate_limited or active (see CustomerStatus).' }) status!: string;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
 }
 

@@ -134,15 +134,15 @@ export function customerRoutes(services: Services): Router {
     return result.items.map(customerJson);
   }));
 
-  router.post('/block', route('detail', async (request) => {
+  router.post('/block', route('detail', async (request, response) => {
     const ids = requireStringArray('user_ids', bodyOf(request).user_ids);
-    const views = await customers.setBlocked(ids, true);
+    const views = await customers.setBlocked(ids, true, actorOf(response));
     return { blocked_users: views.map(customerJson) };
   }));
 
-  router.post('/unblock', route('detail', async (request) => {
+  router.post('/unblock', route('detail', async (request, response) => {
     const ids = requireStringArray('user_ids', bodyOf(request).user_ids);
-    const views = await customers.setBlocked(ids, false);
+    const views = await customers.setBlocked(ids, false, actorOf(response));
     return { unblocked_users: views.map(customerJson) };
   }));
 
@@ -198,12 +198,12 @@ export function budgetRoutes(services: Services): Router {
     }));
   }));
 
-  router.post('/delete', route('detail', async (request) => {
+  router.post('/delete', route('detail', async (request, response) => {
     const body = bodyOf(request);
     const id = parseOptionalString('id', body.id ?? body.budget_id);
     if (!id) throw invalid('id', 'is required');
     const detach = parseOptionalBoolean('detach', body.detach) ?? false;
-    return budgetJson(await budgets.delete(id, detach));
+    return budgetJson(await budgets.delete(id, detach, null, actorOf(response)));
   }));
 
   return router;

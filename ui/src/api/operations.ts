@@ -9,6 +9,7 @@ export interface Budget {
   budgetDuration: string | null;
   resetAt: string | null;
   customerCount: number;
+  isDefault: boolean;
 }
 
 export interface BudgetLimits {
@@ -27,8 +28,11 @@ export interface Customer {
   blocked: boolean;
   budgetId: string | null;
   budget: Budget | null;
+  status: CustomerStatus;
   createdAt: string;
 }
+
+export type CustomerStatus = 'active' | 'over_budget' | 'rate_limited' | 'blocked';
 
 export interface CustomerPage {
   nodes: Customer[];
@@ -65,8 +69,8 @@ export interface ReportRow {
   requests: number;
 }
 
-const BUDGET_FIELDS = 'id maxBudget softBudget rpmLimit tpmLimit maxParallelRequests budgetDuration resetAt customerCount';
-const CUSTOMER_FIELDS = `id alias spend blocked budgetId createdAt budget { ${BUDGET_FIELDS} }`;
+const BUDGET_FIELDS = 'id maxBudget softBudget rpmLimit tpmLimit maxParallelRequests budgetDuration resetAt customerCount isDefault';
+const CUSTOMER_FIELDS = `id alias spend blocked budgetId status createdAt budget { ${BUDGET_FIELDS} }`;
 
 export const CHECK_KEY = 'query CheckKey { budgets { id } }';
 
@@ -76,11 +80,13 @@ export const CREATE_BUDGET = `mutation CreateBudget($input: CreateBudgetInput!) 
 
 export const UPDATE_BUDGET = `mutation UpdateBudget($id: ID!, $input: BudgetInput!) { updateBudget(id: $id, input: $input) { ${BUDGET_FIELDS} } }`;
 
-export const DELETE_BUDGET = 'mutation DeleteBudget($id: ID!, $detach: Boolean!) { deleteBudget(id: $id, detach: $detach) { id } }';
+export const DELETE_BUDGET = 'mutation DeleteBudget($id: ID!, $moveTo: ID) { deleteBudget(id: $id, moveTo: $moveTo) { id } }';
 
-export const CUSTOMERS = `query Customers($first: Int!, $after: String, $search: String) {
-  customers(first: $first, after: $after, search: $search) { nodes { ${CUSTOMER_FIELDS} } pageInfo { hasNextPage endCursor } totalCount }
+export const CUSTOMERS = `query Customers($first: Int!, $offset: Int, $search: String, $budgetId: String, $status: CustomerStatus, $sort: CustomerSort) {
+  customers(first: $first, offset: $offset, search: $search, budgetId: $budgetId, status: $status, sort: $sort) { nodes { ${CUSTOMER_FIELDS} } pageInfo { hasNextPage endCursor } totalCount }
 }`;
+
+export const UPDATE_CUSTOMER = `mutation UpdateCustomer($id: ID!, $input: CustomerFieldsInput!) { updateCustomer(id: $id, input: $input) { ${CUSTOMER_FIELDS} } }`;
 
 export const CUSTOMER = `query Customer($id: ID!) { customer(id: $id) { ${CUSTOMER_FIELDS} } }`;
 
@@ -88,8 +94,8 @@ export const BLOCK = `mutation Block($ids: [ID!]!) { blockCustomers(ids: $ids) {
 
 export const UNBLOCK = `mutation Unblock($ids: [ID!]!) { unblockCustomers(ids: $ids) { ${CUSTOMER_FIELDS} } }`;
 
-export const SPEND_LOGS = `query SpendLogs($customerId: ID!, $first: Int!, $after: String) {
-  spendLogs(customerId: $customerId, first: $first, after: $after) {
+export const SPEND_LOGS = `query SpendLogs($customerId: ID!, $first: Int!, $after: String, $from: DateTimeISO, $to: DateTimeISO) {
+  spendLogs(customerId: $customerId, first: $first, after: $after, from: $from, to: $to) {
     nodes { requestId model promptTokens completionTokens cost costSource status createdAt }
     pageInfo { hasNextPage endCursor }
   }
@@ -122,3 +128,91 @@ export interface BudgetAlert {
 export const BUDGET_EVENT = `subscription BudgetEvent($customerId: ID) {
   budgetEvent(customerId: $customerId) { id type customerId budgetId threshold spend maxBudget softBudget at }
 }`;
+
+export interface SpendSlice {
+  key: string;
+  spend: number;
+  requests: number;
+}
+
+export interface RefusedRequest {
+  customerId: string;
+  model: string;
+  reason: string;
+  status: number;
+  limitType: string | null;
+  limitValue: string | null;
+  budgetId: string | null;
+  message: string;
+  count: number;
+  firstAt: string;
+  lastAt: string;
+}
+
+export interface OverviewData {
+  timeZone: string;
+  today: { spend: number; requests: number };
+  last30Days: { spend: number; requests: number };
+  periodSpend: number;
+  range: { spend: number; requests: number };
+  series: SpendSlice[];
+  topCustomers: SpendSlice[];
+  byModel: SpendSlice[];
+  byTier: SpendSlice[];
+  refusalsByReason: { reason: string; count: number; customers: number }[];
+  nearCap: { customerId: string; spend: number; maxBudget: number; budgetId: string; used: number }[];
+}
+
+export const OVERVIEW = `query Overview($from: DateTimeISO!, $to: DateTimeISO!, $timeZone: String, $todayFrom: DateTimeISO!) {
+  overview(from: $from, to: $to, timeZone: $timeZone) {
+    timeZone today { spend requests } last30Days { spend requests } periodSpend range { spend requests }
+    series { key spend requests } topCustomers(first: 10) { key spend requests } byModel { key spend requests } byTier { key spend requests }
+    refusalsByReason { reason count customers } nearCap(first: 20) { customerId spend maxBudget budgetId used }
+  }
+  refusedRequests(from: $todayFrom, first: 20) { customerId model reason status limitType limitValue budgetId message count firstAt lastAt }
+}`;
+
+export const CUSTOMER_SERIES = `query CustomerSeries($from: DateTimeISO!, $to: DateTimeISO!, $timeZone: String, $customerId: ID!) {
+  overview(from: $from, to: $to, timeZone: $timeZone) { series(customerId: $customerId) { key spend requests } }
+  spendReport(from: $from, to: $to, groupBy: model, customerId: $customerId) { key spend requests }
+}`;
+
+export const CUSTOMER_HISTORY = `query CustomerHistory($customerId: ID!) {
+  spendPeriods(customerId: $customerId) { periodStart spend requests }
+  refusedRequests(customerId: $customerId, first: 50) { customerId model reason status limitType limitValue budgetId message count firstAt lastAt }
+  budgetAlerts(customerId: $customerId, first: 50) { id type customerId budgetId threshold spend maxBudget softBudget at }
+  customerAudit(customerId: $customerId, first: 50) { id action actor changes at }
+}`;
+
+export interface SpendPeriod {
+  periodStart: string;
+  spend: number;
+  requests: number;
+}
+
+export interface AuditEntry {
+  id: string;
+  action: string;
+  actor: string;
+  changes: Record<string, [unknown, unknown]>;
+  at: string;
+}
+
+export interface ApiKeyDetails {
+  id: string;
+  alias: string | null;
+  scope: string;
+  revoked: boolean;
+  prefix: string;
+  createdAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+const KEY_FIELDS = 'id alias scope revoked prefix createdAt revokedAt lastUsedAt';
+
+export const API_KEYS = `query ApiKeys { apiKeyList { ${KEY_FIELDS} } }`;
+
+export const CREATE_API_KEY = `mutation CreateApiKey($alias: String, $scope: KeyScope!) { createApiKey(alias: $alias, scope: $scope) { key apiKey { id } } }`;
+
+export const REVOKE_API_KEY = `mutation RevokeApiKey($id: ID!) { revokeApiKey(id: $id) { id } }`;

@@ -1,79 +1,88 @@
-/** Daily spend as an inline SVG bar chart: no chart library, scales to its container. */
-import { usd } from '../format';
+/**
+ * Spend per day (or hour) as bars, drawn by uPlot (see README: small, fast, no React
+ * version coupling). Ticks land on round amounts (uPlot's 1/2/2.5/5 × 10^n steps); day labels
+ * carry the year when it is not this year. The chart is an image with a summary for screen
+ * readers; the same numbers are in the page's tables.
+ */
+import { useEffect, useRef } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { count, dayLabel, dayStart, usd } from '../format';
 
-export interface DayPoint {
+export interface ChartPoint {
+  /** YYYY-MM-DD, or YYYY-MM-DDTHH for hours. */
   key: string;
   spend: number;
   requests: number;
 }
 
-// Roughly the size it is drawn at on a desktop page, so text in it keeps the page's size.
-const WIDTH = 1080;
-const HEIGHT = 260;
-const MARGIN = { top: 14, right: 12, bottom: 30, left: 76 };
-
-/** The smallest 1, 2, 2.5 or 5 × 10^n at or above `value`, so gridlines land on round amounts. */
-function niceCeiling(value: number): number {
-  if (value <= 0) return 1;
-  const power = 10 ** Math.floor(Math.log10(value));
-  const step = [1, 2, 2.5, 5, 10].find((candidate) => candidate * power >= value * (1 - 1e-9))!;
-  return step * power;
+function startOf(key: string): Date {
+  const [day, hour] = key.split('T');
+  const date = dayStart(day!);
+  if (hour) date.setHours(Number(hour));
+  return date;
 }
 
-function dayLabel(key: string): string {
-  const [year, month, day] = key.split('-').map(Number);
-  return new Date(year!, month! - 1, day!).toLocaleDateString('en-US', { month: 'short', day: 'numeric' });
-}
+export function SpendChart({ points, label = 'Spend per day' }: { points: ChartPoint[]; label?: string }) {
+  const container = useRef<HTMLDivElement>(null);
+  const total = points.reduce((sum, point) => sum + point.spend, 0);
+  const requests = points.reduce((sum, point) => sum + point.requests, 0);
+  const peak = points.reduce<ChartPoint | null>((best, point) => (!best || point.spend > best.spend ? point : best), null);
 
-export function SpendChart({ days, today }: { days: DayPoint[]; today: string }) {
-  const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
-  const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
-  const top = niceCeiling(Math.max(0, ...days.map((d) => d.spend)));
-  const slot = plotWidth / Math.max(days.length, 1);
-  const barWidth = Math.max(2, slot * 0.68);
-  const gridlines = [0, 0.25, 0.5, 0.75, 1];
-  const labelEvery = Math.ceil(days.length / 7);
-  const total = days.reduce((sum, d) => sum + d.spend, 0);
+  useEffect(() => {
+    const root = container.current;
+    if (!root) return;
+    const xs = points.map((point) => startOf(point.key).getTime() / 1000);
+    const ys = points.map((point) => point.spend);
+    const thisYear = new Date().getFullYear();
+    const hourly = points.some((point) => point.key.includes('T'));
+    const width = () => Math.max(240, root.clientWidth);
+    const options: uPlot.Options = {
+      width: width(),
+      height: 240,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } },
+      axes: [
+        {
+          stroke: '#626b7a',
+          grid: { show: false },
+          values: (_u, splits) =>
+            splits.map((seconds) => {
+              const date = new Date(seconds * 1000);
+              if (hourly) return `${String(date.getHours()).padStart(2, '0')}:00`;
+              const key = `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
+              return dayLabel(key, thisYear);
+            }),
+        },
+        { stroke: '#626b7a', grid: { stroke: '#edf0f4' }, size: 70, values: (_u, splits) => splits.map((value) => usd(value)) },
+      ],
+      series: [
+        {},
+        {
+          label: 'Spend',
+          fill: '#9db4ec',
+          stroke: '#2f5bd3',
+          width: 0,
+          paths: uPlot.paths.bars!({ size: [0.7, 48], gap: 1 }),
+          points: { show: false },
+        },
+      ],
+    };
+    const plot = new uPlot(options, [xs, ys], root);
+    const observer = new ResizeObserver(() => plot.setSize({ width: width(), height: 240 }));
+    observer.observe(root);
+    return () => {
+      observer.disconnect();
+      plot.destroy();
+    };
+  }, [points]);
 
+  const summary = `${label}: ${usd(total)} in ${count(requests)} requests over ${points.length} ${points.some((p) => p.key.includes('T')) ? 'hours' : 'days'}${peak && peak.spend > 0 ? `; highest ${usd(peak.spend)} on ${dayLabel(peak.key.split('T')[0]!)}` : ''}.`;
   return (
-    <figure className="chart">
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={`Spend per day: ${usd(total)} over ${days.length} days`} data-testid="spend-chart">
-        {gridlines.map((fraction) => {
-          const y = MARGIN.top + plotHeight * (1 - fraction);
-          return (
-            <g key={fraction}>
-              <line x1={MARGIN.left} x2={WIDTH - MARGIN.right} y1={y} y2={y} className={fraction === 0 ? 'axis' : 'grid'} />
-              <text x={MARGIN.left - 8} y={y + 4} textAnchor="end" className="tick">
-                {usd(top * fraction)}
-              </text>
-            </g>
-          );
-        })}
-        {days.map((day, index) => {
-          const height = top > 0 ? (day.spend / top) * plotHeight : 0;
-          const x = MARGIN.left + slot * index + (slot - barWidth) / 2;
-          return (
-            <g key={day.key}>
-              <rect
-                x={x}
-                y={MARGIN.top + plotHeight - height}
-                width={barWidth}
-                height={Math.max(height, day.spend > 0 ? 1.5 : 0)}
-                rx={2}
-                className={day.key === today ? 'bar today' : 'bar'}
-                data-day={day.key}
-              >
-                <title>{`${dayLabel(day.key)}: ${usd(day.spend)} in ${day.requests} request${day.requests === 1 ? '' : 's'}`}</title>
-              </rect>
-              {(index % labelEvery === 0 || index === days.length - 1) && (
-                <text x={MARGIN.left + slot * index + slot / 2} y={HEIGHT - 10} textAnchor="middle" className="tick">
-                  {day.key === today ? 'Today' : dayLabel(day.key)}
-                </text>
-              )}
-            </g>
-          );
-        })}
-      </svg>
+    <figure className="chart" data-testid="spend-chart" data-total={total}>
+      <div ref={container} role="img" aria-label={summary} />
+      <figcaption className="visually-hidden">{summary}</figcaption>
     </figure>
   );
 }

@@ -2,10 +2,11 @@
  * Create or edit a budget. The form checks only the shape of what was typed (a number, a whole
  * number); the gateway judges the values and its refusal is shown next to the field it names.
  */
-import { useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import { RequestError } from '../api/graphql';
 import type { Budget, BudgetLimits } from '../api/operations';
 import { ErrorNotice } from '../components/error-notice';
+import { humanizeMessage } from '../format';
 
 type FieldName = 'id' | keyof BudgetLimits;
 
@@ -72,6 +73,10 @@ function toLimits(values: Values): { limits: BudgetLimits; errors: Partial<Recor
     maxParallelRequests: whole('maxParallelRequests', 'Parallel requests'),
     budgetDuration: values.budgetDuration.trim() || null,
   };
+  // The gateway refuses it too; saying so here saves a round trip.
+  if (!errors.softBudget && !errors.maxBudget && limits.softBudget !== null && limits.maxBudget !== null && limits.softBudget > limits.maxBudget) {
+    errors.softBudget = 'Soft budget must not be above the max budget: it alerts before the cap refuses.';
+  }
   return { limits, errors };
 }
 
@@ -89,6 +94,7 @@ export function BudgetForm({
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<FieldName, string>>>({});
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const idPrefix = useId();
 
   // Editing a field clears what was said about it; the summary goes once no field is flagged.
   const edit = (name: FieldName, value: string) => {
@@ -117,7 +123,7 @@ export function BudgetForm({
       // The gateway names the field it refused (maxBudget, budgetDuration, or "budget_id"/"id" for the id).
       const field = caught instanceof RequestError ? caught.field : null;
       const name = field === 'budget_id' || field === 'id' ? 'id' : FIELDS.find((spec) => spec.name === field)?.name;
-      if (name) setFieldErrors({ [name]: caught instanceof Error ? caught.message : String(caught) });
+      if (name) setFieldErrors({ [name]: humanizeMessage(caught instanceof Error ? caught.message : String(caught)) });
     } finally {
       setBusy(false);
     }
@@ -129,6 +135,7 @@ export function BudgetForm({
       <div className="form-grid">
         {FIELDS.map((spec) => {
           const invalid = fieldErrors[spec.name];
+          const noteId = `${idPrefix}-${spec.name}-note`;
           return (
             <label key={spec.name} className={`field ${spec.name === 'id' || spec.name === 'budgetDuration' ? 'span-2' : ''} ${invalid ? 'invalid' : ''}`}>
               <span>{spec.label}</span>
@@ -140,9 +147,18 @@ export function BudgetForm({
                 value={values[spec.name]}
                 disabled={spec.name === 'id' && budget !== null}
                 aria-invalid={invalid ? true : undefined}
+                aria-describedby={invalid || spec.hint ? noteId : undefined}
                 onChange={(event) => edit(spec.name, event.target.value)}
               />
-              {invalid ? <small className="field-error">{invalid}</small> : spec.hint ? <small className="hint">{spec.hint}</small> : null}
+              {invalid ? (
+                <small className="field-error" id={noteId}>
+                  {invalid}
+                </small>
+              ) : spec.hint ? (
+                <small className="hint" id={noteId}>
+                  {spec.hint}
+                </small>
+              ) : null}
             </label>
           );
         })}

@@ -69,7 +69,7 @@ export function BudgetsPage() {
       )}
       <ErrorNotice error={error} title="Could not load budgets." />
       <div className="card">
-        <table className="table">
+        <table className="table responsive budgets">
           <thead>
             <tr>
               <th>Budget ID</th>
@@ -81,26 +81,34 @@ export function BudgetsPage() {
               <th>Duration</th>
               <th>Resets</th>
               <th className="number">Customers</th>
-              <th aria-label="Actions" />
+              <th>
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
             {budgets?.map((budget) => (
               <tr key={budget.id} data-budget={budget.id}>
-                <td className="strong mono">{budget.id}</td>
-                <td className="number">{usd(budget.maxBudget)}</td>
-                <td className="number">{usd(budget.softBudget)}</td>
-                <td className="number">{count(budget.rpmLimit)}</td>
-                <td className="number">{count(budget.tpmLimit)}</td>
-                <td className="number">{count(budget.maxParallelRequests)}</td>
-                <td>{budget.budgetDuration ?? '—'}</td>
-                <td>{dateTime(budget.resetAt)}</td>
-                <td className="number">{count(budget.customerCount)}</td>
+                <td data-label="Budget ID" className="strong mono">
+                  {budget.id} {budget.isDefault && <span className="pill default" title="litellm_settings.max_end_user_budget_id: applies to every customer without a budget of its own">Default</span>}
+                </td>
+                <td data-label="Max budget" className="number">{usd(budget.maxBudget)}</td>
+                <td data-label="Soft budget" className="number">{usd(budget.softBudget)}</td>
+                <td data-label="RPM" className="number">{count(budget.rpmLimit)}</td>
+                <td data-label="TPM" className="number">{count(budget.tpmLimit)}</td>
+                <td data-label="Parallel" className="number">{count(budget.maxParallelRequests)}</td>
+                <td data-label="Duration">{budget.budgetDuration ?? '—'}</td>
+                <td data-label="Resets">{dateTime(budget.resetAt)}</td>
+                <td data-label="Customers" className="number">
+                  <a href={`#/customers?tier=${encodeURIComponent(budget.id)}`} data-testid="customer-count" aria-label={`${budget.customerCount} customers under ${budget.id}`}>
+                    {count(budget.customerCount)}
+                  </a>
+                </td>
                 <td className="actions">
-                  <button type="button" className="button small" onClick={() => setDialog({ kind: 'edit', budget })}>
+                  <button type="button" className="button small" aria-label={`Edit ${budget.id}`} onClick={() => setDialog({ kind: 'edit', budget })}>
                     Edit
                   </button>
-                  <button type="button" className="button small danger-text" onClick={() => setDialog({ kind: 'delete', budget })}>
+                  <button type="button" className="button small danger-text" aria-label={`Delete ${budget.id}`} onClick={() => setDialog({ kind: 'delete', budget })}>
                     Delete
                   </button>
                 </td>
@@ -138,10 +146,11 @@ export function BudgetsPage() {
         <Modal title={`Delete budget ${dialog.budget.id}`} onClose={close}>
           <DeleteBudget
             budget={dialog.budget}
+            others={(budgets ?? []).filter((b) => b.id !== dialog.budget.id)}
             onCancel={close}
-            onDelete={async (detach) => {
-              await graphql(DELETE_BUDGET, { id: dialog.budget.id, detach });
-              await saved(`Deleted budget ${dialog.budget.id}.`);
+            onDelete={async (moveTo) => {
+              await graphql(DELETE_BUDGET, { id: dialog.budget.id, moveTo });
+              await saved(moveTo ? `Moved ${dialog.budget.customerCount} customer(s) to ${moveTo} and deleted budget ${dialog.budget.id}.` : `Deleted budget ${dialog.budget.id}.`);
             }}
           />
         </Modal>
@@ -150,35 +159,75 @@ export function BudgetsPage() {
   );
 }
 
-function DeleteBudget({ budget, onDelete, onCancel }: { budget: Budget; onDelete: (detach: boolean) => Promise<void>; onCancel: () => void }) {
+/**
+ * Deleting: the default budget cannot be (every customer without a budget, and walk-ins,
+ * would be uncapped): the dialog says so. A budget in use can be, once its customers move to
+ * another budget the operator picks. The gateway enforces both (409); its word is shown too.
+ */
+function DeleteBudget({ budget, others, onDelete, onCancel }: { budget: Budget; others: Budget[]; onDelete: (moveTo: string | null) => Promise<void>; onCancel: () => void }) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [target, setTarget] = useState(others.find((b) => b.isDefault)?.id ?? others[0]?.id ?? '');
   const inUse = budget.customerCount > 0;
-  const run = async (detach: boolean) => {
+  const run = async () => {
     setBusy(true);
     setError(null);
     try {
-      await onDelete(detach);
+      await onDelete(inUse ? target || null : null);
     } catch (caught) {
       setError(caught);
     } finally {
       setBusy(false);
     }
   };
+  if (budget.isDefault) {
+    return (
+      <div>
+        <div className="notice warning" role="alert" data-testid="default-budget-refusal">
+          <strong>The default budget cannot be deleted.</strong> It is the one <code>litellm_settings.max_end_user_budget_id</code> names: it caps the{' '}
+          {budget.customerCount} customer(s) without a budget of their own and every new customer. Deleting it would leave all of them uncapped. Point that setting at another budget in config.yaml first.
+        </div>
+        <div className="dialog-actions">
+          <button type="button" className="button" onClick={onCancel}>
+            Close
+          </button>
+        </div>
+      </div>
+    );
+  }
   return (
     <div>
       <ErrorNotice error={error} title="Could not delete the budget." />
-      <p>
-        {inUse
-          ? `${budget.customerCount} customer(s) use this budget. Deleting it unlinks them; the default budget then applies to them.`
-          : 'No customer uses this budget.'}
-      </p>
+      {inUse ? (
+        <>
+          <p>
+            {budget.customerCount} customer(s) are on this budget. Move them to another budget, then delete it.
+          </p>
+          {others.length ? (
+            <label className="field">
+              <span>Move its customers to</span>
+              <select value={target} onChange={(event) => setTarget(event.target.value)}>
+                {others.map((b) => (
+                  <option key={b.id} value={b.id}>
+                    {b.id}
+                    {b.isDefault ? ' (default)' : ''}
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : (
+            <p className="muted">There is no other budget to move them to: create one first.</p>
+          )}
+        </>
+      ) : (
+        <p>No customer is on this budget. Deleting it cannot be undone.</p>
+      )}
       <div className="dialog-actions">
         <button type="button" className="button" onClick={onCancel}>
           Cancel
         </button>
-        <button type="button" className="button danger" disabled={busy} onClick={() => void run(inUse)}>
-          {inUse ? 'Unlink customers and delete' : 'Delete budget'}
+        <button type="button" className="button danger" disabled={busy || (inUse && !target)} onClick={() => void run()}>
+          {inUse ? `Move ${budget.customerCount} and delete` : 'Delete budget'}
         </button>
       </div>
     </div>

@@ -1,32 +1,41 @@
-/** One customer: live spend against its budget, spend per day (chart), its requests, block/unblock. */
-import { useCallback, useEffect, useMemo, useState } from 'react';
-import { BLOCK, BUDGET_EVENT, CUSTOMER, SPEND_BY_DAY, SPEND_BY_MODEL, SPEND_LOGS, UNBLOCK, type BudgetAlert, type Customer, type ReportRow, type SpendLog, type SpendUpdate } from '../api/operations';
+/**
+ * One customer: status that tells the truth, live spend against its budget with what remains
+ * and when it resets, spend over a date range (chart, by model, its requests), past periods,
+ * refused requests, budget alerts (from the database, and live), its audit trail; edit its
+ * alias, tier and own limits; block or unblock it.
+ */
+import { useCallback, useEffect, useState } from 'react';
+import {
+  BLOCK,
+  BUDGET_EVENT,
+  CUSTOMER,
+  CUSTOMER_HISTORY,
+  CUSTOMER_SERIES,
+  SPEND_LOGS,
+  UNBLOCK,
+  type AuditEntry,
+  type BudgetAlert,
+  type Customer,
+  type RefusedRequest,
+  type ReportRow,
+  type SpendLog,
+  type SpendPeriod,
+  type SpendSlice,
+  type SpendUpdate,
+} from '../api/operations';
+import { DateRangePicker } from '../components/date-range';
 import { ErrorNotice } from '../components/error-notice';
-import { SpendChart, type DayPoint } from '../components/spend-chart';
+import { SpendChart } from '../components/spend-chart';
 import { SpendMeter } from '../components/spend-meter';
 import { StatusPill } from '../components/status-pill';
-import { count, dateTime, dayKey, usd } from '../format';
+import { browserTimeZone, count, dateTime, dayKey, dayLabel, usd } from '../format';
+import { setParams } from '../router';
 import { useGraphQL, useLiveSubscription, useSpendUpdates } from '../session';
 import { TierLabel } from './customers-page';
+import { CustomerEditDialog } from './customer-edit';
+import { RefusalTable, rangeFromParams, rangeInstants } from './overview-page';
 
-const CHART_DAYS = 30;
 const LOG_PAGE = 20;
-
-/** The last 30 days in this browser's time zone, as [from, to) and their day keys. */
-function chartWindow(): { from: Date; to: Date; keys: string[] } {
-  const today = new Date();
-  today.setHours(0, 0, 0, 0);
-  const from = new Date(today);
-  from.setDate(from.getDate() - (CHART_DAYS - 1));
-  const to = new Date(today);
-  to.setDate(to.getDate() + 1);
-  const keys = Array.from({ length: CHART_DAYS }, (_, i) => {
-    const day = new Date(from);
-    day.setDate(day.getDate() + i);
-    return dayKey(day);
-  });
-  return { from, to, keys };
-}
 
 function alertText(alert: BudgetAlert): string {
   const spend = `spend ${usd(alert.spend)}`;
@@ -35,56 +44,73 @@ function alertText(alert: BudgetAlert): string {
   return `${Math.round((alert.threshold ?? 0) * 100)} % of the max budget of ${usd(alert.maxBudget)} used (${spend}).`;
 }
 
+function describeChange(field: string, [before, after]: [unknown, unknown]): string {
+  const show = (value: unknown) => (value === null || value === undefined ? 'none' : typeof value === 'object' ? JSON.stringify(value) : String(value));
+  if (field === 'limits') return `own limits set: ${show(after)}`;
+  return `${field}: ${show(before)} → ${show(after)}`;
+}
+
 interface Logs {
   nodes: SpendLog[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
 }
 
-export function CustomerPage({ id }: { id: string }) {
+interface History {
+  spendPeriods: SpendPeriod[];
+  refusedRequests: RefusedRequest[];
+  budgetAlerts: BudgetAlert[];
+  customerAudit: AuditEntry[];
+}
+
+export function CustomerPage({ id, params }: { id: string; params: URLSearchParams }) {
   const graphql = useGraphQL();
+  const range = rangeFromParams(params);
   const [customer, setCustomer] = useState<Customer | null | undefined>(undefined);
-  const [days, setDays] = useState<Map<string, DayPoint>>(new Map());
+  const [series, setSeries] = useState<SpendSlice[] | null>(null);
   const [models, setModels] = useState<ReportRow[]>([]);
   const [logs, setLogs] = useState<Logs | null>(null);
+  const [history, setHistory] = useState<History | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [actionError, setActionError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [editing, setEditing] = useState(false);
   const [lastUpdate, setLastUpdate] = useState<string | null>(null);
-  const [alert, setAlert] = useState<BudgetAlert | null>(null);
-  const chart = useMemo(chartWindow, []);
+  const [flash, setFlash] = useState<string | null>(null);
 
   const load = useCallback(async () => {
     try {
-      const range = { from: chart.from.toISOString(), to: chart.to.toISOString(), customerId: id };
-      const [found, byDay, byModel, spendLogs] = await Promise.all([
+      const instants = rangeInstants(range);
+      const [found, chart, spendLogs, past] = await Promise.all([
         graphql<{ customer: Customer | null }>(CUSTOMER, { id }),
-        graphql<{ spendReport: ReportRow[] }>(SPEND_BY_DAY, range),
-        graphql<{ spendReport: ReportRow[] }>(SPEND_BY_MODEL, range),
-        graphql<{ spendLogs: Logs }>(SPEND_LOGS, { customerId: id, first: LOG_PAGE }),
+        graphql<{ overview: { series: SpendSlice[] }; spendReport: ReportRow[] }>(CUSTOMER_SERIES, { ...instants, timeZone: browserTimeZone(), customerId: id }),
+        graphql<{ spendLogs: Logs }>(SPEND_LOGS, { customerId: id, first: LOG_PAGE, ...instants }),
+        graphql<History>(CUSTOMER_HISTORY, { customerId: id }),
       ]);
       setCustomer(found.customer);
-      setDays(new Map(byDay.spendReport.map((row) => [row.key, { key: row.key, spend: row.spend, requests: row.requests }])));
-      setModels(byModel.spendReport);
+      setSeries(chart.overview.series);
+      setModels(chart.spendReport);
       setLogs(spendLogs.spendLogs);
+      setHistory(past);
       setError(null);
     } catch (caught) {
       setError(caught);
     }
-  }, [graphql, id, chart]);
+  }, [graphql, id, range.from, range.to]);
   useEffect(() => void load(), [load]);
+
+  const inRange = (at: string) => {
+    const day = dayKey(new Date(at));
+    return day >= range.from && day <= range.to;
+  };
 
   useSpendUpdates(
     id,
     (update: SpendUpdate) => {
-      setCustomer((current) => current && { ...current, spend: update.spend });
+      setCustomer((current) => current && { ...current, spend: update.spend, status: current.status === 'active' && current.budget?.maxBudget != null && update.spend >= current.budget.maxBudget ? 'over_budget' : current.status });
       setLastUpdate(update.requestId);
+      if (!inRange(update.at)) return;
       const day = dayKey(new Date(update.at));
-      setDays((current) => {
-        const next = new Map(current);
-        const point = next.get(day) ?? { key: day, spend: 0, requests: 0 };
-        next.set(day, { key: day, spend: point.spend + update.cost, requests: point.requests + 1 });
-        return next;
-      });
+      setSeries((current) => current && current.map((point) => (point.key === day ? { ...point, spend: point.spend + update.cost, requests: point.requests + 1 } : point)));
       setModels((current) => {
         const found = current.some((row) => row.key === update.model);
         const next = found
@@ -94,28 +120,24 @@ export function CustomerPage({ id }: { id: string }) {
       });
       setLogs((current) => {
         if (!current || current.nodes.some((row) => row.requestId === update.requestId)) return current;
-        const row: SpendLog = {
-          requestId: update.requestId,
-          model: update.model,
-          promptTokens: update.promptTokens,
-          completionTokens: update.completionTokens,
-          cost: update.cost,
-          costSource: '',
-          status: 'success',
-          createdAt: update.at,
-        };
+        const row: SpendLog = { requestId: update.requestId, model: update.model, promptTokens: update.promptTokens, completionTokens: update.completionTokens, cost: update.cost, costSource: '', status: 'success', createdAt: update.at };
         return { ...current, nodes: [row, ...current.nodes] };
       });
     },
     () => void load(),
   );
 
-  useLiveSubscription<BudgetAlert>(BUDGET_EVENT, { customerId: id }, setAlert, () => undefined);
+  useLiveSubscription<BudgetAlert>(
+    BUDGET_EVENT,
+    { customerId: id },
+    (alert) => setHistory((current) => current && (current.budgetAlerts.some((a) => a.id === alert.id) ? current : { ...current, budgetAlerts: [alert, ...current.budgetAlerts] })),
+    () => undefined,
+  );
 
   const loadMore = async () => {
     if (!logs?.pageInfo.endCursor) return;
     try {
-      const more = await graphql<{ spendLogs: Logs }>(SPEND_LOGS, { customerId: id, first: LOG_PAGE, after: logs.pageInfo.endCursor });
+      const more = await graphql<{ spendLogs: Logs }>(SPEND_LOGS, { customerId: id, first: LOG_PAGE, after: logs.pageInfo.endCursor, ...rangeInstants(range) });
       setLogs({ nodes: [...logs.nodes, ...more.spendLogs.nodes], pageInfo: more.spendLogs.pageInfo });
     } catch (caught) {
       setActionError(caught);
@@ -127,21 +149,14 @@ export function CustomerPage({ id }: { id: string }) {
     setActionError(null);
     try {
       const data = await graphql<{ blockCustomers?: Customer[]; unblockCustomers?: Customer[] }>(blocked ? BLOCK : UNBLOCK, { ids: [id] });
-      const changed = (data.blockCustomers ?? data.unblockCustomers)![0]!;
-      setCustomer(changed);
+      setCustomer((data.blockCustomers ?? data.unblockCustomers)![0]!);
+      void load();
     } catch (caught) {
       setActionError(caught);
     } finally {
       setBusy(false);
     }
   };
-
-  const points = chart.keys.map((key) => days.get(key) ?? { key, spend: 0, requests: 0 });
-  // A day the server counts in its own time zone but this browser does not: keep it visible.
-  for (const [key, point] of days) if (!chart.keys.includes(key) && key > chart.keys[0]!) points.push(point);
-  const total = points.reduce((sum, point) => sum + point.spend, 0);
-  const requests = points.reduce((sum, point) => sum + point.requests, 0);
-  const today = chart.keys[chart.keys.length - 1]!;
 
   if (customer === null) {
     return (
@@ -157,6 +172,11 @@ export function CustomerPage({ id }: { id: string }) {
   }
 
   const budget = customer?.budget ?? null;
+  const remaining = budget?.maxBudget != null && customer ? Math.max(0, budget.maxBudget - customer.spend) : null;
+  const rangeTotal = series?.reduce((sum, point) => sum + point.spend, 0) ?? 0;
+  const rangeRequests = series?.reduce((sum, point) => sum + point.requests, 0) ?? 0;
+  const latestAlert = history?.budgetAlerts[0] ?? null;
+  const rangeName = range.from === range.to ? dayLabel(range.from) : `${dayLabel(range.from)} – ${dayLabel(range.to)}`;
   return (
     <section>
       <a href="#/customers" className="back">
@@ -165,22 +185,36 @@ export function CustomerPage({ id }: { id: string }) {
       <div className="page-header">
         <div>
           <h1>
-            <span className="mono">{id}</span> {customer && <StatusPill blocked={customer.blocked} />}
+            <span className="mono">{id}</span> {customer && <StatusPill status={customer.status} />}
           </h1>
-          <p className="muted">{customer?.alias ?? 'No alias'}</p>
+          <p className="muted">{customer ? (customer.alias ?? 'No alias') : 'Loading…'}</p>
         </div>
         {customer && (
-          <button type="button" className={customer.blocked ? 'button primary' : 'button danger'} disabled={busy} onClick={() => void setBlocked(!customer.blocked)}>
-            {customer.blocked ? 'Unblock customer' : 'Block customer'}
-          </button>
+          <div className="header-actions">
+            <button type="button" className="button" onClick={() => setEditing(true)}>
+              Edit customer
+            </button>
+            <button type="button" className={customer.blocked ? 'button primary' : 'button danger'} disabled={busy} onClick={() => void setBlocked(!customer.blocked)}>
+              {customer.blocked ? 'Unblock customer' : 'Block customer'}
+            </button>
+          </div>
         )}
       </div>
       <ErrorNotice error={error} title="Could not load this customer." />
       <ErrorNotice error={actionError} />
-      {alert && (
-        <div className="notice warning" role="status" data-testid="budget-alert">
-          <strong>Budget alert, {dateTime(alert.at)}: </strong>
-          {alertText(alert)}
+      {flash && (
+        <div className="notice success" role="status">
+          {flash}
+        </div>
+      )}
+      {customer?.status === 'over_budget' && (
+        <div className="notice error" role="status">
+          Over budget: spend {usd(customer.spend)} reached the max budget of {usd(budget?.maxBudget)}. Requests are refused with 429 budget_exceeded{budget?.resetAt ? ` until the period resets (${dateTime(budget.resetAt)})` : ' (this budget has no period: raise the max budget or move the customer to another tier)'}.
+        </div>
+      )}
+      {customer?.status === 'rate_limited' && (
+        <div className="notice warning" role="status">
+          Rate-limited: requests were refused by a rate limit in the last minute (see Refused requests below).
         </div>
       )}
       {customer?.blocked && (
@@ -188,19 +222,28 @@ export function CustomerPage({ id }: { id: string }) {
           This customer is blocked: its requests are refused with 403 customer_blocked until it is unblocked.
         </div>
       )}
+      {latestAlert && (
+        <div className="notice warning" role="status" data-testid="budget-alert">
+          <strong>Latest budget alert, {dateTime(latestAlert.at)}: </strong>
+          {alertText(latestAlert)}
+        </div>
+      )}
 
       <div className="stats">
         <div className="card stat">
-          <h3>Spend this period</h3>
-          {customer ? <SpendMeter spend={customer.spend} maxBudget={budget?.maxBudget} large /> : <span className="muted">…</span>}
+          <h2 className="stat-title">Spend this period</h2>
+          {customer ? <SpendMeter spend={customer.spend} maxBudget={budget?.maxBudget} label="Spend this period" large /> : <span className="muted">Loading…</span>}
+          <p className="muted small" data-testid="remaining">
+            {customer ? (remaining !== null ? `${usd(remaining)} remaining` : 'No max budget: spend is not capped') : ' '}
+          </p>
           <p className="muted small" data-testid="last-update">
-            {lastUpdate ? `Updated live by request ${lastUpdate.slice(0, 8)}…` : budget?.resetAt ? `Resets ${dateTime(budget.resetAt)}` : 'No reset date'}
+            {lastUpdate ? `Updated live by request ${lastUpdate.slice(0, 8)}…` : customer ? (budget?.resetAt ? `Resets ${dateTime(budget.resetAt)}` : 'Never resets (no budget period)') : ' '}
           </p>
         </div>
         <div className="card stat">
-          <h3>Budget in force</h3>
-          <div className="stat-value">{customer ? <TierLabel customer={customer} /> : '…'}</div>
-          {budget ? (
+          <h2 className="stat-title">Budget in force</h2>
+          <div className="stat-value">{customer ? <TierLabel customer={customer} /> : <span className="muted">Loading…</span>}</div>
+          {customer && budget && (
             <dl className="limits">
               <dt>Max</dt>
               <dd>{usd(budget.maxBudget)}</dd>
@@ -215,14 +258,13 @@ export function CustomerPage({ id }: { id: string }) {
               <dt>Period</dt>
               <dd>{budget.budgetDuration ?? 'none'}</dd>
             </dl>
-          ) : (
-            <p className="muted small">No budget: spend is tracked but not capped.</p>
           )}
+          {customer && !budget && <p className="muted small">No budget in force: spend is tracked but not capped.</p>}
         </div>
         <div className="card stat">
-          <h3>Last {CHART_DAYS} days</h3>
-          <div className="stat-value money">{usd(total)}</div>
-          <p className="muted small">{count(requests)} requests</p>
+          <h2 className="stat-title">{rangeName}</h2>
+          <div className="stat-value money">{series ? usd(rangeTotal) : <span className="muted">Loading…</span>}</div>
+          <p className="muted small">{series ? `${count(rangeRequests)} requests` : ' '}</p>
           <ul className="models">
             {models.slice(0, 4).map((row) => (
               <li key={row.key}>
@@ -235,19 +277,27 @@ export function CustomerPage({ id }: { id: string }) {
       </div>
 
       <div className="card">
-        <div className="card-header">
+        <div className="card-header wrap">
           <h2>Spend per day</h2>
-          <span className="muted small">last {CHART_DAYS} days, live</span>
+          <DateRangePicker value={range} onChange={(next) => setParams(`customers/${encodeURIComponent(id)}`, { ...next })} label="Range for the chart and the requests" />
         </div>
-        <SpendChart days={points} today={today} />
+        {series ? <SpendChart points={series} label={`Spend per day of ${id}, ${rangeName}`} /> : <p className="empty">Loading…</p>}
+      </div>
+
+      <div className="card">
+        <div className="card-header">
+          <h2>Refused requests</h2>
+          <span className="muted small">last 30 days, newest first; one row per model, reason and minute</span>
+        </div>
+        <RefusalTable rows={history?.refusedRequests ?? null} testId="refused-requests" empty="No request of this customer was refused." />
       </div>
 
       <div className="card">
         <div className="card-header">
           <h2>Requests</h2>
-          <span className="muted small">newest first</span>
+          <span className="muted small">{rangeName}, newest first</span>
         </div>
-        <table className="table" data-testid="requests">
+        <table className="table responsive" data-testid="requests">
           <thead>
             <tr>
               <th>Time</th>
@@ -261,19 +311,17 @@ export function CustomerPage({ id }: { id: string }) {
           <tbody>
             {logs?.nodes.map((row) => (
               <tr key={row.requestId} data-request={row.requestId}>
-                <td>{dateTime(row.createdAt)}</td>
-                <td className="mono">{row.model}</td>
-                <td className="number">{count(row.promptTokens)}</td>
-                <td className="number">{count(row.completionTokens)}</td>
-                <td className="number money">{usd(row.cost)}</td>
-                <td className="mono muted small">{row.requestId}</td>
+                <td data-label="Time">{dateTime(row.createdAt)}</td>
+                <td data-label="Model" className="mono">{row.model}</td>
+                <td data-label="Prompt tokens" className="number">{count(row.promptTokens)}</td>
+                <td data-label="Completion tokens" className="number">{count(row.completionTokens)}</td>
+                <td data-label="Cost" className="number money">{usd(row.cost)}</td>
+                <td data-label="Request ID" className="mono muted small">{row.requestId}</td>
               </tr>
             ))}
             {logs && logs.nodes.length === 0 && (
               <tr>
-                <td colSpan={6} className="empty">
-                  No requests yet.
-                </td>
+                <td colSpan={6} className="empty">No requests in this range.</td>
               </tr>
             )}
           </tbody>
@@ -287,6 +335,86 @@ export function CustomerPage({ id }: { id: string }) {
           </div>
         )}
       </div>
+
+      <div className="columns">
+        <div className="card">
+          <div className="card-header">
+            <h2>Past periods</h2>
+          </div>
+          <table className="table responsive" data-testid="periods">
+            <thead>
+              <tr>
+                <th>Period from</th>
+                <th className="number">Spend</th>
+                <th className="number">Requests</th>
+              </tr>
+            </thead>
+            <tbody>
+              {history?.spendPeriods.map((row) => (
+                <tr key={row.periodStart}>
+                  <td data-label="Period from">{new Date(row.periodStart).getTime() === 0 ? 'Lifetime (no period)' : dateTime(row.periodStart)}</td>
+                  <td data-label="Spend" className="number money">{usd(row.spend)}</td>
+                  <td data-label="Requests" className="number">{count(row.requests)}</td>
+                </tr>
+              ))}
+              {history && !history.spendPeriods.length && (
+                <tr>
+                  <td colSpan={3} className="empty">No spend yet.</td>
+                </tr>
+              )}
+            </tbody>
+          </table>
+        </div>
+        <div className="card">
+          <div className="card-header">
+            <h2>Budget alerts</h2>
+          </div>
+          <ul className="timeline" data-testid="alert-history">
+            {history?.budgetAlerts.map((alert) => (
+              <li key={alert.id} data-alert={alert.type}>
+                <time dateTime={alert.at}>{dateTime(alert.at)}</time>
+                <span>{alertText(alert)}</span>
+              </li>
+            ))}
+            {history && !history.budgetAlerts.length && <li className="muted">No budget alert yet.</li>}
+          </ul>
+        </div>
+      </div>
+
+      <div className="card">
+        <div className="card-header">
+          <h2>Changes</h2>
+          <span className="muted small">who changed this customer, newest first</span>
+        </div>
+        <ul className="timeline" data-testid="audit-trail">
+          {history?.customerAudit.map((entry) => (
+            <li key={entry.id} data-action={entry.action}>
+              <time dateTime={entry.at}>{dateTime(entry.at)}</time>
+              <span>
+                <strong>{entry.action}</strong> by {entry.actor}
+                {Object.keys(entry.changes).length > 0 && ': '}
+                {Object.entries(entry.changes)
+                  .map(([field, change]) => describeChange(field, change))
+                  .join('; ')}
+              </span>
+            </li>
+          ))}
+          {history && !history.customerAudit.length && <li className="muted">No change recorded (customers created by their first request have none until edited).</li>}
+        </ul>
+      </div>
+
+      {editing && customer && (
+        <CustomerEditDialog
+          customer={customer}
+          onClose={() => setEditing(false)}
+          onSaved={(saved) => {
+            setEditing(false);
+            setCustomer(saved);
+            setFlash(`Saved customer ${saved.id}.`);
+            void load();
+          }}
+        />
+      )}
     </section>
   );
 }
