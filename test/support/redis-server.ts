@@ -55,13 +55,19 @@ function running(child: ChildProcess, port: number, dir: string): PrivateRedis {
   };
 }
 
-/** Calls per command name, from INFO commandstats (e.g. { evalsha: 12, publish: 6 }). */
+/**
+ * Calls per command name, from INFO commandstats (e.g. { evalsha: 12, publish: 6 }), and the
+ * microseconds Redis spent in each (`usec:evalsha`; a script's time includes its commands).
+ */
 export async function commandCounts(url: string): Promise<Record<string, number>> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
     const info = await redis.info('commandstats');
     const counts: Record<string, number> = {};
-    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts[match[1]!] = Number(match[2]);
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+      counts[match[1]!] = Number(match[2]);
+      counts[`usec:${match[1]!}`] = Number(match[3]);
+    }
     return counts;
   } finally {
     redis.disconnect();
