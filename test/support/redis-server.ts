@@ -18,12 +18,14 @@ export interface PrivateRedis {
 export async function startRedisServer(extraArgs: string[] = []): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-redis-'));
   for (let attempt = 0; attempt < 20; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    // Below 50000: a cluster node also listens on port + 10000 (its cluster bus).
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
     const started = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 5_000);
+      const timer = setTimeout(() => resolve(false), 15_000);
       child.stdout!.on('data', () => {
         if (/Ready to accept connections/.test(output)) {
           clearTimeout(timer);
@@ -37,7 +39,7 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<Privat
     });
     if (started) return running(child, port, dir);
     child.kill('SIGKILL');
-    if (!/Address already in use/.test(output)) throw new Error(`redis-server did not start:\n${output}`);
+    if (output && !/Address already in use/.test(output)) throw new Error(`redis-server did not start:\n${output}`);
   }
   throw new Error('no free port for redis-server after 20 attempts');
 }
