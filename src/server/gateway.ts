@@ -154,7 +154,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     );
   }
   const catchUp = new SharedStateCatchUp(logger);
-  ledger.keepJournalWhile(() => catchUp.pending > 0);
+  ledger.keepJournalWhile(() => catchUp.queued > 0);
   const openSubscriptions = new OpenSubscriptions();
   const metrics: GatewayMetrics = new GatewayMetrics(role, {
     inFlightRequests: (): number => inference.activeRequests,

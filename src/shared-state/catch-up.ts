@@ -28,6 +28,14 @@ export class SharedStateCatchUp {
   }
 
   /**
+   * Counter updates that failed at least once and wait for a retry. (The crash journal is kept
+   * while there are any: counting first attempts too would keep it for ever under load.)
+   */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
    * Runs `operation` now; if it fails, queues it behind earlier failures for retrying. An
    * operation must be idempotent: one that timed out may have been applied all the same.
    */

@@ -3,10 +3,11 @@
  * cases against the in-process state and the Redis state (real Redis on 127.0.0.1:6379,
  * a fresh key prefix per case, deleted afterwards). Redis-only cases follow.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryRateLimiter, MemorySpendBook } from './memory';
 import {
+  clusterNodesOf,
   connectRedis,
   MAX_COUNTER_PICO,
   MAX_REQUEST_PICO,
@@ -16,11 +17,13 @@ import {
   RESERVATION_LEASE_TTL_MS,
   SETTLEMENT_MARKER_TTL_MS,
   withScripts,
+  type AnyRedis,
   type ScriptedRedis,
 } from './redis';
 import { ComposedAdmissions } from './admissions';
 import { isSharedStateRefusal, type Admissions, type RateLimiter, type RateTicket, type SpendBook } from './types';
 import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from '../../test/support/redis';
+import { startRedisCluster, type PrivateCluster } from '../../test/support/redis-cluster';
 import { CuttableTcpProxy } from '../../test/support/tcp-proxy';
 
 interface SharedState {
@@ -231,7 +234,7 @@ runSharedStateContract('memory', async () => {
 });
 
 /** A fresh key prefix per case on the real Redis; every key under it is deleted afterwards. */
-const connections: Redis[] = [];
+const connections: AnyRedis[] = [];
 const prefixes: string[] = [];
 
 function redisConnection(): ScriptedRedis {
@@ -263,7 +266,43 @@ runSharedStateContract('redis', async () => {
   };
 });
 
+/**
+ * The same contract on a real 3-master Redis Cluster started for this file: every script
+ * touches one customer's keys (one hash slot), so the cluster serves it as one Redis would.
+ */
+let cluster: Promise<PrivateCluster> | null = null;
+afterAll(async () => {
+  if (cluster) await (await cluster).stop();
+});
+
+runSharedStateContract('redis cluster', async () => {
+  cluster ??= startRedisCluster();
+  const redis = await connectRedis((await cluster).url, { attempts: 3 });
+  connections.push(redis);
+  expect(redis).toBeInstanceOf(Cluster);
+  expect((redis as Cluster).nodes('master')).toHaveLength(3);
+  const prefix = freshRedisPrefix();
+  return {
+    spendBook: new RedisSpendBook(redis, prefix),
+    rateLimiter: new RedisRateLimiter(redis, { prefix, useCallerClock: true }),
+    admissions: new RedisAdmissions(redis, prefix, RESERVATION_LEASE_TTL_MS, { useCallerClock: true }),
+  };
+});
+
 describe('redis: connecting', () => {
+  it('reads a redis+cluster:// URL as cluster nodes', () => {
+    expect(clusterNodesOf('redis+cluster://user:p%40ss@10.0.0.1:7000,10.0.0.2')).toEqual({
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 6379 },
+      ],
+      username: 'user',
+      password: 'p@ss',
+    });
+    expect(clusterNodesOf('redis://127.0.0.1:6379')).toBeNull();
+    expect(() => clusterNodesOf('redis+cluster://a:b:c')).toThrow(/not host:port/);
+  });
+
   it('rejects with a clear message when Redis cannot be reached', async () => {
     await expect(connectRedis('redis://127.0.0.1:1', { attempts: 2 })).rejects.toThrow(/cannot reach Redis at REDIS_URL/);
   });

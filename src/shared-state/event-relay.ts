@@ -7,7 +7,7 @@
  * live event costs a subscriber one update, never a dollar (the ledger has them all).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { duplicateConnection, type AnyRedis } from './redis';
 import type { BudgetEventBus, SpendEventBus } from '../ledger/events';
 import type { Logger } from '../observability/logger';
 
@@ -31,13 +31,13 @@ function decode<T>(text: string): T {
 export class RedisEventRelay {
   private readonly origin = randomUUID();
   private readonly channel: string;
-  private subscriber: Redis | null = null;
+  private subscriber: AnyRedis | null = null;
   /** Events this process received from others: not to be sent back out. */
   private readonly relayed = new WeakSet<object>();
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: AnyRedis,
     prefix: string,
     private readonly spend: SpendEventBus,
     private readonly budget: BudgetEventBus,
@@ -47,7 +47,7 @@ export class RedisEventRelay {
   }
 
   async start(): Promise<void> {
-    const subscriber = this.redis.duplicate();
+    const subscriber = duplicateConnection(this.redis);
     this.subscriber = subscriber;
     subscriber.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis live-event connection error'));
     subscriber.on('message', (channel: string, message: string) => {

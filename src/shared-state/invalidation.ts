@@ -6,7 +6,7 @@
  * not "soon"). Without Redis there is one process and nothing to tell (`NO_INVALIDATION`).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { duplicateConnection, type AnyRedis } from './redis';
 import type { EntityChange } from '../store/load-state';
 import type { Logger } from '../observability/logger';
 
@@ -50,11 +50,11 @@ export class RedisInvalidation implements Invalidation {
   private readonly origin = randomUUID();
   private readonly channel: string;
   private readonly ackChannel: string;
-  private subscriber: Redis | null = null;
+  private subscriber: AnyRedis | null = null;
   private readonly pending = new Map<string, PendingNotice>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: AnyRedis,
     prefix: string,
     private readonly logger: Logger,
     private readonly ackTimeoutMs = DEFAULT_ACK_TIMEOUT_MS,
@@ -70,7 +70,7 @@ export class RedisInvalidation implements Invalidation {
    * meanwhile were never delivered, so everything must be reloaded.
    */
   async start(onChange: (changes: EntityChange[]) => Promise<void>, onResync: () => void): Promise<void> {
-    const subscriber = this.redis.duplicate();
+    const subscriber = duplicateConnection(this.redis);
     this.subscriber = subscriber;
     let connectedBefore = false;
     subscriber.on('ready', () => {

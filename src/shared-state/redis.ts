@@ -3,7 +3,7 @@
  * across any number of proxies sharing one Redis. Every check-and-reserve is one Lua script
  * (ioredis `defineCommand`: EVALSHA, with EVAL when Redis answers NOSCRIPT).
  */
-import { Redis, ReplyError } from 'ioredis';
+import { Cluster, Redis, ReplyError, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Pico } from '../shared/money';
 import {
   ACQUIRE_SCRIPT,
@@ -94,7 +94,41 @@ export function boundedCount(value: number): string {
   return String(Math.min(MAX_SCRIPT_TOKENS, Math.round(value)));
 }
 
-export type ScriptedRedis = Redis & ScriptCommands;
+/** A connection to one Redis, or to a Redis Cluster (every script touches one slot). */
+export type AnyRedis = Redis | Cluster;
+export type ScriptedRedis = AnyRedis & ScriptCommands;
+
+const CLUSTER_SCHEME = 'redis+cluster://';
+
+/** A second connection like `redis` (for subscribing: a subscribed connection does nothing else). */
+export function duplicateConnection(redis: AnyRedis): AnyRedis {
+  return redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
+}
+
+/**
+ * `redis+cluster://[user:password@]host:port,host:port,…` names a Redis Cluster by some of its
+ * nodes (the client discovers the rest); anything else is a single Redis URL.
+ */
+export function clusterNodesOf(url: string): { nodes: ClusterNode[]; username?: string; password?: string } | null {
+  if (!url.startsWith(CLUSTER_SCHEME)) return null;
+  let rest = url.slice(CLUSTER_SCHEME.length).replace(/\/.*$/, '');
+  let username: string | undefined;
+  let password: string | undefined;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const credentials = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+    const colon = credentials.indexOf(':');
+    username = decodeURIComponent(colon >= 0 ? credentials.slice(0, colon) : credentials) || undefined;
+    password = colon >= 0 ? decodeURIComponent(credentials.slice(colon + 1)) : undefined;
+  }
+  const nodes = rest.split(',').map((address) => {
+    const match = /^([^:]+)(?::(\d+))?$/.exec(address.trim());
+    if (!match) throw new Error(`REDIS_URL: "${address}" is not host:port in a redis+cluster:// URL`);
+    return { host: match[1]!, port: Number(match[2] ?? 6379) };
+  });
+  return { nodes, username, password };
+}
 
 const COMMAND_TIMED_OUT = 'Command timed out';
 
@@ -117,8 +151,9 @@ export interface ConnectRedisOptions {
 export async function connectRedis(url: string, options: ConnectRedisOptions = {}): Promise<ScriptedRedis> {
   const attempts = options.attempts ?? 20;
   const commandTimeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const cluster = clusterNodesOf(url);
   for (let attempt = 1; ; attempt++) {
-    const redis = new Redis(url, {
+    const redisOptions: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
@@ -126,7 +161,15 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
       commandTimeout,
       // Reconnect within a second of Redis coming back (the default backs off to 5 s).
       retryStrategy: (times) => Math.min(times * 100, 1000),
-    });
+    };
+    const redis: AnyRedis = cluster
+      ? new Cluster(cluster.nodes, {
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          redisOptions: { ...redisOptions, username: cluster.username, password: cluster.password },
+          clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
+        })
+      : new Redis(url, redisOptions);
     // Connection errors are reported here; without a listener ioredis prints them as unhandled.
     redis.on('error', options.onError ?? (() => {}));
     try {
@@ -147,7 +190,9 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
  * until TCP keep-alive gives up, minutes later. Commands already sent on the old socket have
  * failed (timed out); whatever Redis applied of them, settlements are idempotent.
  */
-function reconnectWhenSilent(redis: Redis, timeoutMs: number): void {
+function reconnectWhenSilent(redis: AnyRedis, timeoutMs: number): void {
+  // A cluster client replaces its node connections by itself on errors; this is for one Redis.
+  if (!(redis instanceof Redis)) return;
   let lastReconnect = 0;
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((command: Parameters<Redis['sendCommand']>[0], stream?: Parameters<Redis['sendCommand']>[1]) => {
@@ -178,7 +223,7 @@ async function script<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-export function withScripts(redis: Redis): ScriptedRedis {
+export function withScripts(redis: AnyRedis): ScriptedRedis {
   redis.defineCommand('tollgateReserve', { numberOfKeys: 2, lua: RESERVE_SCRIPT });
   redis.defineCommand('tollgateCommit', { numberOfKeys: 4, lua: COMMIT_SCRIPT });
   redis.defineCommand('tollgateRelease', { numberOfKeys: 4, lua: RELEASE_SCRIPT });
