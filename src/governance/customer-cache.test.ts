@@ -43,21 +43,16 @@ describe('CustomerCache', () => {
     const cache = new CustomerCache(10);
     cache.attach(source);
     const stale = cache.find('b');
-    const refreshed = cache.refresh('b');
-    expect(source.reads).toHaveLength(2);
-    source.reads[1]!.answer(record('b', true)); // read after the change: blocked
-    await refreshed;
-    source.reads[0]!.answer(record('b', false)); // read before it answers late
+    cache.replace('b', record('b', true)); // read after the change: blocked
+    source.reads[0]!.answer(record('b', false)); // the read from before it answers late
     await stale;
     expect(cache.get('b')?.blocked).toBe(true);
   });
 
   it('ignores a notice about a customer it neither holds nor reads, and evicts the least recently used', async () => {
-    const source = new ManualSource();
     const cache = new CustomerCache(2);
-    cache.attach(source);
-    await cache.refresh('nobody');
-    expect(source.reads).toHaveLength(0);
+    cache.replace('nobody', record('nobody'));
+    expect(cache.has('nobody')).toBe(false);
     cache.set(record('c'));
     cache.set(record('d'));
     cache.get('c');

@@ -109,14 +109,13 @@ export class CustomerCache {
   }
 
   /**
-   * Reads the customer again after another process changed it: replaces the cached record
-   * (in place, so callers holding it see the change) and supersedes a read in flight, which
-   * may have read the row before the change. An id this process does not track is ignored.
+   * Applies a record read from the store after a change (null: it is gone) to a customer
+   * this process tracks; a read in flight is superseded. Ids not tracked are ignored.
    */
-  async refresh(userId: string): Promise<void> {
+  replace(userId: string, record: CustomerRecord | null): void {
     if (!this.tracks(userId)) return;
     this.loading.delete(userId);
-    await this.load(userId, () => this.source.find(userId));
+    this.store(userId, record);
   }
 
   private load(userId: string, read: () => Promise<CustomerRecord | null>): Promise<CustomerRecord | null> {

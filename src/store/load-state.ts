@@ -11,7 +11,7 @@ import type { SpendRecord } from '../ledger/types';
 import type { Logger } from '../observability/logger';
 import { SETTLEMENT_MARKER_TTL_MS } from '../shared-state/redis';
 import type { SpendBook } from '../shared-state/types';
-import { StoredCustomers } from './customer-store';
+import { readCustomers, StoredCustomers } from './customer-store';
 import { ApiKeyEntity, BudgetEntity, type ApiKey } from './entities';
 import { budgetFromEntity } from './mappers';
 
@@ -105,11 +105,7 @@ export async function reloadAll(orm: MikroORM, registry: Registry): Promise<void
     if (current) Object.assign(current, fresh);
     else registry.budgets.set(row.budgetId, fresh);
   }
-  // In chunks: the cache holds up to customer_cache_size ids.
-  const cachedIds = registry.customers.cachedIds();
-  for (let start = 0; start < cachedIds.length; start += 1000) {
-    await Promise.all(cachedIds.slice(start, start + 1000).map((id) => registry.customers.refresh(id)));
-  }
+  await reloadCustomers(orm, registry, registry.customers.cachedIds());
   for (const row of keys) registry.keys.set(row.keyHash, keyFromEntity(row));
   registry.keysChanged();
 }
@@ -135,8 +131,7 @@ export async function reloadChanged(orm: MikroORM, registry: Registry, changes: 
       else registry.budgets.set(id, fresh);
     }
   }
-  // Only customers this process holds (or is reading); the others are read when next served.
-  await Promise.all(customerIds.map((id) => registry.customers.refresh(id)));
+  await reloadCustomers(orm, registry, customerIds);
   if (keyHashes.length) {
     const rows = new Map((await em.find(ApiKeyEntity, { keyHash: { $in: keyHashes } })).map((row) => [row.keyHash, keyFromEntity(row)]));
     for (const hash of keyHashes) {
@@ -145,5 +140,18 @@ export async function reloadChanged(orm: MikroORM, registry: Registry, changes: 
       else registry.keys.delete(hash);
     }
     registry.keysChanged();
+  }
+}
+
+/**
+ * Reads again the customers this process holds (or is reading) among `ids`, a thousand per
+ * query (the cache holds up to customer_cache_size); the others are read when next served.
+ */
+async function reloadCustomers(orm: MikroORM, registry: Registry, ids: string[]): Promise<void> {
+  const tracked = [...new Set(ids)].filter((id) => registry.customers.tracks(id));
+  for (let start = 0; start < tracked.length; start += 1000) {
+    const chunk = tracked.slice(start, start + 1000);
+    const rows = await readCustomers(orm, chunk);
+    for (const id of chunk) registry.customers.replace(id, rows.get(id) ?? null);
   }
 }
