@@ -59,6 +59,8 @@ export interface GatewayConfig {
   connectionLimits: ConnectionLimits;
   /** How long a graceful stop waits for requests in flight before cutting them. */
   drainTimeoutMs: number;
+  /** Secret that keys the stored key hashes (TOLLGATE_KEY_SECRET); derived from the master key when unset. */
+  keySecret?: string;
   warnings: string[];
 }
 
@@ -197,11 +199,17 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
     connectionLimits: connectionLimitsOf(tollgate),
     drainTimeoutMs: tollgate.drain_timeout_ms ?? 30_000,
+    keySecret: keySecretOf(env.TOLLGATE_KEY_SECRET, tollgate.key_secret),
     warnings,
   };
 }
 
 export type FailMode = 'closed' | 'open';
+
+function keySecretOf(fromEnv: string | undefined, fromFile: string | undefined): string | undefined {
+  if (fromEnv !== undefined && fromEnv !== '' && fromEnv.length < 16) throw new ConfigError('TOLLGATE_KEY_SECRET: must be at least 16 characters (e.g. `openssl rand -hex 32`)');
+  return fromEnv || fromFile || undefined;
+}
 
 function connectionLimitsOf(tollgate: NonNullable<RawConfig['tollgate']>): ConnectionLimits {
   const limits: ConnectionLimits = {

@@ -75,6 +75,7 @@ export const configSchema = z.object({
       max_connections: z.coerce.number().int().min(0).optional(),
       max_connections_per_ip: z.coerce.number().int().min(0).optional(),
       drain_timeout_ms: z.coerce.number().int().positive().optional(),
+      key_secret: z.string().min(16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)').optional(),
     })
     .optional(),
 });

@@ -2,10 +2,25 @@
  * @module The customer/budget/key cache the hot path reads. One per process; the services
  * write the store first and then update this, so a change applies to the very next request.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { BudgetRecord, CustomerRecord, KeyScope, Principal } from './records';
 
-export function hashKey(key: string): string {
+/** How the master key is named in the ledger, the APIs and webhooks (it has no key row). */
+export const MASTER_KEY_ID = 'master';
+
+/**
+ * The secret key hashes are keyed with: `tollgate.key_secret` / TOLLGATE_KEY_SECRET, else
+ * derived from the master key, so one node needs no new setting. A database dump alone then
+ * gives no key away (no offline guessing of a weak key without the secret); the price of the
+ * derived default is that changing the master key invalidates every virtual key, unless
+ * key_secret is set first.
+ */
+export function keySecretFor(masterKey: string, configured?: string): string {
+  return configured || createHmac('sha256', masterKey).update('tollgate key hashing v1').digest('hex');
+}
+
+/** Rows written before keyed hashing hold the plain sha256: still verified, never written any more. */
+function legacyKeyHash(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
@@ -22,15 +37,34 @@ export class Registry {
   readonly customers = new Map<string, CustomerRecord>();
   readonly keys = new Map<string, KeyRecord>();
   private readonly masterKeyHash: string;
+  private readonly keySecret: string;
   /** Reloads of entities another process changed, still reading the store. */
   private readonly pendingReloads = new Set<Promise<void>>();
+  /** Told when a key is found by its legacy plain hash, with its keyed hash, to rewrite the row. */
+  onLegacyKey: ((record: KeyRecord, keyedHash: string) => void) | null = null;
 
   constructor(
     masterKey: string,
     /** litellm_settings.max_end_user_budget_id; may name a budget that does not exist yet. */
     readonly defaultBudgetId: string | null,
+    keySecret?: string,
   ) {
-    this.masterKeyHash = hashKey(masterKey);
+    this.keySecret = keySecretFor(masterKey, keySecret);
+    this.masterKeyHash = this.hashKey(masterKey);
+  }
+
+  /** HMAC-SHA256 of a key with the server's key secret: what api_keys.key_hash holds. */
+  hashKey(key: string): string {
+    return createHmac('sha256', this.keySecret).update(key).digest('hex');
+  }
+
+  /** The key record of a raw key, keyed hash first, then a legacy row's plain hash. */
+  findKey(bearer: string, keyedHash = this.hashKey(bearer)): KeyRecord | undefined {
+    const keyed = this.keys.get(keyedHash);
+    if (keyed) return keyed;
+    const legacy = this.keys.get(legacyKeyHash(bearer));
+    if (legacy) this.onLegacyKey?.(legacy, keyedHash);
+    return legacy;
   }
 
   /**
@@ -50,11 +84,11 @@ export class Registry {
   /** Resolves a bearer key to who is calling, or null for an unknown or revoked key. */
   authenticate(bearer: string | null): Principal | null {
     if (!bearer) return null;
-    const keyHash = hashKey(bearer);
+    const keyHash = this.hashKey(bearer);
     if (keyHash === this.masterKeyHash) return { kind: 'master', keyHash, alias: null, scope: 'admin', keyId: null };
-    const key = this.keys.get(keyHash);
+    const key = this.findKey(bearer, keyHash);
     if (!key || key.revoked) return null;
-    return { kind: 'virtual', keyHash, alias: key.alias, scope: key.scope, keyId: key.id };
+    return { kind: 'virtual', keyHash: key.keyHash, alias: key.alias, scope: key.scope, keyId: key.id };
   }
 
   /** The budget in force for a customer: its own, else the default budget (if it exists). */

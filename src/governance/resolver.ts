@@ -15,7 +15,7 @@ import { SharedStateCatchUp } from '../shared-state/catch-up';
 import type { CounterKey, RateLimiter, RateTicket, SpendBook } from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
-import type { Registry } from './registry';
+import { MASTER_KEY_ID, type Registry } from './registry';
 
 export interface AuthorizeRequest {
   requestId: string;
@@ -265,7 +265,7 @@ export class InternalResolver {
     const record: SpendRecord = {
       requestId: request.requestId,
       customerId: request.customerId,
-      apiKeyHash: request.principal.keyHash,
+      apiKeyId: request.principal.keyId ?? MASTER_KEY_ID,
       keyAlias: request.principal.alias,
       model: request.model,
       deploymentId: request.deployment.id,
