@@ -11,6 +11,7 @@ import { Migration20261201092100 } from './Migration20261201092100';
 import { Migration20261201092317 } from './Migration20261201092317';
 import { Migration20261201093000 } from './Migration20261201093000';
 import { Migration20261201100000 } from './Migration20261201100000';
+import { Migration20261201101000 } from './Migration20261201101000';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261128164407', class: Migration20261128164407 },
@@ -20,4 +21,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201092317', class: Migration20261201092317 },
   { name: 'Migration20261201093000', class: Migration20261201093000 },
   { name: 'Migration20261201100000', class: Migration20261201100000 },
+  { name: 'Migration20261201101000', class: Migration20261201101000 },
 ];

@@ -28,7 +28,7 @@ function record(customerId: string, model: string, atMs: number, costPico: bigin
   return {
     requestId: `req-${++sequence}-${atMs}`,
     customerId,
-    apiKeyHash: null,
+    apiKeyId: null,
     keyAlias: null,
     model,
     deploymentId: `${model}#0`,

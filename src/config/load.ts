@@ -84,6 +84,8 @@ export interface GatewayConfig {
   budgetExceededStatus: 402 | 429;
   /** How long responses produced on translated deployments are kept for previous_response_id. */
   responseRetentionMs: number;
+  /** Secret that keys the stored key hashes (TOLLGATE_KEY_SECRET); derived from the master key when unset. */
+  keySecret?: string;
   warnings: string[];
 }
 
@@ -234,6 +236,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     unknownCustomers: tollgate.unknown_customers ?? 'create',
     budgetExceededStatus: (tollgate.budget_exceeded_status ?? 402) as 402 | 429,
     responseRetentionMs: (tollgate.response_retention_days ?? 30) * 86_400_000,
+    keySecret: keySecretOf(env.TOLLGATE_KEY_SECRET, tollgate.key_secret),
     warnings,
   };
 }
@@ -250,6 +253,11 @@ function graphqlLimitsOf(raw: NonNullable<NonNullable<RawConfig['tollgate']>['gr
     timeBudgetMs: raw.time_budget_ms,
   };
   return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+}
+
+function keySecretOf(fromEnv: string | undefined, fromFile: string | undefined): string | undefined {
+  if (fromEnv !== undefined && fromEnv !== '' && fromEnv.length < 16) throw new ConfigError('TOLLGATE_KEY_SECRET: must be at least 16 characters (e.g. `openssl rand -hex 32`)');
+  return fromEnv || fromFile || undefined;
 }
 
 function connectionLimitsOf(tollgate: NonNullable<RawConfig['tollgate']>): ConnectionLimits {

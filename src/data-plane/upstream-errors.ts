@@ -86,7 +86,7 @@ export function sanitiseUpstreamMessage(message: string, context: UpstreamErrorC
 
 /** The secrets a configuration holds: keys, passwords in URLs, signing secrets. */
 export function configuredSecrets(config: GatewayConfig): string[] {
-  const secrets = [config.masterKey, config.webhookSecret, ...config.deployments.map((deployment) => deployment.apiKey)];
+  const secrets = [config.masterKey, config.webhookSecret, config.keySecret, ...config.deployments.map((deployment) => deployment.apiKey)];
   for (const url of [config.databaseUrl, config.redisUrl, ...config.webhookUrls]) {
     if (!url) continue;
     try {

@@ -123,7 +123,7 @@ function partialRecordOf(request: InFlightSnapshot): SpendRecord {
   return {
     requestId: request.requestId,
     customerId: request.customerId,
-    apiKeyHash: request.apiKeyHash,
+    apiKeyId: request.apiKeyId,
     keyAlias: request.keyAlias,
     model: request.model,
     deploymentId: request.deploymentId,

@@ -45,7 +45,7 @@ export type KeyScope = 'admin' | 'inference';
 
 export interface Principal {
   kind: 'master' | 'virtual';
-  /** sha256 of the key; the master key's hash too, so ledger rows never hold a raw key. */
+  /** The key's stored (keyed) hash: for lookups inside this process only, never shown or stored elsewhere. */
   keyHash: string;
   alias: string | null;
   scope: KeyScope;

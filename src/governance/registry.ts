@@ -4,11 +4,26 @@
  * Budgets and keys are few and fully loaded; customers are many, so only those this process
  * serves are kept (a bounded LRU, `tollgate.customer_cache_size`), read from the store on a miss.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { CustomerCache, DEFAULT_CUSTOMER_CACHE_SIZE } from './customer-cache';
 import type { BudgetRecord, CustomerRecord, KeyLimits, KeyScope, Principal } from './records';
 
-export function hashKey(key: string): string {
+/** How the master key is named in the ledger, the APIs and webhooks (it has no key row). */
+export const MASTER_KEY_ID = 'master';
+
+/**
+ * The secret key hashes are keyed with: `tollgate.key_secret` / TOLLGATE_KEY_SECRET, else
+ * derived from the master key, so one node needs no new setting. A database dump alone then
+ * gives no key away (no offline guessing of a weak key without the secret); the price of the
+ * derived default is that changing the master key invalidates every virtual key, unless
+ * key_secret is set first.
+ */
+export function keySecretFor(masterKey: string, configured?: string): string {
+  return configured || createHmac('sha256', masterKey).update('tollgate key hashing v1').digest('hex');
+}
+
+/** Rows written before keyed hashing hold the plain sha256: still verified, never written any more. */
+function legacyKeyHash(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
@@ -28,21 +43,40 @@ export class Registry {
   readonly customers: CustomerCache;
   readonly keys = new Map<string, KeyRecord>();
   private readonly masterKeyHash: string;
+  private readonly keySecret: string;
   /** Reloads of entities another process changed, still reading the store. */
   private readonly pendingReloads = new Set<Promise<void>>();
   /** Told when keys were revoked or reloaded (the control plane closes revoked keys' sockets). */
   private readonly keyListeners = new Set<() => void>();
   /** Told of each use of a virtual key (key-usage.ts batches these into last_used_at). */
   onKeyUsed: ((keyId: string, atMs: number) => void) | null = null;
+  /** Told when a key is found by its legacy plain hash, with its keyed hash, to rewrite the row. */
+  onLegacyKey: ((record: KeyRecord, keyedHash: string) => void) | null = null;
 
   constructor(
     masterKey: string,
     /** litellm_settings.max_end_user_budget_id; may name a budget that does not exist yet. */
     readonly defaultBudgetId: string | null,
     customerCacheSize = DEFAULT_CUSTOMER_CACHE_SIZE,
+    keySecret?: string,
   ) {
-    this.masterKeyHash = hashKey(masterKey);
     this.customers = new CustomerCache(customerCacheSize);
+    this.keySecret = keySecretFor(masterKey, keySecret);
+    this.masterKeyHash = this.hashKey(masterKey);
+  }
+
+  /** HMAC-SHA256 of a key with the server's key secret: what api_keys.key_hash holds. */
+  hashKey(key: string): string {
+    return createHmac('sha256', this.keySecret).update(key).digest('hex');
+  }
+
+  /** The key record of a raw key, keyed hash first, then a legacy row's plain hash. */
+  findKey(bearer: string, keyedHash = this.hashKey(bearer)): KeyRecord | undefined {
+    const keyed = this.keys.get(keyedHash);
+    if (keyed) return keyed;
+    const legacy = this.keys.get(legacyKeyHash(bearer));
+    if (legacy) this.onLegacyKey?.(legacy, keyedHash);
+    return legacy;
   }
 
   /**
@@ -73,12 +107,12 @@ export class Registry {
   /** Resolves a bearer key to who is calling, or null for an unknown or revoked key. */
   authenticate(bearer: string | null): Principal | null {
     if (!bearer) return null;
-    const keyHash = hashKey(bearer);
+    const keyHash = this.hashKey(bearer);
     if (keyHash === this.masterKeyHash) return { kind: 'master', keyHash, alias: null, scope: 'admin', keyId: null, customerId: null, keyLimits: null };
-    const key = this.keys.get(keyHash);
+    const key = this.findKey(bearer, keyHash);
     if (!key || key.revoked) return null;
     this.onKeyUsed?.(key.id, Date.now());
-    return { kind: 'virtual', keyHash, alias: key.alias, scope: key.scope, keyId: key.id, customerId: key.customerId, keyLimits: key.limits };
+    return { kind: 'virtual', keyHash: key.keyHash, alias: key.alias, scope: key.scope, keyId: key.id, customerId: key.customerId, keyLimits: key.limits };
   }
 
   /** The budget in force for a customer: its own, else the default budget (if it exists). */

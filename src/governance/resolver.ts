@@ -30,7 +30,7 @@ import {
 import { currentPeriod, type Period } from './periods';
 import type { BudgetRecord, CustomerRecord, Principal } from './records';
 import { CustomerCountersUnavailable } from './customer-cache';
-import type { Registry } from './registry';
+import { MASTER_KEY_ID, type Registry } from './registry';
 import { DeliveredTokenCounter, snapshotOf, type DeliverySource } from './in-flight';
 
 export interface AuthorizeRequest {
@@ -205,7 +205,7 @@ export class InternalResolver {
         {
           requestId: request.requestId,
           customerId: request.customerId,
-          apiKeyHash: request.principal.keyHash,
+          apiKeyId: request.principal.keyId ?? MASTER_KEY_ID,
           keyAlias: request.principal.alias,
           model: request.model,
           // Read at each snapshot: failover may have moved the request to another deployment.
@@ -398,7 +398,7 @@ export class InternalResolver {
     const record: SpendRecord = {
       requestId: request.requestId,
       customerId: request.customerId,
-      apiKeyHash: request.principal.keyHash,
+      apiKeyId: request.principal.keyId ?? MASTER_KEY_ID,
       keyAlias: request.principal.alias,
       model: request.model,
       deploymentId: request.deployment.id,

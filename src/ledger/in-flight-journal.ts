@@ -18,7 +18,7 @@ import type { RateTicket } from '../shared-state/types';
 export interface InFlightSnapshot {
   requestId: string;
   customerId: string | null;
-  apiKeyHash: string | null;
+  apiKeyId: string | null;
   keyAlias: string | null;
   model: string;
   deploymentId: string;

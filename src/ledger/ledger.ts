@@ -201,7 +201,7 @@ export class Ledger {
       const rows = records.map((r) => ({
         request_id: r.requestId,
         customer_id: r.customerId,
-        api_key_hash: r.apiKeyHash,
+        api_key_id: r.apiKeyId,
         key_alias: r.keyAlias,
         model: r.model,
         deployment_id: r.deploymentId,
@@ -219,11 +219,11 @@ export class Ledger {
         created_at: new Date(r.createdAtMs).toISOString(),
       }));
       const result = await trx.raw(
-        `insert into spend_ledger (request_id, customer_id, api_key_hash, key_alias, model, deployment_id, provider, endpoint,
+        `insert into spend_ledger (request_id, customer_id, api_key_id, key_alias, model, deployment_id, provider, endpoint,
            prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, charge_pico, cost_source, status, period_start, created_at)
-         select request_id, customer_id, api_key_hash, key_alias, model, deployment_id, provider, endpoint,
+         select request_id, customer_id, api_key_id, key_alias, model, deployment_id, provider, endpoint,
            prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, charge_pico, cost_source, status, period_start, created_at
-         from jsonb_to_recordset(?::jsonb) as x(request_id text, customer_id text, api_key_hash text, key_alias text, model text,
+         from jsonb_to_recordset(?::jsonb) as x(request_id text, customer_id text, api_key_id text, key_alias text, model text,
            deployment_id text, provider text, endpoint text, prompt_tokens int, completion_tokens int, cached_prompt_tokens int,
            cache_write_tokens int, cost_pico bigint, charge_pico bigint, cost_source text, status text, period_start timestamptz, created_at timestamptz)
          on conflict (created_at, request_id) do nothing

@@ -12,7 +12,8 @@ export interface CounterIncrement {
 export interface SpendRecord {
   requestId: string;
   customerId: string | null;
-  apiKeyHash: string | null;
+  /** The key's id (`master` for the master key): never a hash of it, which a weak key could be guessed from. */
+  apiKeyId: string | null;
   keyAlias: string | null;
   model: string;
   deploymentId: string;

@@ -90,7 +90,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   loadTokenizer(); // most of a second: before the port opens, not on the first request
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
-  const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null, config.customerCacheSize);
+  const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null, config.customerCacheSize, config.keySecret);
   // REDIS_URL switches to shared counters: exact budgets and limits across proxies.
   let redis: ScriptedRedis | null = null;
   let spendBook: SpendBook = new MemorySpendBook();

@@ -1,12 +1,13 @@
 /**
- * @module Virtual keys: generated once, shown once, stored only as a sha256 hash. Scope
- * `inference` may call the data plane only; `admin` may also use the control plane. A key
- * bound to a customer (`customer_id`) is always that customer on the data plane, may carry
- * limits of its own (rpm, lifetime max budget), and reads only its customer's usage.
+ * @module Virtual keys: generated once, shown once, stored only as an HMAC-SHA256 keyed with
+ * the server's key secret (a row from before keeps its plain sha256 until the key's next use,
+ * which rewrites it). Scope `inference` may call the data plane only; `admin` may also use the
+ * control plane. A key bound to a customer (`customer_id`) is always that customer on the data
+ * plane, may carry limits of its own (rpm, lifetime max budget), and reads only its customer's usage.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ApiKeyEntity } from '../store/entities';
-import { hashKey, type KeyRecord } from '../governance/registry';
+import type { KeyRecord } from '../governance/registry';
 import type { KeyLimits, KeyScope } from '../governance/records';
 import type { Pico } from '../shared/money';
 import { GatewayError } from '../shared/errors';
@@ -42,7 +43,29 @@ export interface KeyDetails {
 }
 
 export class KeyService {
-  constructor(private readonly ctx: ServiceContext) {}
+  private readonly rehashing = new Set<string>();
+
+  constructor(private readonly ctx: ServiceContext) {
+    ctx.registry.onLegacyKey = (record, keyedHash) => void this.rehash(record, keyedHash);
+  }
+
+  /** Rewrites a legacy row's plain sha256 as the keyed hash, the first time the key is used. */
+  private async rehash(record: KeyRecord, keyedHash: string): Promise<void> {
+    if (this.rehashing.has(record.id)) return;
+    this.rehashing.add(record.id);
+    const legacyHash = record.keyHash;
+    try {
+      await this.ctx.orm.em.fork().nativeUpdate(ApiKeyEntity, { id: record.id, keyHash: legacyHash }, { keyHash: keyedHash });
+      this.ctx.registry.keys.delete(legacyHash);
+      record.keyHash = keyedHash;
+      this.ctx.registry.keys.set(keyedHash, record);
+      await this.ctx.invalidation.publish([{ kind: 'key', id: legacyHash }, { kind: 'key', id: keyedHash }]);
+    } catch (error) {
+      this.ctx.logger.warn({ err: error, keyId: record.id }, 'could not rewrite a legacy key hash; it is still verified as before');
+    } finally {
+      this.rehashing.delete(record.id);
+    }
+  }
 
   async generate(alias: string | null, scope: KeyScope, binding: KeyBinding = {}): Promise<GeneratedKey> {
     if (scope !== 'admin' && scope !== 'inference') throw invalid('scope', 'must be "inference" or "admin"');
@@ -58,7 +81,7 @@ export class KeyService {
     }
     const limits: KeyLimits | null = rpmLimit !== null || maxBudget !== null ? { rpmLimit, maxBudget } : null;
     const key = `sk-tg-${randomBytes(24).toString('base64url')}`;
-    const record: KeyRecord = { id: randomUUID(), keyHash: hashKey(key), alias, scope, revoked: false, customerId, limits };
+    const record: KeyRecord = { id: randomUUID(), keyHash: this.ctx.registry.hashKey(key), alias, scope, revoked: false, customerId, limits };
     const createdAt = this.ctx.now();
     await this.ctx.orm.em.fork().insert(ApiKeyEntity, {
       id: record.id, keyHash: record.keyHash, keyPrefix: key.slice(0, 10), alias, scope, customerId, rpmLimit, maxBudgetPico: maxBudget, createdAt, revokedAt: null,
@@ -70,7 +93,7 @@ export class KeyService {
 
   /** Revokes by key id, or by the raw key itself. */
   async revoke(idOrKey: string): Promise<KeyRecord> {
-    const record = [...this.ctx.registry.keys.values()].find((k) => k.id === idOrKey) ?? this.ctx.registry.keys.get(hashKey(idOrKey));
+    const record = [...this.ctx.registry.keys.values()].find((k) => k.id === idOrKey) ?? this.ctx.registry.findKey(idOrKey);
     if (!record) throw new GatewayError('not_found', `No key with id '${idOrKey}'.`, 'id');
     await this.ctx.orm.em.fork().nativeUpdate(ApiKeyEntity, { id: record.id }, { revokedAt: this.ctx.now() });
     record.revoked = true;

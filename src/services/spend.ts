@@ -16,7 +16,7 @@ export interface SpendLogRow {
   requestId: string;
   customerId: string | null;
   keyAlias: string | null;
-  apiKeyHash: string | null;
+  apiKeyId: string | null;
   model: string;
   provider: string;
   endpoint: string;
@@ -101,7 +101,7 @@ export class SpendService {
     const where = conditions.length ? `where ${conditions.join(' and ')}` : '';
     const knex = this.ctx.orm.em.getConnection().getKnex();
     const result = await knex.raw(
-      `select request_id, customer_id, key_alias, api_key_hash, model, provider, endpoint, prompt_tokens, completion_tokens,
+      `select request_id, customer_id, key_alias, api_key_id, model, provider, endpoint, prompt_tokens, completion_tokens,
               cached_prompt_tokens, cost_pico, ${CHARGE_SQL} as charge_pico, cost_source, status, created_at
        from spend_ledger ${where} order by created_at desc, request_id desc limit ${first + 1}`,
       params as never[],
@@ -110,7 +110,7 @@ export class SpendService {
       requestId: row.request_id as string,
       customerId: (row.customer_id as string | null) ?? null,
       keyAlias: (row.key_alias as string | null) ?? null,
-      apiKeyHash: (row.api_key_hash as string | null) ?? null,
+      apiKeyId: (row.api_key_id as string | null) ?? null,
       model: row.model as string,
       provider: row.provider as string,
       endpoint: row.endpoint as string,

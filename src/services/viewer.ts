@@ -64,16 +64,16 @@ export class ViewerService {
       budgetRemainingPico: maxBudgetPico === null ? null : maxBudgetPico > spendPico ? maxBudgetPico - spendPico : 0n,
       periodStart: period.start,
       resetAt: period.end,
-      key: { alias: principal.alias, rpmLimit: principal.keyLimits?.rpmLimit ?? null, maxBudgetPico: principal.keyLimits?.maxBudget ?? null, spendPico: await this.keySpend(customerId, principal.keyHash) },
+      key: { alias: principal.alias, rpmLimit: principal.keyLimits?.rpmLimit ?? null, maxBudgetPico: principal.keyLimits?.maxBudget ?? null, spendPico: await this.keySpend(customerId, principal.keyId!) },
       usage,
     };
   }
 
   /** Lifetime charges of one key, from the ledger (exact whether or not the key has a cap). */
-  private async keySpend(customerId: string, keyHash: string): Promise<Pico> {
+  private async keySpend(customerId: string, keyId: string): Promise<Pico> {
     await this.ctx.ledger.flush();
     const knex = this.ctx.orm.em.getConnection().getKnex();
-    const result = await knex.raw(`select coalesce(sum(${CHARGE_SQL}), 0)::text as spend from spend_ledger where customer_id = ? and api_key_hash = ?`, [customerId, keyHash]);
+    const result = await knex.raw(`select coalesce(sum(${CHARGE_SQL}), 0)::text as spend from spend_ledger where customer_id = ? and api_key_id = ?`, [customerId, keyId]);
     return BigInt((result.rows as { spend: string }[])[0]!.spend);
   }
 }

@@ -56,7 +56,9 @@ export const LedgerEntryEntity = defineEntity({
   properties: {
     requestId: p.string().primary().length(64).fieldName('request_id'),
     customerId: p.string().length(256).nullable().fieldName('customer_id'),
+    /** Written before key ids replaced it; emptied by Migration20261201100000. */
     apiKeyHash: p.string().length(128).nullable().fieldName('api_key_hash'),
+    apiKeyId: p.string().length(64).nullable().fieldName('api_key_id'),
     keyAlias: p.string().length(256).nullable().fieldName('key_alias'),
     model: p.string().length(256).fieldName('model'),
     deploymentId: p.string().length(300).fieldName('deployment_id'),

@@ -2,7 +2,7 @@
  * @module Webhook bodies in LiteLLM's `WebhookEvent` shape. `spend_tracked` has exactly the
  * seed's fields; budget alerts have the same fields plus `soft_budget`, `threshold`,
  * `budget_id` and `period_start`. Dollars are JSON numbers (the nearest double of the exact
- * pico amount), as on LiteLLM's wire; `token` is the hashed key, never a raw one.
+ * pico amount), as on LiteLLM's wire; `token` is the key's id (`master` for the master key), never the key or a hash of it.
  */
 import { createHash } from 'node:crypto';
 import type { BudgetEvent, SpendRecord } from '../ledger/types';
@@ -44,7 +44,7 @@ export function spendTrackedPayload(record: SpendRecord, maxBudgetPico: Pico | n
   return {
     spend,
     max_budget: dollarsOrNull(maxBudgetPico),
-    token: record.apiKeyHash,
+    token: record.apiKeyId,
     customer_id: record.customerId,
     user_id: null,
     team_id: null,
@@ -75,14 +75,14 @@ function formatPercent(fraction: number): string {
 }
 
 /** `spend` is the customer's period spend after the request that crossed (what the level is compared with). */
-export function budgetAlertPayload(event: BudgetEvent, record: Pick<SpendRecord, 'apiKeyHash' | 'keyAlias'>): WebhookPayload {
+export function budgetAlertPayload(event: BudgetEvent, record: Pick<SpendRecord, 'apiKeyId' | 'keyAlias'>): WebhookPayload {
   const spend = picoToDollars(event.spendPico);
   return {
     spend,
     max_budget: dollarsOrNull(event.maxBudgetPico),
     soft_budget: dollarsOrNull(event.softBudgetPico),
     threshold: event.threshold,
-    token: record.apiKeyHash,
+    token: record.apiKeyId,
     customer_id: event.customerId,
     user_id: null,
     team_id: null,

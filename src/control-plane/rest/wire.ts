@@ -61,7 +61,7 @@ export function spendLogJson(row: SpendLogRow) {
   return {
     request_id: row.requestId,
     end_user: row.customerId ?? '',
-    api_key: row.apiKeyHash,
+    api_key: row.apiKeyId, // the key's id, never its hash
     key_alias: row.keyAlias,
     model: row.model,
     custom_llm_provider: row.provider,
