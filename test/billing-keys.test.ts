@@ -103,7 +103,7 @@ describe('keys bound to a customer', () => {
       else refused = response;
       await response.arrayBuffer().catch(() => undefined);
     }
-    expect(refused?.status).toBe(429);
+    expect(refused?.status).toBe(402);
     expect(refused?.headers.get('x-should-retry')).toBe('false');
     expect(charged).toBeGreaterThanOrEqual(dollarsToPico(0.00002));
     const me = await api<{ key: { spend: number; max_budget: number } }>(base, 'GET', '/customer/me', undefined, other.body.key);

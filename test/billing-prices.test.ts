@@ -203,7 +203,7 @@ describe('prices of your own', () => {
         refusal = error as { status?: number; message?: string };
       }
     }
-    expect(refusal?.status).toBe(429);
+    expect(refusal?.status).toBe(402);
     const own = await rows('dora');
     const cost = own.reduce((sum, row) => sum + row.cost, 0n);
     const charge = own.reduce((sum, row) => sum + row.charge, 0n);

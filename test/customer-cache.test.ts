@@ -54,7 +54,7 @@ describe('a bounded customer cache in one process', () => {
       expect((await chat(gateway.url, 'shut')).status).toBe(403);
       await evict(round);
     }
-    expect(statuses).toEqual([200, 200, 429, 429]);
+    expect(statuses).toEqual([200, 200, 402, 402]);
     expect(await spendOf(gateway.url, 'capped')).toBe(unit * 2n);
   });
 
@@ -75,7 +75,7 @@ describe('a bounded customer cache in one process', () => {
     const before = await spendOf(gateway.url, 'capped');
     await gateway.stop();
     gateway = await startTestGateway({ yaml, dataDir: gateway.dataDir });
-    expect((await chat(gateway.url, 'capped')).status).toBe(429);
+    expect((await chat(gateway.url, 'capped')).status).toBe(402);
     expect(await spendOf(gateway.url, 'capped')).toBe(before);
     expect((await chat(gateway.url, 'shut')).status).toBe(403);
   });

@@ -143,15 +143,16 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
   it('answers spendReport across the boundary from the rollups, exactly, and the plan never reads the ledger', async () => {
     const from = new Date(BOUNDARY - DAY);
     const to = new Date(BOUNDARY + DAY);
-    const report = await graphql<{ spendReport: { key: string; spend: number; requests: number }[] }>(
+    const report = await graphql<{ spendReport: { key: string; cost: number; charge: number; requests: number }[] }>(
       gateway.url,
-      `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: day, customerId: "roll-a") { key spend requests } }`,
+      `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: day, customerId: "roll-a") { key cost charge requests } }`,
       { from: from.toISOString(), to: to.toISOString() },
     );
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-    expect(report.data!.spendReport.map((row) => [row.key, dollarsToPico(row.spend), row.requests])).toEqual([
-      [day(BOUNDARY - DAY), 3_000_004n, 2],
-      [day(BOUNDARY), 12_000_012n, 2],
+    // Cost from the provider's prices; charge at the tier's 1.25× (rounded per request, as charged).
+    expect(report.data!.spendReport.map((row) => [row.key, dollarsToPico(row.cost), dollarsToPico(row.charge), row.requests])).toEqual([
+      [day(BOUNDARY - DAY), 3_000_004n, 3_750_004n, 2],
+      [day(BOUNDARY), 12_000_012n, 15_000_014n, 2],
     ]);
     const knex = knexOf(gateway);
     for (const groupBy of ['day', 'customer', 'model'] as const) {
@@ -207,12 +208,12 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
     expect(byModel.rollups[oldModelHour]).toBeDefined();
     delete byModel.rollups[oldModelHour];
     expect(byModel.rollups).toEqual(byModel.rows);
-    const report = await graphql<{ spendReport: { key: string; spend: number }[] }>(
+    const report = await graphql<{ spendReport: { key: string; cost: number }[] }>(
       gateway.url,
-      `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: customer) { key spend } }`,
+      `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: customer) { key cost } }`,
       { from: new Date(OLD_DAY).toISOString(), to: new Date(OLD_DAY + DAY).toISOString() },
     );
-    expect(report.data!.spendReport.map((row) => [row.key, dollarsToPico(row.spend)])).toEqual([['roll-a', 64_000_013n]]);
+    expect(report.data!.spendReport.map((row) => [row.key, dollarsToPico(row.cost)])).toEqual([['roll-a', 64_000_013n]]);
   });
 });
 

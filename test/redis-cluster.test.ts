@@ -54,7 +54,7 @@ describe('proxies sharing a Redis Cluster', () => {
       } else expect(before).toBeGreaterThanOrEqual(budget);
       await response.arrayBuffer();
     }
-    expect(statuses).toContain(429);
+    expect(statuses).toContain(402);
     for (const gateway of gateways) {
       const info = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=clustered');
       expect(dollarsToPico(String(info.body.spend))).toBe(spent);

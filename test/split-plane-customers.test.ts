@@ -70,7 +70,7 @@ describe('customers in split planes', () => {
     expect(capped.status).toBe(200);
     for (const proxy of [a, b]) {
       const refused = await chatStatus(proxy.url, 'first-seen');
-      expect(refused.status).toBe(429);
+      expect(refused.status).toBe(402);
       expect(refused.message).toContain('Budget has been exceeded');
     }
     const rows = await queryDatabase<{ n: number }>(database.url, `select count(*)::int as n from customers where user_id = 'first-seen'`);
@@ -130,7 +130,7 @@ describe('customers in split planes', () => {
       expect((await api(control.url, 'POST', '/customer/update', { user_id: user, budget_id: 'closed' })).status).toBe(200);
     }
     for (const proxy of [a, b]) {
-      for (const user of ['cached-one', 'never-seen']) expect((await chatStatus(proxy.url, user)).status).toBe(429);
+      for (const user of ['cached-one', 'never-seen']) expect((await chatStatus(proxy.url, user)).status).toBe(402);
     }
   });
 
@@ -152,7 +152,7 @@ describe('customers in split planes', () => {
       // Two other customers push both out of a cache of two.
       for (const other of [`filler-${round}-x`, `filler-${round}-y`]) expect((await chatStatus(proxy.url, other)).status).toBe(200);
     }
-    expect(outcomes).toEqual([200, 200, 200, 429, 429, 429]);
+    expect(outcomes).toEqual([200, 200, 200, 402, 402, 402]);
     expect(spent).toBe(one.cost * 3n);
     const info = await api<{ spend: number }>(b.url, 'GET', '/customer/info?end_user_id=evicted');
     expect(dollarsToPico(info.body.spend)).toBe(spent);

@@ -85,12 +85,12 @@ describe('console API', () => {
     expect((await chat('over-cap')).status).toBe(200); // spends past the tiny cap
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await chat('over-cap')).status);
-    expect(statuses).toEqual([429, 429, 429]);
+    expect(statuses).toEqual([402, 402, 402]);
     const refusals = await gql<{ refusedRequests: { reason: string; status: number; limitType: string; limitValue: string; budgetId: string; count: number; model: string }[] }>(
       '{ refusedRequests(customerId: "over-cap") { reason status limitType limitValue budgetId count model } }',
     );
     expect(refusals.data!.refusedRequests).toHaveLength(1);
-    expect(refusals.data!.refusedRequests[0]).toMatchObject({ reason: 'budget_exceeded', status: 429, limitType: 'max_budget', budgetId: 'tiny', count: 3, model: 'gpt-3.5-turbo' });
+    expect(refusals.data!.refusedRequests[0]).toMatchObject({ reason: 'budget_exceeded', status: 402, limitType: 'max_budget', budgetId: 'tiny', count: 3, model: 'gpt-3.5-turbo' });
     const logs = await gql<{ spendLogs: { nodes: unknown[] } }>('{ spendLogs(customerId: "over-cap") { nodes { requestId } } }');
     expect(logs.data!.spendLogs.nodes).toHaveLength(1); // refusals are not in the ledger
     const customer = await gql<{ customer: { status: string } }>('{ customer(id: "over-cap") { status } }');

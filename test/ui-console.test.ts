@@ -28,7 +28,7 @@ describe('admin UI: customers, keys, accessibility, phone', () => {
     await refused.first().waitFor();
     const text = await refused.first().textContent();
     expect(text).toContain('Over budget');
-    expect(text).toContain('429');
+    expect(text).toContain('402');
     expect(text).toContain('Max budget $0.00003');
     expect(Number(await refused.first().locator('td[data-label="Times"]').textContent())).toBeGreaterThanOrEqual(2);
     expect(await page.getByTestId('periods').locator('tbody tr').count()).toBe(1);
@@ -102,6 +102,25 @@ describe('admin UI: customers, keys, accessibility, phone', () => {
     expect(await rows.first().getAttribute('data-customer')).toBe('acme-user-07');
     await page.getByLabel('Search customers').fill('nobody-like-this');
     await page.getByText('No customer matches').waitFor();
+  });
+
+  it('creates a key bound to a customer, whose requests are that customer whatever they name', async () => {
+    await open('#/keys', 'Keys');
+    await page.getByRole('button', { name: '+ Create key' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create key' });
+    await dialog.getByLabel('Alias').fill('pro-1-phone-app');
+    await dialog.getByLabel(/Inference/).check();
+    await dialog.getByLabel('Bound customer (optional)').fill('pro-1');
+    await dialog.getByRole('button', { name: 'Create key' }).click();
+    const key = await page.getByTestId('new-key').inputValue();
+    await page.getByRole('button', { name: 'Done' }).click();
+    const row = page.locator('tr', { hasText: 'pro-1-phone-app' });
+    expect(await row.getByTestId('bound-customer').textContent()).toBe('pro-1');
+    const before = await customerSpend('pro-1');
+    const client = openaiClient(`${gateway.url}/v1`, key);
+    await client.chat.completions.create({ model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'hi' }] });
+    expect(await customerSpend('pro-1')).toBeGreaterThan(before);
+    await expect(client.chat.completions.create({ model: 'gpt-3.5-turbo', user: 'pro-2', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 403 });
   });
 
   it('lists, creates and revokes keys, showing when each was last used', async () => {

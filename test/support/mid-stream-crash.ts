@@ -147,7 +147,7 @@ export function describeMidStreamCrash(counters: 'memory' | 'redis'): void {
       const delivered = await readContent(streaming, 3);
       expect(delivered).toBe('Hello from the');
       // The stream's reservation holds the whole budget: nothing else is admitted meanwhile.
-      expect((await chat(gateway.url, user, false)).status).toBe(429);
+      expect((await chat(gateway.url, user, false)).status).toBe(402);
       // The journal has caught up with what reached the client (it is written every 50 ms).
       const requestId = streaming.headers.get('x-request-id')!;
       const expectedTokens = countTextTokens(delivered);

@@ -81,6 +81,7 @@ export class ApiKeyDetails {
   @Field(() => GraphQLISODateTime) createdAt!: Date;
   @Field(() => GraphQLISODateTime, { nullable: true }) revokedAt!: Date | null;
   @Field(() => GraphQLISODateTime, { nullable: true, description: 'Recorded in batches: up to a few seconds behind.' }) lastUsedAt!: Date | null;
+  @Field(() => ID, { nullable: true, description: 'The customer a bound key always acts for.' }) customerId!: string | null;
 }
 
 @ObjectType({ description: "The operator's overview for a range; each field is computed only when selected." })

@@ -207,12 +207,14 @@ export interface ApiKeyDetails {
   createdAt: string;
   revokedAt: string | null;
   lastUsedAt: string | null;
+  /** The customer a bound key always acts for, or null. */
+  customerId: string | null;
 }
 
-const KEY_FIELDS = 'id alias scope revoked prefix createdAt revokedAt lastUsedAt';
+const KEY_FIELDS = 'id alias scope revoked prefix createdAt revokedAt lastUsedAt customerId';
 
 export const API_KEYS = `query ApiKeys { apiKeyList { ${KEY_FIELDS} } }`;
 
-export const CREATE_API_KEY = `mutation CreateApiKey($alias: String, $scope: KeyScope!) { createApiKey(alias: $alias, scope: $scope) { key apiKey { id } } }`;
+export const CREATE_API_KEY = `mutation CreateApiKey($alias: String, $scope: KeyScope!, $customerId: ID) { createApiKey(alias: $alias, scope: $scope, customerId: $customerId) { key apiKey { id } } }`;
 
 export const REVOKE_API_KEY = `mutation RevokeApiKey($id: ID!) { revokeApiKey(id: $id) { id } }`;

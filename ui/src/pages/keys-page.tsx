@@ -4,6 +4,7 @@ import { API_KEYS, CREATE_API_KEY, REVOKE_API_KEY, type ApiKeyDetails } from '..
 import { ErrorNotice } from '../components/error-notice';
 import { Modal } from '../components/modal';
 import { dateTime } from '../format';
+import { customerHref } from '../router';
 import { useGraphQL } from '../session';
 
 type Dialog = { kind: 'create' } | { kind: 'created'; key: string; alias: string | null } | { kind: 'revoke'; key: ApiKeyDetails } | null;
@@ -50,6 +51,7 @@ export function KeysPage() {
               <th>Alias</th>
               <th>Key</th>
               <th>Scope</th>
+              <th>Customer</th>
               <th>Created</th>
               <th>Last used</th>
               <th>State</th>
@@ -64,6 +66,7 @@ export function KeysPage() {
                 <td data-label="Alias" className="strong">{key.alias ?? <span className="muted">no alias</span>}</td>
                 <td data-label="Key" className="mono">{key.prefix}…</td>
                 <td data-label="Scope">{key.scope}</td>
+                <td data-label="Customer" data-testid="bound-customer">{key.customerId ? <a href={customerHref(key.customerId)} className="mono">{key.customerId}</a> : <span className="muted">any</span>}</td>
                 <td data-label="Created">{dateTime(key.createdAt)}</td>
                 <td data-label="Last used" data-testid="last-used">{key.lastUsedAt ? dateTime(key.lastUsedAt) : 'Never'}</td>
                 <td data-label="State">{key.revoked ? <span className="pill blocked">Revoked {dateTime(key.revokedAt)}</span> : <span className="pill active">Active</span>}</td>
@@ -78,12 +81,12 @@ export function KeysPage() {
             ))}
             {keys && !keys.length && (
               <tr>
-                <td colSpan={7} className="empty">No virtual keys yet. Create one with “+ Create key”.</td>
+                <td colSpan={8} className="empty">No virtual keys yet. Create one with “+ Create key”.</td>
               </tr>
             )}
             {!keys && !error && (
               <tr>
-                <td colSpan={7} className="empty">Loading…</td>
+                <td colSpan={8} className="empty">Loading…</td>
               </tr>
             )}
           </tbody>
@@ -93,8 +96,8 @@ export function KeysPage() {
         <Modal title="Create key" onClose={close}>
           <CreateKeyForm
             onCancel={close}
-            onCreate={async (alias, scope) => {
-              const data = await graphql<{ createApiKey: { key: string } }>(CREATE_API_KEY, { alias, scope });
+            onCreate={async (alias, scope, customerId) => {
+              const data = await graphql<{ createApiKey: { key: string } }>(CREATE_API_KEY, { alias, scope, customerId });
               await load();
               setDialog({ kind: 'created', key: data.createApiKey.key, alias });
             }}
@@ -133,9 +136,10 @@ export function KeysPage() {
   );
 }
 
-function CreateKeyForm({ onCreate, onCancel }: { onCreate: (alias: string | null, scope: string) => Promise<void>; onCancel: () => void }) {
+function CreateKeyForm({ onCreate, onCancel }: { onCreate: (alias: string | null, scope: string, customerId: string | null) => Promise<void>; onCancel: () => void }) {
   const [alias, setAlias] = useState('');
   const [scope, setScope] = useState('inference');
+  const [customerId, setCustomerId] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const submit = async (event: FormEvent) => {
@@ -143,7 +147,7 @@ function CreateKeyForm({ onCreate, onCancel }: { onCreate: (alias: string | null
     setBusy(true);
     setError(null);
     try {
-      await onCreate(alias.trim() || null, scope);
+      await onCreate(alias.trim() || null, scope, scope === 'inference' ? customerId.trim() || null : null);
     } catch (caught) {
       setError(caught);
     } finally {
@@ -167,6 +171,15 @@ function CreateKeyForm({ onCreate, onCancel }: { onCreate: (alias: string | null
             <input type="radio" name="scope" value="admin" checked={scope === 'admin'} onChange={() => setScope('admin')} /> Admin: also this console and the admin API
           </label>
         </fieldset>
+        {scope === 'inference' && (
+          <label className="field span-2">
+            <span>Bound customer (optional)</span>
+            <input name="customerId" value={customerId} placeholder="an existing customer id" aria-describedby="bound-customer-help" onChange={(event) => setCustomerId(event.target.value)} />
+            <small id="bound-customer-help" className="muted">
+              Every request with this key is that customer's, whatever the request says: safe to ship in a browser or phone app.
+            </small>
+          </label>
+        )}
       </div>
       <div className="dialog-actions">
         <button type="button" className="button" onClick={onCancel}>
