@@ -85,7 +85,7 @@ describe('key ids instead of key hashes', () => {
     await queryDatabase(database.url, `update spend_ledger set api_key_hash = case when api_key_id = 'master' then $1 else $2 end`, [sha256(MASTER_KEY), sha256(virtualKey)]);
     await queryDatabase(database.url, `update webhook_events set body = replace(replace(body, '"token":"master"', '"token":"' || $1 || '"'), '"token":"' || $3 || '"', '"token":"' || $2 || '"')`, [sha256(MASTER_KEY), sha256(virtualKey), virtualId]);
     await queryDatabase(database.url, `alter table spend_ledger drop column api_key_id`);
-    await queryDatabase(database.url, `delete from tollgate_migrations where name = 'Migration20261201100000'`);
+    await queryDatabase(database.url, `delete from tollgate_migrations where name = 'Migration20261201101000'`);
     expect(await databaseText()).toContain(sha256(MASTER_KEY)); // the set-up really is the old shape
 
     const gateway = await start();

@@ -163,20 +163,20 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
         expect(plan).not.toMatch(/spend_ledger/);
       }
     }
-    const allCustomers = await graphql<{ spendReport: { key: string; spend: number; requests: number }[] }>(
+    const allCustomers = await graphql<{ spendReport: { key: string; cost: number; requests: number }[] }>(
       gateway.url,
-      `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: day) { key spend requests } }`,
+      `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: day) { key cost requests } }`,
       { from: from.toISOString(), to: to.toISOString() },
     );
-    expect(allCustomers.data!.spendReport.map((row) => [row.key, dollarsToPico(row.spend), row.requests])).toEqual([
+    expect(allCustomers.data!.spendReport.map((row) => [row.key, dollarsToPico(row.cost), row.requests])).toEqual([
       [day(BOUNDARY - DAY), 19_000_013n, 3],
       [day(BOUNDARY), 44_000_023n, 3],
     ]);
     // A range that does not start on an hour reads the ledger for that partial hour only.
     const partial = reportQuery(new Date(BOUNDARY - 30 * 60_000 - 1), to, 'customer', null, 'UTC');
-    const rows = (await knex.raw(partial.sql, partial.params as never[])).rows as { key: string; spend: string }[];
-    expect(rows.find((row) => row.key === 'roll-b')?.spend).toBe('48000020');
-    expect(rows.find((row) => row.key === 'roll-a')?.spend).toBe('14000015'); // not the row at 23:00:00.001, before the range start
+    const rows = (await knex.raw(partial.sql, partial.params as never[])).rows as { key: string; cost: string }[];
+    expect(rows.find((row) => row.key === 'roll-b')?.cost).toBe('48000020');
+    expect(rows.find((row) => row.key === 'roll-a')?.cost).toBe('14000015'); // not the row at 23:00:00.001, before the range start
   });
 
   it('pages /spend/logs by keyset across partitions: every row once, newest first', async () => {

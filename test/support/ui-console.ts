@@ -69,8 +69,8 @@ async function seed(): Promise<void> {
   for (let i = 0; i < 3; i++) await complete(`walk-in-${i}`, 'A walk-in on the default budget.');
   // over-cap crosses its soft budget and its cap, then is refused.
   for (let n = 0; n < 10 && (await refusedStatus('over-cap')) === 200; n++);
-  expect(await refusedStatus('over-cap')).toBe(429);
-  expect(await refusedStatus('over-cap')).toBe(429);
+  expect(await refusedStatus('over-cap')).toBe(402);
+  expect(await refusedStatus('over-cap')).toBe(402);
 }
 
 export async function screenshot(name: string): Promise<void> {

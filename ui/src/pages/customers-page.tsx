@@ -51,6 +51,8 @@ function variables(filters: Filters, first: number, offset: number) {
   return { first, offset, search: filters.q || null, budgetId: filters.tier, status: filters.status, sort: filters.sort };
 }
 
+const EXPORT_PAGE = 500;
+
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value);
   return /[",\n\r]/.test(text) || /^[=+\-@]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
@@ -146,8 +148,9 @@ export function CustomersPage({ params }: { params: URLSearchParams }) {
     setBusy(true);
     try {
       const rows: Customer[] = [];
-      for (let offset = 0; ; offset += 1000) {
-        const data = await graphql<{ customers: CustomerPage }>(CUSTOMERS, variables(filters, 1000, offset));
+      // Pages of 500: a page of 1,000 customers with their budgets is over the GraphQL cost limit.
+      for (let offset = 0; ; offset += EXPORT_PAGE) {
+        const data = await graphql<{ customers: CustomerPage }>(CUSTOMERS, variables(filters, EXPORT_PAGE, offset));
         rows.push(...data.customers.nodes);
         if (!data.customers.pageInfo.hasNextPage) break;
       }
