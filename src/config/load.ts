@@ -55,6 +55,8 @@ export interface GatewayConfig {
   failMode: FailMode;
   /** With Redis: how long a reservation of a proxy that died mid-request holds budget. */
   reservationLeaseMs: number;
+  /** `tollgate.exporters` as written (env references resolved); see src/exporters/settings.ts. */
+  exporters: unknown[];
   warnings: string[];
 }
 
@@ -169,6 +171,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     maxBodyBytes: tollgate.max_body_bytes ?? 10 * 1024 * 1024,
     failMode: failModeOf(env.TOLLGATE_FAIL_MODE, tollgate.fail_mode),
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
+    exporters: tollgate.exporters ?? [],
     warnings,
   };
 }

@@ -69,6 +69,8 @@ export const configSchema = z.object({
       upstream_timeout_ms: z.coerce.number().int().positive().optional(),
       fail_mode: z.enum(['closed', 'open']).optional(),
       reservation_lease_seconds: z.coerce.number().int().positive().optional(),
+      // Checked in detail by src/exporters/settings.ts (errors name tollgate.exporters[i].key).
+      exporters: z.array(z.unknown()).optional(),
     })
     .optional(),
 });

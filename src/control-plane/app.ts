@@ -25,6 +25,7 @@ import type { LiveEvents } from './graphql/subscriptions';
 import { adminUi } from './ui/static';
 import { budgetRoutes, customerRoutes, keyRoutes, spendRoutes } from './rest/routes';
 import { healthRoutes } from '../webhooks/health-route';
+import { exporterRoutes } from '../exporters/rest';
 import { boundKeyRoutes } from './viewer/routes';
 
 export interface ControlPlane {
@@ -76,6 +77,7 @@ export async function createControlPlane(options: { services: Services; registry
   app.use('/key', keyRoutes(services));
   app.use('/spend', spendRoutes(services));
   app.use('/health', healthRoutes(services));
+  app.use('/exporters', exporterRoutes(services));
 
   const schema = buildGatewaySchema(options.extraResolvers);
   const wsServer = new WebSocketServer({ noServer: true });

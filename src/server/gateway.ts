@@ -32,6 +32,7 @@ import { connectRedis, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } fr
 import type { RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
+import { checkExporterSettings, setUpExporters } from '../exporters';
 import { openDatabase, type Database } from '../store/database';
 import { loadState, reloadAll, reloadChanged, replayRecovered, seedCounters } from '../store/load-state';
 
@@ -83,6 +84,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
   if (role === 'proxy' && !options.controlPlaneUrl) throw new ConfigError('tollgate proxy: --control-plane-url (or TOLLGATE_CONTROL_PLANE_URL) is required');
   checkAlertingSettings(config);
+  checkExporterSettings(config);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null);
@@ -105,6 +107,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   await eventRelay?.start();
   const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs);
   const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
+  const exporters = setUpExporters({ config, orm: database.orm, ledger, logger, now });
   const recovered = await ledger.recover();
   // Before seeding: a counter the book lacks is seeded from the store, which has them all.
   await replayRecovered(recovered, spendBook, now().getTime(), logger);
@@ -146,6 +149,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     ledgerBacklog: () => ledger.backlog,
     sharedCounterCatchUp: () => catchUp.pending,
     liveSubscriptions: () => openSubscriptions.count,
+    exporterBacklog: () => services.exporters.backlog(),
   });
   const resolver = new InternalResolver({ registry, spendBook, rateLimiter, ledger, events, timezone: config.timezone, now, catchUp, failMode: config.failMode, onMetered: (record) => metrics.metered(record) });
   const services = createServices({ orm: database.orm, config, registry, resolver, spendBook, invalidation, ledger, events, logger, now });
@@ -190,6 +194,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
   ledger.start();
   alerting.start();
+  exporters.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();
 
@@ -214,6 +219,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await Promise.race([inference.waitForDrain(), new Promise((resolve) => setTimeout(resolve, 30_000).unref())]);
       await ledger.stop();
       await alerting.stop();
+      await exporters.stop();
       await controlPlane?.stop();
       controlForwarder?.close();
       await eventRelay?.stop();

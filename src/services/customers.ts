@@ -24,6 +24,8 @@ export interface CustomerInput {
   budgetId?: string | null;
   allowedModelRegion?: string | null;
   defaultModel?: string | null;
+  /** The customer's id in Stripe (`cus_…`), where the Stripe exporter sends its usage; null clears it. */
+  stripeCustomerId?: string | null;
   budget: BudgetFields;
 }
 
@@ -35,6 +37,7 @@ export interface CustomerView {
   spend: Pico;
   /** The budget in force: the customer's own, else the default budget. */
   budget: BudgetRecord | null;
+  stripeCustomerId: string | null;
 }
 
 export interface CustomerPage {
@@ -44,6 +47,13 @@ export interface CustomerPage {
 }
 
 const REGIONS = ['eu', 'us'];
+
+/** Stripe ids are short ASCII tokens (`cus_…`); anything else would only fail at export time. */
+function validateStripeCustomerId(value: string | null): string | null {
+  if (value === null) return null;
+  if (!/^[A-Za-z0-9_-]{1,255}$/.test(value)) throw invalid('stripe_customer_id', 'must be a Stripe customer id such as "cus_NffrFeUfNV2Hib" (letters, digits, "_" or "-"), or null to clear it');
+  return value;
+}
 
 export class CustomerService {
   constructor(
@@ -55,7 +65,21 @@ export class CustomerService {
   async view(customer: CustomerRecord): Promise<CustomerView> {
     const budget = this.ctx.registry.effectiveBudget(customer);
     if (budget) this.ctx.resolver.periodOf(budget);
-    return { customer, spend: await this.spend.currentSpend(customer.userId), budget };
+    return { customer, spend: await this.spend.currentSpend(customer.userId), budget, stripeCustomerId: await this.stripeCustomerIdOf(customer.userId) };
+  }
+
+  /**
+   * Billing ids live only in the database (not in the governance registry, which decides
+   * requests): the exporters read them from there at each delivery attempt.
+   */
+  private async stripeCustomerIdOf(userId: string): Promise<string | null> {
+    const rows = await this.ctx.orm.em.fork().execute<{ stripe_customer_id: string | null }[]>('select stripe_customer_id from customers where user_id = ?', [userId]);
+    return rows[0]?.stripe_customer_id ?? null;
+  }
+
+  private static async writeStripeCustomerId(em: { execute: (sql: string, params: unknown[]) => Promise<unknown> }, userId: string, stripeCustomerId: string | null | undefined): Promise<void> {
+    if (stripeCustomerId === undefined) return;
+    await em.execute('update customers set stripe_customer_id = ? where user_id = ?', [validateStripeCustomerId(stripeCustomerId), userId]);
   }
 
   async get(userId: string): Promise<CustomerView | null> {
@@ -87,6 +111,7 @@ export class CustomerService {
 
   async create(input: CustomerInput, actor: string): Promise<CustomerView> {
     const userId = validateCustomerId(input.userId, 'user_id');
+    if (input.stripeCustomerId !== undefined) validateStripeCustomerId(input.stripeCustomerId);
     if (input.budgetId && input.budget.maxBudget !== undefined) {
       throw new GatewayError('bad_request', "Set either 'max_budget' or 'budget_id', not both.", 'max_budget');
     }
@@ -114,6 +139,7 @@ export class CustomerService {
     await this.ctx.orm.em.fork().transactional(async (em) => {
       if (privateBudget) await em.insert(BudgetEntity, budgetToEntityData(privateBudget));
       await em.insert(CustomerEntity, customerToEntityData(record));
+      await CustomerService.writeStripeCustomerId(em, userId, input.stripeCustomerId);
     });
     if (privateBudget) this.ctx.registry.budgets.set(privateBudget.budgetId, privateBudget);
     this.ctx.registry.customers.set(userId, record);
@@ -123,6 +149,7 @@ export class CustomerService {
 
   async update(userId: string, patch: CustomerPatch, actor: string): Promise<CustomerView> {
     const current = (await this.require(userId, 'user_id')).customer;
+    if (patch.stripeCustomerId !== undefined) validateStripeCustomerId(patch.stripeCustomerId);
     if (patch.budgetId !== undefined && hasBudgetFields(patch.budget)) {
       throw new GatewayError('bad_request', "Set either budget fields (e.g. 'max_budget') or 'budget_id', not both.", 'budget_id');
     }
@@ -154,6 +181,7 @@ export class CustomerService {
       if (createdBudget) await em.insert(BudgetEntity, budgetToEntityData(createdBudget));
       const { userId: _id, createdAt: _created, ...data } = customerToEntityData(next);
       await em.upsert(CustomerEntity, { userId, createdAt: current.createdAt, ...data });
+      await CustomerService.writeStripeCustomerId(em, userId, patch.stripeCustomerId);
     });
     if (createdBudget) this.ctx.registry.budgets.set(createdBudget.budgetId, createdBudget);
     Object.assign(current, next);

@@ -7,6 +7,7 @@ import { SpendService } from './spend';
 import { ViewerService } from './viewer';
 import { StatementService } from './statements';
 import { WebhookService } from '../webhooks/service';
+import { ExporterService } from '../exporters/service';
 
 export interface Services {
   context: ServiceContext;
@@ -17,11 +18,12 @@ export interface Services {
   viewer: ViewerService;
   statements: StatementService;
   webhooks: WebhookService;
+  exporters: ExporterService;
 }
 
 export function createServices(context: ServiceContext): Services {
   const spend = new SpendService(context);
   const budgets = new BudgetService(context, spend);
   const customers = new CustomerService(context, budgets, spend);
-  return { context, spend, budgets, customers, keys: new KeyService(context), viewer: new ViewerService(context, spend), statements: new StatementService(context), webhooks: new WebhookService(context) };
+  return { context, spend, budgets, customers, keys: new KeyService(context), viewer: new ViewerService(context, spend), statements: new StatementService(context), webhooks: new WebhookService(context), exporters: new ExporterService(context) };
 }

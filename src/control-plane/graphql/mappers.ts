@@ -37,6 +37,7 @@ export function toCustomer(view: CustomerView, services: Services): Customer {
     budget: view.budget ? toBudget(view.budget, services) : null,
     allowedModelRegion: customer.allowedModelRegion,
     defaultModel: customer.defaultModel,
+    stripeCustomerId: view.stripeCustomerId,
     createdAt: customer.createdAt,
   });
 }

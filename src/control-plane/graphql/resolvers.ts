@@ -13,6 +13,7 @@ import { parseAmount, parseLimit, parseOptionalString } from '../../services/val
 import type { KeyRecord } from '../../governance/registry';
 import type { GraphQLContext } from './context';
 import { WebhookResolver } from '../../webhooks/graphql';
+import { UsageExportResolver } from '../../exporters/graphql';
 import { toBudget, toCustomer, toSpendLog } from './mappers';
 import { SubscriptionResolver } from './subscriptions';
 import { ViewerResolver } from '../viewer/graphql';
@@ -91,6 +92,7 @@ export class CustomerResolver {
         budgetId: input.budgetId ?? undefined,
         allowedModelRegion: input.allowedModelRegion ?? undefined,
         defaultModel: input.defaultModel ?? undefined,
+        stripeCustomerId: input.stripeCustomerId ?? undefined,
         budget: budgetFields(input.budget),
       },
       actor(ctx),
@@ -112,6 +114,7 @@ export class CustomerResolver {
         budgetId: input.budgetId,
         allowedModelRegion: input.allowedModelRegion,
         defaultModel: input.defaultModel,
+        stripeCustomerId: input.stripeCustomerId,
         budget: budgetFields(input.budget),
       },
       actor(ctx),
@@ -263,4 +266,4 @@ export class KeyResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver, ViewerResolver] as const;
+export const RESOLVERS = [CustomerResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, UsageExportResolver, SubscriptionResolver, ViewerResolver] as const;

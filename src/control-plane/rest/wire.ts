@@ -54,6 +54,7 @@ export function customerJson(view: CustomerView) {
     default_model: customer.defaultModel,
     litellm_budget_table: view.budget ? budgetJson(view.budget) : null,
     budget_id: customer.budgetId,
+    stripe_customer_id: view.stripeCustomerId,
   };
 }
 
