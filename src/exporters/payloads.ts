@@ -38,7 +38,8 @@ export function stripeValue(record: SpendRecord, settings: StripeExporterSetting
 }
 
 export function stripeMeterEvent(record: SpendRecord, settings: StripeExporterSettings): StripeMeterEventBody {
-  return { event_name: settings.eventName, identifier: record.requestId, timestamp: Math.floor(record.createdAtMs / 1000), value: stripeValue(record, settings).toString() };
+  const identifier = settings.identifierSuffix ? `${record.requestId}:${settings.identifierSuffix}` : record.requestId;
+  return { event_name: settings.eventName, identifier, timestamp: Math.floor(record.createdAtMs / 1000), value: stripeValue(record, settings).toString() };
 }
 
 /** A CloudEvents 1.0 event (structured JSON), OpenMeter's ingest format. */

@@ -30,6 +30,12 @@ export interface StripeExporterSettings extends CommonSettings {
   type: 'stripe';
   apiKey: string;
   eventName: string;
+  /**
+   * Appended to the request id as `<request id>:<suffix>` in the event `identifier`: the event
+   * name when several Stripe exporters are configured (Stripe dedupes identifiers account-wide,
+   * so two meters fed by one request need two identifiers); null with a single one.
+   */
+  identifierSuffix: string | null;
   value: StripeValue;
   unit: ChargeUnit;
   /** The Stripe API's address (a local receiver or stripe-mock in tests); Stripe's own when unset. */
@@ -81,8 +87,22 @@ const openMeterSchema = z.strictObject({
 const exporterSchema = z.discriminatedUnion('type', [stripeSchema, openMeterSchema], { error: 'type must be "stripe" or "openmeter"' });
 
 export function parseExporterSettings(config: Pick<GatewayConfig, 'exporters'>): ExporterSettings[] {
+  const exporters = parseEach(config.exporters);
+  const stripe = exporters.filter((e): e is StripeExporterSettings => e.type === 'stripe');
+  if (stripe.length > 1) {
+    const seen = new Set<string>();
+    for (const settings of stripe) {
+      if (seen.has(settings.eventName)) throw new ConfigError(`tollgate.exporters[${exporters.indexOf(settings)}].event_name: "${settings.eventName}" is used by another Stripe exporter; each needs its own meter`);
+      seen.add(settings.eventName);
+      settings.identifierSuffix = settings.eventName;
+    }
+  }
+  return exporters;
+}
+
+function parseEach(list: unknown[]): ExporterSettings[] {
   const names = new Set<string>();
-  return config.exporters.map((raw, index) => {
+  return list.map((raw, index) => {
     const where = `tollgate.exporters[${index}]`;
     const parsed = exporterSchema.safeParse(raw);
     if (!parsed.success) {
@@ -105,7 +125,7 @@ export function parseExporterSettings(config: Pick<GatewayConfig, 'exporters'>):
     };
     if (value.type === 'stripe') {
       if (value.value !== 'charge' && 'unit' in (raw as object)) throw new ConfigError(`${where}.unit: only applies to value: charge (tokens are counted as they are)`);
-      return { ...shared, type: 'stripe', apiKey: value.api_key, eventName: value.event_name, value: value.value, unit: value.unit, host: value.host, port: value.port, protocol: value.protocol };
+      return { ...shared, type: 'stripe', apiKey: value.api_key, eventName: value.event_name, identifierSuffix: null, value: value.value, unit: value.unit, host: value.host, port: value.port, protocol: value.protocol };
     }
     return { ...shared, type: 'openmeter', url: value.url.replace(/\/+$/, ''), apiKey: value.api_key ?? null, eventType: value.event_type, source: value.source };
   });
