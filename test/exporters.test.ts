@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, freshDataDir, graphql, openaiClient, spawnGateway, startTestGateway, testConfigYaml } from './support/gateway';
 import { BillingReceiver } from './support/billing-receiver';
 import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
+import { dollarsToPico } from '../src/shared/money';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const STRIPE_KEY = 'sk_test_tollgate';
@@ -68,7 +69,9 @@ function expectExported(receiver: BillingReceiver, rows: LedgerRow[], stripeIds:
   for (const row of rows) {
     const event = receiver.cloudEvents.find((e) => e.id === row.request_id)!;
     expect(event).toMatchObject({ specversion: '1.0', source: 'tollgate-test', type: 'llm_request', subject: row.customer_id });
-    expect(BigInt(Math.round(Number(event.data.charge as string) * 1e6))).toBe(BigInt(Math.round(Number(row.charge) / 1e6)));
+    // Exact decimal strings: the pico-dollars of the ledger, to the last digit.
+    expect(dollarsToPico(event.data.charge as string)).toBe(BigInt(row.charge));
+    expect(dollarsToPico(event.data.cost as string)).toBe(BigInt(row.cost));
   }
 }
 
@@ -166,6 +169,11 @@ describe('usage exporters (in process, PostgreSQL)', () => {
     await receiver.waitFor(() => carols().length === 2, 'carol in Stripe');
     expect(carols().map((e) => e.stripeCustomerId)).toEqual(['cus_carol', 'cus_carol']);
     expect((await api<unknown[]>(base, 'GET', '/exporters/events?status=failed')).body).toEqual([]);
+
+    // null clears the Stripe id; /customer/info then keeps LiteLLM's exact shape.
+    expect((await api<Record<string, unknown>>(base, 'GET', '/customer/info?end_user_id=carol')).body.stripe_customer_id).toBe('cus_carol');
+    expect((await api(base, 'POST', '/customer/update', { user_id: 'carol', stripe_customer_id: null })).status).toBe(200);
+    expect(Object.keys((await api<Record<string, unknown>>(base, 'GET', '/customer/info?end_user_id=carol')).body)).not.toContain('stripe_customer_id');
   });
 });
 
