@@ -3,6 +3,7 @@
  * the ledger (so a retry sends exactly the same event). The request id is the event's
  * identity everywhere: Stripe's `identifier`, the CloudEvent `id`.
  */
+import { createHash } from 'node:crypto';
 import type { SpendRecord } from '../ledger/types';
 import { picoToDecimalString } from '../shared/money';
 import { CHARGE_UNITS, type ExporterSettings, type OpenMeterExporterSettings, type StripeExporterSettings } from './settings';
@@ -37,8 +38,20 @@ export function stripeValue(record: SpendRecord, settings: StripeExporterSetting
   }
 }
 
+/** Stripe's limit on `identifier`. */
+const MAX_IDENTIFIER_LENGTH = 100;
+
+/**
+ * The request id (with `:<suffix>` when several meters are fed); a longer one than Stripe
+ * accepts becomes its SHA-256 (hex, 64 characters): still stable across retries, still unique.
+ */
+export function stripeIdentifier(requestId: string, suffix: string | null): string {
+  const identifier = suffix ? `${requestId}:${suffix}` : requestId;
+  return identifier.length <= MAX_IDENTIFIER_LENGTH ? identifier : createHash('sha256').update(identifier).digest('hex');
+}
+
 export function stripeMeterEvent(record: SpendRecord, settings: StripeExporterSettings): StripeMeterEventBody {
-  const identifier = settings.identifierSuffix ? `${record.requestId}:${settings.identifierSuffix}` : record.requestId;
+  const identifier = stripeIdentifier(record.requestId, settings.identifierSuffix);
   return { event_name: settings.eventName, identifier, timestamp: Math.floor(record.createdAtMs / 1000), value: stripeValue(record, settings).toString() };
 }
 
