@@ -79,7 +79,8 @@ export class GatewayMetrics {
   private exporterGauges(read: NonNullable<MetricsSources['exporterBacklog']>): void {
     let latest: Promise<Awaited<ReturnType<typeof read>>> | null = null;
     // One query per scrape for the three gauges (each collect() asks; the first one reads).
-    const backlog = () => (latest ??= read().finally(() => setImmediate(() => (latest = null))));
+    // A database that cannot answer leaves these gauges empty rather than failing the whole scrape.
+    const backlog = () => (latest ??= read().catch(() => []).finally(() => setImmediate(() => (latest = null))));
     const gauge = (name: string, help: string, value: (row: Awaited<ReturnType<typeof read>>[number]) => number) =>
       new Gauge({
         name,
