@@ -56,6 +56,9 @@ function validateStripeCustomerId(value: string | null): string | null {
 }
 
 export class CustomerService {
+  /** Last Stripe id read or written per customer, for reads while the database is unreachable. */
+  private readonly lastStripeCustomerIds = new Map<string, string | null>();
+
   constructor(
     private readonly ctx: ServiceContext,
     private readonly budgets: BudgetService,
@@ -73,8 +76,17 @@ export class CustomerService {
    * requests): the exporters read them from there at each delivery attempt.
    */
   private async stripeCustomerIdOf(userId: string): Promise<string | null> {
-    const rows = await this.ctx.orm.em.fork().execute<{ stripe_customer_id: string | null }[]>('select stripe_customer_id from customers where user_id = ?', [userId]);
-    return rows[0]?.stripe_customer_id ?? null;
+    // Customer reads are served from memory while the database is down: then answer with the
+    // last value this process saw rather than fail (or wait on) the whole read.
+    if (!this.ctx.ledger.healthy) return this.lastStripeCustomerIds.get(userId) ?? null;
+    try {
+      const rows = await this.ctx.orm.em.fork().execute<{ stripe_customer_id: string | null }[]>('select stripe_customer_id from customers where user_id = ?', [userId]);
+      const value = rows[0]?.stripe_customer_id ?? null;
+      this.lastStripeCustomerIds.set(userId, value);
+      return value;
+    } catch {
+      return this.lastStripeCustomerIds.get(userId) ?? null;
+    }
   }
 
   private static async writeStripeCustomerId(em: { execute: (sql: string, params: unknown[]) => Promise<unknown> }, userId: string, stripeCustomerId: string | null | undefined): Promise<void> {
