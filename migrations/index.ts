@@ -12,6 +12,7 @@ import { Migration20261201092317 } from './Migration20261201092317';
 import { Migration20261201093000 } from './Migration20261201093000';
 import { Migration20261201100000 } from './Migration20261201100000';
 import { Migration20261201101000 } from './Migration20261201101000';
+import { Migration20261201110000 } from './Migration20261201110000';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261128164407', class: Migration20261128164407 },
@@ -22,4 +23,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201093000', class: Migration20261201093000 },
   { name: 'Migration20261201100000', class: Migration20261201100000 },
   { name: 'Migration20261201101000', class: Migration20261201101000 },
+  { name: 'Migration20261201110000', class: Migration20261201110000 },
 ];

@@ -86,6 +86,8 @@ export interface GatewayConfig {
   responseRetentionMs: number;
   /** Secret that keys the stored key hashes (TOLLGATE_KEY_SECRET); derived from the master key when unset. */
   keySecret?: string;
+  /** `tollgate.exporters` as written (env references resolved); see src/exporters/settings.ts. */
+  exporters: unknown[];
   warnings: string[];
 }
 
@@ -237,6 +239,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     budgetExceededStatus: (tollgate.budget_exceeded_status ?? 402) as 402 | 429,
     responseRetentionMs: (tollgate.response_retention_days ?? 30) * 86_400_000,
     keySecret: keySecretOf(env.TOLLGATE_KEY_SECRET, tollgate.key_secret),
+    exporters: tollgate.exporters ?? [],
     warnings,
   };
 }

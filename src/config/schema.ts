@@ -104,6 +104,8 @@ export const configSchema = z.object({
       budget_exceeded_status: z.coerce.number().pipe(z.union([z.literal(402), z.literal(429)])).optional(),
       response_retention_days: z.coerce.number().positive().optional(),
       key_secret: z.string().min(16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)').optional(),
+      // Checked in detail by src/exporters/settings.ts (errors name tollgate.exporters[i].key).
+      exporters: z.array(z.unknown()).optional(),
     })
     .optional(),
 });

@@ -27,6 +27,7 @@ import type { LiveEvents } from './graphql/subscriptions';
 import { adminUi } from './ui/static';
 import { budgetRoutes, customerRoutes, keyRoutes, spendRoutes } from './rest/routes';
 import { healthRoutes } from '../webhooks/health-route';
+import { exporterRoutes } from '../exporters/rest';
 import { boundKeyRoutes } from './viewer/routes';
 
 export interface ControlPlane {
@@ -36,7 +37,7 @@ export interface ControlPlane {
 }
 
 /** The first path segments the control plane serves (everything below needs an admin key). */
-const CONTROL_PLANE_ROOTS = new Set(['customer', 'end_user', 'budget', 'key', 'spend', 'health', 'graphql']);
+const CONTROL_PLANE_ROOTS = new Set(['customer', 'end_user', 'budget', 'key', 'spend', 'health', 'graphql', 'exporters']);
 
 /** Resolves the caller of a control-plane request; null when the key may not administer. */
 export function adminPrincipal(registry: Registry, bearer: string | null): { principal: Principal | null; error: GatewayError | null } {
@@ -93,6 +94,7 @@ export async function createControlPlane(options: { services: Services; registry
   app.use('/key', keyRoutes(services));
   app.use('/spend', spendRoutes(services));
   app.use('/health', healthRoutes(services));
+  app.use('/exporters', exporterRoutes(services));
 
   const schema = buildGatewaySchema(options.extraResolvers);
   const wsServer = new WebSocketServer({ noServer: true });

@@ -16,6 +16,8 @@ export interface MetricsSources {
   /** Counter updates waiting for Redis to come back. */
   sharedCounterCatchUp(): number;
   liveSubscriptions(): number;
+  /** Each configured usage exporter's outbox backlog (read from the database at each scrape). */
+  exporterBacklog?(): Promise<{ exporter: string; pending: number; failed: number; lagSeconds: number }[]>;
 }
 
 export class GatewayMetrics {
@@ -67,6 +69,32 @@ export class GatewayMetrics {
     reading('tollgate_ledger_backlog', 'Metered requests journaled but not yet committed to the database.', sources.ledgerBacklog);
     reading('tollgate_shared_counter_catch_up', 'Counter updates Redis has not confirmed yet (queued for a retry, or sent and unanswered).', sources.sharedCounterCatchUp);
     reading('tollgate_live_subscriptions', 'GraphQL subscriptions open on this process.', sources.liveSubscriptions);
+    if (sources.exporterBacklog) this.exporterGauges(sources.exporterBacklog);
+  }
+
+  /**
+   * Per exporter, from the shared outbox: every process reports the same database-wide value
+   * (aggregate with max, not sum). Lag is the age of the oldest export not yet delivered.
+   */
+  private exporterGauges(read: NonNullable<MetricsSources['exporterBacklog']>): void {
+    let latest: Promise<Awaited<ReturnType<typeof read>>> | null = null;
+    // One query per scrape for the three gauges (each collect() asks; the first one reads).
+    // A database that cannot answer leaves these gauges empty rather than failing the whole scrape.
+    const backlog = () => (latest ??= read().catch(() => []).finally(() => setImmediate(() => (latest = null))));
+    const gauge = (name: string, help: string, value: (row: Awaited<ReturnType<typeof read>>[number]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['exporter'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const row of await backlog()) this.set({ exporter: row.exporter }, value(row));
+        },
+      });
+    gauge('tollgate_exporter_lag_seconds', 'Seconds since the oldest usage export not yet delivered was metered, per exporter (0: none waiting).', (row) => row.lagSeconds);
+    gauge('tollgate_exporter_pending', 'Usage exports waiting to be delivered (first attempt or retry), per exporter.', (row) => row.pending);
+    gauge('tollgate_exporter_failed', 'Usage exports in the dead-letter list (retry time used up), per exporter.', (row) => row.failed);
   }
 
   /** Called once per inference request, when it is over. `model` is null when it never got that far. */

@@ -42,6 +42,7 @@ import type { Admissions, RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
 import { loadTokenizer } from '../pricing/tokens';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
+import { checkExporterSettings, setUpExporters } from '../exporters';
 import { openDatabase, type Database } from '../store/database';
 import { loadState, reloadAll, reloadChanged, replayRecovered, seedCounters } from '../store/load-state';
 
@@ -88,6 +89,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   if (role === 'proxy' && !options.controlPlaneUrl) throw new ConfigError('tollgate proxy: --control-plane-url (or TOLLGATE_CONTROL_PLANE_URL) is required');
   checkAlertingSettings(config);
   loadTokenizer(); // most of a second: before the port opens, not on the first request
+  checkExporterSettings(config);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null, config.customerCacheSize, config.keySecret);
@@ -115,6 +117,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   await partitions.start();
   const ledger = new Ledger(database.orm, new Journal(join(config.dataDir, 'journal')), logger, config.ledgerFlushIntervalMs, partitions);
   const alerting = setUpAlerting({ config, orm: database.orm, ledger, budgetEvents, logger, now });
+  const exporters = setUpExporters({ config, orm: database.orm, ledger, logger, now });
   const recovered = await ledger.recover();
   // After the crash journal (a request that settled before the kill keeps its own row):
   // charge the streams a killed process left in flight, give back what it had reserved.
@@ -161,6 +164,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     ledgerBacklog: () => ledger.backlog,
     sharedCounterCatchUp: () => catchUp.pending,
     liveSubscriptions: () => openSubscriptions.count,
+    exporterBacklog: () => services.exporters.backlog(),
   });
   const resolver = new InternalResolver({
     registry,
@@ -240,6 +244,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   alerting.start();
   refusals.start();
   keyUsage.start();
+  exporters.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();
 
@@ -271,6 +276,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       await refusals.stop();
       await keyUsage.stop();
       await alerting.stop();
+      await exporters.stop();
       await controlPlane?.stop();
       controlForwarder?.close();
       await eventRelay?.stop();

@@ -29,6 +29,8 @@ export interface CustomerInput {
   budgetId?: string | null;
   allowedModelRegion?: string | null;
   defaultModel?: string | null;
+  /** The customer's id in Stripe (`cus_…`), where the Stripe exporter sends its usage; null clears it. */
+  stripeCustomerId?: string | null;
   budget: BudgetFields;
 }
 
@@ -41,6 +43,7 @@ export interface CustomerView {
   /** The budget in force: the customer's own, else the default budget. */
   budget: BudgetRecord | null;
   status: CustomerStatus;
+  stripeCustomerId: string | null;
 }
 
 /**
@@ -75,7 +78,17 @@ const REGIONS = ['eu', 'us'];
 /** Customers read at most to filter a list by status or sort it by spend (both need every spend). */
 export const LIST_SCAN_CAP = 10_000;
 
+/** Stripe ids are short ASCII tokens (`cus_…`); anything else would only fail at export time. */
+function validateStripeCustomerId(value: string | null): string | null {
+  if (value === null) return null;
+  if (!/^[A-Za-z0-9_-]{1,255}$/.test(value)) throw invalid('stripe_customer_id', 'must be a Stripe customer id such as "cus_NffrFeUfNV2Hib" (letters, digits, "_" or "-"), or null to clear it');
+  return value;
+}
+
 export class CustomerService {
+  /** Last Stripe id read or written per customer, for reads while the database is unreachable. */
+  private readonly lastStripeCustomerIds = new Map<string, string | null>();
+
   constructor(
     private readonly ctx: ServiceContext,
     private readonly budgets: BudgetService,
@@ -87,6 +100,34 @@ export class CustomerService {
     return (await this.views([customer]))[0]!;
   }
 
+  /**
+   * Billing ids live only in the database (not in the governance registry, which decides
+   * requests): the exporters read them from there at each delivery attempt.
+   */
+  private async stripeCustomerIdsOf(userIds: string[]): Promise<Map<string, string | null>> {
+    const last = () => new Map(userIds.map((id) => [id, this.lastStripeCustomerIds.get(id) ?? null]));
+    // Customer reads are served from memory while the database is down: then answer with the
+    // last value this process saw rather than fail (or wait on) the whole read.
+    if (!userIds.length || !this.ctx.ledger.healthy) return last();
+    try {
+      const rows = await this.ctx.orm.em
+        .fork()
+        .execute<{ user_id: string; stripe_customer_id: string | null }[]>('select user_id, stripe_customer_id from customers where user_id in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(userIds)]);
+      const found = new Map<string, string | null>(userIds.map((id) => [id, null]));
+      for (const row of rows) found.set(row.user_id, row.stripe_customer_id);
+      for (const [id, value] of found) this.lastStripeCustomerIds.set(id, value);
+      return found;
+    } catch {
+      return last();
+    }
+  }
+
+
+  private static async writeStripeCustomerId(em: { execute: (sql: string, params: unknown[]) => Promise<unknown> }, userId: string, stripeCustomerId: string | null | undefined): Promise<void> {
+    if (stripeCustomerId === undefined) return;
+    await em.execute('update customers set stripe_customer_id = ? where user_id = ?', [validateStripeCustomerId(stripeCustomerId), userId]);
+  }
+
   /** Views of many customers: their spends at once, and one query for who is rate-limited. */
   async views(customers: CustomerRecord[]): Promise<CustomerView[]> {
     let rateLimited = new Set<string>();
@@ -96,6 +137,7 @@ export class CustomerService {
       // The store is unreachable: spend still reads from memory; "rate-limited" cannot be told now.
       this.ctx.logger.warn({ err: (error as Error).message }, 'could not read recent rate-limit refusals');
     }
+    const stripeIds = await this.stripeCustomerIdsOf(customers.map((c) => c.userId));
     return Promise.all(
       customers.map(async (customer) => {
         const budget = this.ctx.registry.effectiveBudget(customer);
@@ -105,7 +147,7 @@ export class CustomerService {
         if (customer.blocked) status = 'blocked';
         else if (budget?.maxBudget != null && spend >= budget.maxBudget) status = 'over_budget';
         else if (rateLimited.has(customer.userId)) status = 'rate_limited';
-        return { customer, spend, budget, status };
+        return { customer, spend, budget, status, stripeCustomerId: stripeIds.get(customer.userId) ?? null };
       }),
     );
   }
@@ -179,6 +221,7 @@ export class CustomerService {
 
   async create(input: CustomerInput, actor: string, names: FieldNames = SNAKE_NAMES): Promise<CustomerView> {
     const userId = validateCustomerId(input.userId, 'user_id');
+    if (input.stripeCustomerId !== undefined) validateStripeCustomerId(input.stripeCustomerId);
     if (input.budgetId && input.budget.maxBudget !== undefined) {
       throw new GatewayError('bad_request', "Set either 'max_budget' or 'budget_id', not both.", 'max_budget');
     }
@@ -209,6 +252,7 @@ export class CustomerService {
         const changes = changesBetween(null, record, AUDITED);
         if (privateBudget) changes.limits = [null, describeLimits(input.budget)];
         await writeAudit(em, { customerId: userId, action: 'created', actor, changes, createdAt: now });
+        await CustomerService.writeStripeCustomerId(em, userId, input.stripeCustomerId);
       });
     } catch (error) {
       // Created meanwhile (a concurrent call, or a first request on a proxy): the row's key.
@@ -223,6 +267,7 @@ export class CustomerService {
 
   async update(userId: string, patch: CustomerPatch, actor: string, names: FieldNames = SNAKE_NAMES): Promise<CustomerView> {
     const current = (await this.require(userId, 'user_id')).customer;
+    if (patch.stripeCustomerId !== undefined) validateStripeCustomerId(patch.stripeCustomerId);
     if (patch.budgetId !== undefined && hasBudgetFields(patch.budget)) {
       throw new GatewayError('bad_request', "Set either budget fields (e.g. 'max_budget') or 'budget_id', not both.", 'budget_id');
     }
@@ -256,6 +301,7 @@ export class CustomerService {
       const changes = changesBetween(current, next, AUDITED);
       if (hasBudgetFields(patch.budget)) changes.limits = [null, describeLimits(patch.budget)];
       await writeAudit(em, { customerId: userId, action: 'updated', actor, changes, createdAt: next.updatedAt });
+      await CustomerService.writeStripeCustomerId(em, userId, patch.stripeCustomerId);
     });
     if (createdBudget) this.ctx.registry.budgets.set(createdBudget.budgetId, createdBudget);
     Object.assign(current, next);

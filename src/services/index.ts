@@ -10,6 +10,7 @@ import { SpendAggregates } from './aggregates';
 import { HistoryService } from './history';
 import { RefusalService } from './refusals';
 import { WebhookService } from '../webhooks/service';
+import { ExporterService } from '../exporters/service';
 
 export interface Services {
   context: ServiceContext;
@@ -23,6 +24,7 @@ export interface Services {
   aggregates: SpendAggregates;
   refusals: RefusalService;
   history: HistoryService;
+  exporters: ExporterService;
 }
 
 export function createServices(context: ServiceContext): Services {
@@ -42,5 +44,6 @@ export function createServices(context: ServiceContext): Services {
     aggregates: new SpendAggregates(context),
     refusals,
     history: new HistoryService(context),
+    exporters: new ExporterService(context),
   };
 }

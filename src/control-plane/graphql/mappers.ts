@@ -36,6 +36,7 @@ export function toCustomer(view: CustomerView): Customer {
     allowedModelRegion: customer.allowedModelRegion,
     defaultModel: customer.defaultModel,
     status: view.status,
+    stripeCustomerId: view.stripeCustomerId,
     createdAt: customer.createdAt,
   });
 }

@@ -14,6 +14,7 @@ import { parseAmount, parseLimit, parseOptionalString } from '../../services/val
 import type { KeyRecord } from '../../governance/registry';
 import type { GraphQLContext } from './context';
 import { WebhookResolver } from '../../webhooks/graphql';
+import { UsageExportResolver } from '../../exporters/graphql';
 import { toBudget, toCustomer, toSpendLog } from './mappers';
 import { SubscriptionResolver } from './subscriptions';
 import { ViewerResolver } from '../viewer/graphql';
@@ -123,6 +124,7 @@ export class CustomerResolver {
         budgetId: input.budgetId ?? undefined,
         allowedModelRegion: input.allowedModelRegion ?? undefined,
         defaultModel: input.defaultModel ?? undefined,
+        stripeCustomerId: input.stripeCustomerId ?? undefined,
         budget: budgetFields(input.budget),
       },
       actor(ctx),
@@ -145,6 +147,7 @@ export class CustomerResolver {
         budgetId: input.budgetId,
         allowedModelRegion: input.allowedModelRegion,
         defaultModel: input.defaultModel,
+        stripeCustomerId: input.stripeCustomerId,
         budget: budgetFields(input.budget),
       },
       actor(ctx),
@@ -321,4 +324,4 @@ export class CustomerConnectionResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, SubscriptionResolver, ViewerResolver, OverviewResolver, ConsoleResolver] as const;
+export const RESOLVERS = [CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, UsageExportResolver, SubscriptionResolver, ViewerResolver, OverviewResolver, ConsoleResolver] as const;

@@ -35,6 +35,7 @@ export class Customer {
   @Field(() => String, { nullable: true }) allowedModelRegion!: string | null;
   @Field(() => String, { nullable: true }) defaultModel!: string | null;
   @Field(() => String, { description: 'blocked, over_budget, rate_limited or active (see CustomerStatus).' }) status!: string;
+  @Field(() => String, { nullable: true, description: "The customer's Stripe id, where the Stripe usage exporter sends its meter events." }) stripeCustomerId!: string | null;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
 }
 
@@ -142,6 +143,7 @@ export class CustomerFieldsInput {
   @Field(() => String, { nullable: true, description: 'Link to an existing budget (pricing tier).' }) budgetId?: string | null;
   @Field(() => String, { nullable: true }) allowedModelRegion?: string | null;
   @Field(() => String, { nullable: true }) defaultModel?: string | null;
+  @Field(() => String, { nullable: true, description: "The customer's Stripe id (cus_…) for the Stripe usage exporter; null clears it." }) stripeCustomerId?: string | null;
   @Field(() => BudgetInput, { nullable: true, description: 'Inline limits: a private budget for this customer.' }) budget?: BudgetInput | null;
 }
 

@@ -62,6 +62,7 @@ function customerInputFrom(body: Record<string, unknown>): CustomerInput {
     budgetId: parseOptionalString('budget_id', body.budget_id),
     allowedModelRegion: parseOptionalString('allowed_model_region', body.allowed_model_region),
     defaultModel: parseOptionalString('default_model', body.default_model),
+    stripeCustomerId: parseOptionalString('stripe_customer_id', body.stripe_customer_id),
     budget: parseBudgetFields(body),
   };
 }

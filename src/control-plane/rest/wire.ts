@@ -42,7 +42,7 @@ export function modelPricesJson(budget: BudgetRecord): Record<string, Record<str
   );
 }
 
-/** The seed's /customer/info shape, key for key, plus `budget_id`. */
+/** The seed's /customer/info shape, key for key, plus `budget_id` (and `stripe_customer_id` once one is set). */
 export function customerJson(view: CustomerView) {
   const { customer } = view;
   return {
@@ -54,6 +54,8 @@ export function customerJson(view: CustomerView) {
     default_model: customer.defaultModel,
     litellm_budget_table: view.budget ? budgetJson(view.budget) : null,
     budget_id: customer.budgetId,
+    // Only when set, so a customer without billing ids keeps LiteLLM's exact shape.
+    ...(view.stripeCustomerId === null ? {} : { stripe_customer_id: view.stripeCustomerId }),
   };
 }
 
