@@ -209,11 +209,13 @@ export class SpendService {
         `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
          select customer_id, '', ?, spend, requests, prompt, completion, now()
          from jsonb_to_recordset(?::jsonb) as x(customer_id text, spend bigint, requests bigint, prompt bigint, completion bigint)
-         on conflict (customer_id, scope, period_start) do update set spend_pico = excluded.spend_pico, requests = excluded.requests,
-           prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, updated_at = now()`,
+         on conflict (customer_id, scope, period_start) do nothing`,
         [startIso, JSON.stringify(rows)],
       );
-      for (const row of rows) await this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend));
+      // A counter that exists already is the live one: the sum read above misses what other
+      // processes have charged but not yet flushed to the ledger, so it may only fill a gap,
+      // never overwrite (the ledger's later flushes add to a row inserted here).
+      for (const row of rows) await this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend), { onlyIfMissing: true });
     }
   }
 }
