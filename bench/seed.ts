@@ -23,7 +23,9 @@ export async function seedPostgres(databaseUrl: string, customers: number): Prom
 
 export async function seedEmbedded(dataDir: string, customers: number): Promise<void> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const db = await PGlite.create({ dataDir: join(dataDir, 'pgdata') });
+  // The customers' trigram indexes need the extension loaded, as the gateway's own store does.
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
+  const db = await PGlite.create({ dataDir: join(dataDir, 'pgdata'), extensions: { pg_trgm } });
   try {
     await db.query(INSERT_CUSTOMERS, [customers]);
   } finally {
