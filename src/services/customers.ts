@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { countCustomers, customerIdsOnBudget, listCustomers, readCustomers, storeBlocked } from '../store/customer-store';
-import { BudgetEntity, CustomerEntity } from '../store/entities';
+import { ApiKeyEntity, BudgetEntity, CustomerEntity } from '../store/entities';
 import { budgetToEntityData, customerToEntityData } from '../store/mappers';
 import { CustomerCountersUnavailable } from '../governance/customer-cache';
 import type { BudgetRecord, CustomerRecord } from '../governance/records';
@@ -315,15 +315,27 @@ export class CustomerService {
     const missing = userIds.filter((id) => !stored.has(id));
     if (missing.length) throw new GatewayError('not_found', `End User Id(s)=${missing.join(', ')} do not exist in db`, 'user_ids');
     await this.ctx.ledger.flush();
+    // A key bound to a deleted customer would bring it back (a new customer on the default
+    // budget, its spend history gone): the keys go with it, in the same transaction.
+    const boundKeys = [...this.ctx.registry.keys.values()].filter((key) => key.customerId !== null && !key.revoked && userIds.includes(key.customerId));
     await this.ctx.orm.em.fork().transactional(async (em) => {
       await em.nativeDelete(CustomerEntity, { userId: { $in: userIds } });
-      for (const id of userIds) await writeAudit(em, { customerId: id, action: 'deleted', actor, changes: {}, createdAt: this.ctx.now() });
+      await em.nativeUpdate(ApiKeyEntity, { customerId: { $in: userIds }, revokedAt: null }, { revokedAt: this.ctx.now() });
+      for (const id of userIds) {
+        const revokedKeys = boundKeys.filter((key) => key.customerId === id).map((key) => key.id);
+        await writeAudit(em, { customerId: id, action: 'deleted', actor, changes: revokedKeys.length ? { revoked_keys: [revokedKeys, null] } : {}, createdAt: this.ctx.now() });
+      }
     });
+    for (const key of boundKeys) key.revoked = true;
+    if (boundKeys.length) this.ctx.registry.keysChanged();
     for (const id of userIds) {
       this.ctx.registry.customers.delete(id);
       await this.ctx.spendBook.forget(id);
     }
-    await this.ctx.invalidation.publish(userIds.map((id) => ({ kind: 'customer', id })));
+    await this.ctx.invalidation.publish([
+      ...userIds.map((id) => ({ kind: 'customer' as const, id })),
+      ...boundKeys.map((key) => ({ kind: 'key' as const, id: key.keyHash })),
+    ]);
     return userIds.length;
   }
 
