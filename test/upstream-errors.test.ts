@@ -30,6 +30,20 @@ class EchoingUpstream extends FakeUpstreamServer {
     // Secrets first: the client-facing message is capped, and a cap is not what should hide them.
     const credentials = ['authorization', 'api-key', 'x-api-key'].map((name) => `${name}=${String(request.headers[name])}`).join(' ');
     const echo = `request ${request.method} ${credentials} ${OTHER_KEY} ${WEBHOOK_SECRET} ${MASTER} headers ${JSON.stringify(request.headers)} raw ${request.rawHeaders.join('\n')}`;
+    if (/stream/.test(model)) {
+      // A 200 stream that fails half-way with an error event echoing the request.
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (/anthropic/.test(model) || request.headers['x-api-key']) {
+        response.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', model, content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 0 } } })}\n\n`);
+        response.write(`event: content_block_start\ndata: ${JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } })}\n\n`);
+        response.write(`event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'partial "error" answer' } })}\n\n`);
+        response.end(`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: echo } })}\n\n`);
+      } else {
+        response.write(`data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 0, model, choices: [{ index: 0, delta: { role: 'assistant', content: 'partial "error"\nanswer' }, finish_reason: null }] })}\n\n`);
+        response.end(`data: ${JSON.stringify({ error: { message: echo, type: 'server_error' } })}\n\n`);
+      }
+      return;
+    }
     if (/text/.test(model)) {
       response.writeHead(status, { 'content-type': 'text/plain' });
       response.end(echo);
@@ -61,6 +75,8 @@ beforeAll(async () => {
     model('azure-404', 'azure/echo-404', AZURE_KEY, '\n      api_version: 2024-06-01'),
     model('anthropic-529', 'anthropic/echo-529', ANTHROPIC_KEY),
     model('other', 'openai/other', OTHER_KEY),
+    model('openai-stream', 'openai/echo-stream', OPENAI_KEY),
+    model('anthropic-stream', 'anthropic/echo-stream', ANTHROPIC_KEY),
   ].join('')}
 general_settings:
   master_key: ${MASTER}
@@ -98,6 +114,21 @@ describe('upstream errors', () => {
       expect(result.body.error.message).toMatch(/^Upstream .* answered \d{3}: .*request POST/); // the rest of the message is kept
       expect(result.body.error.message).toContain('[redacted]');
       expect(result.body.error.message.length).toBeLessThan(700);
+    });
+  }
+
+  for (const [model, path] of [['openai-stream', '/chat/completions'], ['anthropic-stream', '/chat/completions'], ['anthropic-stream', '/v1/messages']] as const) {
+    it(`${model} on ${path}: an error event sent mid-stream reaches the client without any secret, the output before it unchanged`, async () => {
+      const body = path === '/v1/messages'
+        ? { model, max_tokens: 20, stream: true, messages: [{ role: 'user', content: 'hi' }] }
+        : { model, stream: true, messages: [{ role: 'user', content: 'hi' }] };
+      const response = await fetch(gateway.url + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER}` }, body: JSON.stringify(body) });
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      for (const secret of [OPENAI_KEY, AZURE_KEY, ANTHROPIC_KEY, OTHER_KEY, WEBHOOK_SECRET, MASTER, 'sk-upstream', 'echoed-4d2b']) expect(text).not.toContain(secret);
+      expect(text).toContain('[redacted]');
+      expect(text).toContain('partial');
+      if (model === 'openai-stream') expect(text).toContain(JSON.stringify('partial "error"\nanswer'));
     });
   }
 

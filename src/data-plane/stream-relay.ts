@@ -14,13 +14,15 @@ import { picoToDecimalString } from '../shared/money';
 import type { ApiFormat, Exchange } from './api-formats/types';
 import type { UpstreamResponse } from './forwarder';
 import { SseParser } from './sse';
-import { upstreamFailure } from './upstream-errors';
+import { sanitiseStreamEvent, upstreamFailure } from './upstream-errors';
 
 export const COST_HEADER = 'x-litellm-response-cost';
 
 export interface StreamRelayDependencies {
   resolver: InternalResolver;
   logger: Logger;
+  /** Configured secrets, cut from error events the provider sends mid-stream. */
+  secrets?: string[];
 }
 
 export interface StreamToRelay {
@@ -56,9 +58,11 @@ export async function relayStream(deps: StreamRelayDependencies, stream: StreamT
   response.flushHeaders();
   const held: SseOut[] = [];
   const probe = { cost: '0', budgetRemaining: null };
+  const secrets = { sentHeaders: exchange.request.headers, secrets: deps.secrets ?? [] };
   const emit = (payloads: SseOut[]): boolean => {
     let writable = true;
-    for (const payload of payloads) {
+    for (const event of payloads) {
+      const payload = sanitiseStreamEvent(event, secrets);
       if (held.length || ((translator.finished || translator.usageComplete) && format.withCost(payload, probe) !== null)) held.push(payload);
       else writable = writeEvent(response, payload);
     }

@@ -8,6 +8,7 @@
  */
 import type { Deployment, GatewayConfig } from '../config/load';
 import { GatewayError } from '../shared/errors';
+import type { SseOut } from '../providers/types';
 
 const CONNECTION_REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -98,4 +99,27 @@ export function configuredSecrets(config: GatewayConfig): string[] {
     }
   }
   return [...new Set(secrets.filter((secret): secret is string => typeof secret === 'string' && secret.length >= MIN_SECRET_CHARS))];
+}
+
+/**
+ * An event a provider sends mid-stream may be an error that echoes the request (it arrives
+ * after the 200, so upstreamHttpError never sees it): OpenAI's `data: {"error": …}`,
+ * Anthropic's and the Responses API's `event: error` / `"type": "error"`. Such an event gets
+ * every string in it sanitised like an error body. Other events pass untouched, model output
+ * included: they cost one substring test.
+ */
+export function sanitiseStreamEvent(payload: SseOut, context: UpstreamErrorContext): SseOut {
+  const named = typeof payload !== 'string' && payload.event === 'error';
+  const data = typeof payload === 'string' ? payload : payload.data;
+  if (!named && !data.includes('"error"')) return payload;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return named ? { event: 'error', data: sanitiseUpstreamMessage(data, context) } : payload;
+  }
+  const object = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : null;
+  if (!named && (object === null || (object.error === undefined && object.type !== 'error'))) return payload;
+  const clean = JSON.stringify(parsed, (_key, value: unknown) => (typeof value === 'string' ? sanitiseUpstreamMessage(value, context) : value));
+  return typeof payload === 'string' ? clean : { event: payload.event, data: clean };
 }
