@@ -19,8 +19,10 @@ import type { AnswerResult, AnswerTask, BigBodyRoute, BodyRef, BodyTask, CountTa
 
 const FORMATS: Record<BigBodyRoute, ApiFormat> = { chat: chatFormat, messages: messagesFormat };
 
-/** A value whose JSON is longer than this is emptied in the head. */
+/** A value whose JSON is longer than this is left out of the head (an empty one in its place). */
 const HEAD_VALUE_CHARS = 64 * 1024;
+/** The head's values together: past this, every big or further value is left out. */
+const HEAD_TOTAL_CHARS = 512 * 1024;
 
 // The formats the worker runs read no principal (only the Responses store would, and it stays on the main thread).
 const NO_PRINCIPAL = {} as Principal;
@@ -36,37 +38,49 @@ function bodyText(ref: BodyRef): string {
   return Buffer.from(ref.bytes, 0, ref.length).toString('utf8');
 }
 
-/** Whether a value is small enough for the head (a string's length is read, not serialised). */
-function isSmall(value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return typeof value !== 'string' || value.length <= HEAD_VALUE_CHARS;
-  if (Array.isArray(value) && value.length > HEAD_VALUE_CHARS / 2) return false;
+/** A value's JSON length, or Infinity when it is plainly too big (or too deep) for the head. */
+function sizeOf(value: unknown): number {
+  if (typeof value === 'string') return value.length;
+  if (value === null || typeof value !== 'object') return 8;
+  if (Array.isArray(value) && value.length > HEAD_VALUE_CHARS / 2) return Infinity;
   try {
-    return JSON.stringify(value).length <= HEAD_VALUE_CHARS;
+    return JSON.stringify(value).length;
   } catch {
-    return false; // nested too deep to serialise: not for the head
+    return Infinity; // nested too deep to serialise
   }
 }
 
-function empty(value: unknown): unknown {
-  if (Array.isArray(value)) return [];
-  if (typeof value === 'string') return '';
-  return {};
-}
-
-/** The object with its big values emptied. */
+/**
+ * The object with its big values replaced: an empty array or object, and for a string its
+ * start, one character past the limit (a model name or customer ID that long is then still
+ * refused as on the small path). At most HEAD_TOTAL_CHARS are kept in all.
+ */
 export function headOf(body: Record<string, unknown>): Head {
   const head: Head = {};
-  for (const [field, value] of Object.entries(body)) head[field] = isSmall(value) ? value : empty(value);
+  let budget = HEAD_TOTAL_CHARS;
+  for (const [field, value] of Object.entries(body)) {
+    if (value === null || (typeof value !== 'object' && typeof value !== 'string')) {
+      head[field] = value;
+      continue;
+    }
+    const size = sizeOf(value);
+    if (size <= HEAD_VALUE_CHARS && size <= budget) {
+      head[field] = value;
+      budget -= size;
+    } else if (typeof value === 'string') {
+      head[field] = value.slice(0, Math.min(HEAD_VALUE_CHARS + 1, Math.max(0, budget)));
+      budget -= HEAD_VALUE_CHARS + 1;
+    } else head[field] = Array.isArray(value) ? [] : {};
+  }
   return head;
 }
 
+/** The format's state with its big values replaced as in the head. */
 function stateHead(state: unknown): unknown {
   if (!state || typeof state !== 'object' || Array.isArray(state)) return state;
   const head: Record<string, unknown> = {};
-  for (const [field, value] of Object.entries(state as Record<string, unknown>)) {
-    head[field] = value && typeof value === 'object' && !Array.isArray(value) ? headOf(value as Record<string, unknown>) : isSmall(value) ? value : empty(value);
-  }
-  return head;
+  for (const [field, value] of Object.entries(state as Record<string, unknown>)) head[field] = value && typeof value === 'object' && !Array.isArray(value) ? headOf(value as Record<string, unknown>) : value;
+  return headOf(head);
 }
 
 function parseObject(ref: BodyRef): Record<string, unknown> {
