@@ -4,7 +4,7 @@
  * upstream errors); `mock://` URLs are answered in-process by the mock model.
  */
 import { Agent, request as undiciRequest } from 'undici';
-import type { UpstreamRequest } from '../providers/types';
+import type { OutboundRequest } from '../providers/types';
 import { handleMockRequest } from '../providers/mock/mock-upstream';
 
 export interface UpstreamResponse {
@@ -22,14 +22,14 @@ export interface ForwardOptions {
 }
 
 export interface Forwarder {
-  send(request: UpstreamRequest, options: ForwardOptions): Promise<UpstreamResponse>;
+  send(request: OutboundRequest, options: ForwardOptions): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
 
 export class UndiciForwarder implements Forwarder {
   private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
 
-  async send(request: UpstreamRequest, options: ForwardOptions): Promise<UpstreamResponse> {
+  async send(request: OutboundRequest, options: ForwardOptions): Promise<UpstreamResponse> {
     if (request.url.startsWith('mock://')) return handleMockRequest(request, options.signal);
     const response = await undiciRequest(request.url, {
       method: request.method,

@@ -28,7 +28,8 @@ import type { ResponseStore } from './api-formats/responses/store';
 import type { ApiFormat, Exchange, FormatRequestContext, ParsedRequest } from './api-formats/types';
 import { customerIdFor, DEFAULT_CUSTOMER_ID_SOURCES, type CustomerIdSource } from './customer-id';
 import type { Forwarder, UpstreamResponse } from './forwarder';
-import { bearerToken, rawJson, readJsonBody, sendJson } from './http-io';
+import { BigBody, BodyWorkers, readRequestBody } from './big-body';
+import { bearerToken, rawJson, sendJson } from './http-io';
 import type { ModelRouter } from './model-router';
 import type { RouteMatch } from './routes';
 import { COST_HEADER, relayStream } from './stream-relay';
@@ -67,6 +68,8 @@ interface Prepared {
   headers: IncomingMessage['headers'];
   /** Size of the request body: marks a request big enough to let others run between its steps. */
   bodyBytes: number;
+  /** A big chat or Messages body, prepared by the body workers (`body` is then its head). */
+  big: BigBody | null;
 }
 
 /** An upstream response together with the exchange that produced it. */
@@ -77,6 +80,7 @@ export class InferenceHandler {
   private drainWaiters: (() => void)[] = [];
 
   private readonly formats: Record<'chat' | 'responses' | 'messages', ApiFormat>;
+  private readonly bodyWorkers = new BodyWorkers();
 
   constructor(private readonly deps: InferenceDependencies) {
     this.formats = { chat: chatFormat, responses: createResponsesFormat(deps.responseStore ?? null), messages: messagesFormat };
@@ -85,6 +89,11 @@ export class InferenceHandler {
   /** Requests currently being served (graceful stop waits for zero). */
   get activeRequests(): number {
     return this.inFlight;
+  }
+
+  /** Stops the body workers (at shutdown). */
+  close(): Promise<void> {
+    return this.bodyWorkers.close();
   }
 
   waitForDrain(): Promise<void> {
@@ -113,7 +122,7 @@ export class InferenceHandler {
         await this.getStoredResponse(match.id ?? '', request, response);
         return;
       }
-      const prepared = await this.prepare(requestId, request);
+      const prepared = await this.prepare(requestId, request, endpoint);
       model = prepared.model;
       if (endpoint === 'embeddings') await this.embeddings(prepared, response);
       else if (endpoint === 'count_tokens') await this.countTokens(prepared, response);
@@ -163,9 +172,9 @@ export class InferenceHandler {
     return principal;
   }
 
-  private async prepare(requestId: string, request: IncomingMessage): Promise<Prepared> {
+  private async prepare(requestId: string, request: IncomingMessage, endpoint: string): Promise<Prepared> {
     const principal = await this.authenticate(request);
-    const { value: parsed, bytes: bodyBytes } = await readJsonBody(request, this.deps.maxBodyBytes);
+    const { value: parsed, bytes: bodyBytes, big } = await readRequestBody(request, this.deps.maxBodyBytes, endpoint, this.bodyWorkers, () => this.deps.router.firsts());
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new GatewayError('invalid_request', 'Request body must be a JSON object.', null);
     }
@@ -175,7 +184,7 @@ export class InferenceHandler {
       throw new GatewayError('model_not_found', `Model "${body.model}" is not served by this gateway. Available: ${this.deps.router.modelNames.join(', ')}.`, 'model');
     }
     const customerId = customerIdFor(principal, request.headers, body, this.deps.customerIdSources ?? DEFAULT_CUSTOMER_ID_SOURCES);
-    return { requestId, principal, body, model: body.model, customerId, headers: request.headers, bodyBytes };
+    return { requestId, principal, body, model: body.model, customerId, headers: request.headers, bodyBytes, big };
   }
 
   private async authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: Decision['request']['endpoint'], promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null): Promise<Decision> {
@@ -202,7 +211,8 @@ export class InferenceHandler {
     const candidates = this.deps.router.candidates(prepared.model);
     const first = candidates[0]!;
     const context: FormatRequestContext = { requestId: prepared.requestId, principal: prepared.principal, headers: prepared.headers, body: prepared.body };
-    const parsed = await format.parse(context, first);
+    const { big } = prepared;
+    const parsed = big ? await big.parse(first) : await format.parse(context, first);
     // No model writes a million tokens in one answer; a larger cap (2^53, 1e300) is a mistake or
     // an attack, and would only inflate the budget reservation and rate-limit arithmetic.
     if (parsed.requestedMaxTokens !== null && parsed.requestedMaxTokens > MAX_OUTPUT_TOKENS_CEILING) {
@@ -211,7 +221,7 @@ export class InferenceHandler {
     }
     const maxCompletionTokens = parsed.requestedMaxTokens ?? first.maxOutputTokens;
     const decision = await this.authorizeFor(prepared, first, format.route, parsed.promptTokens, maxCompletionTokens, parsed.requestedMaxTokens);
-    await yieldIfLarge(prepared.bodyBytes); // building the upstream request re-serialises it all
+    if (!big) await yieldIfLarge(prepared.bodyBytes); // building the upstream request re-serialises it all
 
     // A stream is cancelled upstream when its client leaves: nothing more can be delivered and
     // the provider stops generating (we bill what was delivered). A non-streamed answer is read
@@ -222,11 +232,32 @@ export class InferenceHandler {
         if (!response.writableFinished) abort.abort();
       });
     }
-    const sent = await this.forward(candidates, decision, (deployment) => format.exchange(context, parsed, deployment), abort.signal);
+    const sent = await this.forward(candidates, decision, (deployment) => (big ? big.exchange(format, context, parsed, deployment) : format.exchange(context, parsed, deployment)), abort.signal);
     if (parsed.stream) {
       const stream = { requestId: prepared.requestId, format, decision, exchange: sent.exchange, upstream: sent.upstream, promptTokens: parsed.promptTokens };
       await relayStream(this.deps, { ...stream, onCompleted: (translator) => this.completed(format, { context, parsed, body: null, translator }) }, response);
-    } else await this.relayJson(format, context, parsed, decision, sent, response);
+    } else if (big) await this.relayBigJson(big, parsed, decision, sent, response);
+    else await this.relayJson(format, context, parsed, decision, sent, response);
+  }
+
+  /** relayJson for a big body: its answer read by the body workers, its prompt counted there. */
+  private async relayBigJson(big: BigBody, parsed: ParsedRequest, decision: Decision, sent: Sent, response: ServerResponse): Promise<void> {
+    let answer;
+    try {
+      answer = await big.readAnswer(sent.upstream, sent.exchange, parsed);
+    } catch (error) {
+      await this.deps.resolver.release(decision);
+      throw error instanceof GatewayError ? error : upstreamFailure(error, sent.exchange.deployment);
+    }
+    let usage = answer.usage;
+    let source: CostSource = 'provider';
+    if (!usage) {
+      usage = { promptTokens: await big.countPromptTokens(), completionTokens: answer.completionTokens };
+      source = 'computed';
+    }
+    const settlement = await this.deps.resolver.settle(decision, usage, source, response.destroyed ? 'partial' : 'success');
+    if (response.destroyed) return;
+    sendJson(response, 200, answer.payload, { ...decision.headers, ...costHeaders(settlement) });
   }
 
   private async relayJson(format: ApiFormat, context: FormatRequestContext, parsed: ParsedRequest, decision: Decision, sent: Sent, response: ServerResponse): Promise<void> {
@@ -330,7 +361,7 @@ export class InferenceHandler {
    * way (no deployment reachable, an error status) releases the decision's reservations,
    * since nothing was generated, and becomes an error for the client.
    */
-  private async forward(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange, signal: AbortSignal): Promise<Sent> {
+  private async forward(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange | Promise<Exchange>, signal: AbortSignal): Promise<Sent> {
     let sent: Sent;
     try {
       sent = await this.sendWithFailover(candidates, decision, build, signal);
@@ -351,10 +382,10 @@ export class InferenceHandler {
    * Sends to the first deployment that accepts the connection. Only connection refusals fail
    * over: anything after the upstream has the request may have been billed there.
    */
-  private async sendWithFailover(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange, signal: AbortSignal): Promise<Sent> {
+  private async sendWithFailover(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange | Promise<Exchange>, signal: AbortSignal): Promise<Sent> {
     let lastError: unknown;
     for (const deployment of candidates) {
-      const exchange = build(deployment);
+      const exchange = await build(deployment);
       try {
         const upstream = await this.deps.forwarder.send(exchange.request, { signal, timeoutMs: deployment.timeoutMs });
         // Bill at the prices of the deployment that actually served the request.

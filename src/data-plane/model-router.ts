@@ -25,6 +25,13 @@ export class ModelRouter {
     return this.groups.has(model);
   }
 
+  /** The deployment each model would be tried on first now (without moving the rotation). */
+  firsts(): Record<string, Deployment> {
+    const firsts: Record<string, Deployment> = {};
+    for (const [model, group] of this.groups) firsts[model] = group[this.cursor.get(model) ?? 0]!;
+    return firsts;
+  }
+
   /** Deployments for a model in the order to try them, rotated for load balancing. */
   candidates(model: string): Deployment[] {
     const group = this.groups.get(model);

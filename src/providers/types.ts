@@ -13,6 +13,11 @@ export interface UpstreamRequest {
   body: string | null;
 }
 
+/** What is sent: JSON text, or its bytes when a body worker serialised it (a big body). */
+export interface OutboundRequest extends Omit<UpstreamRequest, 'body'> {
+  body: string | Uint8Array | null;
+}
+
 export interface ChatContext {
   deployment: Deployment;
   /** The client's body, already parsed; providers must not mutate it. */

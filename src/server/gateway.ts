@@ -284,6 +284,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       server.close(); // node:http's own close: stops its timeout checks (the listener is already closed)
       await closed;
       await forwarder.close();
+      await inference.close();
       await database.close();
       await catchUp.drain();
       catchUp.stop();

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Deployment } from '../../config/load';
 import type { Principal } from '../../governance/records';
 import type { TokenUsage } from '../../pricing/prices';
-import type { SseOut, StreamTranslator, UpstreamRequest } from '../../providers/types';
+import type { OutboundRequest, SseOut, StreamTranslator } from '../../providers/types';
 import type { GatewayError } from '../../shared/errors';
 
 /** The route a request came in on: the ledger's `endpoint`, the metrics' `route`. */
@@ -46,7 +46,7 @@ export interface ParsedJson {
 /** One call of one deployment, built by a format. */
 export interface Exchange {
   deployment: Deployment;
-  request: UpstreamRequest;
+  request: OutboundRequest;
   parseJson(json: unknown): ParsedJson;
   createStream(): StreamTranslator;
   errorMessage(status: number, body: string): string;

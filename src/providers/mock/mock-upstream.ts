@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { countChatPromptTokensExact, countEmbeddingInputTokensExact, countTextTokens } from '../../pricing/tokens';
-import type { UpstreamRequest } from '../types';
+import type { OutboundRequest } from '../types';
 import type { UpstreamResponse } from '../../data-plane/forwarder';
 
 const encoder = new TextEncoder();
@@ -43,10 +43,11 @@ function json(status: number, value: unknown): UpstreamResponse {
   };
 }
 
-export async function handleMockRequest(request: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+export async function handleMockRequest(request: OutboundRequest, signal: AbortSignal): Promise<UpstreamResponse> {
   const latencyMs = Number(request.headers['x-mock-latency-ms'] ?? 0);
   const configured = request.headers['x-mock-response'] ? decodeURIComponent(request.headers['x-mock-response']) : undefined;
-  const body = JSON.parse(request.body ?? '{}') as Record<string, unknown>;
+  const sent = request.body instanceof Uint8Array ? Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString('utf8') : request.body;
+  const body = JSON.parse(sent ?? '{}') as Record<string, unknown>;
   if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
   const created = Math.floor(Date.now() / 1000);
   // Unique per request, like a provider's: clients and logs key on it.

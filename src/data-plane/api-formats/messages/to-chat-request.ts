@@ -139,7 +139,7 @@ export function promptMessagesOf(body: Json): Json[] {
   const messages: Json[] = [];
   const system = body.system === undefined || body.system === null ? '' : textOfBlocks(body.system, 'system');
   if (system) messages.push({ role: 'system', content: system });
-  messages.push(...messagesToChat(body.messages));
+  for (const message of messagesToChat(body.messages)) messages.push(message); // not push(...): 100k+ arguments overflow the stack
   return messages;
 }
 

@@ -181,7 +181,7 @@ export function toChatRequest(body: Json, items: ResponseItem[]): Json {
   }
   const messages: Json[] = [];
   if (typeof body.instructions === 'string' && body.instructions) messages.push({ role: 'system', content: body.instructions });
-  messages.push(...itemsToMessages(items));
+  for (const message of itemsToMessages(items)) messages.push(message); // not push(...): 100k+ arguments overflow the stack
   if (messages.length === 0) throw invalid('"input" must hold at least one item.', 'input');
   const chat: Json = { model: body.model, messages };
   if (body.stream === true) chat.stream = true;
