@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Deployment } from '../../config/load';
 import type { TokenUsage } from '../../pricing/prices';
 import { countTextTokensExact } from '../../pricing/tokens';
@@ -44,7 +44,9 @@ export class BodyWorkers {
   readonly available = existsSync(this.filename);
 
   async run<T>(task: PrepareTask | CountTask | AnswerTask): Promise<T> {
-    this.pool ??= new Piscina({
+    // Loaded with the first big body, not at start (the CLI and most gateways never need it).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    this.pool ??= new (require('piscina') as typeof import('piscina')).Piscina({
       filename: this.filename,
       minThreads: 0,
       // One core stays for the event loop; two workers at most on a 3+-core machine.
