@@ -11,7 +11,7 @@ import type { Deployment } from '../config/load';
 import type { InternalResolver, Decision, Settlement } from '../governance/resolver';
 import type { Registry } from '../governance/registry';
 import type { Principal } from '../governance/records';
-import { boundEmbeddingInputTokens, countTextTokens, estimateEmbeddingInputTokens } from '../pricing/tokens';
+import { countTextTokens, estimateEmbeddingInputTokens } from '../pricing/tokens';
 import { adapterFor } from '../providers/registry';
 import type { UpstreamRequest } from '../providers/types';
 import type { CostSource } from '../ledger/types';
@@ -178,7 +178,7 @@ export class InferenceHandler {
     return { requestId, principal, body, model: body.model, customerId, headers: request.headers, bodyBytes };
   }
 
-  private async authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: Decision['request']['endpoint'], promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null, billedPromptTokens?: () => number): Promise<Decision> {
+  private async authorizeFor(prepared: Prepared, deployment: Deployment, endpoint: Decision['request']['endpoint'], promptTokens: number, maxCompletionTokens: number, requestedMaxTokens: number | null): Promise<Decision> {
     const authorization = await this.deps.resolver.authorize({
       requestId: prepared.requestId,
       principal: prepared.principal,
@@ -189,7 +189,6 @@ export class InferenceHandler {
       promptTokens,
       maxCompletionTokens,
       requestedMaxTokens,
-      billedPromptTokens,
     });
     if (!authorization.ok) {
       this.deps.refusals?.record(prepared.customerId, prepared.model, authorization.error);
@@ -211,9 +210,7 @@ export class InferenceHandler {
       throw new GatewayError('invalid_request', `"${field}" must be at most ${MAX_OUTPUT_TOKENS_CEILING}, not ${parsed.requestedMaxTokens}.`, field);
     }
     const maxCompletionTokens = parsed.requestedMaxTokens ?? first.maxOutputTokens;
-    // Admission reserves an upper bound of the prompt (no tokenizer pass); the exact count is
-    // only made when the provider reports no usage.
-    const decision = await this.authorizeFor(prepared, first, format.route, parsed.admissionTokens ?? parsed.promptTokens, maxCompletionTokens, parsed.requestedMaxTokens, () => parsed.promptTokens);
+    const decision = await this.authorizeFor(prepared, first, format.route, parsed.promptTokens, maxCompletionTokens, parsed.requestedMaxTokens);
     await yieldIfLarge(prepared.bodyBytes); // building the upstream request re-serialises it all
 
     // A stream is cancelled upstream when its client leaves: nothing more can be delivered and
@@ -227,7 +224,7 @@ export class InferenceHandler {
     }
     const sent = await this.forward(candidates, decision, (deployment) => format.exchange(context, parsed, deployment), abort.signal);
     if (parsed.stream) {
-      const stream = { requestId: prepared.requestId, format, decision, exchange: sent.exchange, upstream: sent.upstream, promptTokens: () => parsed.promptTokens };
+      const stream = { requestId: prepared.requestId, format, decision, exchange: sent.exchange, upstream: sent.upstream, promptTokens: parsed.promptTokens };
       await relayStream(this.deps, { ...stream, onCompleted: (translator) => this.completed(format, { context, parsed, body: null, translator }) }, response);
     } else await this.relayJson(format, context, parsed, decision, sent, response);
   }
@@ -291,13 +288,14 @@ export class InferenceHandler {
     const validInput = typeof input === 'string' || (Array.isArray(input) && input.length > 0);
     if (!validInput) throw new GatewayError('invalid_request', '"input" is required: a string or a non-empty array.', 'input');
     const candidates = this.deps.router.candidates(prepared.model);
-    const decision = await this.authorizeFor(prepared, candidates[0]!, 'embeddings', boundEmbeddingInputTokens(input, prepared.bodyBytes), 0, 0);
+    const promptTokens = estimateEmbeddingInputTokens(input, prepared.bodyBytes);
+    const decision = await this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
     // Like a non-streamed chat: read to the end even if the client leaves, and bill it.
     const neverAborted = new AbortController().signal;
     const { upstream, exchange } = await this.forward(candidates, decision, (deployment) => embeddingsExchange(deployment, body), neverAborted);
     const { json, text } = await this.readUpstreamJson(decision, upstream, exchange.deployment);
     const parsed = exchange.parseJson(json);
-    const usage = parsed.usage ?? { promptTokens: estimateEmbeddingInputTokens(input, prepared.bodyBytes), completionTokens: 0 };
+    const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
     const settlement = await this.deps.resolver.settle(decision, usage, parsed.usage ? 'provider' : 'computed', response.destroyed ? 'partial' : 'success');
     if (response.destroyed) return;
     sendJson(response, 200, parsed.passThrough ? rawJson(text) : parsed.body, { ...decision.headers, ...costHeaders(settlement) });

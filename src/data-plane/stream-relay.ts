@@ -29,8 +29,8 @@ export interface StreamToRelay {
   decision: Decision;
   exchange: Exchange;
   upstream: UpstreamResponse;
-  /** The prompt tokens billed when the provider reported none (counted only then). */
-  promptTokens(): number;
+  /** Counted prompt tokens, billed when the provider reported none. */
+  promptTokens: number;
   /** Told once a stream ended normally, before its last byte (e.g. to store the response). */
   onCompleted(translator: StreamTranslator): Promise<void>;
 }
@@ -100,13 +100,13 @@ export async function relayStream(deps: StreamRelayDependencies, stream: StreamT
 
 /** `why` is null for a stream that ended normally, else the reason it ended early. */
 async function settleStream(deps: StreamRelayDependencies, stream: StreamToRelay, translator: StreamTranslator, why: string | null): Promise<Settlement | null> {
-  const { decision, requestId } = stream;
+  const { decision, promptTokens, requestId } = stream;
   const status = why ? 'partial' : 'success';
   const reported = translator.usage;
   if (reported && translator.usageComplete) return deps.resolver.settle(decision, reported, 'provider', status);
   const deliveredTokens = countTextTokens(translator.deliveredText);
   // The whole answer was delivered, the provider just did not count it: count it ourselves.
-  if (translator.finished) return deps.resolver.settle(decision, { promptTokens: stream.promptTokens(), completionTokens: deliveredTokens }, 'computed', status);
+  if (translator.finished) return deps.resolver.settle(decision, { promptTokens, completionTokens: deliveredTokens }, 'computed', status);
   if (!reported && deliveredTokens === 0) {
     // Nothing was generated (or nothing reached us) and the provider reported no usage:
     // nothing is charged without usage, and the reservation is released.
@@ -116,7 +116,7 @@ async function settleStream(deps: StreamRelayDependencies, stream: StreamToRelay
   }
   // Ended early: the provider's prompt count when it gave one (Anthropic does at the start),
   // and at least the tokens we delivered.
-  const usage: TokenUsage = reported ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) } : { promptTokens: stream.promptTokens(), completionTokens: deliveredTokens };
+  const usage: TokenUsage = reported ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) } : { promptTokens, completionTokens: deliveredTokens };
   const settlement = await deps.resolver.settle(decision, usage, 'estimated', 'partial');
   deps.logger.warn({ requestId, why, costPico: settlement.costPico.toString() }, 'stream ended early; charged what was delivered');
   return settlement;

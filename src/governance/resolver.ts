@@ -41,13 +41,8 @@ export interface AuthorizeRequest {
   deployment: Deployment;
   /** The route the request came in on (the ledger row's `endpoint`). */
   endpoint: 'chat' | 'embeddings' | 'responses' | 'messages';
-  /** An upper bound of the prompt's tokens: what admission reserves (budget and tpm). */
+  /** Counted (or estimated) prompt tokens. */
   promptTokens: number;
-  /**
-   * The prompt tokens a stream is charged if the process is killed before it settles and the
-   * provider had reported none (absent: promptTokens). Read only by in-flight snapshots.
-   */
-  billedPromptTokens?: () => number;
   /** max_completion_tokens / max_tokens when given, else the model's output cap. */
   maxCompletionTokens: number;
   /** What the client itself capped the output at, if it did. */
@@ -222,7 +217,7 @@ export class InternalResolver {
           rateTicket: decision.rateTicket ? { ...decision.rateTicket } : null,
         },
         decision.delivery
-          ? { source: decision.delivery, counter, promptTokens: request.billedPromptTokens?.() ?? request.promptTokens, price: request.deployment.price, chargeOf: (usage, cost) => chargeOf(decision.budget, request.model, usage, cost) }
+          ? { source: decision.delivery, counter, promptTokens: request.promptTokens, price: request.deployment.price, chargeOf: (usage, cost) => chargeOf(decision.budget, request.model, usage, cost) }
           : null,
         this.now().getTime(),
       ),

@@ -1,13 +1,11 @@
 /**
- * @module Token counts, three kinds. Admission needs an UPPER bound, at once and cheaply (it
- * reserves budget and tpm until the request settles, then both are trued up to the usage):
- * `bound…` never tokenizes, it bounds every text by its UTF-8 length (a byte-level BPE token
- * is at least one byte, so bytes >= tokens for any such tokenizer). Billing a request whose
- * provider reported no usage takes `estimate…` (exact up to a few KB of text, the byte bound
- * beyond) or `count…`, which tokenizes everything but yields to the event loop every couple of
- * ms, so a 9 MB chat never stalls the other requests. gpt-tokenizer's rank tables take ~50 MB
- * and a few hundred ms to load: they are loaded the first time a count is needed (a provider
- * that reported no usage, a stream's in-flight snapshot, count_tokens), not by every gateway.
+ * @module Token counts, two kinds. Admission needs an UPPER bound, at once and cheaply (it
+ * reserves budget): `estimate…` tokenizes only the first few KB of a request and bounds the
+ * rest by its UTF-8 length (a byte-level BPE token is at least one byte, so bytes >= tokens
+ * for any such tokenizer). Billing without provider usage needs the real count: `count…`
+ * tokenizes everything but yields to the event loop every couple of ms, so a 9 MB chat never
+ * stalls the other requests. gpt-tokenizer (~7 MB/s here) takes most of a second to load:
+ * the gateway loads it before it listens (loadTokenizer), not on a request.
  */
 type EncodeOptions = { disallowedSpecial?: Set<string> };
 type Tokenizer = { countTokens(text: string, options?: EncodeOptions): number };
@@ -27,7 +25,7 @@ const COUNT_PIECE_CHARS = ESTIMATE_EXACT_CHARS;
 /** CPU time one count may hold the event loop before letting others run. */
 const SLICE_MS = 2;
 
-/** Loads the tokenizer (its rank tables) unless it is loaded. */
+/** Loads the tokenizer (its rank tables) now, so that no request waits for it. */
 export function loadTokenizer(): Tokenizer {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   tokenizer ??= require('gpt-tokenizer') as Tokenizer;
@@ -134,9 +132,8 @@ class UpperBound {
 const ESTIMATE_FROM_BODY_BYTES = 64 * 1024;
 
 /**
- * A chat's prompt tokens when the provider reported none, in a few ms whatever its size:
- * exact for the first few KB of text, bounded above beyond. `bodyBytes`, the size of the
- * request it came in, bounds a big one at once.
+ * An upper bound of a chat's prompt tokens, in a few ms whatever its size: for admission.
+ * `bodyBytes`, the size of the request it came in, bounds a big one at once.
  */
 export function estimateChatPromptTokens(messages: unknown, bodyBytes = 0): number {
   if (!Array.isArray(messages)) return 0;
@@ -150,30 +147,6 @@ export function estimateChatPromptTokens(messages: unknown, bodyBytes = 0): numb
     total += PER_MESSAGE_TOKENS + bound.of(contentText(m.content));
     if (typeof m.name === 'string') total += bound.of(m.name);
     if (m.tool_calls) total += bound.of(JSON.stringify(m.tool_calls));
-  }
-  return total;
-}
-
-/** An upper bound of a text's tokens, without the tokenizer: its UTF-8 length. */
-export function boundTextTokens(text: string): number {
-  return text ? Buffer.byteLength(text, 'utf8') : 0;
-}
-
-/**
- * An upper bound of a chat's prompt tokens without the tokenizer, in microseconds: for
- * admission. Never below `estimateChatPromptTokens` or the real count (same framing, and each
- * text's bytes bound its tokens).
- */
-export function boundChatPromptTokens(messages: unknown, bodyBytes = 0): number {
-  if (!Array.isArray(messages)) return 0;
-  if (bodyBytes > ESTIMATE_FROM_BODY_BYTES) return bodyBytes;
-  let total = PRIMING_TOKENS;
-  for (const message of messages) {
-    if (!message || typeof message !== 'object') continue;
-    const m = message as { content?: unknown; name?: unknown; tool_calls?: unknown };
-    total += PER_MESSAGE_TOKENS + boundTextTokens(contentText(m.content));
-    if (typeof m.name === 'string') total += boundTextTokens(m.name);
-    if (m.tool_calls) total += boundTextTokens(JSON.stringify(m.tool_calls));
   }
   return total;
 }
@@ -202,12 +175,6 @@ export function estimateEmbeddingInputTokens(input: unknown, bodyBytes = 0): num
   if (bodyBytes > ESTIMATE_FROM_BODY_BYTES) return bodyBytes;
   const bound = new UpperBound();
   return embeddingItems(input).reduce<number>((sum, item) => sum + (typeof item === 'number' ? item : bound.of(item)), 0);
-}
-
-/** An upper bound of an embeddings input's tokens without the tokenizer: for admission. */
-export function boundEmbeddingInputTokens(input: unknown, bodyBytes = 0): number {
-  if (bodyBytes > ESTIMATE_FROM_BODY_BYTES) return bodyBytes;
-  return embeddingItems(input).reduce<number>((sum, item) => sum + (typeof item === 'number' ? item : boundTextTokens(item)), 0);
 }
 
 /** The real tokens of an embeddings input, yielding while it counts. */

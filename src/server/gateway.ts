@@ -40,6 +40,7 @@ import { NO_INVALIDATION, RedisInvalidation, type Invalidation } from '../shared
 import { connectRedis, RedisAdmissions, RedisRateLimiter, RedisSpendBook, type ScriptedRedis } from '../shared-state/redis';
 import type { Admissions, RateLimiter, SpendBook } from '../shared-state/types';
 import { GatewayError } from '../shared/errors';
+import { loadTokenizer } from '../pricing/tokens';
 import { checkAlertingSettings, setUpAlerting } from '../webhooks';
 import { checkExporterSettings, setUpExporters } from '../exporters';
 import { openDatabase, type Database } from '../store/database';
@@ -87,6 +88,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
   if (role === 'proxy' && !options.controlPlaneUrl) throw new ConfigError('tollgate proxy: --control-plane-url (or TOLLGATE_CONTROL_PLANE_URL) is required');
   checkAlertingSettings(config);
+  loadTokenizer(); // most of a second: before the port opens, not on the first request
   checkExporterSettings(config);
 
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });

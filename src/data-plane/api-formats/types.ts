@@ -25,13 +25,8 @@ export interface FormatRequestContext {
 /** What the pipeline needs to know of a request before it is sent. */
 export interface ParsedRequest {
   stream: boolean;
-  /**
-   * Prompt tokens billed when the provider reports none (exact for a short prompt, bounded
-   * above for a long one). May be a getter that counts on first read: only billing reads it.
-   */
-  readonly promptTokens: number;
-  /** An upper bound of the prompt's tokens without the tokenizer, for admission (absent: promptTokens). */
-  admissionTokens?: number;
+  /** Counted prompt tokens, for the admission estimate. */
+  promptTokens: number;
   /** The output cap the client set, if any. */
   requestedMaxTokens: number | null;
   /** The format's own state for this request (translated bodies, resolved history …). */

@@ -3,7 +3,7 @@
  * Responses and Messages formats reach non-native deployments by translating through it.
  */
 import type { Deployment } from '../../../config/load';
-import { boundChatPromptTokens, estimateChatPromptTokens } from '../../../pricing/tokens';
+import { estimateChatPromptTokens } from '../../../pricing/tokens';
 import { adapterFor } from '../../../providers/registry';
 import type { ChatContext, SseOut } from '../../../providers/types';
 import { GatewayError } from '../../../shared/errors';
@@ -65,16 +65,7 @@ export const chatFormat: ApiFormat = {
     const { body } = context;
     validateChatBody(body);
     const state: ChatState = { clientWantsUsage: Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage) };
-    let counted: number | undefined;
-    return {
-      stream: body.stream === true,
-      admissionTokens: boundChatPromptTokens(body.messages),
-      get promptTokens() {
-        return (counted ??= estimateChatPromptTokens(body.messages));
-      },
-      requestedMaxTokens: requestedMaxOf(body),
-      state,
-    };
+    return { stream: body.stream === true, promptTokens: estimateChatPromptTokens(body.messages), requestedMaxTokens: requestedMaxOf(body), state };
   },
 
   exchange(context, parsed, deployment) {

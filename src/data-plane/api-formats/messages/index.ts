@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Deployment } from '../../../config/load';
-import { boundChatPromptTokens, boundTextTokens, countTextTokens, estimateChatPromptTokens } from '../../../pricing/tokens';
+import { countTextTokens, estimateChatPromptTokens } from '../../../pricing/tokens';
 import type { SseOut, UpstreamRequest } from '../../../providers/types';
 import type { GatewayError } from '../../../shared/errors';
 import { chatExchange, completionTextOf } from '../chat';
@@ -62,11 +62,6 @@ function promptTokensOf(body: Json): number {
   return estimateChatPromptTokens(promptMessagesOf(body)) + (Array.isArray(body.tools) ? countTextTokens(JSON.stringify(body.tools)) : 0);
 }
 
-/** An upper bound of the same without the tokenizer, for admission. */
-function promptTokensBoundOf(body: Json): number {
-  return boundChatPromptTokens(promptMessagesOf(body)) + (Array.isArray(body.tools) ? boundTextTokens(JSON.stringify(body.tools)) : 0);
-}
-
 /** Fields count_tokens takes; Anthropic refuses the others (max_tokens, stream …). */
 const COUNT_TOKENS_FIELDS = ['model', 'messages', 'system', 'tools', 'tool_choice', 'thinking', 'mcp_servers'];
 
@@ -87,16 +82,7 @@ export const messagesFormat: ApiFormat = {
     const { body } = context;
     validateMessagesBody(body);
     const state: MessagesState = { chatBody: isNativeMessages(deployment) ? null : toChatRequest(body) };
-    let counted: number | undefined;
-    return {
-      stream: body.stream === true,
-      admissionTokens: promptTokensBoundOf(body),
-      get promptTokens() {
-        return (counted ??= promptTokensOf(body));
-      },
-      requestedMaxTokens: body.max_tokens as number,
-      state,
-    };
+    return { stream: body.stream === true, promptTokens: promptTokensOf(body), requestedMaxTokens: body.max_tokens as number, state };
   },
 
   exchange(context, parsed, deployment) {

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Deployment } from '../../../config/load';
-import { boundChatPromptTokens, boundTextTokens, countTextTokens, estimateChatPromptTokens } from '../../../pricing/tokens';
+import { countTextTokens, estimateChatPromptTokens } from '../../../pricing/tokens';
 import type { SseOut } from '../../../providers/types';
 import { GatewayError } from '../../../shared/errors';
 import { chatExchange, completionTextOf } from '../chat';
@@ -90,31 +90,17 @@ export function createResponsesFormat(store: ResponseStore | null): ApiFormat {
       const { body } = context;
       validateResponsesBody(body);
       const state: ResponsesState = { responseId: `resp_${randomBytes(16).toString('hex')}`, createdAt: Math.floor(Date.now() / 1000), items: null, chatBody: null };
-      let count: () => number;
-      let admissionTokens: number;
+      let promptTokens: number;
       if (isNativeResponses(deployment)) {
         // The upstream resolves its own state; the estimate counts what this request carries.
-        const carried = `${typeof body.instructions === 'string' ? body.instructions : ''}${JSON.stringify(body.input)}`;
-        count = () => countTextTokens(carried);
-        admissionTokens = boundTextTokens(carried);
+        promptTokens = countTextTokens(`${typeof body.instructions === 'string' ? body.instructions : ''}${JSON.stringify(body.input)}`);
       } else {
         state.items = await resolveItems(store, body, context.principal.keyHash);
-        const chatBody = toChatRequest(body, state.items);
-        state.chatBody = chatBody;
-        count = () => estimateChatPromptTokens(chatBody.messages);
-        admissionTokens = boundChatPromptTokens(chatBody.messages);
+        state.chatBody = toChatRequest(body, state.items);
+        promptTokens = estimateChatPromptTokens(state.chatBody.messages);
       }
       const max = body.max_output_tokens;
-      let counted: number | undefined;
-      return {
-        stream: body.stream === true,
-        admissionTokens,
-        get promptTokens() {
-          return (counted ??= count());
-        },
-        requestedMaxTokens: typeof max === 'number' ? max : null,
-        state,
-      };
+      return { stream: body.stream === true, promptTokens, requestedMaxTokens: typeof max === 'number' ? max : null, state };
     },
 
     exchange(context, parsed, deployment) {
