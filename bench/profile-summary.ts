@@ -1,7 +1,8 @@
 /**
  * Summarises V8 `.cpuprofile` files (from `BENCH_CPU_PROF_DIR=… npm run bench`) as markdown:
  * the busy time of the serving phase (from the first sample inside the inference handler on;
- * start-up, migrations and idle time are left out), self time by module (a package under
+ * start-up, migrations and idle time are left out; a thread that never serves, the embedded
+ * store's worker, is counted whole), self time by module (a package under
  * node_modules, a Tollgate source file, or Node's internals) and by function, and total
  * (inclusive) time of Tollgate's own functions.
  * Usage: node dist/bench/profile-summary.js <file.cpuprofile> [top=25]
@@ -57,7 +58,8 @@ function main(): void {
   /** For the heaviest native functions (socket writes, GC…): who calls them (the nearest 3 JS frames). */
   const nativeCallers = new Map<string, Map<string, number>>();
   let busy = 0;
-  let started = false;
+  // A thread that never runs the handler (the embedded store's worker): all of it counts.
+  let started = !profile.samples.some((id) => serving(id));
   for (let index = 0; index < profile.samples.length; index++) {
     const id = profile.samples[index]!;
     const micros = profile.timeDeltas[index + 1] ?? 0; // a sample lasts until the next one
