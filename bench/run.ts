@@ -15,7 +15,8 @@
  * Options (env): BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_SEED_CUSTOMERS (100000),
  * BENCH_CONFIGS (`pglite-memory,postgresql-redis`), BENCH_PG_ADMIN_URL
  * (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (redis://127.0.0.1:6379),
- * BENCH_BASELINES (1; 0 measures only the upstream directly and the floor), BENCH_CPU_PROF_DIR
+ * BENCH_BASELINES (1; 0 measures only the upstream directly and the floor), BENCH_WEBHOOKS (1; 0
+ * runs Tollgate without the per-request `spend_tracked` webhook, to see its share), BENCH_CPU_PROF_DIR
  * (Tollgate runs under `node --cpu-prof` writing there; summarise with bench/profile-summary).
  */
 import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
@@ -35,6 +36,7 @@ const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@12
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BASELINES = process.env.BENCH_BASELINES !== '0';
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF_DIR;
+const WEBHOOKS = process.env.BENCH_WEBHOOKS !== '0';
 const KEY = 'sk-bench';
 const TOLLGATE_BIN = join(__dirname, '../../bin/tollgate.js');
 
@@ -132,8 +134,7 @@ function configYaml(upstream: string): string {
       output_cost_per_token: 0.000002
 general_settings:
   master_key: ${KEY}
-  alerting: ["webhook"]
-litellm_settings:
+${WEBHOOKS ? '  alerting: ["webhook"]\n' : ''}litellm_settings:
   max_end_user_budget_id: bench-default
 `;
 }
@@ -149,9 +150,10 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
   const configPath = join(dataDir, 'config.yaml');
   writeFileSync(configPath, configYaml(upstream));
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, WEBHOOK_URL: `${upstream}/webhook`, TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` };
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, ...(WEBHOOKS ? { WEBHOOK_URL: `${upstream}/webhook` } : {}), TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
+  if (!WEBHOOKS) delete env.WEBHOOK_URL;
   let dropDatabase = async () => {};
   if (config === 'postgresql-redis') {
     const database = await createBenchDatabase(PG_ADMIN_URL);
@@ -187,7 +189,7 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   // Idle: started, budget made, nothing served yet; give start-up garbage a moment to go.
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const idleMb = rssMegabytes(child.pid!);
-  const name = `tollgate ${config}`;
+  const name = `tollgate ${config}${WEBHOOKS ? '' : ' (no webhook)'}`;
   return {
     target: { name, url, pid: child.pid!, model: 'bench-gpt' },
     memory: () => ({ target: name, idleMb, peakMb: peakRssMegabytes(child.pid!) }),

@@ -38,6 +38,8 @@ function decode<T>(text: string): T {
 
 export class RedisEventRelay {
   private readonly origin = randomUUID();
+  /** How every message this process publishes begins (`encode` writes `origin` first). */
+  private readonly ownPrefix = `{"origin":${JSON.stringify(this.origin)},`;
   private readonly channel: string;
   private subscriber: AnyRedis | null = null;
   /** Events this process received from others: not to be sent back out. */
@@ -60,6 +62,8 @@ export class RedisEventRelay {
     subscriber.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis live-event connection error'));
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
+      // This process's own messages come back too: skipped before parsing (they start with its origin).
+      if (message.startsWith(this.ownPrefix)) return;
       try {
         const decoded = decode<Batch | Envelope>(message);
         if (decoded.origin === this.origin) return;
