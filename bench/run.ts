@@ -14,7 +14,10 @@
  * Results: stdout, and bench/results/<time>/results.json + results.md (ratios to the floor).
  * Options (env): BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_SEED_CUSTOMERS (100000),
  * BENCH_CONFIGS (`pglite-memory,postgresql-redis`), BENCH_PG_ADMIN_URL
- * (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (redis://127.0.0.1:6379).
+ * (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (redis://127.0.0.1:6379),
+ * BENCH_BASELINES (1; 0 measures only the upstream directly and the floor), BENCH_WEBHOOKS (1; 0
+ * runs Tollgate without the per-request `spend_tracked` webhook, to see its share), BENCH_CPU_PROF_DIR
+ * (Tollgate runs under `node --cpu-prof` writing there; summarise with bench/profile-summary).
  */
 import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -31,6 +34,9 @@ const SEED_CUSTOMERS = Number(process.env.BENCH_SEED_CUSTOMERS ?? 100_000);
 const CONFIGS = (process.env.BENCH_CONFIGS ?? 'pglite-memory,postgresql-redis').split(',');
 const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const BASELINES = process.env.BENCH_BASELINES !== '0';
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF_DIR;
+const WEBHOOKS = process.env.BENCH_WEBHOOKS !== '0';
 const KEY = 'sk-bench';
 const TOLLGATE_BIN = join(__dirname, '../../bin/tollgate.js');
 
@@ -128,8 +134,7 @@ function configYaml(upstream: string): string {
       output_cost_per_token: 0.000002
 general_settings:
   master_key: ${KEY}
-  alerting: ["webhook"]
-litellm_settings:
+${WEBHOOKS ? '  alerting: ["webhook"]\n' : ''}litellm_settings:
   max_end_user_budget_id: bench-default
 `;
 }
@@ -145,9 +150,10 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
   const configPath = join(dataDir, 'config.yaml');
   writeFileSync(configPath, configYaml(upstream));
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, WEBHOOK_URL: `${upstream}/webhook`, TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` };
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, ...(WEBHOOKS ? { WEBHOOK_URL: `${upstream}/webhook` } : {}), TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
+  if (!WEBHOOKS) delete env.WEBHOOK_URL;
   let dropDatabase = async () => {};
   if (config === 'postgresql-redis') {
     const database = await createBenchDatabase(PG_ADMIN_URL);
@@ -158,22 +164,32 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
     throw new Error(`unknown BENCH_CONFIGS entry ${config} (pglite-memory, postgresql-redis)`);
   }
   execFileSync(process.execPath, [TOLLGATE_BIN, 'migrate', '--config', configPath], { env, stdio: 'ignore' });
-  if (SEED_CUSTOMERS > 0) {
-    if (env.DATABASE_URL) await seedPostgres(env.DATABASE_URL, SEED_CUSTOMERS);
-    else await seedEmbedded(dataDir, SEED_CUSTOMERS);
-  }
-  const { match: port, child } = await startProcess([TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], /"port":(\d+).*"msg":"Tollgate is ready"/, env);
-  const url = `http://127.0.0.1:${port}`;
-  const created = await fetch(`${url}/budget/new`, {
+  const start = (profiled: boolean) => {
+    const profile = profiled && CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, config)}`] : [];
+    return startProcess([...profile, TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], /"port":(\d+).*"msg":"Tollgate is ready"/, env);
+  };
+  // The budget is made through the API before the customers are seeded: made after, the
+  // default budget's first appearance recomputes the period of every customer without one
+  // (100k of them), which is an admin operation's cost, not what this bench measures.
+  const first = await start(false);
+  const created = await fetch(`http://127.0.0.1:${first.match}/budget/new`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
     body: JSON.stringify({ budget_id: 'bench-default', max_budget: 1_000_000, rpm_limit: 10_000_000, tpm_limit: 1_000_000_000, budget_duration: '30d' }),
   });
   if (!created.ok) throw new Error(`creating the bench budget: HTTP ${created.status} ${await created.text()}`);
+  first.child.kill('SIGTERM');
+  await new Promise((resolve) => first.child.once('exit', resolve));
+  if (SEED_CUSTOMERS > 0) {
+    if (env.DATABASE_URL) await seedPostgres(env.DATABASE_URL, SEED_CUSTOMERS);
+    else await seedEmbedded(dataDir, SEED_CUSTOMERS);
+  }
+  const { match: port, child } = await start(true);
+  const url = `http://127.0.0.1:${port}`;
   // Idle: started, budget made, nothing served yet; give start-up garbage a moment to go.
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const idleMb = rssMegabytes(child.pid!);
-  const name = `tollgate ${config}`;
+  const name = `tollgate ${config}${WEBHOOKS ? '' : ' (no webhook)'}`;
   return {
     target: { name, url, pid: child.pid!, model: 'bench-gpt' },
     memory: () => ({ target: name, idleMb, peakMb: peakRssMegabytes(child.pid!) }),
@@ -225,9 +241,11 @@ async function main(): Promise<void> {
   const baselines: Target[] = [
     { name: 'direct upstream', ...upstream, model: 'gpt-test' },
     { name: 'bare node:http', ...(await startServe('bare-node-http', upstream.url)), model: 'gpt-test' },
-    { name: 'bare undici', ...(await startServe('bare-undici', upstream.url)), model: 'gpt-test' },
-    { name: 'bare http-proxy', ...(await startServe('bare-http-proxy', upstream.url)), model: 'gpt-test' },
   ];
+  if (BASELINES) {
+    baselines.push({ name: 'bare undici', ...(await startServe('bare-undici', upstream.url)), model: 'gpt-test' });
+    baselines.push({ name: 'bare http-proxy', ...(await startServe('bare-http-proxy', upstream.url)), model: 'gpt-test' });
+  }
   const rows: Row[] = [];
   const memory: MemoryRow[] = [];
   for (const target of baselines) {

@@ -1,8 +1,9 @@
 /**
  * What one governed request costs Redis, counted by Redis itself (INFO commandstats on a
  * private redis-server): one script to admit it (overall budget, model budget and rate limits
- * together) and one to settle it, whatever limits the customer has, plus the live spend event
- * each request publishes. README's fleet ceiling is computed from these numbers.
+ * together) and one to settle it, whatever limits the customer has, plus at most one PUBLISH of
+ * live spend events (those of one event-loop turn go in one). README's fleet ceiling is computed
+ * from these numbers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startTestGateway, testConfigYaml, MASTER_KEY } from './support/gateway';
@@ -60,7 +61,8 @@ describe('Redis operations per governed request', () => {
     const delta = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
     const scripts = delta('evalsha') + delta('eval');
     expect(scripts / REQUESTS).toBe(2);
-    expect(delta('publish') / REQUESTS).toBe(1); // the live spend event
+    // The live spend events: one at a time here, so one PUBLISH each (never more).
+    expect(delta('publish') / REQUESTS).toBe(1);
     // Inside the two scripts Redis runs many cheap hash and sorted-set commands (INFO counts
     // them too): what a request costs the Redis CPU, for README's fleet ceiling.
     const calls = Object.keys(after).filter((name) => !name.startsWith('usec:'));

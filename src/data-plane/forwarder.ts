@@ -11,12 +11,15 @@ export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: AsyncIterable<Uint8Array>;
+  /** The whole body as text, if the transport reads it in one go (cheaper than iterating `body`). */
+  text?(): Promise<string>;
   /** Stops reading and frees the connection (client left, or we are done). */
   destroy(): void;
 }
 
 export interface ForwardOptions {
-  signal: AbortSignal;
+  /** Cancels the upstream request (a stream whose client left). Absent: never cancelled. */
+  signal?: AbortSignal;
   /** Time allowed for the upstream's response headers and between body chunks. */
   timeoutMs: number;
 }
@@ -47,6 +50,7 @@ export class UndiciForwarder implements Forwarder {
       status: response.statusCode,
       headers: response.headers,
       body,
+      text: () => body.text(),
       destroy: () => body.destroy(),
     };
   }

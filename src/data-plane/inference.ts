@@ -226,13 +226,16 @@ export class InferenceHandler {
     // A stream is cancelled upstream when its client leaves: nothing more can be delivered and
     // the provider stops generating (we bill what was delivered). A non-streamed answer is read
     // to the end even then, so the provider's exact usage is billed: it bills us either way.
-    const abort = new AbortController();
+    // No AbortController for a non-streamed request: a signal costs undici listeners per request.
+    let signal: AbortSignal | undefined;
     if (parsed.stream) {
+      const abort = new AbortController();
+      signal = abort.signal;
       response.on('close', () => {
         if (!response.writableFinished) abort.abort();
       });
     }
-    const sent = await this.forward(candidates, decision, (deployment) => (big ? big.exchange(format, context, parsed, deployment) : format.exchange(context, parsed, deployment)), abort.signal);
+    const sent = await this.forward(candidates, decision, (deployment) => (big ? big.exchange(format, context, parsed, deployment) : format.exchange(context, parsed, deployment)), signal);
     if (parsed.stream) {
       const stream = { requestId: prepared.requestId, format, decision, exchange: sent.exchange, upstream: sent.upstream, promptTokens: parsed.promptTokens };
       await relayStream(this.deps, { ...stream, onCompleted: (translator) => this.completed(format, { context, parsed, body: null, translator }) }, response);
@@ -322,8 +325,7 @@ export class InferenceHandler {
     const promptTokens = estimateEmbeddingInputTokens(input, prepared.bodyBytes);
     const decision = await this.authorizeFor(prepared, candidates[0]!, 'embeddings', promptTokens, 0, 0);
     // Like a non-streamed chat: read to the end even if the client leaves, and bill it.
-    const neverAborted = new AbortController().signal;
-    const { upstream, exchange } = await this.forward(candidates, decision, (deployment) => embeddingsExchange(deployment, body), neverAborted);
+    const { upstream, exchange } = await this.forward(candidates, decision, (deployment) => embeddingsExchange(deployment, body), undefined);
     const { json, text } = await this.readUpstreamJson(decision, upstream, exchange.deployment);
     const parsed = exchange.parseJson(json);
     const usage = parsed.usage ?? { promptTokens, completionTokens: 0 };
@@ -340,7 +342,7 @@ export class InferenceHandler {
       sendJson(response, 200, { input_tokens: native.inputTokens });
       return;
     }
-    const upstream = await this.deps.forwarder.send(native.request, { signal: new AbortController().signal, timeoutMs: deployment.timeoutMs }).catch((error: unknown) => {
+    const upstream = await this.deps.forwarder.send(native.request, { timeoutMs: deployment.timeoutMs }).catch((error: unknown) => {
       throw upstreamFailure(error, deployment);
     });
     const text = await readAll(upstream);
@@ -361,7 +363,7 @@ export class InferenceHandler {
    * way (no deployment reachable, an error status) releases the decision's reservations,
    * since nothing was generated, and becomes an error for the client.
    */
-  private async forward(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange | Promise<Exchange>, signal: AbortSignal): Promise<Sent> {
+  private async forward(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange | Promise<Exchange>, signal: AbortSignal | undefined): Promise<Sent> {
     let sent: Sent;
     try {
       sent = await this.sendWithFailover(candidates, decision, build, signal);
@@ -382,7 +384,7 @@ export class InferenceHandler {
    * Sends to the first deployment that accepts the connection. Only connection refusals fail
    * over: anything after the upstream has the request may have been billed there.
    */
-  private async sendWithFailover(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange | Promise<Exchange>, signal: AbortSignal): Promise<Sent> {
+  private async sendWithFailover(candidates: Deployment[], decision: Decision, build: (deployment: Deployment) => Exchange | Promise<Exchange>, signal: AbortSignal | undefined): Promise<Sent> {
     let lastError: unknown;
     for (const deployment of candidates) {
       const exchange = await build(deployment);
@@ -393,7 +395,7 @@ export class InferenceHandler {
         return { upstream, exchange };
       } catch (error) {
         lastError = error;
-        if (!isConnectionRefused(error) || signal.aborted) break;
+        if (!isConnectionRefused(error) || signal?.aborted) break;
         this.deps.logger.warn({ deployment: deployment.id, err: (error as Error).message }, 'deployment refused the connection; trying the next');
       }
     }
@@ -443,6 +445,7 @@ function unauthorized(): GatewayError {
 }
 
 async function readAll(upstream: UpstreamResponse): Promise<string> {
+  if (upstream.text) return upstream.text();
   const decoder = new TextDecoder();
   let text = '';
   for await (const chunk of upstream.body) text += decoder.decode(chunk, { stream: true });

@@ -50,4 +50,18 @@ describe('currentPeriod', () => {
     expect(currentPeriod(parseDuration('1h')!, reset, d('2026-11-26T15:59:59.999Z'), 'UTC').end).toEqual(reset);
     expect(currentPeriod(parseDuration('1h')!, reset, reset, 'UTC').start).toEqual(reset);
   });
+  it('answers from its cache exactly what it computes, whatever instant of the period asks, and not outside it', () => {
+    const duration = parseDuration('1d')!;
+    const reset = d('2026-11-27T00:00:00Z');
+    const inside = ['2026-11-26T00:00:00.000Z', '2026-11-26T12:00:00Z', '2026-11-26T23:59:59.999Z'].map((t) => currentPeriod(duration, reset, d(t), 'Europe/Paris'));
+    const fresh = currentPeriod(duration, reset, d('2026-11-26T12:00:00Z'), 'America/New_York'); // another zone: its own entry
+    for (const period of inside) expect(period).toEqual(inside[0]);
+    expect(fresh.end).toEqual(reset);
+    // Before the cached period's start (a clock stepped back): computed again, not the cached one.
+    const earlier = currentPeriod(duration, reset, d('2026-11-24T10:00:00Z'), 'Europe/Paris');
+    expect(earlier.end!.getTime()).toBeLessThan(reset.getTime());
+    expect(earlier.start.getTime()).toBeLessThanOrEqual(d('2026-11-24T10:00:00Z').getTime());
+    // At and after the reset: the next period.
+    expect(currentPeriod(duration, reset, reset, 'Europe/Paris').start.getTime()).toBeGreaterThanOrEqual(reset.getTime() - 3_600_000);
+  });
 });

@@ -101,7 +101,25 @@ export const LIFETIME_START = new Date(0);
  * exact instant, computed, not when a sweep notices.
  */
 export function currentPeriod(duration: BudgetDuration | null, resetAt: Date | null, now: Date, timezone: string): Period {
-  if (!duration) return { start: LIFETIME_START, end: null };
+  if (!duration) return LIFETIME;
+  // Every request asks; the answer only changes at the reset (luxon's zone arithmetic is not free).
+  const key = resetAt && resetAt.getTime() > now.getTime() ? `${duration.count}${duration.unit}\u0000${resetAt.getTime()}\u0000${timezone}` : null;
+  const known = key === null ? undefined : periodCache.get(key);
+  if (known && known.start.getTime() <= now.getTime()) return known;
+  const period = computePeriod(duration, resetAt, now, timezone);
+  if (key !== null) {
+    if (periodCache.size >= PERIOD_CACHE_SIZE) periodCache.clear();
+    periodCache.set(key, period);
+  }
+  return period;
+}
+
+const LIFETIME: Period = Object.freeze({ start: LIFETIME_START, end: null });
+/** Periods by duration, next reset and zone; a few budgets make a few entries. */
+const periodCache = new Map<string, Period>();
+const PERIOD_CACHE_SIZE = 10_000;
+
+function computePeriod(duration: BudgetDuration, resetAt: Date | null, now: Date, timezone: string): Period {
   let end = resetAt ?? firstResetAfter(duration, now, timezone);
   if (end.getTime() <= now.getTime()) {
     // Jump close first for long idle gaps, then step.

@@ -70,6 +70,25 @@ export class Registry {
     return createHmac('sha256', this.keySecret).update(key).digest('hex');
   }
 
+  /**
+   * Hashes of the bearer keys seen lately: every request would otherwise compute an HMAC of
+   * the same few keys. Only the hash is cached, never a verdict: revocation and lookup happen
+   * on every request; the hash of a key never changes (the secret is fixed for the process).
+   * Bounded: a flood of random keys only evicts the oldest.
+   */
+  private readonly bearerHashes = new Map<string, string>();
+  private static readonly BEARER_HASH_CACHE = 1024;
+
+  private hashBearer(bearer: string): string {
+    let hash = this.bearerHashes.get(bearer);
+    if (hash === undefined) {
+      hash = this.hashKey(bearer);
+      if (this.bearerHashes.size >= Registry.BEARER_HASH_CACHE) this.bearerHashes.delete(this.bearerHashes.keys().next().value!);
+      this.bearerHashes.set(bearer, hash);
+    }
+    return hash;
+  }
+
   /** The key record of a raw key, keyed hash first, then a legacy row's plain hash. */
   findKey(bearer: string, keyedHash = this.hashKey(bearer)): KeyRecord | undefined {
     const keyed = this.keys.get(keyedHash);
@@ -107,7 +126,7 @@ export class Registry {
   /** Resolves a bearer key to who is calling, or null for an unknown or revoked key. */
   authenticate(bearer: string | null): Principal | null {
     if (!bearer) return null;
-    const keyHash = this.hashKey(bearer);
+    const keyHash = this.hashBearer(bearer);
     if (keyHash === this.masterKeyHash) return { kind: 'master', keyHash, alias: null, scope: 'admin', keyId: null, customerId: null, keyLimits: null };
     const key = this.findKey(bearer, keyHash);
     if (!key || key.revoked) return null;

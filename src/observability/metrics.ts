@@ -99,16 +99,43 @@ export class GatewayMetrics {
 
   /** Called once per inference request, when it is over. `model` is null when it never got that far. */
   requestFinished(route: 'chat' | 'embeddings' | 'responses' | 'messages', model: string | null, status: number, seconds: number): void {
-    const labels = { route, model: model ?? '' };
-    this.requests.inc({ ...labels, status: String(status) });
-    this.duration.observe(labels, seconds);
+    const series = this.seriesOf(`${route}\u0000${model ?? ''}\u0000${status}`, () => {
+      const labels = { route, model: model ?? '' };
+      return { requests: this.requests.labels({ ...labels, status: String(status) }), duration: this.duration.labels(labels) };
+    });
+    series.requests.inc();
+    series.duration.observe(seconds);
   }
 
   /** Called by the internal resolver for each request it meters. */
   metered(record: SpendRecord): void {
-    this.spend.inc({ model: record.model }, picoToDollars(record.costPico));
-    this.tokens.inc({ model: record.model, type: 'prompt' }, record.promptTokens);
-    this.tokens.inc({ model: record.model, type: 'completion' }, record.completionTokens);
+    const { model } = record;
+    const series = this.meteredSeries.get(model) ?? this.meteredSeriesOf(model);
+    series.spend.inc(picoToDollars(record.costPico));
+    series.prompt.inc(record.promptTokens);
+    series.completion.inc(record.completionTokens);
+  }
+
+  /**
+   * Each request's series, looked up once per label set: prom-client hashes the label object
+   * on every call otherwise. Labels are few (routes × configured models × statuses).
+   */
+  private readonly requestSeries = new Map<string, { requests: { inc(): void }; duration: { observe(value: number): void } }>();
+  private readonly meteredSeries = new Map<string, { spend: { inc(value: number): void }; prompt: { inc(value: number): void }; completion: { inc(value: number): void } }>();
+
+  private seriesOf(key: string, make: () => { requests: { inc(): void }; duration: { observe(value: number): void } }) {
+    let series = this.requestSeries.get(key);
+    if (!series) {
+      series = make();
+      this.requestSeries.set(key, series);
+    }
+    return series;
+  }
+
+  private meteredSeriesOf(model: string) {
+    const series = { spend: this.spend.labels({ model }), prompt: this.tokens.labels({ model, type: 'prompt' }), completion: this.tokens.labels({ model, type: 'completion' }) };
+    this.meteredSeries.set(model, series);
+    return series;
   }
 
   render(): Promise<string> {

@@ -5,6 +5,8 @@
  * on its own buses the events other processes produced; nothing else listens to these
  * buses, so a relayed event is never metered or alerted twice. Fire-and-forget: a lost
  * live event costs a subscriber one update, never a dollar (the ledger has them all).
+ * The events of one event-loop turn go out in one PUBLISH (a message holds a batch), not
+ * one command per request.
  */
 import { randomUUID } from 'node:crypto';
 import { duplicateConnection, type AnyRedis } from './redis';
@@ -19,6 +21,12 @@ interface Envelope {
   event: unknown;
 }
 
+/** What one PUBLISH carries: the events of one event-loop turn of one process. */
+interface Batch {
+  origin: string;
+  events: { kind: Kind; event: unknown }[];
+}
+
 /** JSON has no bigint: pico amounts travel as {"$bigint": "123"}. */
 function encode(value: unknown): string {
   return JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? { $bigint: item.toString() } : item));
@@ -30,6 +38,8 @@ function decode<T>(text: string): T {
 
 export class RedisEventRelay {
   private readonly origin = randomUUID();
+  /** How every message this process publishes begins (`encode` writes `origin` first). */
+  private readonly ownPrefix = `{"origin":${JSON.stringify(this.origin)},`;
   private readonly channel: string;
   private subscriber: AnyRedis | null = null;
   /** Events this process received from others: not to be sent back out. */
@@ -52,13 +62,17 @@ export class RedisEventRelay {
     subscriber.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis live-event connection error'));
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;
+      // This process's own messages come back too: skipped before parsing (they start with its origin).
+      if (message.startsWith(this.ownPrefix)) return;
       try {
-        const envelope = decode<Envelope>(message);
-        if (envelope.origin === this.origin) return;
-        const event = envelope.event as object;
-        this.relayed.add(event);
-        if (envelope.kind === 'spend') this.spend.publish(event as Parameters<SpendEventBus['publish']>[0]);
-        else if (envelope.kind === 'budget') this.budget.publish(event as Parameters<BudgetEventBus['publish']>[0]);
+        const decoded = decode<Batch | Envelope>(message);
+        if (decoded.origin === this.origin) return;
+        // A single envelope: what a process of an earlier release sends.
+        for (const { kind, event } of 'events' in decoded ? decoded.events : [decoded]) {
+          this.relayed.add(event as object);
+          if (kind === 'spend') this.spend.publish(event as Parameters<SpendEventBus['publish']>[0]);
+          else if (kind === 'budget') this.budget.publish(event as Parameters<BudgetEventBus['publish']>[0]);
+        }
       } catch (error) {
         this.logger.warn({ err: error }, 'ignoring an unreadable live event');
       }
@@ -71,13 +85,25 @@ export class RedisEventRelay {
 
   private send(kind: Kind, event: object): void {
     if (this.relayed.has(event)) return;
-    this.redis.publish(this.channel, encode({ origin: this.origin, kind, event })).catch((error: Error) => {
-      this.logger.debug({ err: error.message }, 'live event not relayed (redis unavailable)');
-    });
+    if (!this.outgoing.length) setImmediate(this.flush);
+    this.outgoing.push({ kind, event });
   }
+
+  /** Events of this turn, published together once it is over. */
+  private outgoing: Batch['events'] = [];
+
+  private readonly flush = (): void => {
+    const events = this.outgoing;
+    this.outgoing = [];
+    if (!events.length || !this.subscriber) return;
+    this.redis.publish(this.channel, encode({ origin: this.origin, events } satisfies Batch)).catch((error: Error) => {
+      this.logger.debug({ err: error.message, events: events.length }, 'live events not relayed (redis unavailable)');
+    });
+  };
 
   async stop(): Promise<void> {
     for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
+    this.flush(); // the last turn's events, before the connection goes
     this.subscriber?.disconnect();
     this.subscriber = null;
   }

@@ -43,7 +43,7 @@ function json(status: number, value: unknown): UpstreamResponse {
   };
 }
 
-export async function handleMockRequest(request: OutboundRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+export async function handleMockRequest(request: OutboundRequest, signal?: AbortSignal): Promise<UpstreamResponse> {
   const latencyMs = Number(request.headers['x-mock-latency-ms'] ?? 0);
   const configured = request.headers['x-mock-response'] ? decodeURIComponent(request.headers['x-mock-response']) : undefined;
   const sent = request.body instanceof Uint8Array ? Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString('utf8') : request.body;
@@ -94,7 +94,7 @@ export async function handleMockRequest(request: OutboundRequest, signal: AbortS
     body: (async function* () {
       yield encoder.encode(chunk({ role: 'assistant', content: '' }, null));
       for (const piece of pieces) {
-        if (signal.aborted) return;
+        if (signal?.aborted) return;
         if (interChunkDelayMs) await sleep(interChunkDelayMs, undefined, { signal });
         yield encoder.encode(chunk({ content: piece }, null));
       }
