@@ -31,6 +31,8 @@ export interface CustomerInput {
   defaultModel?: string | null;
   /** The customer's id in Stripe (`cus_…`), where the Stripe exporter sends its usage; null clears it. */
   stripeCustomerId?: string | null;
+  /** Served only from prepaid credits (also when its budget is prepaid). */
+  prepaid?: boolean;
   budget: BudgetFields;
 }
 
@@ -67,7 +69,7 @@ export interface CustomerListOptions {
 }
 
 /** The fields of a customer its audit trail follows. */
-const AUDITED: (keyof CustomerRecord)[] = ['alias', 'blocked', 'budgetId', 'allowedModelRegion', 'defaultModel'];
+const AUDITED: (keyof CustomerRecord)[] = ['alias', 'blocked', 'budgetId', 'allowedModelRegion', 'defaultModel', 'prepaid'];
 
 export interface CustomerPage {
   items: CustomerView[];
@@ -242,6 +244,7 @@ export class CustomerService {
       budgetId: privateBudget?.budgetId ?? input.budgetId ?? null,
       allowedModelRegion: input.allowedModelRegion ?? null,
       defaultModel: input.defaultModel ?? null,
+      prepaid: input.prepaid ?? false,
       createdAt: now,
       updatedAt: now,
     };
@@ -279,6 +282,7 @@ export class CustomerService {
     if (patch.allowedModelRegion !== undefined) next.allowedModelRegion = patch.allowedModelRegion;
     if (patch.defaultModel !== undefined) next.defaultModel = patch.defaultModel;
     if (patch.budgetId !== undefined) next.budgetId = patch.budgetId;
+    if (patch.prepaid !== undefined) next.prepaid = patch.prepaid;
 
     let createdBudget: BudgetRecord | null = null;
     if (hasBudgetFields(patch.budget)) {
@@ -372,6 +376,7 @@ export class CustomerService {
       modelMaxBudget: fields.modelMaxBudget !== undefined ? fields.modelMaxBudget : (base?.modelMaxBudget ?? null),
       priceMultiplier: fields.priceMultiplier !== undefined ? fields.priceMultiplier : (base?.priceMultiplier ?? null),
       modelPrices: fields.modelPrices !== undefined ? fields.modelPrices : (base?.modelPrices ?? null),
+      prepaid: base?.prepaid ?? false,
       createdBy: actor,
       updatedBy: actor,
       createdAt: now,
