@@ -7,7 +7,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { api } from './support/gateway';
-import { DESKTOP, horizontalOverflow, open, PHONE, refusedStatus, screenshot, seriousViolations, setUpConsole, type ConsoleUnderTest } from './support/ui-console';
+import { join } from 'node:path';
+import { ARTIFACTS, DESKTOP, horizontalOverflow, open, PHONE, refusedStatus, screenshot, seriousViolations, setUpConsole, type ConsoleUnderTest } from './support/ui-console';
 import { usd } from '../ui/src/format';
 
 const ui = setUpConsole({ signIn: true });
@@ -49,6 +50,9 @@ describe('admin UI: prepaid credits', () => {
     expect((await balance()).granted).toBe(0.0006);
     expect(await card.locator('tr[data-grant]').count()).toBe(1);
     expect(await seriousViolations()).toEqual([]);
+    // The grant is in the customer's audit trail.
+    await page.getByTestId('audit-trail').locator('li[data-action="credits_granted"]').waitFor();
+    expect(await page.getByTestId('audit-trail').locator('li[data-action="credits_granted"]').count()).toBe(1);
     await screenshot('20-customer-credits');
   });
 
@@ -67,7 +71,7 @@ describe('admin UI: prepaid credits', () => {
     expect(final.balance).toBeLessThanOrEqual(0);
     await expect.poll(() => card.getByTestId('credit-consumed').textContent()).toBe(usd(final.consumed));
     await card.getByTestId('credits-exhausted').waitFor();
-    expect(await card.getByTestId('credit-balance').textContent()).toBe(usd(final.balance));
+    expect(await card.getByTestId('credit-balance').textContent()).toBe(final.balance < 0 ? `−${usd(-final.balance)}` : usd(final.balance));
     expect(await card.locator('tr[data-grant="invoice-1001"] td[data-label="Status"]').textContent()).toBe('exhausted');
     await screenshot('21-customer-credits-exhausted');
   });
@@ -84,6 +88,7 @@ describe('admin UI: prepaid credits', () => {
     await form.getByText('Granted $1.00 (invoice-1002).').waitFor();
     expect(await refusedStatus('acme')).toBe(200);
     await screenshot('22-customer-credits-phone');
+    await page.getByTestId('credits').screenshot({ path: join(ARTIFACTS, '23-credits-card-phone.png') });
     await page.setViewportSize(DESKTOP);
   });
 });

@@ -16,7 +16,12 @@ function newReference(): string {
 }
 
 /** `refresh` changes with each metered request of the customer: the balance is read again. */
-export function CreditsCard({ customerId, refresh }: { customerId: string; refresh: string | null }) {
+/** Dollars, with the sign before the dollar sign (a balance may end a fraction of a request below zero). */
+function signedUsd(value: number): string {
+  return value < 0 ? `−${usd(-value)}` : usd(value);
+}
+
+export function CreditsCard({ customerId, refresh, onGranted }: { customerId: string; refresh: string | null; onGranted?: () => void }) {
   const graphql = useGraphQL();
   const idPrefix = useId();
   const [credits, setCredits] = useState<CustomerCredits | null>(null);
@@ -65,6 +70,7 @@ export function CreditsCard({ customerId, refresh }: { customerId: string; refre
         expiresAt: expiry ? expiry.toISOString() : null,
       });
       setCredits(data.grantCredits.credits);
+      onGranted?.(); // the page's audit trail shows the grant
       setFlash(data.grantCredits.created ? `Granted ${usd(Number(text))} (${reference.trim()}).` : `Reference ${reference.trim()} had granted already: nothing new was granted.`);
       setAmount('');
       setReference(newReference());
@@ -101,7 +107,7 @@ export function CreditsCard({ customerId, refresh }: { customerId: string; refre
           <div>
             <span className="muted small">Balance</span>
             <div className={`stat-value money ${credits.balance <= 0 ? 'negative' : ''}`} data-testid="credit-balance">
-              {usd(credits.balance)}
+              {signedUsd(credits.balance)}
             </div>
           </div>
           <div>

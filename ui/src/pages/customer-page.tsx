@@ -50,6 +50,12 @@ function alertText(alert: BudgetAlert): string {
 function describeChange(field: string, [before, after]: [unknown, unknown]): string {
   const show = (value: unknown) => (value === null || value === undefined ? 'none' : typeof value === 'object' ? JSON.stringify(value) : String(value));
   if (field === 'limits') return `own limits set: ${show(after)}`;
+  if (field === 'credits') {
+    const grant = (after ?? before) as { reference?: string; amount?: number; kind?: string; expires_at?: string | null } | null;
+    if (!grant) return 'credits';
+    const what = `${usd(grant.amount ?? 0)} ${grant.kind ?? ''} (reference ${grant.reference ?? '?'})`;
+    return after ? `granted ${what}${grant.expires_at ? `, expires ${dateTime(grant.expires_at)}` : ''}` : `voided ${what}`;
+  }
   return `${field}: ${show(before)} → ${show(after)}`;
 }
 
@@ -279,7 +285,7 @@ export function CustomerPage({ id, params }: { id: string; params: URLSearchPara
         </div>
       </div>
 
-      {customer?.prepaid && <CreditsCard customerId={id} refresh={lastUpdate} />}
+      {customer?.prepaid && <CreditsCard customerId={id} refresh={lastUpdate} onGranted={() => void load()} />}
 
       <div className="card">
         <div className="card-header wrap">
