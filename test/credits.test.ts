@@ -299,5 +299,11 @@ describe('prepaid credits', () => {
     expect(dollarsToPico(statement.body.totals.credits_used)).toBe(spent);
     expect(dollarsToPico(statement.body.totals.charge)).toBe(spent);
     expect(statement.body.lines.reduce((sum, line) => sum + dollarsToPico(line.credits_used), 0n)).toBe(spent);
+    // A deleted customer's grants go with it: created again, it starts without credits.
+    expect((await api(base, 'POST', '/customer/credits/grant', { end_user_id: 'ola', amount: 3, reference: 'ola-2' })).status).toBe(201);
+    expect((await api(base, 'POST', '/customer/delete', { user_ids: ['ola'] })).status).toBe(200);
+    expect((await api(base, 'POST', '/customer/new', { user_id: 'ola', prepaid: true })).status).toBe(200);
+    expect((await credits('ola')).grants).toEqual([]);
+    expect(await chat('ola')).toMatchObject({ status: 402 });
   });
 });

@@ -195,7 +195,14 @@ export class CreditBook {
   }
 }
 
-/** A grant active when the state was computed has expired for long enough that the ledger has its last charges. */
+/**
+ * A grant expired since the state was computed (or too shortly before it for the ledger to have
+ * had its last charges), and long enough ago now that the ledger has them.
+ */
 function needsRefresh(state: CreditState, nowMs: number): boolean {
-  return state.grants.some((grant) => grant.expiresAt !== null && grant.expiresAt.getTime() > state.computedAtMs && grant.expiresAt.getTime() + EXPIRY_SETTLE_MS <= nowMs);
+  return state.grants.some((grant) => {
+    if (grant.expiresAt === null) return false;
+    const settledAt = grant.expiresAt.getTime() + EXPIRY_SETTLE_MS;
+    return settledAt > state.computedAtMs && settledAt <= nowMs;
+  });
 }

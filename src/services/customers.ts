@@ -321,13 +321,16 @@ export class CustomerService {
     await this.ctx.ledger.flush();
     await this.ctx.orm.em.fork().transactional(async (em) => {
       await em.nativeDelete(CustomerEntity, { userId: { $in: userIds } });
+      // Its credits go with it: a customer created again under the id starts without any.
+      await em.execute('delete from credit_grants where customer_id in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(userIds)]);
       for (const id of userIds) await writeAudit(em, { customerId: id, action: 'deleted', actor, changes: {}, createdAt: this.ctx.now() });
     });
     for (const id of userIds) {
       this.ctx.registry.customers.delete(id);
+      this.ctx.registry.credits.delete(id);
       await this.ctx.spendBook.forget(id);
     }
-    await this.ctx.invalidation.publish(userIds.map((id) => ({ kind: 'customer', id })));
+    await this.ctx.invalidation.publish(userIds.flatMap((id) => [{ kind: 'customer' as const, id }, { kind: 'credits' as const, id }]));
     return userIds.length;
   }
 
