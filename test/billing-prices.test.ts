@@ -174,9 +174,9 @@ describe('prices of your own', () => {
       expect(csv.headers.get('content-type')).toContain('text/csv');
       expect(csv.headers.get('content-disposition')).toContain(`statement-${user}-${period}.csv`);
       const table = (await csv.text()).trim().split('\r\n').map((line) => line.split(','));
-      expect(table[0]).toEqual(['day', 'model', 'requests', 'prompt_tokens', 'completion_tokens', 'cached_prompt_tokens', 'cost_usd', 'charge_usd']);
+      expect(table[0]).toEqual(['day', 'model', 'requests', 'prompt_tokens', 'completion_tokens', 'cached_prompt_tokens', 'cost_usd', 'charge_usd', 'credits_used_usd']);
       expect(table.slice(1, -1).map((r) => [r[0], r[1], Number(r[2]), r[6], r[7]])).toEqual(lines.map((l) => [l.day, l.model, l.requests, l.cost, l.charge]));
-      expect(table.at(-1)).toEqual(['total', '', String(totals.requests), String(totals.prompt_tokens), String(totals.completion_tokens), '0', totals.cost, totals.charge]);
+      expect(table.at(-1)).toEqual(['total', '', String(totals.requests), String(totals.prompt_tokens), String(totals.completion_tokens), '0', totals.cost, totals.charge, '0']);
     }
     const empty = await api<{ lines: unknown[]; totals: { charge: string } }>(base, 'GET', '/customer/statement?end_user_id=alice&period=2020-02');
     expect(empty.body).toMatchObject({ lines: [], totals: { charge: '0' } });

@@ -148,6 +148,7 @@ export class RefusalRecorder implements RefusalSink {
       const value = name === 'rpm' ? budget?.rpmLimit : name === 'tpm' ? budget?.tpmLimit : name === 'parallel' ? budget?.maxParallelRequests : null;
       return { type: name, value: value == null ? null : String(value), budgetId };
     }
+    if (error.code === 'credits_exhausted') return { type: 'credits', value: error.headers['x-tollgate-credits-granted'] ? `$${error.headers['x-tollgate-credits-granted']}` : null, budgetId };
     if (error.code === 'customer_blocked') return { type: 'blocked', value: null, budgetId };
     return { type: null, value: null, budgetId };
   }

@@ -38,6 +38,9 @@ export interface Deployment {
   messagesApi: 'native' | 'translate';
 }
 
+/** Default `tollgate.credits_low_threshold`: credits_low when at most 20% of what was granted is left. */
+export const DEFAULT_CREDITS_LOW_THRESHOLD = 0.2;
+
 export interface GatewayConfig {
   masterKey: string;
   databaseUrl?: string;
@@ -82,6 +85,8 @@ export interface GatewayConfig {
   unknownCustomers: 'create' | 'refuse';
   /** 402 (no SDK retries it) or LiteLLM's 429. */
   budgetExceededStatus: 402 | 429;
+  /** credits_low fires when a prepaid customer has at most this fraction of what its grants make usable left. */
+  creditsLowThreshold: number;
   /** How long responses produced on translated deployments are kept for previous_response_id. */
   responseRetentionMs: number;
   /** Secret that keys the stored key hashes (TOLLGATE_KEY_SECRET); derived from the master key when unset. */
@@ -237,6 +242,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     customerIdSources: tollgate.customer_id_sources as CustomerIdSource[] | undefined,
     unknownCustomers: tollgate.unknown_customers ?? 'create',
     budgetExceededStatus: (tollgate.budget_exceeded_status ?? 402) as 402 | 429,
+    creditsLowThreshold: tollgate.credits_low_threshold ?? DEFAULT_CREDITS_LOW_THRESHOLD,
     responseRetentionMs: (tollgate.response_retention_days ?? 30) * 86_400_000,
     keySecret: keySecretOf(env.TOLLGATE_KEY_SECRET, tollgate.key_secret),
     exporters: tollgate.exporters ?? [],

@@ -101,6 +101,7 @@ export const configSchema = z.object({
         .min(1)
         .optional(),
       unknown_customers: z.enum(['create', 'refuse']).optional(),
+      credits_low_threshold: z.coerce.number().gt(0).lt(1).optional(),
       budget_exceeded_status: z.coerce.number().pipe(z.union([z.literal(402), z.literal(429)])).optional(),
       response_retention_days: z.coerce.number().positive().optional(),
       key_secret: z.string().min(16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)').optional(),

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Deployment } from '../config/load';
 import type { InternalResolver, Decision, Settlement } from '../governance/resolver';
+import { CREDITS_REMAINING_HEADER } from '../governance/resolver';
 import type { Registry } from '../governance/registry';
 import type { Principal } from '../governance/records';
 import { countTextTokens, estimateEmbeddingInputTokens } from '../pricing/tokens';
@@ -437,6 +438,7 @@ async function yieldIfLarge(bodyBytes: number): Promise<void> {
 function costHeaders(settlement: Settlement): Record<string, string> {
   const headers: Record<string, string> = { [COST_HEADER]: picoToDecimalString(settlement.chargePico) };
   if (settlement.budgetRemainingPico !== null) headers[BUDGET_REMAINING_HEADER] = picoToDecimalString(settlement.budgetRemainingPico);
+  if (settlement.creditsRemainingPico != null) headers[CREDITS_REMAINING_HEADER] = picoToDecimalString(settlement.creditsRemainingPico);
   return headers;
 }
 

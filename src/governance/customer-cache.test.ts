@@ -9,7 +9,8 @@ import type { CustomerRecord } from './records';
 
 function record(userId: string, blocked = false): CustomerRecord {
   const at = new Date(0);
-  return { userId, alias: null, blocked, budgetId: null, allowedModelRegion: null, defaultModel: null, createdAt: at, updatedAt: at };
+  return { userId, alias: null, blocked, budgetId: null, allowedModelRegion: null, defaultModel: null,
+  prepaid: false, createdAt: at, updatedAt: at };
 }
 
 /** Every read waits until the test answers it. */

@@ -24,6 +24,8 @@ export interface BudgetRecord extends CustomerPricing {
   /** Next reset instant (end of the current period); rolled forward at the exact instant. */
   resetAt: Date | null;
   modelMaxBudget: Record<string, ModelBudgetRecord> | null;
+  /** Its customers are admitted only while their prepaid credits cover the request. */
+  prepaid: boolean;
   createdBy: string | null;
   updatedBy: string | null;
   createdAt: Date;
@@ -37,6 +39,8 @@ export interface CustomerRecord {
   budgetId: string | null;
   allowedModelRegion: string | null;
   defaultModel: string | null;
+  /** Admitted only while its prepaid credits cover the request (also when its budget is prepaid). */
+  prepaid: boolean;
   createdAt: Date;
   updatedAt: Date;
 }

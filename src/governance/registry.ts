@@ -6,6 +6,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { CustomerCache, DEFAULT_CUSTOMER_CACHE_SIZE } from './customer-cache';
+import { CreditBook } from './credits';
 import type { BudgetRecord, CustomerRecord, KeyLimits, KeyScope, Principal } from './records';
 
 /** How the master key is named in the ledger, the APIs and webhooks (it has no key row). */
@@ -41,6 +42,8 @@ export interface KeyRecord {
 export class Registry {
   readonly budgets = new Map<string, BudgetRecord>();
   readonly customers: CustomerCache;
+  /** Prepaid customers' grants (read when first admitted, reloaded on 'credits' notices). */
+  readonly credits: CreditBook;
   readonly keys = new Map<string, KeyRecord>();
   private readonly masterKeyHash: string;
   private readonly keySecret: string;
@@ -61,6 +64,7 @@ export class Registry {
     keySecret?: string,
   ) {
     this.customers = new CustomerCache(customerCacheSize);
+    this.credits = new CreditBook(customerCacheSize);
     this.keySecret = keySecretFor(masterKey, keySecret);
     this.masterKeyHash = this.hashKey(masterKey);
   }
@@ -138,6 +142,11 @@ export class Registry {
   effectiveBudget(customer: CustomerRecord | undefined): BudgetRecord | null {
     const id = customer?.budgetId ?? this.defaultBudgetId;
     return id ? (this.budgets.get(id) ?? null) : null;
+  }
+
+  /** Whether the customer is served only from prepaid credits: it says so, or its budget does. */
+  isPrepaid(customer: CustomerRecord | undefined): boolean {
+    return customer?.prepaid === true || this.effectiveBudget(customer)?.prepaid === true;
   }
 
   /** Whether the configured default budget id names a budget that does not exist. */

@@ -32,6 +32,7 @@ import type { BudgetRecord, CustomerRecord, Principal } from './records';
 import { CustomerCountersUnavailable } from './customer-cache';
 import { MASTER_KEY_ID, type Registry } from './registry';
 import { DeliveredTokenCounter, snapshotOf, type DeliverySource } from './in-flight';
+import { CREDITS_SCOPE, creditLimit } from './credits';
 
 export interface AuthorizeRequest {
   requestId: string;
@@ -65,6 +66,8 @@ export interface Decision {
   /** x-ratelimit-end_user-* and x-tollgate-budget-remaining, for the response. */
   headers: Record<string, string>;
   settled: boolean;
+  /** A prepaid customer's credits claim: its limit at admission and its place in `reservations`. */
+  credits?: { limit: Pico; index: number } | null;
   /**
    * Set by a stream relay: what it has delivered so far, which the in-flight journal records
    * so a restart after a kill charges it.
@@ -81,9 +84,12 @@ export interface Settlement {
   periodSpendPico: Pico | null;
   /** What the customer's budget has left after this request (null: no dollar budget, or unknown). */
   budgetRemainingPico: Pico | null;
+  /** A prepaid customer's credit balance after this request (null: not prepaid, or unknown). */
+  creditsRemainingPico?: Pico | null;
 }
 
 export const OVERALL_SCOPE = '';
+export const CREDITS_REMAINING_HEADER = 'x-tollgate-credits-remaining';
 export const modelScope = (model: string) => `model:${model}`;
 /** A bound key's lifetime spend, counted under its customer (period start 0: it never resets). */
 export const keyScope = (keyId: string) => `key:${keyId}`;
@@ -186,7 +192,7 @@ export class InternalResolver {
       return new GatewayError('service_unavailable', `The store is unreachable, so Customer=${customerId} cannot be looked up now (${error.message}).`, null, { 'retry-after': '1' });
     }
     this.ledger.noteCustomer(customerId, now);
-    return { userId: customerId, alias: null, blocked: false, budgetId: null, allowedModelRegion: null, defaultModel: null, createdAt: now, updatedAt: now };
+    return { userId: customerId, alias: null, blocked: false, budgetId: null, allowedModelRegion: null, defaultModel: null, prepaid: false, createdAt: now, updatedAt: now };
   }
 
   async authorize(request: AuthorizeRequest): Promise<Authorization> {
@@ -288,8 +294,8 @@ export class InternalResolver {
   private admitUnchecked(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Decision {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
-    const { overall, model, key } = this.countersOf(request, customerId, budget, period, now);
-    const reservations: CounterReservation[] = [overall, ...(model ? [model.key] : []), ...(key ? [key.key] : [])].map((counter) => ({ key: counter, amount: 0n }));
+    const { overall, model, key, credits } = this.countersOf(request, customerId, customer, budget, period, now);
+    const reservations: CounterReservation[] = [overall, ...(model ? [model.key] : []), ...(key ? [key.key] : []), ...(credits ? [credits] : [])].map((counter) => ({ key: counter, amount: 0n }));
     const rateTicket: RateTicket | null = hasRateLimits(budget)
       ? { key: rateKeyOf(customerId), id: request.requestId, tokens: 0, at: now.getTime(), holdsParallelSlot: true }
       : null;
@@ -301,14 +307,23 @@ export class InternalResolver {
    * that model, and a bound key's lifetime spend if the key has a max budget. All are the
    * customer's (one hash slot with Redis Cluster).
    */
-  private countersOf(request: AuthorizeRequest, customerId: string, budget: BudgetRecord | null, period: Period, now: Date): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico } | null; key: { key: CounterKey; maxBudget: Pico } | null } {
+  private countersOf(
+    request: AuthorizeRequest,
+    customerId: string,
+    customer: CustomerRecord,
+    budget: BudgetRecord | null,
+    period: Period,
+    now: Date,
+  ): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico } | null; key: { key: CounterKey; maxBudget: Pico } | null; credits: CounterKey | null } {
     const overall: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
     const { keyId, keyLimits } = request.principal;
     const key = keyId && keyLimits?.maxBudget != null ? { key: { customerId, scope: keyScope(keyId), periodStartMs: KEY_PERIOD_START_MS }, maxBudget: keyLimits.maxBudget } : null;
+    // A prepaid customer's consumed credits: one more counter, never reset.
+    const credits: CounterKey | null = customer.prepaid || budget?.prepaid ? { customerId, scope: CREDITS_SCOPE, periodStartMs: KEY_PERIOD_START_MS } : null;
     const modelBudget = budget?.modelMaxBudget?.[request.model];
-    if (!modelBudget) return { overall, model: null, key };
+    if (!modelBudget) return { overall, model: null, key, credits };
     const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
-    return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget }, key };
+    return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget }, key, credits };
   }
 
   /** Checks and reserves every limit in one step of the shared state (one Redis round trip). */
@@ -318,10 +333,23 @@ export class InternalResolver {
     // Budgets count the customer's charge, so the reservation is the charge of the worst case.
     const worstCase = { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens };
     const estimate = chargeOf(budget, request.model, worstCase, costOf(request.deployment.price, worstCase));
-    const counters = this.countersOf(request, customerId, budget, period, now);
+    const counters = this.countersOf(request, customerId, customer, budget, period, now);
     const claims: CounterClaim[] = [{ key: counters.overall, amount: estimate, limit: budget?.maxBudget ?? null }];
     if (counters.model) claims.push({ key: counters.model.key, amount: estimate, limit: counters.model.maxBudget });
     const keyClaim = counters.key ? claims.push({ key: counters.key.key, amount: estimate, limit: counters.key.maxBudget }) - 1 : -1;
+    // Prepaid: admitted while the credits counter is under what the grants make usable, in
+    // the same admission as the budget (both must pass: the tighter wins).
+    let credits: { limit: Pico; index: number } | null = null;
+    if (counters.credits) {
+      let state;
+      try {
+        state = await this.registry.credits.get(customerId, now);
+      } catch (error) {
+        return { ok: false, error: new GatewayError('service_unavailable', `The store is unreachable, so the credits of Customer=${customerId} cannot be read now (${(error as Error).message}).`, null, { 'retry-after': '1' }) };
+      }
+      const limit = creditLimit(state, now.getTime());
+      credits = { limit, index: claims.push({ key: counters.credits, amount: estimate, limit }) - 1 };
+    }
     // A bound key's own rpm: its own window (the key is not the customer's to share), taken
     // first and given back if the customer's admission refuses.
     let keyRateTicket: RateTicket | null = null;
@@ -353,6 +381,7 @@ export class InternalResolver {
     if (!outcome.admitted && outcome.refusedBy === 'budget') {
       const refused = outcome.counters[outcome.counter]!;
       if (outcome.counter === keyClaim) return { ok: false, error: keyBudgetExceeded(request.principal, customerId, refused.spend, counters.key!.maxBudget, this.budgetExceededStatus) };
+      if (credits && outcome.counter === credits.index) return { ok: false, error: creditsExhausted(customerId, credits.limit, refused.spend, refused.reserved, this.budgetExceededStatus) };
       const model = outcome.counter > 0 && counters.model ? { model: request.model, max: counters.model.maxBudget } : null;
       return { ok: false, error: budgetExceeded(customerId, budget!, refused.spend, refused.reserved, model, this.budgetExceededStatus) };
     }
@@ -379,7 +408,12 @@ export class InternalResolver {
       const remaining = budget.maxBudget - overall.spend - estimate;
       headers['x-tollgate-budget-remaining'] = picoToDecimalString(remaining > 0n ? remaining : 0n);
     }
-    return { ok: true, decision: { request, budget, period, reservations, rateTicket, keyRateTicket, headers, settled: false } };
+    if (credits) {
+      // Like the budget's: the balance once this reservation is counted (the settlement replaces it).
+      const remaining = credits.limit - outcome.counters[credits.index]!.spend - estimate;
+      headers[CREDITS_REMAINING_HEADER] = picoToDecimalString(remaining > 0n ? remaining : 0n);
+    }
+    return { ok: true, decision: { request, budget, period, reservations, rateTicket, keyRateTicket, headers, settled: false, credits } };
   }
 
   /**
@@ -421,6 +455,7 @@ export class InternalResolver {
     this.inFlight?.untrack(request.requestId);
     this.onMetered(record);
     let periodSpend: Pico | null = null;
+    let creditsSpend: Pico | null = null;
     if (request.customerId !== null) {
       // Budgets and their counters speak of what the customer is charged.
       const settlement = this.settlementOf(decision, request.customerId, charge, usage.promptTokens + usage.completionTokens);
@@ -428,6 +463,7 @@ export class InternalResolver {
         const spends = await this.admissions.settle(settlement);
         const overall = decision.reservations.findIndex((reservation) => reservation.key.scope === OVERALL_SCOPE);
         if (overall >= 0) periodSpend = spends[overall]!;
+        if (decision.credits) creditsSpend = spends[decision.credits.index]!;
       }, 'commit');
     }
     const keyTicket = decision.keyRateTicket;
@@ -442,7 +478,9 @@ export class InternalResolver {
     const maxBudget = decision.budget?.maxBudget ?? null;
     const spentNow = periodSpend as Pico | null;
     const budgetRemainingPico = maxBudget === null || spentNow === null ? null : maxBudget > spentNow ? maxBudget - spentNow : 0n;
-    return { costPico: cost, chargePico: charge, periodSpendPico: periodSpend, budgetRemainingPico };
+    const creditsSpent = creditsSpend as Pico | null;
+    const creditsRemainingPico = decision.credits && creditsSpent !== null ? (decision.credits.limit > creditsSpent ? decision.credits.limit - creditsSpent : 0n) : null;
+    return { costPico: cost, chargePico: charge, periodSpendPico: periodSpend, budgetRemainingPico, creditsRemainingPico };
   }
 
   /** A request that ended without usage (upstream refused it): frees what it held, charges nothing. */
@@ -495,6 +533,19 @@ function keyBudgetExceeded(principal: Principal, customerId: string, spend: Pico
     `Budget has been exceeded! Key ${principal.alias ?? principal.keyId} (bound to customer ${customerId}) is over its own budget. Spend: ${dollars(spend)}, Max budget: ${dollars(limit)}.`,
     null,
     { 'x-should-retry': 'false' },
+    status,
+  );
+}
+
+/** A prepaid customer whose balance does not cover the request: the same refusal mechanism as a budget's. */
+function creditsExhausted(customerId: string, limit: Pico, consumed: Pico, reserved: Pico, status: 402 | 429): GatewayError {
+  const balance = limit - consumed;
+  const inFlight = reserved > 0n ? ` (+${dollars(reserved)} reserved by requests in flight)` : '';
+  return new GatewayError(
+    'credits_exhausted',
+    `credits exhausted: balance ${dollars(balance > 0n ? balance : 0n)} remaining of ${dollars(limit)} granted${inFlight}. Customer=${customerId} is prepaid; grant more credits (POST /customer/credits/grant).`,
+    null,
+    { 'x-should-retry': 'false', [CREDITS_REMAINING_HEADER]: picoToDecimalString(balance > 0n ? balance : 0n), 'x-tollgate-credits-granted': picoToDecimalString(limit) },
     status,
   );
 }

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { Journal } from './journal';
 import type { LedgerPartitions } from './partitions';
 import { addToRollups } from './rollups';
-import type { SpendRecord } from './types';
+import { CREDITS_SCOPE, type SpendRecord } from './types';
 
 /**
  * Runs inside a batch's transaction with the records actually inserted (duplicates from a
@@ -213,6 +213,8 @@ export class Ledger {
         cache_write_tokens: r.cacheWriteTokens,
         cost_pico: r.costPico.toString(),
         charge_pico: r.chargePico.toString(),
+        // A prepaid customer's request is paid from its credits: the ledger is what they consumed.
+        credit_pico: r.counters.some((counter) => counter.scope === CREDITS_SCOPE) ? r.chargePico.toString() : '0',
         cost_source: r.costSource,
         status: r.status,
         period_start: new Date(r.periodStartMs).toISOString(),
@@ -220,12 +222,12 @@ export class Ledger {
       }));
       const result = await trx.raw(
         `insert into spend_ledger (request_id, customer_id, api_key_id, key_alias, model, deployment_id, provider, endpoint,
-           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, charge_pico, cost_source, status, period_start, created_at)
+           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, charge_pico, credit_pico, cost_source, status, period_start, created_at)
          select request_id, customer_id, api_key_id, key_alias, model, deployment_id, provider, endpoint,
-           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, charge_pico, cost_source, status, period_start, created_at
+           prompt_tokens, completion_tokens, cached_prompt_tokens, cache_write_tokens, cost_pico, charge_pico, credit_pico, cost_source, status, period_start, created_at
          from jsonb_to_recordset(?::jsonb) as x(request_id text, customer_id text, api_key_id text, key_alias text, model text,
            deployment_id text, provider text, endpoint text, prompt_tokens int, completion_tokens int, cached_prompt_tokens int,
-           cache_write_tokens int, cost_pico bigint, charge_pico bigint, cost_source text, status text, period_start timestamptz, created_at timestamptz)
+           cache_write_tokens int, cost_pico bigint, charge_pico bigint, credit_pico bigint, cost_source text, status text, period_start timestamptz, created_at timestamptz)
          on conflict (created_at, request_id) do nothing
          returning request_id`,
         [JSON.stringify(rows)],

@@ -4,6 +4,9 @@
  */
 export type CostSource = 'provider' | 'computed' | 'estimated';
 
+/** The counter of a prepaid customer's credits consumed (period start 0: it never resets). */
+export const CREDITS_SCOPE = 'credits';
+
 export interface CounterIncrement {
   scope: string;
   periodStartMs: number;
@@ -53,7 +56,8 @@ export interface SpendEvent {
 export interface BudgetEvent {
   /** Stable id (also the webhook event id receivers dedupe on). */
   eventId: string;
-  type: 'soft_budget_crossed' | 'threshold_crossed' | 'budget_crossed';
+  /** credits_*: a prepaid customer's balance; `spendPico` is what it consumed, `maxBudgetPico` what its grants make usable. */
+  type: 'soft_budget_crossed' | 'threshold_crossed' | 'budget_crossed' | 'credits_low' | 'credits_exhausted';
   customerId: string;
   budgetId: string | null;
   /** Fraction of max_budget for threshold_crossed (e.g. 0.85); 1 for budget_crossed; null for soft budget. */

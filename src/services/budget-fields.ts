@@ -7,7 +7,7 @@ import type { BudgetDuration } from '../governance/periods';
 import type { ModelBudgetRecord } from '../governance/records';
 import type { ModelPrice } from '../pricing/prices';
 import type { PriceMultiplier } from '../pricing/customer-price';
-import { parseAmount, parseDate, parseDurationField, parseLimit, parseModelMaxBudget, parseModelPrices, parsePriceMultiplier } from './validation';
+import { parseAmount, parseDate, parseDurationField, parseLimit, parseModelMaxBudget, parseModelPrices, parseOptionalBoolean, parsePriceMultiplier } from './validation';
 
 export interface BudgetFields {
   maxBudget?: Pico | null;
@@ -20,6 +20,8 @@ export interface BudgetFields {
   modelMaxBudget?: Record<string, ModelBudgetRecord> | null;
   priceMultiplier?: PriceMultiplier | null;
   modelPrices?: Record<string, ModelPrice> | null;
+  /** Customers on the budget are served only from prepaid credits. Not a field of a customer's inline budget. */
+  prepaid?: boolean;
 }
 
 /** Field names on the wire: LiteLLM's snake_case for REST, camelCase for GraphQL. */
@@ -34,6 +36,7 @@ export const SNAKE_NAMES = {
   modelMaxBudget: 'model_max_budget',
   priceMultiplier: 'price_multiplier',
   modelPrices: 'model_prices',
+  prepaid: 'prepaid',
 } as const;
 
 export const CAMEL_NAMES = {
@@ -47,6 +50,7 @@ export const CAMEL_NAMES = {
   modelMaxBudget: 'modelMaxBudget',
   priceMultiplier: 'priceMultiplier',
   modelPrices: 'modelPrices',
+  prepaid: 'prepaid',
 } as const;
 
 export type FieldNames = { [K in keyof BudgetFields]-?: string };
@@ -63,6 +67,7 @@ export function parseBudgetFields(raw: Record<string, unknown>, names: FieldName
     modelMaxBudget: parseModelMaxBudget(names.modelMaxBudget, raw[names.modelMaxBudget]),
     priceMultiplier: parsePriceMultiplier(names.priceMultiplier, raw[names.priceMultiplier]),
     modelPrices: parseModelPrices(names.modelPrices, raw[names.modelPrices]),
+    prepaid: parseOptionalBoolean(names.prepaid, raw[names.prepaid]),
   };
   for (const key of Object.keys(fields) as (keyof BudgetFields)[]) if (fields[key] === undefined) delete fields[key];
   return fields;

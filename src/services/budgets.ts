@@ -102,6 +102,7 @@ export class BudgetService {
       modelMaxBudget: fields.modelMaxBudget ?? null,
       priceMultiplier: fields.priceMultiplier ?? null,
       modelPrices: fields.modelPrices ?? null,
+      prepaid: fields.prepaid ?? false,
       createdBy: actor,
       updatedBy: actor,
       createdAt: now,
@@ -139,6 +140,7 @@ export class BudgetService {
     if (fields.modelMaxBudget !== undefined) next.modelMaxBudget = fields.modelMaxBudget;
     if (fields.priceMultiplier !== undefined) next.priceMultiplier = fields.priceMultiplier;
     if (fields.modelPrices !== undefined) next.modelPrices = fields.modelPrices;
+    if (fields.prepaid !== undefined) next.prepaid = fields.prepaid;
     const durationChanged = fields.budgetDuration !== undefined && fields.budgetDuration?.text !== current.duration?.text;
     if (fields.budgetDuration !== undefined) next.duration = fields.budgetDuration;
     if (fields.budgetResetAt !== undefined) next.resetAt = fields.budgetResetAt;

@@ -31,6 +31,8 @@ export interface CustomerInput {
   defaultModel?: string | null;
   /** The customer's id in Stripe (`cus_…`), where the Stripe exporter sends its usage; null clears it. */
   stripeCustomerId?: string | null;
+  /** Served only from prepaid credits (also when its budget is prepaid). */
+  prepaid?: boolean;
   budget: BudgetFields;
 }
 
@@ -67,7 +69,7 @@ export interface CustomerListOptions {
 }
 
 /** The fields of a customer its audit trail follows. */
-const AUDITED: (keyof CustomerRecord)[] = ['alias', 'blocked', 'budgetId', 'allowedModelRegion', 'defaultModel'];
+const AUDITED: (keyof CustomerRecord)[] = ['alias', 'blocked', 'budgetId', 'allowedModelRegion', 'defaultModel', 'prepaid'];
 
 export interface CustomerPage {
   items: CustomerView[];
@@ -242,6 +244,7 @@ export class CustomerService {
       budgetId: privateBudget?.budgetId ?? input.budgetId ?? null,
       allowedModelRegion: input.allowedModelRegion ?? null,
       defaultModel: input.defaultModel ?? null,
+      prepaid: input.prepaid ?? false,
       createdAt: now,
       updatedAt: now,
     };
@@ -279,6 +282,7 @@ export class CustomerService {
     if (patch.allowedModelRegion !== undefined) next.allowedModelRegion = patch.allowedModelRegion;
     if (patch.defaultModel !== undefined) next.defaultModel = patch.defaultModel;
     if (patch.budgetId !== undefined) next.budgetId = patch.budgetId;
+    if (patch.prepaid !== undefined) next.prepaid = patch.prepaid;
 
     let createdBudget: BudgetRecord | null = null;
     if (hasBudgetFields(patch.budget)) {
@@ -321,6 +325,8 @@ export class CustomerService {
     await this.ctx.orm.em.fork().transactional(async (em) => {
       await em.nativeDelete(CustomerEntity, { userId: { $in: userIds } });
       await em.nativeUpdate(ApiKeyEntity, { customerId: { $in: userIds }, revokedAt: null }, { revokedAt: this.ctx.now() });
+      // Its credits go with it: a customer created again under the id starts without any.
+      await em.execute('delete from credit_grants where customer_id in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(userIds)]);
       for (const id of userIds) {
         const revokedKeys = boundKeys.filter((key) => key.customerId === id).map((key) => key.id);
         await writeAudit(em, { customerId: id, action: 'deleted', actor, changes: revokedKeys.length ? { revoked_keys: [revokedKeys, null] } : {}, createdAt: this.ctx.now() });
@@ -330,10 +336,11 @@ export class CustomerService {
     if (boundKeys.length) this.ctx.registry.keysChanged();
     for (const id of userIds) {
       this.ctx.registry.customers.delete(id);
+      this.ctx.registry.credits.delete(id);
       await this.ctx.spendBook.forget(id);
     }
     await this.ctx.invalidation.publish([
-      ...userIds.map((id) => ({ kind: 'customer' as const, id })),
+      ...userIds.flatMap((id) => [{ kind: 'customer' as const, id }, { kind: 'credits' as const, id }]),
       ...boundKeys.map((key) => ({ kind: 'key' as const, id: key.keyHash })),
     ]);
     return userIds.length;
@@ -384,6 +391,7 @@ export class CustomerService {
       modelMaxBudget: fields.modelMaxBudget !== undefined ? fields.modelMaxBudget : (base?.modelMaxBudget ?? null),
       priceMultiplier: fields.priceMultiplier !== undefined ? fields.priceMultiplier : (base?.priceMultiplier ?? null),
       modelPrices: fields.modelPrices !== undefined ? fields.modelPrices : (base?.modelPrices ?? null),
+      prepaid: base?.prepaid ?? false,
       createdBy: actor,
       updatedBy: actor,
       createdAt: now,

@@ -11,6 +11,7 @@ import { HistoryService } from './history';
 import { RefusalService } from './refusals';
 import { WebhookService } from '../webhooks/service';
 import { ExporterService } from '../exporters/service';
+import { CreditService } from './credits';
 
 export interface Services {
   context: ServiceContext;
@@ -25,6 +26,7 @@ export interface Services {
   refusals: RefusalService;
   history: HistoryService;
   exporters: ExporterService;
+  credits: CreditService;
 }
 
 export function createServices(context: ServiceContext): Services {
@@ -32,13 +34,15 @@ export function createServices(context: ServiceContext): Services {
   const budgets = new BudgetService(context, spend);
   const refusals = new RefusalService(context);
   const customers = new CustomerService(context, budgets, spend, refusals);
+  const credits = new CreditService(context, customers);
   return {
     context,
+    credits,
     spend,
     budgets,
     customers,
     keys: new KeyService(context),
-    viewer: new ViewerService(context, spend),
+    viewer: new ViewerService(context, spend, credits),
     statements: new StatementService(context),
     webhooks: new WebhookService(context),
     aggregates: new SpendAggregates(context),

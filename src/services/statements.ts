@@ -1,6 +1,6 @@
 /**
  * @module Monthly statements: a customer's ledger for one calendar month (in the gateway's time
- * zone), by day and model: requests, tokens, provider cost and customer charge, with totals —
+ * zone), by day and model: requests, tokens, provider cost, customer charge and the credits it used, with totals —
  * what a reseller attaches to an invoice. Amounts are exact decimal strings of dollars, so a
  * statement sums to the ledger to the last pico-dollar; CSV is the same lines.
  */
@@ -20,6 +20,8 @@ export interface StatementLine {
   cachedPromptTokens: number;
   costPico: Pico;
   chargePico: Pico;
+  /** The part of the charge paid from prepaid credits. */
+  creditsPico: Pico;
 }
 
 export interface Statement {
@@ -51,7 +53,7 @@ export class StatementService {
     const result = await knex.raw(
       `select to_char(date_trunc('day', created_at at time zone ?), 'YYYY-MM-DD') as day, model, count(*) as requests,
               sum(prompt_tokens) as prompt, sum(completion_tokens) as completion, sum(cached_prompt_tokens) as cached,
-              sum(cost_pico)::text as cost, sum(${CHARGE_SQL})::text as charge
+              sum(cost_pico)::text as cost, sum(${CHARGE_SQL})::text as charge, sum(credit_pico)::text as credits
        from spend_ledger where customer_id = ? and created_at >= ? and created_at < ?
        group by 1, 2 order by 1, 2`,
       [timezone, customerId, from.toISOString(), to.toISOString()],
@@ -65,6 +67,7 @@ export class StatementService {
       cachedPromptTokens: Number(row.cached),
       costPico: BigInt(row.cost!),
       chargePico: BigInt(row.charge!),
+      creditsPico: BigInt(row.credits ?? '0'),
     }));
     const totals = lines.reduce(
       (sum, line) => ({
@@ -74,14 +77,15 @@ export class StatementService {
         cachedPromptTokens: sum.cachedPromptTokens + line.cachedPromptTokens,
         costPico: sum.costPico + line.costPico,
         chargePico: sum.chargePico + line.chargePico,
+        creditsPico: sum.creditsPico + line.creditsPico,
       }),
-      { requests: 0, promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, costPico: 0n, chargePico: 0n },
+      { requests: 0, promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, costPico: 0n, chargePico: 0n, creditsPico: 0n },
     );
     return { customerId, period, from, to, timezone, lines, totals };
   }
 }
 
-const CSV_COLUMNS = ['day', 'model', 'requests', 'prompt_tokens', 'completion_tokens', 'cached_prompt_tokens', 'cost_usd', 'charge_usd'];
+const CSV_COLUMNS = ['day', 'model', 'requests', 'prompt_tokens', 'completion_tokens', 'cached_prompt_tokens', 'cost_usd', 'charge_usd', 'credits_used_usd'];
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */
 function csvField(value: string | number): string {
@@ -90,7 +94,7 @@ function csvField(value: string | number): string {
 }
 
 function lineValues(day: string, model: string, line: Omit<StatementLine, 'day' | 'model'>): (string | number)[] {
-  return [day, model, line.requests, line.promptTokens, line.completionTokens, line.cachedPromptTokens, picoToDecimalString(line.costPico), picoToDecimalString(line.chargePico)];
+  return [day, model, line.requests, line.promptTokens, line.completionTokens, line.cachedPromptTokens, picoToDecimalString(line.costPico), picoToDecimalString(line.chargePico), picoToDecimalString(line.creditsPico)];
 }
 
 /** The statement as CSV: one row per day and model, then a `total` row. */
@@ -109,6 +113,7 @@ export function statementJson(statement: Statement) {
     cost: picoToDecimalString(line.costPico),
     charge: picoToDecimalString(line.chargePico),
     margin: picoToDecimalString(line.chargePico - line.costPico),
+    credits_used: picoToDecimalString(line.creditsPico),
   });
   return {
     end_user_id: statement.customerId,

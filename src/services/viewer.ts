@@ -9,6 +9,11 @@ import type { Pico } from '../shared/money';
 import type { ServiceContext } from './context';
 import { CHARGE_SQL, type SpendService } from './spend';
 import { parseDate } from './validation';
+import type { CreditBalance, CreditService } from './credits';
+
+function creditSummary(balance: CreditBalance) {
+  return { grantedPico: balance.granted, consumedPico: balance.consumed, balancePico: balance.balance };
+}
 
 export interface ViewerUsageDay {
   day: string;
@@ -30,12 +35,15 @@ export interface ViewerView {
   key: { alias: string | null; rpmLimit: number | null; maxBudgetPico: Pico | null; spendPico: Pico };
   /** Per day between `from` and `to` (default: the current period). */
   usage: ViewerUsageDay[];
+  /** A prepaid customer's credits (null when it is not prepaid). */
+  credits: { grantedPico: Pico; consumedPico: Pico; balancePico: Pico } | null;
 }
 
 export class ViewerService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly spend: SpendService,
+    private readonly credits: CreditService,
   ) {}
 
   async me(principal: Principal, range: { from?: unknown; to?: unknown } = {}): Promise<ViewerView> {
@@ -66,6 +74,7 @@ export class ViewerService {
       resetAt: period.end,
       key: { alias: principal.alias, rpmLimit: principal.keyLimits?.rpmLimit ?? null, maxBudgetPico: principal.keyLimits?.maxBudget ?? null, spendPico: await this.keySpend(customerId, principal.keyId!) },
       usage,
+      credits: this.ctx.registry.isPrepaid(customer) ? creditSummary(await this.credits.balance(customerId)) : null,
     };
   }
 

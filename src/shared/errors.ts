@@ -19,6 +19,8 @@ export const ERROR_CATALOGUE = {
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   // 402 by default: no tested SDK retries it (tollgate.budget_exceeded_status: 429 for LiteLLM's status).
   budget_exceeded: { status: 402, type: 'budget_exceeded' },
+  // A prepaid customer whose credits do not cover the request: the same mechanism (402, never retried).
+  credits_exhausted: { status: 402, type: 'credits_exhausted' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_exceeded' },
   upstream_error: { status: 502, type: 'upstream_error' },
   upstream_unreachable: { status: 502, type: 'upstream_error' },

@@ -15,11 +15,12 @@ interface CustomerRow {
   budget_id: string | null;
   allowed_model_region: string | null;
   default_model: string | null;
+  prepaid: boolean | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
 
-const COLUMNS = 'user_id, alias, blocked, budget_id, allowed_model_region, default_model, created_at, updated_at';
+const COLUMNS = 'user_id, alias, blocked, budget_id, allowed_model_region, default_model, prepaid, created_at, updated_at';
 
 function recordOf(row: CustomerRow): CustomerRecord {
   return {
@@ -29,6 +30,7 @@ function recordOf(row: CustomerRow): CustomerRecord {
     budgetId: row.budget_id ?? null,
     allowedModelRegion: row.allowed_model_region ?? null,
     defaultModel: row.default_model ?? null,
+    prepaid: row.prepaid ?? false,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };

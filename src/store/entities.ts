@@ -21,6 +21,8 @@ export const BudgetEntity = defineEntity({
     /** The customer's price: a decimal multiplier on cost ("1.25"), and/or its own per-model prices. */
     priceMultiplier: p.string().length(32).nullable().fieldName('price_multiplier'),
     modelPrices: p.json<Record<string, Record<string, string>>>().nullable().fieldName('model_prices'),
+    /** Customers on this budget are served only from prepaid credits. */
+    prepaid: p.boolean().default(false).fieldName('prepaid'),
     createdBy: p.string().length(256).nullable().fieldName('created_by'),
     updatedBy: p.string().length(256).nullable().fieldName('updated_by'),
     createdAt: p.datetime().onCreate(() => new Date()).fieldName('created_at'),
@@ -39,6 +41,8 @@ export const CustomerEntity = defineEntity({
     budgetId: p.string().length(256).nullable().index().fieldName('budget_id'),
     allowedModelRegion: p.string().length(16).nullable().fieldName('allowed_model_region'),
     defaultModel: p.string().length(256).nullable().fieldName('default_model'),
+    /** Served only from prepaid credits (also when its budget says so). */
+    prepaid: p.boolean().default(false).fieldName('prepaid'),
     createdAt: p.datetime().onCreate(() => new Date()).fieldName('created_at'),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()).fieldName('updated_at'),
   },
@@ -71,6 +75,8 @@ export const LedgerEntryEntity = defineEntity({
     costPico: p.bigint('bigint').fieldName('cost_pico'),
     /** What the customer is charged (its tier's price); null on rows written before charges existed (= cost). */
     chargePico: p.bigint('bigint').nullable().fieldName('charge_pico'),
+    /** The part of the charge paid from the customer's prepaid credits (all of it for a prepaid customer, else 0). */
+    creditPico: p.bigint('bigint').default(0).fieldName('credit_pico'),
     costSource: p.string().length(16).fieldName('cost_source'),
     status: p.string().length(16).fieldName('status'),
     periodStart: p.datetime().fieldName('period_start'),

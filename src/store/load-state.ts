@@ -12,6 +12,7 @@ import type { Logger } from '../observability/logger';
 import { SETTLEMENT_MARKER_TTL_MS } from '../shared-state/redis';
 import type { SpendBook } from '../shared-state/types';
 import { readCustomers, StoredCustomers } from './customer-store';
+import { loadCreditStates } from './credit-store';
 import { ApiKeyEntity, BudgetEntity, type ApiKey } from './entities';
 import { budgetFromEntity } from './mappers';
 
@@ -20,6 +21,7 @@ export async function loadState(orm: MikroORM, registry: Registry, spendBook: Sp
   for (const row of await em.find(BudgetEntity, {})) registry.budgets.set(row.budgetId, budgetFromEntity(row));
   for (const row of await em.find(ApiKeyEntity, {})) registry.keys.set(row.keyHash, keyFromEntity(row));
   registry.customers.attach(new StoredCustomers(orm, spendBook));
+  registry.credits.attach((ids, now) => loadCreditStates(orm.em.getConnection().getKnex(), ids, now));
 }
 
 /**
@@ -75,9 +77,9 @@ function keyFromEntity(row: ApiKey): KeyRecord {
   return { id: row.id, keyHash: row.keyHash, alias: row.alias ?? null, scope: row.scope as 'admin' | 'inference', revoked: row.revokedAt != null, customerId, limits };
 }
 
-/** What another process changed: a budget id, a customer id, or a key hash. */
+/** What another process changed: a budget id, a customer id (its record, or its credit grants: 'credits'), or a key hash. */
 export interface EntityChange {
-  kind: 'budget' | 'customer' | 'key';
+  kind: 'budget' | 'customer' | 'key' | 'credits';
   id: string;
 }
 
@@ -106,6 +108,7 @@ export async function reloadAll(orm: MikroORM, registry: Registry): Promise<void
     else registry.budgets.set(row.budgetId, fresh);
   }
   await reloadCustomers(orm, registry, registry.customers.cachedIds());
+  await registry.credits.reload(registry.customers.cachedIds(), new Date());
   for (const row of keys) registry.keys.set(row.keyHash, keyFromEntity(row));
   registry.keysChanged();
 }
@@ -132,6 +135,8 @@ export async function reloadChanged(orm: MikroORM, registry: Registry, changes: 
     }
   }
   await reloadCustomers(orm, registry, customerIds);
+  const creditIds = ids('credits');
+  if (creditIds.length) await registry.credits.reload(creditIds, new Date());
   if (keyHashes.length) {
     const rows = new Map((await em.find(ApiKeyEntity, { keyHash: { $in: keyHashes } })).map((row) => [row.keyHash, keyFromEntity(row)]));
     for (const hash of keyHashes) {

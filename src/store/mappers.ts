@@ -47,6 +47,7 @@ export function budgetFromEntity(row: Budget): BudgetRecord {
     modelPrices: row.modelPrices
       ? Object.fromEntries(Object.entries(row.modelPrices as unknown as StoredModelPrices).map(([model, entry]) => [model, modelPriceFrom(entry)]))
       : null,
+    prepaid: row.prepaid ?? false,
     createdBy: row.createdBy ?? null,
     updatedBy: row.updatedBy ?? null,
     createdAt: row.createdAt,
@@ -74,6 +75,7 @@ export function budgetToEntityData(record: BudgetRecord): Budget {
       : null,
     priceMultiplier: record.priceMultiplier?.text ?? null,
     modelPrices: record.modelPrices ? modelPricesToDecimal(record.modelPrices) : null,
+    prepaid: record.prepaid,
     createdBy: record.createdBy,
     updatedBy: record.updatedBy,
     createdAt: record.createdAt,
@@ -89,6 +91,7 @@ export function customerFromEntity(row: Customer): CustomerRecord {
     budgetId: row.budgetId ?? null,
     allowedModelRegion: row.allowedModelRegion ?? null,
     defaultModel: row.defaultModel ?? null,
+    prepaid: row.prepaid ?? false,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };

@@ -7,6 +7,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { BudgetAlertDetector, type BatchAlerts } from '../alerts/detector';
 import { parseAlertSettings } from '../alerts/settings';
+import { detectCreditAlerts } from '../alerts/credits';
 import type { GatewayConfig } from '../config/load';
 import type { BudgetEventBus } from '../ledger/events';
 import type { Ledger } from '../ledger/ledger';
@@ -42,6 +43,7 @@ export function setUpAlerting(options: { config: GatewayConfig; orm: MikroORM; l
 
   ledger.addCommitHook(async (transaction, inserted) => {
     const batch = await detector.detect(transaction, inserted);
+    batch.alerts.push(...(await detectCreditAlerts(transaction, inserted, config.creditsLowThreshold, now())));
     let enqueued = 0;
     if (dispatcher) enqueued = await enqueueEvents(transaction, outboxEvents(batch, inserted, settings, now()), settings.urls, settings.retryMaxAgeMs);
     if (!batch.alerts.length && !enqueued) return;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BudgetEvent, SpendRecord } from '../ledger/types';
-import { picoToDollars, type Pico } from '../shared/money';
+import { picoToDecimalString, picoToDollars, type Pico } from '../shared/money';
 
 export type WebhookEventType = 'spend_tracked' | BudgetEvent['type'] | 'webhook_test';
 
@@ -67,7 +67,16 @@ function budgetMessage(event: BudgetEvent, spend: number): string {
       return `Customer budget threshold crossed: ${formatPercent(event.threshold!)} of max_budget. ${customer}, max_budget=${dollarsOrNull(event.maxBudgetPico)}`;
     case 'budget_crossed':
       return `Customer budget crossed. ${customer}, max_budget=${dollarsOrNull(event.maxBudgetPico)}`;
+    case 'credits_low':
+      return `Customer credits low: ${picoToDecimalString(creditsRemaining(event))} remaining of ${picoToDecimalString(event.maxBudgetPico ?? 0n)} granted (at most ${formatPercent(event.threshold!)} left). Customer=${event.customerId}`;
+    case 'credits_exhausted':
+      return `Customer credits exhausted: ${picoToDecimalString(creditsRemaining(event))} remaining of ${picoToDecimalString(event.maxBudgetPico ?? 0n)} granted; its requests are refused until credits are granted. Customer=${event.customerId}`;
   }
+}
+
+/** A credit alert's balance: what the grants make usable minus what was consumed (may be below zero by one request). */
+function creditsRemaining(event: BudgetEvent): Pico {
+  return (event.maxBudgetPico ?? 0n) - event.spendPico;
 }
 
 function formatPercent(fraction: number): string {
@@ -95,6 +104,10 @@ export function budgetAlertPayload(event: BudgetEvent, record: Pick<SpendRecord,
     event_message: budgetMessage(event, spend),
     budget_id: event.budgetId,
     period_start: new Date(event.periodStartMs).toISOString(),
+    // Credit alerts: period_start is the grant period's start (the latest grant), spend what was consumed.
+    ...(event.type === 'credits_low' || event.type === 'credits_exhausted'
+      ? { credits_granted: picoToDollars(event.maxBudgetPico ?? 0n), credits_remaining: picoToDollars(creditsRemaining(event)) }
+      : {}),
   };
 }
 

@@ -19,6 +19,7 @@ export function toBudget(record: BudgetRecord): Budget {
     modelMaxBudget: budgetJson(record).model_max_budget,
     priceMultiplier: record.priceMultiplier ? Number(record.priceMultiplier.text) : null,
     modelPrices: modelPricesJson(record),
+    prepaid: record.prepaid,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   });
@@ -37,6 +38,7 @@ export function toCustomer(view: CustomerView): Customer {
     defaultModel: customer.defaultModel,
     status: view.status,
     stripeCustomerId: view.stripeCustomerId,
+    prepaid: customer.prepaid || view.budget?.prepaid === true,
     createdAt: customer.createdAt,
   });
 }

@@ -19,6 +19,7 @@ import { toBudget, toCustomer, toSpendLog } from './mappers';
 import { SubscriptionResolver } from './subscriptions';
 import { ViewerResolver } from '../viewer/graphql';
 import { ConsoleResolver, OverviewResolver } from './console';
+import { CreditResolver, CustomerCreditsResolver } from './credits';
 import type { CustomerSort, CustomerStatus } from '../../services/customers';
 import {
   ApiKey,
@@ -69,6 +70,13 @@ function actor(ctx: GraphQLContext): string {
 
 function budgetFields(input: BudgetInput | null | undefined) {
   return input ? parseBudgetFields(input as Record<string, unknown>, CAMEL_NAMES) : {};
+}
+
+/** A customer's inline budget has no `prepaid` of its own (the customer's flag is on the customer). */
+function inlineBudgetFields(input: BudgetInput | null | undefined) {
+  const fields = budgetFields(input);
+  delete fields.prepaid;
+  return fields;
 }
 
 function checkFirst(first: number): number {
@@ -125,7 +133,8 @@ export class CustomerResolver {
         allowedModelRegion: input.allowedModelRegion ?? undefined,
         defaultModel: input.defaultModel ?? undefined,
         stripeCustomerId: input.stripeCustomerId ?? undefined,
-        budget: budgetFields(input.budget),
+        prepaid: input.prepaid ?? undefined,
+        budget: inlineBudgetFields(input.budget),
       },
       actor(ctx),
       CAMEL_NAMES,
@@ -148,7 +157,8 @@ export class CustomerResolver {
         allowedModelRegion: input.allowedModelRegion,
         defaultModel: input.defaultModel,
         stripeCustomerId: input.stripeCustomerId,
-        budget: budgetFields(input.budget),
+        prepaid: input.prepaid ?? undefined,
+        budget: inlineBudgetFields(input.budget),
       },
       actor(ctx),
       CAMEL_NAMES,
@@ -324,4 +334,4 @@ export class CustomerConnectionResolver {
   }
 }
 
-export const RESOLVERS = [CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, UsageExportResolver, SubscriptionResolver, ViewerResolver, OverviewResolver, ConsoleResolver] as const;
+export const RESOLVERS = [CreditResolver, CustomerCreditsResolver, CustomerResolver, CustomerConnectionResolver, BudgetResolver, SpendResolver, KeyResolver, WebhookResolver, UsageExportResolver, SubscriptionResolver, ViewerResolver, OverviewResolver, ConsoleResolver] as const;

@@ -65,6 +65,8 @@ export enum BudgetEventType {
   soft_budget_crossed = 'soft_budget_crossed',
   threshold_crossed = 'threshold_crossed',
   budget_crossed = 'budget_crossed',
+  credits_low = 'credits_low',
+  credits_exhausted = 'credits_exhausted',
 }
 registerEnumType(BudgetEventType, { name: 'BudgetEventType' });
 

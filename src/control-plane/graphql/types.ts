@@ -20,6 +20,7 @@ export class Budget {
   // customerCount is a field resolver (BudgetResolver): counted only when asked for.
   @Field(() => Float, { nullable: true, description: "Customers are charged cost × priceMultiplier (models without a modelPrices entry); null: 1." }) priceMultiplier!: number | null;
   @Field(() => GraphQLJSONObject, { nullable: true, description: "The tier's own prices, dollars per token: {model: {input_cost_per_token, output_cost_per_token, cache_read_input_token_cost, cache_creation_input_token_cost}}" }) modelPrices!: Record<string, unknown> | null;
+  @Field(() => Boolean, { description: 'Its customers are admitted only while their prepaid credits cover a request.' }) prepaid!: boolean;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
 }
@@ -36,6 +37,7 @@ export class Customer {
   @Field(() => String, { nullable: true }) defaultModel!: string | null;
   @Field(() => String, { description: 'blocked, over_budget, rate_limited or active (see CustomerStatus).' }) status!: string;
   @Field(() => String, { nullable: true, description: "The customer's Stripe id, where the Stripe usage exporter sends its meter events." }) stripeCustomerId!: string | null;
+  @Field(() => Boolean, { description: 'Served only from prepaid credits: it says so, or its budget does.' }) prepaid!: boolean;
   @Field(() => GraphQLISODateTime) createdAt!: Date;
 }
 
@@ -129,6 +131,7 @@ export class BudgetInput {
   @Field(() => GraphQLJSONObject, { nullable: true }) modelMaxBudget?: Record<string, unknown> | null;
   @Field(() => Float, { nullable: true, description: 'e.g. 1.25: customers are charged 125% of cost.' }) priceMultiplier?: number | null;
   @Field(() => GraphQLJSONObject, { nullable: true, description: '{model: {input_cost_per_token, output_cost_per_token, …}} in dollars per token.' }) modelPrices?: Record<string, unknown> | null;
+  @Field(() => Boolean, { nullable: true, description: 'Customers on this budget are served only from prepaid credits.' }) prepaid?: boolean | null;
 }
 
 @InputType()
@@ -144,6 +147,7 @@ export class CustomerFieldsInput {
   @Field(() => String, { nullable: true }) allowedModelRegion?: string | null;
   @Field(() => String, { nullable: true }) defaultModel?: string | null;
   @Field(() => String, { nullable: true, description: "The customer's Stripe id (cus_…) for the Stripe usage exporter; null clears it." }) stripeCustomerId?: string | null;
+  @Field(() => Boolean, { nullable: true, description: 'Serve it only from prepaid credits (also true when its budget is prepaid).' }) prepaid?: boolean | null;
   @Field(() => BudgetInput, { nullable: true, description: 'Inline limits: a private budget for this customer.' }) budget?: BudgetInput | null;
 }
 

@@ -25,7 +25,7 @@ import {
   requireObject,
   requireStringArray,
 } from '../../services/validation';
-import { budgetJson, customerJson, spendLogJson, spendReportJson } from './wire';
+import { budgetJson, creditsJson, customerJson, grantJson, spendLogJson, spendReportJson } from './wire';
 
 type Handler = (request: Request, response: Response) => Promise<unknown> | unknown;
 
@@ -63,7 +63,9 @@ function customerInputFrom(body: Record<string, unknown>): CustomerInput {
     allowedModelRegion: parseOptionalString('allowed_model_region', body.allowed_model_region),
     defaultModel: parseOptionalString('default_model', body.default_model),
     stripeCustomerId: parseOptionalString('stripe_customer_id', body.stripe_customer_id),
-    budget: parseBudgetFields(body),
+    prepaid: parseOptionalBoolean('prepaid', body.prepaid),
+    // `prepaid` on a customer is its own flag, not a field of an inline budget.
+    budget: parseBudgetFields({ ...body, prepaid: undefined }),
   };
 }
 
@@ -87,7 +89,9 @@ export function customerRoutes(services: Services): Router {
   router.get('/info', route('proxy', async (request) => {
     const id = request.query.end_user_id;
     if (typeof id !== 'string' || !id) throw invalid('end_user_id', 'query parameter is required');
-    return customerJson(await customers.require(id));
+    const view = await customers.require(id);
+    const prepaid = services.context.registry.isPrepaid(view.customer);
+    return customerJson(view, prepaid ? await services.credits.balance(id) : null);
   }));
 
   /** A month's statement by day and model: JSON, or CSV with `format=csv` (or Accept: text/csv). */
@@ -100,6 +104,29 @@ export function customerRoutes(services: Services): Router {
       .type('text/csv; charset=utf-8')
       .attachment(`statement-${statement.customerId.replace(/[^\w.-]/g, '_')}-${statement.period}.csv`)
       .send(statementCsv(statement));
+  }));
+
+  /** Prepaid credits: grant (idempotent by reference), read the balance, void a grant by reference. */
+  router.post('/credits/grant', route('proxy', async (request, response) => {
+    const body = bodyOf(request);
+    const result = await services.credits.grant(
+      { customerId: body.end_user_id ?? body.user_id, amount: body.amount, reference: body.reference, kind: body.kind, expiresAt: body.expires_at },
+      actorOf(response),
+    );
+    response.status(result.created ? 201 : 200);
+    return { created: result.created, grant: grantJson(result.grant), ...creditsJson(result.balance) };
+  }));
+
+  router.get('/credits', route('proxy', async (request) => {
+    const id = request.query.end_user_id;
+    if (typeof id !== 'string' || !id) throw invalid('end_user_id', 'query parameter is required');
+    return creditsJson(await services.credits.balance(id));
+  }));
+
+  router.post('/credits/void', route('proxy', async (request, response) => {
+    const body = bodyOf(request);
+    const result = await services.credits.void({ customerId: body.end_user_id ?? body.user_id, reference: body.reference }, actorOf(response));
+    return { voided: result.voided, grant: grantJson(result.grant), ...creditsJson(result.balance) };
   }));
 
   router.post('/update', route('proxy', async (request, response) => {
@@ -132,19 +159,19 @@ export function customerRoutes(services: Services): Router {
     response.setHeader('x-page-size', String(pageSize));
     const last = result.items[result.items.length - 1];
     if (result.hasMore && last) response.setHeader('x-next-cursor', last.customer.userId);
-    return result.items.map(customerJson);
+    return result.items.map((view) => customerJson(view));
   }));
 
   router.post('/block', route('detail', async (request, response) => {
     const ids = requireStringArray('user_ids', bodyOf(request).user_ids);
     const views = await customers.setBlocked(ids, true, actorOf(response));
-    return { blocked_users: views.map(customerJson) };
+    return { blocked_users: views.map((view) => customerJson(view)) };
   }));
 
   router.post('/unblock', route('detail', async (request, response) => {
     const ids = requireStringArray('user_ids', bodyOf(request).user_ids);
     const views = await customers.setBlocked(ids, false, actorOf(response));
-    return { unblocked_users: views.map(customerJson) };
+    return { unblocked_users: views.map((view) => customerJson(view)) };
   }));
 
   return router;

@@ -1,6 +1,8 @@
 /** @module LiteLLM wire shapes for budgets, customers and spend logs (dollars as JSON numbers). */
 import type { BudgetRecord } from '../../governance/records';
-import { picoToDollars, type Pico } from '../../shared/money';
+import { picoToDecimalString, picoToDollars, type Pico } from '../../shared/money';
+import type { GrantRecord } from '../../governance/credits';
+import type { CreditBalance, GrantView } from '../../services/credits';
 import type { CustomerView } from '../../services/customers';
 import type { SpendLogRow, SpendReportRow } from '../../services/spend';
 import { modelPricesToDecimal } from '../../store/mappers';
@@ -24,6 +26,7 @@ export function budgetJson(budget: BudgetRecord) {
         )
       : null,
     price_multiplier: budget.priceMultiplier ? Number(budget.priceMultiplier.text) : null,
+    prepaid: budget.prepaid,
     model_prices: modelPricesJson(budget),
     budget_duration: budget.duration?.text ?? null,
     budget_reset_at: budget.resetAt?.toISOString() ?? null,
@@ -43,7 +46,7 @@ export function modelPricesJson(budget: BudgetRecord): Record<string, Record<str
 }
 
 /** The seed's /customer/info shape, key for key, plus `budget_id` (and `stripe_customer_id` once one is set). */
-export function customerJson(view: CustomerView) {
+export function customerJson(view: CustomerView, credits: CreditBalance | null = null) {
   const { customer } = view;
   return {
     user_id: customer.userId,
@@ -56,6 +59,9 @@ export function customerJson(view: CustomerView) {
     budget_id: customer.budgetId,
     // Only when set, so a customer without billing ids keeps LiteLLM's exact shape.
     ...(view.stripeCustomerId === null ? {} : { stripe_customer_id: view.stripeCustomerId }),
+    // Likewise only for a prepaid customer (itself, or through its budget).
+    ...(view.customer.prepaid || view.budget?.prepaid ? { prepaid: true } : {}),
+    ...(credits ? { credits: { granted: picoToDollars(credits.granted), consumed: picoToDollars(credits.consumed), balance: picoToDollars(credits.balance), prepaid: credits.prepaid } } : {}),
   };
 }
 
@@ -93,5 +99,32 @@ export function spendReportJson(row: SpendReportRow) {
     requests: row.requests,
     prompt_tokens: row.promptTokens,
     completion_tokens: row.completionTokens,
+  };
+}
+
+/** A prepaid customer's balance and grants (dollars as JSON numbers; `*_exact` as exact decimal strings). */
+export function creditsJson(balance: CreditBalance) {
+  return {
+    end_user_id: balance.customerId,
+    prepaid: balance.prepaid,
+    granted: picoToDollars(balance.granted),
+    consumed: picoToDollars(balance.consumed),
+    balance: picoToDollars(balance.balance),
+    balance_exact: picoToDecimalString(balance.balance),
+    consumed_exact: picoToDecimalString(balance.consumed),
+    grants: balance.grants.map(grantJson),
+  };
+}
+
+export function grantJson(grant: GrantRecord & Partial<Pick<GrantView, 'consumed' | 'remaining' | 'status'>>) {
+  return {
+    reference: grant.reference,
+    amount: picoToDollars(grant.amount),
+    kind: grant.kind,
+    expires_at: grant.expiresAt?.toISOString() ?? null,
+    voided_at: grant.voidedAt?.toISOString() ?? null,
+    created_at: grant.createdAt.toISOString(),
+    created_by: grant.createdBy,
+    ...(grant.status === undefined ? {} : { status: grant.status, consumed: picoToDollars(grant.consumed!), remaining: picoToDollars(grant.remaining!) }),
   };
 }

@@ -29,6 +29,13 @@ export class ViewerKey {
   @Field(() => Float, { description: 'Lifetime charges made with this key (USD).' }) spend!: number;
 }
 
+@ObjectType({ description: "A prepaid customer's credits, in USD." })
+export class ViewerCredits {
+  @Field(() => Float, { description: 'What its grants make usable.' }) granted!: number;
+  @Field(() => Float) consumed!: number;
+  @Field(() => Float, { description: 'granted − consumed.' }) balance!: number;
+}
+
 @ObjectType({ description: "A bound key's own customer: what a reseller shows on its usage page." })
 export class Viewer {
   @Field(() => ID) customerId!: string;
@@ -40,6 +47,7 @@ export class Viewer {
   @Field(() => GraphQLISODateTime, { nullable: true }) resetAt!: Date | null;
   @Field(() => ViewerKey) key!: ViewerKey;
   @Field(() => [ViewerUsageDay], { description: 'Per day of the current period, or of from/to.' }) usage!: ViewerUsageDay[];
+  @Field(() => ViewerCredits, { nullable: true, description: 'Its prepaid credits (null when it is not prepaid).' }) credits!: ViewerCredits | null;
 }
 
 export function toViewer(view: ViewerView): Viewer {
@@ -53,6 +61,7 @@ export function toViewer(view: ViewerView): Viewer {
     resetAt: view.resetAt,
     key: { alias: view.key.alias, rpmLimit: view.key.rpmLimit, maxBudget: dollarsOrNull(view.key.maxBudgetPico), spend: picoToDollars(view.key.spendPico) },
     usage: view.usage.map((day) => ({ day: day.day, requests: day.requests, promptTokens: day.promptTokens, completionTokens: day.completionTokens, spend: picoToDollars(day.chargePico) })),
+    credits: view.credits ? { granted: picoToDollars(view.credits.grantedPico), consumed: picoToDollars(view.credits.consumedPico), balance: picoToDollars(view.credits.balancePico) } : null,
   });
 }
 

@@ -29,6 +29,7 @@ export function viewerJson(view: ViewerView) {
     budget_reset_at: view.resetAt?.toISOString() ?? null,
     key: { key_alias: view.key.alias, rpm_limit: view.key.rpmLimit, max_budget: dollarsOrNull(view.key.maxBudgetPico), spend: picoToDollars(view.key.spendPico) },
     usage: view.usage.map((day) => ({ day: day.day, requests: day.requests, prompt_tokens: day.promptTokens, completion_tokens: day.completionTokens, spend: picoToDollars(day.chargePico) })),
+    credits: view.credits ? { granted: picoToDollars(view.credits.grantedPico), consumed: picoToDollars(view.credits.consumedPico), balance: picoToDollars(view.credits.balancePico) } : null,
   };
 }
 

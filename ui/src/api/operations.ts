@@ -29,6 +29,7 @@ export interface Customer {
   budgetId: string | null;
   budget: Budget | null;
   status: CustomerStatus;
+  prepaid: boolean;
   createdAt: string;
 }
 
@@ -70,7 +71,7 @@ export interface ReportRow {
 }
 
 const BUDGET_FIELDS = 'id maxBudget softBudget rpmLimit tpmLimit maxParallelRequests budgetDuration resetAt customerCount isDefault';
-const CUSTOMER_FIELDS = `id alias spend blocked budgetId status createdAt budget { ${BUDGET_FIELDS} }`;
+const CUSTOMER_FIELDS = `id alias spend blocked budgetId status prepaid createdAt budget { ${BUDGET_FIELDS} }`;
 
 export const CHECK_KEY = 'query CheckKey { budgets { id } }';
 
@@ -115,7 +116,7 @@ export const SPEND_UPDATED = `subscription SpendUpdated($customerId: ID) {
 
 export interface BudgetAlert {
   id: string;
-  type: 'soft_budget_crossed' | 'threshold_crossed' | 'budget_crossed';
+  type: 'soft_budget_crossed' | 'threshold_crossed' | 'budget_crossed' | 'credits_low' | 'credits_exhausted';
   customerId: string;
   budgetId: string | null;
   threshold: number | null;
@@ -218,3 +219,32 @@ export const API_KEYS = `query ApiKeys { apiKeyList { ${KEY_FIELDS} } }`;
 export const CREATE_API_KEY = `mutation CreateApiKey($alias: String, $scope: KeyScope!, $customerId: ID) { createApiKey(alias: $alias, scope: $scope, customerId: $customerId) { key apiKey { id } } }`;
 
 export const REVOKE_API_KEY = `mutation RevokeApiKey($id: ID!) { revokeApiKey(id: $id) { id } }`;
+
+export interface CreditGrant {
+  reference: string;
+  amount: number;
+  kind: string;
+  expiresAt: string | null;
+  voidedAt: string | null;
+  createdAt: string;
+  consumed: number | null;
+  remaining: number | null;
+  status: string | null;
+}
+
+export interface CustomerCredits {
+  customerId: string;
+  prepaid: boolean;
+  granted: number;
+  consumed: number;
+  balance: number;
+  grants: CreditGrant[];
+}
+
+const CREDIT_FIELDS = 'customerId prepaid granted consumed balance grants { reference amount kind expiresAt voidedAt createdAt consumed remaining status }';
+
+export const CUSTOMER_CREDITS = `query CustomerCredits($customerId: ID!) { customerCredits(customerId: $customerId) { ${CREDIT_FIELDS} } }`;
+
+export const GRANT_CREDITS = `mutation GrantCredits($customerId: ID!, $amount: Float!, $reference: String!, $kind: String, $expiresAt: DateTimeISO) {
+  grantCredits(customerId: $customerId, amount: $amount, reference: $reference, kind: $kind, expiresAt: $expiresAt) { created credits { ${CREDIT_FIELDS} } }
+}`;

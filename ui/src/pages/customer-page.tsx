@@ -33,6 +33,7 @@ import { setParams } from '../router';
 import { useGraphQL, useLiveSubscription, useSpendUpdates } from '../session';
 import { TierLabel } from './customers-page';
 import { CustomerEditDialog } from './customer-edit';
+import { CreditsCard } from './customer-credits';
 import { RefusalTable, rangeFromParams, rangeInstants } from './overview-page';
 
 const LOG_PAGE = 20;
@@ -40,6 +41,8 @@ const LOG_PAGE = 20;
 function alertText(alert: BudgetAlert): string {
   const spend = `spend ${usd(alert.spend)}`;
   if (alert.type === 'soft_budget_crossed') return `Soft budget of ${usd(alert.softBudget)} crossed (${spend}).`;
+  if (alert.type === 'credits_exhausted') return `Credits exhausted: ${usd(Math.max(0, (alert.maxBudget ?? 0) - alert.spend))} left of ${usd(alert.maxBudget)} granted; requests are refused until credits are granted.`;
+  if (alert.type === 'credits_low') return `Credits low: ${usd((alert.maxBudget ?? 0) - alert.spend)} left of ${usd(alert.maxBudget)} granted.`;
   if (alert.type === 'budget_crossed') return `Max budget of ${usd(alert.maxBudget)} reached (${spend}): further requests are refused until the period resets.`;
   return `${Math.round((alert.threshold ?? 0) * 100)} % of the max budget of ${usd(alert.maxBudget)} used (${spend}).`;
 }
@@ -47,6 +50,12 @@ function alertText(alert: BudgetAlert): string {
 function describeChange(field: string, [before, after]: [unknown, unknown]): string {
   const show = (value: unknown) => (value === null || value === undefined ? 'none' : typeof value === 'object' ? JSON.stringify(value) : String(value));
   if (field === 'limits') return `own limits set: ${show(after)}`;
+  if (field === 'credits') {
+    const grant = (after ?? before) as { reference?: string; amount?: number; kind?: string; expires_at?: string | null } | null;
+    if (!grant) return 'credits';
+    const what = `${usd(grant.amount ?? 0)} ${grant.kind ?? ''} (reference ${grant.reference ?? '?'})`;
+    return after ? `granted ${what}${grant.expires_at ? `, expires ${dateTime(grant.expires_at)}` : ''}` : `voided ${what}`;
+  }
   return `${field}: ${show(before)} → ${show(after)}`;
 }
 
@@ -275,6 +284,8 @@ export function CustomerPage({ id, params }: { id: string; params: URLSearchPara
           </ul>
         </div>
       </div>
+
+      {customer?.prepaid && <CreditsCard customerId={id} refresh={lastUpdate} onGranted={() => void load()} />}
 
       <div className="card">
         <div className="card-header wrap">
