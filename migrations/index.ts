@@ -13,6 +13,7 @@ import { Migration20261201093000 } from './Migration20261201093000';
 import { Migration20261201100000 } from './Migration20261201100000';
 import { Migration20261201101000 } from './Migration20261201101000';
 import { Migration20261201110000 } from './Migration20261201110000';
+import { Migration20261201121000 } from './Migration20261201121000';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261128164407', class: Migration20261128164407 },
@@ -24,4 +25,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201100000', class: Migration20261201100000 },
   { name: 'Migration20261201101000', class: Migration20261201101000 },
   { name: 'Migration20261201110000', class: Migration20261201110000 },
+  { name: 'Migration20261201121000', class: Migration20261201121000 },
 ];

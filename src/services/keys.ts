@@ -75,7 +75,7 @@ export class KeyService {
     const maxBudget = binding.maxBudget ?? null;
     if (customerId !== null) {
       if (scope !== 'inference') throw invalid('scope', 'a key bound to a customer (customer_id) must be scoped to inference');
-      if (!this.ctx.registry.customers.has(customerId)) throw new GatewayError('not_found', `Customer '${customerId}' does not exist; create it (POST /customer/new) before binding a key to it.`, 'customer_id');
+      if (!(await this.ctx.registry.customers.find(customerId))) throw new GatewayError('not_found', `Customer '${customerId}' does not exist; create it (POST /customer/new) before binding a key to it.`, 'customer_id');
     } else if (rpmLimit !== null || maxBudget !== null) {
       throw invalid(rpmLimit !== null ? 'rpm_limit' : 'max_budget', 'per-key limits apply to keys bound to a customer: pass customer_id too');
     }
