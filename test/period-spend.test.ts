@@ -79,6 +79,13 @@ describe.each(['pglite', 'postgresql'] as const)('period spend on %s', (store) =
     expect(await allPages('sort: spend_asc', 3)).toEqual(byAsc);
     // With a filter on the budget in force: the tier's customers only, same order.
     expect(await allPages('sort: spend_desc, budgetId: "gold"', 2)).toEqual(byDesc.filter((id) => CUSTOMERS.indexOf(id) % 3 === 0));
+    // As the console asks: variables, an offset, no status.
+    const asConsole = await graphql<{ customers: { nodes: { id: string }[] } }>(
+      base,
+      'query($first: Int!, $offset: Int, $search: String, $budgetId: String, $status: CustomerStatus, $sort: CustomerSort) { customers(first: $first, offset: $offset, search: $search, budgetId: $budgetId, status: $status, sort: $sort) { nodes { id } } }',
+      { first: 50, offset: 0, search: null, budgetId: 'gold', status: null, sort: 'spend_desc' },
+    );
+    expect(asConsole.data!.customers.nodes.map((node) => node.id)).toEqual(byDesc.filter((id) => CUSTOMERS.indexOf(id) % 3 === 0));
   });
 
   it('filters by status as each customer reports it', async () => {

@@ -73,7 +73,7 @@ export class PeriodSpend {
     const knex = this.ctx.orm.em.getConnection().getKnex();
     if (!indexed) return (await knex.raw(sql, bindings as never[])) as { rows: unknown[] };
     return knex.transaction(async (trx) => {
-      for (const setting of ['enable_seqscan', 'enable_hashjoin', 'enable_mergejoin', 'jit']) await trx.raw(`set local ${setting} = off`);
+      await trx.raw(`select set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)`);
       return (await trx.raw(sql, bindings as never[])) as { rows: unknown[] };
     });
   }
