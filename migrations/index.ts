@@ -14,6 +14,8 @@ import { Migration20261201100000 } from './Migration20261201100000';
 import { Migration20261201101000 } from './Migration20261201101000';
 import { Migration20261201110000 } from './Migration20261201110000';
 import { Migration20261201120000 } from './Migration20261201120000';
+import { Migration20261201121000 } from './Migration20261201121000';
+import { Migration20261201123000 } from './Migration20261201123000';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261128164407', class: Migration20261128164407 },
@@ -26,4 +28,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201101000', class: Migration20261201101000 },
   { name: 'Migration20261201110000', class: Migration20261201110000 },
   { name: 'Migration20261201120000', class: Migration20261201120000 },
+  { name: 'Migration20261201121000', class: Migration20261201121000 },
+  { name: 'Migration20261201123000', class: Migration20261201123000 },
 ];

@@ -72,6 +72,23 @@ async function rowsAndRollups(knex: Knex): Promise<{ rows: Sums; rollups: Sums }
   return { rows: toSums(rows), rollups: toSums(rollups) };
 }
 
+/** Per UTC day × customer × model: the ledger rows' sums and the daily rollups, for the test customers. */
+async function rowsAndDailyRollups(knex: Knex): Promise<{ rows: Sums; rollups: Sums }> {
+  const toSums = (result: { rows: Record<string, string>[] }): Sums =>
+    Object.fromEntries(result.rows.map((r) => [`${new Date(r.day!).toISOString()} ${r.customer_id} ${r.model}`, { spend: String(r.spend), charge: String(r.charge), requests: String(r.requests), prompt: String(r.prompt), completion: String(r.completion), cached: String(r.cached) }]));
+  const rows = await knex.raw(
+    `select date_trunc('day', created_at, 'UTC') as day, customer_id, model, sum(cost_pico)::text as spend, sum(charge_pico)::text as charge, count(*)::text as requests,
+       sum(prompt_tokens)::text as prompt, sum(completion_tokens)::text as completion, sum(cached_prompt_tokens)::text as cached
+     from spend_ledger where customer_id like 'roll-%' group by 1, 2, 3`,
+  );
+  const rollups = await knex.raw(
+    `select day, customer_id, model, spend_pico::text as spend, charge_pico::text as charge, requests::text as requests, prompt_tokens::text as prompt,
+       completion_tokens::text as completion, cached_prompt_tokens::text as cached
+     from spend_rollups_daily where customer_id like 'roll-%'`,
+  );
+  return { rows: toSums(rows), rollups: toSums(rollups) };
+}
+
 /** Per hour × model over all customers: the ledger rows' sums and the per-model rollups. */
 async function modelRowsAndRollups(knex: Knex): Promise<{ rows: Record<string, string>; rollups: Record<string, string> }> {
   const toMap = (result: { rows: Record<string, string>[] }) => Object.fromEntries(result.rows.map((r) => [`${new Date(r.hour!).toISOString()} ${r.model}`, `${r.spend}/${r.charge}/${r.requests}/${r.tokens}`]));
@@ -131,6 +148,11 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
     const byModel = await modelRowsAndRollups(knex);
     expect(Object.keys(byModel.rows)).toHaveLength(5);
     expect(byModel.rollups).toEqual(byModel.rows);
+    // Daily: yesterday's two rows of roll-a/m1 in one day, today's in another (the boundary).
+    const daily = await rowsAndDailyRollups(knex);
+    expect(Object.keys(daily.rows)).toHaveLength(6);
+    expect(daily.rows[`${new Date(BOUNDARY - DAY).toISOString()} roll-a m1`]?.requests).toBe('2');
+    expect(daily.rollups).toEqual(daily.rows);
     // The same records again (a batch retried after a lost commit, a journal replayed).
     for (const r of records) gateway.ledger.record(r);
     await gateway.ledger.flush();
@@ -138,6 +160,7 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
     expect(after.rows).toEqual(before.rows);
     expect(after.rollups).toEqual(before.rows);
     expect(await modelRowsAndRollups(knex)).toEqual(byModel);
+    expect(await rowsAndDailyRollups(knex)).toEqual(daily);
   });
 
   it('answers spendReport across the boundary from the rollups, exactly, and the plan never reads the ledger', async () => {
@@ -158,11 +181,32 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
     for (const groupBy of ['day', 'customer', 'model'] as const) {
       for (const customer of [null, 'roll-a']) {
         const plan = await explain(knex, reportQuery(new Date(TODAY - 90 * DAY), new Date(TODAY + DAY), groupBy, customer, 'UTC'));
-        // Over all customers by day or model: the per-model rollups, no row per customer.
-        expect(plan).toMatch(customer === null && groupBy !== 'customer' ? / on spend_rollups_by_model/ : / on spend_rollups(?!_by_model)/);
+        // Over all customers by day or model: the per-model rollups, no row per customer;
+        // per customer over whole UTC days: the daily rollups, and nothing else.
+        if (customer === null && groupBy !== 'customer') expect(plan).toMatch(/ on spend_rollups_by_model/);
+        else {
+          expect(plan).toMatch(/ on spend_rollups_daily/);
+          expect(plan).not.toMatch(/ on spend_rollups /); // whole days only: no hour read
+        }
         expect(plan).not.toMatch(/spend_ledger/);
       }
     }
+    // Days of a zone other than UTC split UTC days: hourly rollups; by customer, any zone reads days.
+    const paris = await explain(knex, reportQuery(new Date(TODAY - 90 * DAY), new Date(TODAY + DAY), 'day', 'roll-a', 'Europe/Paris'));
+    expect(paris).toMatch(/ on spend_rollups /);
+    expect(paris).not.toMatch(/spend_rollups_daily|spend_ledger/);
+    // Partial days at the ends: hourly rollups for those hours, daily for the days between.
+    const ragged = await explain(knex, reportQuery(new Date(TODAY - 90 * DAY + 5 * HOUR), new Date(TODAY - 2 * HOUR), 'customer', null, 'UTC'));
+    expect(ragged).toMatch(/ on spend_rollups_daily/);
+    expect(ragged).toMatch(/ on spend_rollups /);
+    expect(ragged).not.toMatch(/spend_ledger/);
+    // Exact across the grains: a range from 23:00 yesterday (hourly) through whole days (daily)
+    // to 01:00 today+1 (hourly) sums to the rows.
+    const mixed = reportQuery(new Date(BOUNDARY - HOUR), new Date(BOUNDARY + DAY + HOUR), 'customer', null, 'UTC');
+    expect(await explain(knex, mixed)).toMatch(/ on spend_rollups_daily/);
+    const mixedRows = (await knex.raw(mixed.sql, mixed.params as never[])).rows as { key: string; cost: string; requests: string }[];
+    const ledgerRows = (await knex.raw(`select customer_id as key, sum(cost_pico)::text as cost, count(*)::text as requests from spend_ledger where customer_id like 'roll-%' and created_at >= ? and created_at < ? group by 1`, [new Date(BOUNDARY - HOUR).toISOString(), new Date(BOUNDARY + DAY + HOUR).toISOString()])).rows as { key: string; cost: string; requests: string }[];
+    expect(Object.fromEntries(mixedRows.filter((r) => r.key.startsWith('roll-')).map((r) => [r.key, `${r.cost}/${r.requests}`]))).toEqual(Object.fromEntries(ledgerRows.map((r) => [r.key, `${r.cost}/${r.requests}`])));
     const allCustomers = await graphql<{ spendReport: { key: string; cost: number; requests: number }[] }>(
       gateway.url,
       `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: day) { key cost requests } }`,
@@ -208,12 +252,25 @@ describe.each(['pglite', 'postgresql'] as const)('the partitioned ledger on %s',
     expect(byModel.rollups[oldModelHour]).toBeDefined();
     delete byModel.rollups[oldModelHour];
     expect(byModel.rollups).toEqual(byModel.rows);
+    const daily = await rowsAndDailyRollups(knex);
+    const oldDay = `${new Date(OLD_DAY).toISOString()} roll-a m1`;
+    expect(daily.rows[oldDay]).toBeUndefined();
+    expect(daily.rollups[oldDay]?.spend).toBe('64000013');
+    delete daily.rollups[oldDay];
+    expect(daily.rollups).toEqual(daily.rows);
     const report = await graphql<{ spendReport: { key: string; cost: number }[] }>(
       gateway.url,
       `query($from: DateTimeISO!, $to: DateTimeISO!) { spendReport(from: $from, to: $to, groupBy: customer) { key cost } }`,
       { from: new Date(OLD_DAY).toISOString(), to: new Date(OLD_DAY + DAY).toISOString() },
     );
     expect(report.data!.spendReport.map((row) => [row.key, dollarsToPico(row.cost)])).toEqual([['roll-a', 64_000_013n]]);
+    // A statement of that month still reads it (from the rollups) after its rows are gone.
+    const period = new Date(OLD_DAY).toISOString().slice(0, 7);
+    await fetch(`${gateway.url}/customer/new`, { method: 'POST', headers: { authorization: 'Bearer sk-1234', 'content-type': 'application/json' }, body: JSON.stringify({ user_id: 'roll-a' }) });
+    const statement = await fetch(`${gateway.url}/customer/statement?end_user_id=roll-a&period=${period}`, { headers: { authorization: 'Bearer sk-1234' } });
+    expect(statement.status).toBe(200);
+    const lines = ((await statement.json()) as { lines: { day: string; model: string; requests: number; cost: string }[] }).lines;
+    expect(lines.find((line) => line.day === new Date(OLD_DAY).toISOString().slice(0, 10))).toMatchObject({ model: 'm1', requests: 1, cost: '0.000064000013' });
   });
 });
 

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { Journal } from './journal';
 import type { LedgerPartitions } from './partitions';
 import { addToRollups } from './rollups';
-import { CREDITS_SCOPE, type SpendRecord } from './types';
+import { creditPicoOf, type SpendRecord } from './types';
 
 /**
  * Runs inside a batch's transaction with the records actually inserted (duplicates from a
@@ -214,7 +214,7 @@ export class Ledger {
         cost_pico: r.costPico.toString(),
         charge_pico: r.chargePico.toString(),
         // A prepaid customer's request is paid from its credits: the ledger is what they consumed.
-        credit_pico: r.counters.some((counter) => counter.scope === CREDITS_SCOPE) ? r.chargePico.toString() : '0',
+        credit_pico: creditPicoOf(r).toString(),
         cost_source: r.costSource,
         status: r.status,
         period_start: new Date(r.periodStartMs).toISOString(),

@@ -69,3 +69,8 @@ export interface BudgetEvent {
   requestId: string;
   atMs: number;
 }
+
+/** The part of a request's charge paid from prepaid credits: all of it when it claimed credits. */
+export function creditPicoOf(record: Pick<SpendRecord, 'counters' | 'chargePico'>): bigint {
+  return record.counters.some((counter) => counter.scope === CREDITS_SCOPE) ? record.chargePico : 0n;
+}

@@ -7,11 +7,12 @@
  * (already one row per customer per period).
  */
 import { DateTime, IANAZone } from 'luxon';
-import { OVERALL_SCOPE } from '../governance/resolver';
 import { GatewayError } from '../shared/errors';
 import type { Pico } from '../shared/money';
 import type { ServiceContext } from './context';
 import { invalid, parseDate } from './validation';
+import { rollupSumQuery } from './rollup-sums';
+import { PeriodSpend } from './period-spend';
 
 export interface SpendSum {
   key: string;
@@ -45,7 +46,11 @@ export function checkRange(from: Date, to: Date): void {
 }
 
 export class SpendAggregates {
-  constructor(private readonly ctx: ServiceContext) {}
+  private readonly periodSpend: PeriodSpend;
+
+  constructor(private readonly ctx: ServiceContext) {
+    this.periodSpend = new PeriodSpend(ctx);
+  }
 
   /** Spend and requests in [from, to). */
   async total(from: Date, to: Date): Promise<{ spendPico: Pico; requests: number }> {
@@ -76,77 +81,55 @@ export class SpendAggregates {
     return this.sumLedger(from, to, 'model', undefined, 100);
   }
 
-  /** By the budget in force for each customer now (its tier, or the default budget); '' for none. */
+  /**
+   * By the budget in force for each customer now (its tier, or the default budget); '' for none.
+   * The per-customer sums are joined to the customers' rows in the store (one primary-key
+   * read per customer that spent in the range), not to this process's cache.
+   */
   async byTier(from: Date, to: Date): Promise<SpendSum[]> {
+    checkRange(from, to);
+    await this.ctx.ledger.flush();
+    const inner = rollupSumQuery(from, to, ['customer'], { timezone: this.ctx.config.timezone, order: 'key', limit: null, nowMs: Date.now() });
+    const knex = this.ctx.orm.em.getConnection().getKnex();
+    const result = await knex.raw(
+      `select case when s.key = '' then null else coalesce(c.budget_id, ?) end as tier, sum(s.cost::numeric)::text as cost, sum(s.requests) as requests
+       from (${inner.sql}) s left join customers c on c.user_id = s.key
+       group by 1 order by sum(s.cost::numeric) desc, 1 asc nulls first limit 1000`,
+      [this.ctx.registry.defaultBudgetId ?? '', ...inner.params] as never[],
+    );
     const tiers = new Map<string, SpendSum>();
-    for (const row of await this.sumLedger(from, to, 'customer')) {
-      const customer = this.ctx.registry.customers.get(row.key);
-      const tier = row.key === '' ? '' : (this.ctx.registry.effectiveBudget(customer)?.budgetId ?? '');
+    for (const row of result.rows as { tier: string | null; cost: string; requests: string }[]) {
+      const tier = row.tier !== null && this.ctx.registry.budgets.has(row.tier) ? row.tier : '';
       const sum = tiers.get(tier) ?? { key: tier, spendPico: 0n, requests: 0 };
-      sum.spendPico += row.spendPico;
-      sum.requests += row.requests;
+      sum.spendPico += BigInt(row.cost);
+      sum.requests += Number(row.requests);
       tiers.set(tier, sum);
     }
     return [...tiers.values()].sort((a, b) => (a.spendPico < b.spendPico ? 1 : a.spendPico > b.spendPico ? -1 : 0));
   }
 
   /**
-   * Each customer's spend in the current period of the budget in force (lifetime for a
-   * budget without a period), from the counters: what its cap is measured against.
+   * The sum of every customer's spend in the current period of the budget in force (lifetime
+   * for a budget without a period), from the store's counters (period-spend.ts).
    */
-  async currentPeriodSpend(): Promise<Map<string, Pico>> {
-    await this.ctx.ledger.flush();
-    const knex = this.ctx.orm.em.getConnection().getKnex();
-    const result = await knex.raw(
-      `select distinct on (customer_id) customer_id, period_start, spend_pico from spend_counters
-       where scope = ? order by customer_id, period_start desc`,
-      [OVERALL_SCOPE],
-    );
-    const spends = new Map<string, Pico>();
-    for (const row of result.rows as { customer_id: string; period_start: string; spend_pico: string }[]) {
-      const budget = this.ctx.registry.effectiveBudget(this.ctx.registry.customers.get(row.customer_id));
-      const start = this.ctx.resolver.periodOf(budget).start.getTime();
-      if (new Date(row.period_start).getTime() === start) spends.set(row.customer_id, BigInt(row.spend_pico));
-    }
-    return spends;
+  currentPeriodTotal(): Promise<Pico> {
+    return this.periodSpend.total();
   }
 
-  /** Customers at or past `fraction` of their max budget, the most used first. */
-  async nearCap(fraction: number, first: number): Promise<CapStanding[]> {
-    const standings: CapStanding[] = [];
-    for (const [customerId, spendPico] of await this.currentPeriodSpend()) {
-      const budget = this.ctx.registry.effectiveBudget(this.ctx.registry.customers.get(customerId));
-      if (!budget || budget.maxBudget === null) continue;
-      const max = budget.maxBudget;
-      if (max === 0n ? true : Number(spendPico) >= Number(max) * fraction) standings.push({ customerId, spendPico, maxBudgetPico: max, budgetId: budget.budgetId });
-    }
-    const ratio = (s: CapStanding) => (s.maxBudgetPico === 0n ? Infinity : Number(s.spendPico) / Number(s.maxBudgetPico));
-    return standings.sort((a, b) => ratio(b) - ratio(a) || a.customerId.localeCompare(b.customerId)).slice(0, first);
+  /** Customers at or past `fraction` of their max budget, the most used first (an index read per capped budget). */
+  nearCap(fraction: number, first: number): Promise<CapStanding[]> {
+    return this.periodSpend.nearCap(fraction, first);
   }
 
-  /** The one ledger sum every aggregate above is made of (see the module comment). */
+  /** The one spend sum every aggregate above is made of: rollups, raw rows for partial hours only (rollup-sums.ts). */
   private async sumLedger(from: Date, to: Date, group: LedgerGroup, timeZone = this.ctx.config.timezone, limit = 1000, customerId: string | null = null): Promise<SpendSum[]> {
     checkRange(from, to);
     await this.ctx.ledger.flush();
-    const zone = timeZone.replace(/'/g, "''");
-    const key = {
-      none: `''`,
-      customer: `coalesce(customer_id, '')`,
-      model: 'model',
-      day: `to_char(created_at at time zone '${zone}', 'YYYY-MM-DD')`,
-      hour: `to_char(date_trunc('hour', created_at at time zone '${zone}'), 'YYYY-MM-DD"T"HH24')`,
-    }[group];
-    const order = group === 'day' || group === 'hour' ? '1 asc' : 'sum(cost_pico) desc, 1 asc';
+    const order = group === 'day' || group === 'hour' ? 'key' : 'cost';
+    const { sql, params } = rollupSumQuery(from, to, [group], { customerId, timezone: timeZone, order, limit: Math.max(1, Math.min(limit, 1000)), nowMs: Date.now() });
     const knex = this.ctx.orm.em.getConnection().getKnex();
-    const params: string[] = [from.toISOString(), to.toISOString()];
-    if (customerId !== null) params.push(customerId);
-    const result = await knex.raw(
-      `select ${key} as key, coalesce(sum(cost_pico), 0)::text as spend, count(*) as requests
-       from spend_ledger where created_at >= ? and created_at < ? ${customerId !== null ? 'and customer_id = ?' : ''}
-       group by 1 order by ${order} limit ${Math.max(1, Math.min(limit, 1000))}`,
-      params,
-    );
-    return (result.rows as { key: string; spend: string; requests: string }[]).map((row) => ({ key: row.key, spendPico: BigInt(row.spend), requests: Number(row.requests) }));
+    const result = await knex.raw(sql, params as never[]);
+    return (result.rows as { key: string; cost: string; requests: string }[]).map((row) => ({ key: row.key, spendPico: BigInt(row.cost), requests: Number(row.requests) }));
   }
 }
 

@@ -5,7 +5,7 @@
  * it changes the limits of all of them at once; each keeps its own spend.
  */
 import { randomUUID } from 'node:crypto';
-import { customerIdsOnBudget, customerIdsWithoutBudget } from '../store/customer-store';
+import { customerIdsOnBudget } from '../store/customer-store';
 import { BudgetEntity, CustomerEntity } from '../store/entities';
 import { budgetToEntityData } from '../store/mappers';
 import { firstResetAfter } from '../governance/periods';
@@ -122,8 +122,9 @@ export class BudgetService {
     await this.ctx.invalidation.publish([{ kind: 'budget', id }]);
     if (id === this.ctx.registry.defaultBudgetId) {
       this.ctx.logger.info({ budgetId: id }, 'default customer budget (max_end_user_budget_id) now exists and applies');
-      // Customers without a budget move from a lifetime period to this budget's period.
-      await this.spend.recompute(await this.customersWithoutBudget());
+      // Customers without a budget move from a lifetime period to this budget's period: those
+      // who spent since its start get their counter (read from the rollups, not per customer).
+      await this.spend.recomputeBudget(id);
     }
     return record;
   }
@@ -152,7 +153,7 @@ export class BudgetService {
     // Mutate in place: decisions in flight and every customer on the tier see one object.
     Object.assign(current, next);
     await this.ctx.invalidation.publish([{ kind: 'budget', id: budgetId }]);
-    if (durationChanged || fields.budgetResetAt !== undefined) await this.spend.recompute(await this.affectedCustomers(budgetId));
+    if (durationChanged || fields.budgetResetAt !== undefined) await this.spend.recomputeBudget(budgetId);
     return current;
   }
 
@@ -205,14 +206,6 @@ export class BudgetService {
     return budget;
   }
 
-  private customersWithoutBudget(): Promise<string[]> {
-    return customerIdsWithoutBudget(this.ctx.orm);
-  }
-
-  private async affectedCustomers(budgetId: string): Promise<string[]> {
-    const ids = await customerIdsOnBudget(this.ctx.orm, budgetId);
-    return budgetId === this.ctx.registry.defaultBudgetId ? ids.concat(await this.customersWithoutBudget()) : ids;
-  }
 }
 
 /** A soft budget (alert only) above the max budget could never fire before the cap refuses. */

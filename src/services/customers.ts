@@ -5,7 +5,9 @@
  * unblock clears the stored flag, block/unblock are idempotent, list is paginated.
  */
 import { randomUUID } from 'node:crypto';
-import { countCustomers, customerIdsOnBudget, listCustomers, readCustomers, storeBlocked } from '../store/customer-store';
+import { countCustomers, customerIdsOnBudget, listCustomers, readCustomers, searchPattern, storeBlocked } from '../store/customer-store';
+import { PeriodSpend } from './period-spend';
+import { seedCounters } from '../store/load-state';
 import { ApiKeyEntity, BudgetEntity, CustomerEntity } from '../store/entities';
 import { budgetToEntityData, customerToEntityData } from '../store/mappers';
 import { CustomerCountersUnavailable } from '../governance/customer-cache';
@@ -77,7 +79,7 @@ export interface CustomerPage {
 }
 
 const REGIONS = ['eu', 'us'];
-/** Customers read at most to filter a list by status or sort it by spend (both need every spend). */
+/** Candidates read at most for one page of a list sorted by spend and filtered by status. */
 export const LIST_SCAN_CAP = 10_000;
 
 /** Stripe ids are short ASCII tokens (`cus_…`); anything else would only fail at export time. */
@@ -91,12 +93,16 @@ export class CustomerService {
   /** Last Stripe id read or written per customer, for reads while the database is unreachable. */
   private readonly lastStripeCustomerIds = new Map<string, string | null>();
 
+  private readonly periodSpend: PeriodSpend;
+
   constructor(
     private readonly ctx: ServiceContext,
     private readonly budgets: BudgetService,
     private readonly spend: SpendService,
     private readonly refusals: RefusalService,
-  ) {}
+  ) {
+    this.periodSpend = new PeriodSpend(ctx);
+  }
 
   async view(customer: CustomerRecord): Promise<CustomerView> {
     return (await this.views([customer]))[0]!;
@@ -140,6 +146,13 @@ export class CustomerService {
       this.ctx.logger.warn({ err: (error as Error).message }, 'could not read recent rate-limit refusals');
     }
     const stripeIds = await this.stripeCustomerIdsOf(customers.map((c) => c.userId));
+    // A customer this process has not loaded may lack its counters in the spend book (the
+    // in-process book after a restart, a Redis that lost them): seed them from the store
+    // first, as a cache load does, so its spend and status are not read as zero.
+    const unloaded = customers.filter((c) => !this.ctx.registry.customers.has(c.userId)).map((c) => c.userId);
+    if (unloaded.length && this.ctx.ledger.healthy) {
+      await seedCounters(this.ctx.orm, this.ctx.spendBook, unloaded).catch((error: Error) => this.ctx.logger.warn({ err: error.message }, 'could not seed the counters of listed customers'));
+    }
     return Promise.all(
       customers.map(async (customer) => {
         const budget = this.ctx.registry.effectiveBudget(customer);
@@ -176,8 +189,12 @@ export class CustomerService {
   /**
    * A page from the store, ordered by id on its primary key: `after` is the last id of the
    * previous page (keyset); `search` matches a substring of the id or alias (trigram indexes);
-   * `budgetId` filters on the budget in force (indexed). Filtering by status or sorting by spend
-   * needs every matching customer's spend: it reads at most LIST_SCAN_CAP matching customers.
+   * `budgetId` filters on the budget in force (indexed). Sorting by spend and filtering by
+   * status read indexes too (period-spend.ts): the counters by period and spend, the blocked
+   * customers, the counters at or past each capped budget's max. The candidates those give
+   * (by the store's committed counters) are shown with their live spend and status, and a
+   * status filter keeps those whose live status matches; a spend sort combined with a status
+   * filter reads at most LIST_SCAN_CAP candidates per page.
    * Cached records are used where this process has them (they are the same, and current).
    */
   async list(options: CustomerListOptions): Promise<CustomerPage> {
@@ -192,20 +209,38 @@ export class CustomerService {
       const page = await listCustomers(this.ctx.orm, { ...filter, first, after: options.after ?? null, offset: options.offset });
       return { items: await this.views(current(page.records)), hasMore: page.hasMore };
     }
-    const matching = await listCustomers(this.ctx.orm, { ...filter, first: LIST_SCAN_CAP });
-    let views = await this.views(current(matching.records));
-    if (options.status) views = views.filter((v) => v.status === options.status);
-    if (sort !== 'id') {
-      const sign = sort === 'spend_desc' ? -1 : 1;
-      views.sort((a, b) => (a.spend === b.spend ? 0 : a.spend < b.spend ? -sign : sign)); // stable: id order within equal spend
+    const status = options.status ?? null;
+    const spendFilter = { pattern: filter.search ? searchPattern(filter.search) : null, budgetId: options.budgetId ?? undefined };
+    const periodSpend = this.periodSpend;
+    // Candidate ids in the page's order, after `cursor`: `limit` of them (fewer: no more).
+    const candidates = async (limit: number, cursor: string | null): Promise<string[]> => {
+      if (sort !== 'id') return periodSpend.idsBySpend(sort === 'spend_desc' ? 'desc' : 'asc', spendFilter, limit, cursor);
+      if (status === 'blocked') return (await listCustomers(this.ctx.orm, { ...filter, blocked: true, first: limit, after: cursor })).records.map((r) => r.userId);
+      if (status === 'over_budget') return periodSpend.idsOverBudget(spendFilter, limit, cursor);
+      const rateLimited = [...(await this.refusals.rateLimited(null))].sort();
+      if (status === 'rate_limited') return (await listCustomers(this.ctx.orm, { ...filter, userIds: rateLimited, first: limit, after: cursor })).records.map((r) => r.userId);
+      return periodSpend.idsNotBlockedNorOver(spendFilter, limit, cursor, rateLimited);
+    };
+    const wanted = first + (options.offset ?? 0);
+    const matched: CustomerView[] = [];
+    let cursor = options.after ?? null;
+    let scanned = 0;
+    let exhausted = false;
+    while (matched.length <= wanted && scanned < LIST_SCAN_CAP) {
+      const batch = Math.min(Math.max(wanted + 1 - matched.length, 100), 1000);
+      const ids = await candidates(batch, cursor);
+      scanned += ids.length;
+      const stored = await readCustomers(this.ctx.orm, ids.filter((id) => !this.ctx.registry.customers.peek(id)));
+      const records = ids.map((id) => this.ctx.registry.customers.peek(id) ?? stored.get(id)).filter((r): r is CustomerRecord => r !== undefined);
+      for (const view of await this.views(records)) if (!status || view.status === status) matched.push(view);
+      if (ids.length < batch) {
+        exhausted = true;
+        break;
+      }
+      cursor = ids[ids.length - 1]!;
     }
-    let start = options.offset ?? 0;
-    if (options.after) {
-      const after = options.after;
-      const index = sort === 'id' ? views.findIndex((v) => v.customer.userId > after) : views.findIndex((v) => v.customer.userId === after) + 1;
-      start = index < 0 ? views.length : index;
-    }
-    return { items: views.slice(start, start + first), hasMore: start + first < views.length };
+    const start = options.offset ?? 0;
+    return { items: matched.slice(start, start + first), hasMore: matched.length > start + first || (!exhausted && matched.length >= start + first) };
   }
 
   /** The budget in force as a store filter: the default budget also covers customers without one. */

@@ -11,6 +11,7 @@ import { GatewayError } from '../shared/errors';
 import type { ServiceContext } from './context';
 import { decodeLedgerCursor, encodeLedgerCursor } from './ledger-cursor';
 import { parseDate } from './validation';
+import { CHARGE_SQL, rollupSumQuery } from './rollup-sums';
 
 export interface SpendLogRow {
   requestId: string;
@@ -50,11 +51,7 @@ export interface SpendPeriodRow {
   completionTokens: number;
 }
 
-/**
- * The customer's charge of a ledger row: rows written before charges existed have none, and
- * were charged their cost (the migration backfills them; this keeps any row it missed exact).
- */
-export const CHARGE_SQL = 'coalesce(charge_pico, cost_pico)';
+export { CHARGE_SQL };
 
 export interface SpendReportRow {
   key: string;
@@ -151,7 +148,7 @@ export class SpendService {
     parseDate('to', to);
     if (to.getTime() <= from.getTime()) throw new GatewayError('bad_request', '"to" must be after "from".', 'to');
     await this.ctx.ledger.flush();
-    const { sql, params } = reportQuery(from, to, groupBy, customerId ?? null, this.ctx.config.timezone);
+    const { sql, params } = reportQuery(from, to, groupBy, customerId ?? null, this.ctx.config.timezone, Date.now());
     const knex = this.ctx.orm.em.getConnection().getKnex();
     const result = await knex.raw(sql, params as never[]);
     return (result.rows as Record<string, string>[]).map((row) => ({
@@ -166,106 +163,86 @@ export class SpendService {
 
   /**
    * After a customer's budget or period boundaries change, its period spend is the sum of its
-   * ledger rows since the new period start. Recomputed in one grouped query and written to
-   * both the store's counters and the in-memory book.
+   * spend since the new period start: read from the rollups (daily, hourly, raw rows for a
+   * partial hour; rollup-sums.ts), per customer on their indexes, in batches of 1,000.
    */
   async recompute(customerIds: string[]): Promise<void> {
     if (!customerIds.length) return;
     await this.ctx.ledger.flush();
-    const byStart = new Map<number, string[]>();
-    const uncached = await readCustomers(this.ctx.orm, customerIds.filter((id) => !this.ctx.registry.customers.has(id)));
-    for (const id of customerIds) {
-      const budget = this.ctx.registry.effectiveBudget(this.ctx.registry.customers.get(id) ?? uncached.get(id));
-      const start = this.ctx.resolver.periodOf(budget).start.getTime();
-      byStart.set(start, [...(byStart.get(start) ?? []), id]);
-    }
-    const knex = this.ctx.orm.em.getConnection().getKnex();
-    for (const [start, ids] of byStart) {
-      const startIso = new Date(start).toISOString();
-      // Whole hours from the rollups; raw rows only for the partial hour a period may start in.
-      const firstWholeHour = hourCeil(start);
-      const idList = JSON.stringify(ids);
-      const params: unknown[] = [idList, new Date(firstWholeHour).toISOString()];
-      let partialHour = '';
-      if (firstWholeHour > start) {
-        partialHour = `union all select customer_id, ${CHARGE_SQL}, 1, prompt_tokens, completion_tokens from spend_ledger
-          where customer_id in (select jsonb_array_elements_text(?::jsonb)) and created_at >= ? and created_at < ?`;
-        params.push(idList, startIso, new Date(firstWholeHour).toISOString());
+    for (let index = 0; index < customerIds.length; index += RECOMPUTE_BATCH) {
+      const batch = customerIds.slice(index, index + RECOMPUTE_BATCH);
+      const byStart = new Map<number, string[]>();
+      const uncached = await readCustomers(this.ctx.orm, batch.filter((id) => !this.ctx.registry.customers.has(id)));
+      for (const id of batch) {
+        const budget = this.ctx.registry.effectiveBudget(this.ctx.registry.customers.get(id) ?? uncached.get(id));
+        const start = this.ctx.resolver.periodOf(budget).start.getTime();
+        byStart.set(start, [...(byStart.get(start) ?? []), id]);
       }
-      const result = await knex.raw(
-        `select customer_id, sum(spend)::text as spend, sum(requests) as requests, sum(prompt) as prompt, sum(completion) as completion
-         from (select customer_id, charge_pico as spend, requests, prompt_tokens as prompt, completion_tokens as completion from spend_rollups
-               where customer_id in (select jsonb_array_elements_text(?::jsonb)) and hour >= ?
-               ${partialHour}) as spend
-         group by customer_id`,
-        params as never[],
+      for (const [start, ids] of byStart) {
+        const sums = rollupSumQuery(new Date(start), new Date(Date.now() + 1), ['customer'], { customerIds: ids, timezone: 'UTC', order: 'key', limit: null, nowMs: Date.now() });
+        await this.fillCounters(start, sums.sql, sums.params);
+      }
+    }
+  }
+
+  /**
+   * The same for every customer under one budget (with the default budget, those without one
+   * too; null: customers without a budget while there is no default) after its period changed:
+   * driven by the rollups since the new period start, so it reads the customers who spent
+   * since then, never every customer on the budget (one without spend since has none to count).
+   */
+  async recomputeBudget(budgetId: string | null): Promise<void> {
+    await this.ctx.ledger.flush();
+    const budget = budgetId === null ? null : (this.ctx.registry.budgets.get(budgetId) ?? null);
+    const start = this.ctx.resolver.periodOf(budget).start.getTime();
+    const sums = rollupSumQuery(new Date(start), new Date(Date.now() + 1), ['customer'], { timezone: 'UTC', order: 'key', limit: null, nowMs: Date.now() });
+    const onBudget =
+      budgetId === null ? 'c.budget_id is null' : budgetId === this.ctx.registry.defaultBudgetId ? '(c.budget_id = ? or c.budget_id is null)' : 'c.budget_id = ?';
+    await this.fillCounters(
+      start,
+      `select x.* from (${sums.sql}) x join customers c on c.user_id = x.key where ${onBudget}`,
+      [...sums.params, ...(budgetId === null ? [] : [budgetId])],
+    );
+  }
+
+  /**
+   * Writes the period counters at `start` from `sumsSql` (rows of key = customer, charge,
+   * requests, prompt, completion) where they are missing, in the store and in the spend book.
+   */
+  private async fillCounters(start: number, sumsSql: string, params: unknown[]): Promise<void> {
+    const startIso = new Date(start).toISOString();
+    const knex = this.ctx.orm.em.getConnection().getKnex();
+    const result = await knex.raw(
+      `with sums as (${sumsSql})
+       insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
+       select key, '', ?, charge::bigint, requests, prompt, completion, now() from sums where key <> ''
+       on conflict (customer_id, scope, period_start) do update set spend_pico = spend_counters.spend_pico
+       returning customer_id, spend_pico::text as spend`,
+      [...params, startIso] as never[],
+    );
+    // A counter that exists already is the live one: the sum read above misses what other
+    // processes have charged but not yet flushed to the ledger, so it may only fill a gap,
+    // never overwrite (the ledger's later flushes add to a row inserted here; the no-op
+    // update only returns the stored row). The book is seeded only where it lacks the
+    // counter, with the stored value.
+    const rows = result.rows as { customer_id: string; spend: string }[];
+    for (let index = 0; index < rows.length; index += 500) {
+      await Promise.all(
+        rows.slice(index, index + 500).map((row) => this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend), { onlyIfMissing: true })),
       );
-      const sums = new Map((result.rows as Record<string, string>[]).map((row) => [row.customer_id!, row]));
-      const rows = ids.map((id) => {
-        const row = sums.get(id);
-        return { customer_id: id, spend: row?.spend ?? '0', requests: Number(row?.requests ?? 0), prompt: Number(row?.prompt ?? 0), completion: Number(row?.completion ?? 0) };
-      });
-      await knex.raw(
-        `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
-         select customer_id, '', ?, spend, requests, prompt, completion, now()
-         from jsonb_to_recordset(?::jsonb) as x(customer_id text, spend bigint, requests bigint, prompt bigint, completion bigint)
-         on conflict (customer_id, scope, period_start) do nothing`,
-        [startIso, JSON.stringify(rows)],
-      );
-      // A counter that exists already is the live one: the sum read above misses what other
-      // processes have charged but not yet flushed to the ledger, so it may only fill a gap,
-      // never overwrite (the ledger's later flushes add to a row inserted here).
-      for (const row of rows) await this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend), { onlyIfMissing: true });
     }
   }
 }
 
+const RECOMPUTE_BATCH = 1000;
+
 /** Kept under its old name for the routes; the cursor itself lives in ledger-cursor.ts. */
 export const encodeCursor = encodeLedgerCursor;
 
-const HOUR_MS = 3_600_000;
-const hourFloor = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
-const hourCeil = (ms: number) => Math.ceil(ms / HOUR_MS) * HOUR_MS;
-
 /**
- * The report's SQL: whole hours of [from, to) from the hourly rollups, and raw ledger rows
- * only for the partial hours at either end when `from` or `to` is not on an hour (so a
- * report over whole hours or days never reads the ledger, and any range is exact). Days are
- * days of the gateway's timezone, taken from each hour's start (exact for whole-hour offsets).
+ * The report's SQL: from the rollups (see rollup-sums.ts), raw ledger rows only for the
+ * partial hours at either end; days are days of the gateway's timezone.
  */
-export function reportQuery(from: Date, to: Date, groupBy: ReportGroup, customerId: string | null, timezone: string): { sql: string; params: unknown[] } {
-  const start = from.getTime();
-  const end = to.getTime();
-  const wholeFrom = hourCeil(start);
-  const wholeTo = hourFloor(end);
-  const parts: string[] = [];
-  const params: unknown[] = [];
-  const customerFilter = customerId ? ' and customer_id = ?' : '';
-  // Over all customers by day or model, the per-model rollups (no row per customer) suffice.
-  const rollups = customerId || groupBy === 'customer' ? 'spend_rollups' : 'spend_rollups_by_model';
-  const customerColumn = rollups === 'spend_rollups' ? 'customer_id' : "'' as customer_id";
-  const iso = (ms: number) => new Date(ms).toISOString();
-  const raw = (a: number, b: number) => {
-    parts.push(`select created_at as at, coalesce(customer_id, '') as customer_id, model, cost_pico as cost, ${CHARGE_SQL} as charge, 1 as requests, prompt_tokens as prompt, completion_tokens as completion
-      from spend_ledger where created_at >= ? and created_at < ?${customerFilter}`);
-    params.push(iso(a), iso(b), ...(customerId ? [customerId] : []));
-  };
-  if (wholeFrom >= wholeTo) {
-    raw(start, end); // within one hour, or across one hour boundary only
-  } else {
-    if (start < wholeFrom) raw(start, wholeFrom);
-    parts.push(`select hour as at, ${customerColumn}, model, spend_pico as cost, charge_pico as charge, requests, prompt_tokens as prompt, completion_tokens as completion
-      from ${rollups} where hour >= ? and hour < ?${customerFilter}`);
-    params.push(iso(wholeFrom), iso(wholeTo), ...(customerId ? [customerId] : []));
-    if (wholeTo < end) raw(wholeTo, end);
-  }
-  const keyExpression = {
-    customer: 'customer_id',
-    model: 'model',
-    day: `to_char(date_trunc('day', at at time zone '${timezone.replace(/'/g, "''")}'), 'YYYY-MM-DD')`,
-  }[groupBy];
-  const sql = `select ${keyExpression} as key, sum(cost)::text as cost, sum(charge)::text as charge, sum(requests) as requests, sum(prompt) as prompt, sum(completion) as completion
-    from (${parts.join(' union all ')}) as spend
-    group by 1 order by ${groupBy === 'day' ? '1 asc' : 'sum(charge) desc'} limit 1000`;
-  return { sql, params };
+export function reportQuery(from: Date, to: Date, groupBy: ReportGroup, customerId: string | null, timezone: string, nowMs?: number): { sql: string; params: unknown[] } {
+  return rollupSumQuery(from, to, [groupBy], { customerId, timezone, order: groupBy === 'day' ? 'key' : 'charge', limit: 1000, nowMs });
 }

@@ -8,7 +8,7 @@ import { DateTime } from 'luxon';
 import { GatewayError } from '../shared/errors';
 import { picoToDecimalString, type Pico } from '../shared/money';
 import type { ServiceContext } from './context';
-import { CHARGE_SQL } from './spend';
+import { rollupSumQuery } from './rollup-sums';
 import { invalid } from './validation';
 
 export interface StatementLine {
@@ -42,25 +42,21 @@ export class StatementService {
   async monthly(customerId: unknown, period: unknown): Promise<Statement> {
     if (typeof customerId !== 'string' || !customerId) throw invalid('end_user_id', 'query parameter is required');
     if (typeof period !== 'string' || !PERIOD.test(period)) throw invalid('period', `expected a month as YYYY-MM, got ${JSON.stringify(period ?? null)}`);
-    if (!this.ctx.registry.customers.has(customerId)) throw new GatewayError('not_found', `End User Id=${customerId} does not exist in db`, 'end_user_id');
+    // The cache, else one indexed read: a customer this process has not served yet has a statement too.
+    if (!(await this.ctx.registry.customers.find(customerId))) throw new GatewayError('not_found', `End User Id=${customerId} does not exist in db`, 'end_user_id');
     const [, year, month] = PERIOD.exec(period)!;
     const timezone = this.ctx.config.timezone;
     const start = DateTime.fromObject({ year: Number(year), month: Number(month), day: 1 }, { zone: timezone });
     const from = start.toJSDate();
     const to = start.plus({ months: 1 }).toJSDate();
     await this.ctx.ledger.flush();
+    // From the rollups (daily in a UTC gateway, else hourly), raw rows for no whole hour.
+    const { sql, params } = rollupSumQuery(from, to, ['day', 'model'], { customerId, timezone, order: 'key', limit: null, nowMs: Date.now() });
     const knex = this.ctx.orm.em.getConnection().getKnex();
-    const result = await knex.raw(
-      `select to_char(date_trunc('day', created_at at time zone ?), 'YYYY-MM-DD') as day, model, count(*) as requests,
-              sum(prompt_tokens) as prompt, sum(completion_tokens) as completion, sum(cached_prompt_tokens) as cached,
-              sum(cost_pico)::text as cost, sum(${CHARGE_SQL})::text as charge, sum(credit_pico)::text as credits
-       from spend_ledger where customer_id = ? and created_at >= ? and created_at < ?
-       group by 1, 2 order by 1, 2`,
-      [timezone, customerId, from.toISOString(), to.toISOString()],
-    );
+    const result = await knex.raw(sql, params as never[]);
     const lines: StatementLine[] = (result.rows as Record<string, string>[]).map((row) => ({
-      day: row.day!,
-      model: row.model!,
+      day: row.key!,
+      model: row.key2!,
       requests: Number(row.requests),
       promptTokens: Number(row.prompt),
       completionTokens: Number(row.completion),

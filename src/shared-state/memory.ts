@@ -104,7 +104,10 @@ export class MemorySpendBook implements SpendBook {
   }
 
   async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
-    if (options.onlyIfMissing && this.counters.has(counterId(key))) return;
+    // One counter per customer and scope: one of an older period is missing for this one (a
+    // budget's period just changed); one of this period or a later one is live, kept.
+    const existing = this.counters.get(counterId(key));
+    if (options.onlyIfMissing && existing && existing.periodStartMs >= key.periodStartMs) return;
     if (this.isStale(key)) return;
     this.counter(key).spend = spend;
   }

@@ -107,12 +107,6 @@ export async function customerIdsOnBudget(orm: MikroORM, budgetId: string, limit
   return (result.rows as { user_id: string }[]).map((row) => row.user_id);
 }
 
-/** Ids of the customers without a budget of their own (those the default budget governs). */
-export async function customerIdsWithoutBudget(orm: MikroORM): Promise<string[]> {
-  const result = await knexOf(orm).raw(`select user_id from customers where budget_id is null`);
-  return (result.rows as { user_id: string }[]).map((row) => row.user_id);
-}
-
 /**
  * Sets the blocked flag of each id in one statement, creating customers that do not exist
  * yet; other columns of existing customers are kept. Returns the stored records.
@@ -138,17 +132,26 @@ export interface CustomerQuery {
   budgetId?: string | null;
   /** With `budgetId`: also the customers linked to none (the default budget covers them). */
   orUnlinked?: boolean;
+  /** Only blocked customers (`customers_blocked_index`). */
+  blocked?: boolean;
+  /** Only these ids. */
+  userIds?: string[];
 }
 
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (character) => `\\${character}`);
 }
 
+/** The `ilike` pattern of a search text: a substring, wildcards escaped. */
+export function searchPattern(text: string): string {
+  return `%${escapeLike(text)}%`;
+}
+
 function whereOf(query: CustomerQuery, after: string | null): { sql: string; bindings: (string | number)[] } {
   const clauses: string[] = [];
   const bindings: (string | number)[] = [];
   if (query.search) {
-    const pattern = `%${escapeLike(query.search)}%`;
+    const pattern = searchPattern(query.search);
     clauses.push(`(user_id ilike ? or alias ilike ?)`);
     bindings.push(pattern, pattern);
   }
@@ -156,6 +159,11 @@ function whereOf(query: CustomerQuery, after: string | null): { sql: string; bin
   else if (query.budgetId !== undefined) {
     clauses.push(query.orUnlinked ? '(budget_id = ? or budget_id is null)' : 'budget_id = ?');
     bindings.push(query.budgetId);
+  }
+  if (query.blocked) clauses.push('blocked');
+  if (query.userIds) {
+    clauses.push('user_id = any(?::text[])');
+    bindings.push(query.userIds as unknown as string);
   }
   if (after !== null) {
     clauses.push('user_id > ?');

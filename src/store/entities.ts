@@ -104,6 +104,25 @@ export const SpendRollupEntity = defineEntity({
 });
 export type SpendRollup = InferEntity<typeof SpendRollupEntity>;
 
+/** The same sums per UTC day × customer × model (src/ledger/rollups.ts), for reports over months. */
+export const DailySpendRollupEntity = defineEntity({
+  name: 'DailySpendRollup',
+  tableName: 'spend_rollups_daily',
+  indexes: [{ properties: ['customerId', 'day'] }],
+  properties: {
+    day: p.datetime().primary().fieldName('day'),
+    customerId: p.string().primary().length(256).fieldName('customer_id'),
+    model: p.string().primary().length(256).fieldName('model'),
+    spendPico: p.bigint('bigint').fieldName('spend_pico'),
+    chargePico: p.bigint('bigint').fieldName('charge_pico'),
+    requests: p.bigint('number').fieldName('requests'),
+    promptTokens: p.bigint('number').fieldName('prompt_tokens'),
+    completionTokens: p.bigint('number').fieldName('completion_tokens'),
+    cachedPromptTokens: p.bigint('number').fieldName('cached_prompt_tokens'),
+    cacheWriteTokens: p.bigint('number').fieldName('cache_write_tokens'),
+  },
+});
+
 /** The same sums per UTC hour × model alone, for reports over all customers. */
 export const ModelSpendRollupEntity = defineEntity({
   name: 'ModelSpendRollup',
@@ -271,4 +290,4 @@ export const CustomerAuditEntity = defineEntity({
 });
 export type CustomerAudit = InferEntity<typeof CustomerAuditEntity>;
 
-export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendRollupEntity, ModelSpendRollupEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity, RefusedRequestEntity, CustomerAuditEntity];
+export const ALL_ENTITIES = [BudgetEntity, CustomerEntity, LedgerEntryEntity, SpendRollupEntity, DailySpendRollupEntity, ModelSpendRollupEntity, SpendCounterEntity, ApiKeyEntity, BudgetAlertEntity, WebhookEventEntity, WebhookDeliveryEntity, RefusedRequestEntity, CustomerAuditEntity];

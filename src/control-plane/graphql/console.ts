@@ -135,9 +135,7 @@ export class OverviewResolver {
 
   @FieldResolver(() => Float, { description: "The sum of every customer's spend in its current budget period (lifetime for a budget without a period)." })
   async periodSpend(@Ctx() ctx: GraphQLContext): Promise<number> {
-    let sum = 0n;
-    for (const spend of (await ctx.services.aggregates.currentPeriodSpend()).values()) sum += spend;
-    return picoToDollars(sum);
+    return picoToDollars(await ctx.services.aggregates.currentPeriodTotal());
   }
 
   @FieldResolver(() => SpendTotal, { description: 'Between from and to.' })
