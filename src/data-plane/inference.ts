@@ -238,7 +238,7 @@ export class InferenceHandler {
     }
     const sent = await this.forward(candidates, decision, (deployment) => (big ? big.exchange(format, context, parsed, deployment) : format.exchange(context, parsed, deployment)), signal);
     if (parsed.stream) {
-      const stream = { requestId: prepared.requestId, format, decision, exchange: sent.exchange, upstream: sent.upstream, promptTokens: parsed.promptTokens };
+      const stream = { requestId: prepared.requestId, format, decision, exchange: sent.exchange, upstream: sent.upstream, promptTokens: parsed.promptTokens, exactPromptTokens: () => (big ? big.countPromptTokens() : exactPromptTokens(format, context, parsed)) };
       await relayStream(this.deps, { ...stream, onCompleted: (translator) => this.completed(format, { context, parsed, body: null, translator }) }, response);
     } else if (big) await this.relayBigJson(big, parsed, decision, sent, response);
     else await this.relayJson(format, context, parsed, decision, sent, response);
@@ -277,7 +277,7 @@ export class InferenceHandler {
     let usage = answer.usage;
     let source: CostSource = 'provider';
     if (!usage) {
-      usage = { promptTokens: parsed.promptTokens, completionTokens: countTextTokens(answer.outputText) };
+      usage = { promptTokens: await exactPromptTokens(format, context, parsed), completionTokens: countTextTokens(answer.outputText) };
       source = 'computed';
     }
     // The client may have left while the provider was still answering: billed all the same.
@@ -452,4 +452,12 @@ async function readAll(upstream: UpstreamResponse): Promise<string> {
   let text = '';
   for await (const chunk of upstream.body) text += decoder.decode(chunk, { stream: true });
   return text + decoder.decode();
+}
+
+/**
+ * What a request's prompt is billed when the provider reports no usage: the exact count (it
+ * yields while it counts), else the admission estimate, which is exact up to 8 KB of text.
+ */
+function exactPromptTokens(format: ApiFormat, context: FormatRequestContext, parsed: ParsedRequest): Promise<number> {
+  return format.countPromptTokensExact ? format.countPromptTokensExact(context.body) : Promise.resolve(parsed.promptTokens);
 }

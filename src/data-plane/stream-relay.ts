@@ -31,8 +31,10 @@ export interface StreamToRelay {
   decision: Decision;
   exchange: Exchange;
   upstream: UpstreamResponse;
-  /** Counted prompt tokens, billed when the provider reported none. */
+  /** The admission's prompt estimate. */
   promptTokens: number;
+  /** The exact prompt count, billed when the provider reported none. */
+  exactPromptTokens?: () => Promise<number>;
   /** Told once a stream ended normally, before its last byte (e.g. to store the response). */
   onCompleted(translator: StreamTranslator): Promise<void>;
 }
@@ -110,7 +112,8 @@ async function settleStream(deps: StreamRelayDependencies, stream: StreamToRelay
   if (reported && translator.usageComplete) return deps.resolver.settle(decision, reported, 'provider', status);
   const deliveredTokens = countTextTokens(translator.deliveredText);
   // The whole answer was delivered, the provider just did not count it: count it ourselves.
-  if (translator.finished) return deps.resolver.settle(decision, { promptTokens, completionTokens: deliveredTokens }, 'computed', status);
+  const billedPromptTokens = async () => (stream.exactPromptTokens ? stream.exactPromptTokens() : promptTokens);
+  if (translator.finished) return deps.resolver.settle(decision, { promptTokens: await billedPromptTokens(), completionTokens: deliveredTokens }, 'computed', status);
   if (!reported && deliveredTokens === 0) {
     // Nothing was generated (or nothing reached us) and the provider reported no usage:
     // nothing is charged without usage, and the reservation is released.
@@ -120,7 +123,7 @@ async function settleStream(deps: StreamRelayDependencies, stream: StreamToRelay
   }
   // Ended early: the provider's prompt count when it gave one (Anthropic does at the start),
   // and at least the tokens we delivered.
-  const usage: TokenUsage = reported ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) } : { promptTokens, completionTokens: deliveredTokens };
+  const usage: TokenUsage = reported ? { ...reported, completionTokens: Math.max(reported.completionTokens, deliveredTokens) } : { promptTokens: await billedPromptTokens(), completionTokens: deliveredTokens };
   const settlement = await deps.resolver.settle(decision, usage, 'estimated', 'partial');
   deps.logger.warn({ requestId, why, costPico: settlement.costPico.toString() }, 'stream ended early; charged what was delivered');
   return settlement;

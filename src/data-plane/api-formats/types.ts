@@ -77,6 +77,12 @@ export interface ApiFormat {
   withCost(payload: SseOut, cost: CostFigures): SseOut | null;
   /** Called after a successful answer (e.g. to store a response for later turns). */
   completed?(completed: Completed): Promise<void>;
+  /**
+   * The real prompt tokens of a request body, yielding while it counts: what is billed when
+   * the provider reports no usage (the admission estimate is an upper bound above 8 KB of text).
+   * A format without it is billed its estimate.
+   */
+  countPromptTokensExact?(body: Record<string, unknown>): Promise<number>;
 }
 
 /** Dollar figures (decimal strings) added to a stream's usage event. */

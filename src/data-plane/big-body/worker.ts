@@ -8,11 +8,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import type { Deployment } from '../../config/load';
 import type { Principal } from '../../governance/records';
-import { countChatPromptTokensExact, countTextTokensExact } from '../../pricing/tokens';
+import { countTextTokensExact } from '../../pricing/tokens';
 import { GatewayError } from '../../shared/errors';
 import { chatFormat } from '../api-formats/chat';
 import { messagesFormat } from '../api-formats/messages';
-import { promptMessagesOf } from '../api-formats/messages/to-chat-request';
 import type { ApiFormat, FormatRequestContext, ParsedRequest } from '../api-formats/types';
 import { parseJsonBody } from '../http-io';
 import type { AnswerResult, AnswerTask, BigBodyRoute, BodyRef, BodyTask, CountTask, ErrorData, Head, PrepareResult, PrepareTask } from './protocol';
@@ -152,10 +151,9 @@ async function prepare(task: PrepareTask): Promise<PrepareResult> {
 
 /** The exact prompt tokens, as the route counts them (for billing when the provider reports no usage). */
 async function count(task: CountTask): Promise<number> {
-  const body = parseObject(task);
-  if (task.route === 'chat') return countChatPromptTokensExact(body.messages);
-  const tools = Array.isArray(body.tools) ? await countTextTokensExact(JSON.stringify(body.tools)) : 0;
-  return (await countChatPromptTokensExact(promptMessagesOf(body))) + tools;
+  const format = FORMATS[task.route];
+  if (!format.countPromptTokensExact) throw new Error(`no exact prompt count for ${task.route}`);
+  return format.countPromptTokensExact(parseObject(task));
 }
 
 async function answer(task: AnswerTask): Promise<AnswerResult> {

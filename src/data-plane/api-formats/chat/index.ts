@@ -3,7 +3,7 @@
  * Responses and Messages formats reach non-native deployments by translating through it.
  */
 import type { Deployment } from '../../../config/load';
-import { estimateChatPromptTokens } from '../../../pricing/tokens';
+import { countChatPromptTokensExact, estimateChatPromptTokens } from '../../../pricing/tokens';
 import { adapterFor } from '../../../providers/registry';
 import type { ChatContext, SseOut } from '../../../providers/types';
 import { GatewayError } from '../../../shared/errors';
@@ -66,6 +66,10 @@ export const chatFormat: ApiFormat = {
     validateChatBody(body);
     const state: ChatState = { clientWantsUsage: Boolean((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage) };
     return { stream: body.stream === true, promptTokens: estimateChatPromptTokens(body.messages), requestedMaxTokens: requestedMaxOf(body), state };
+  },
+
+  countPromptTokensExact(body) {
+    return countChatPromptTokensExact(body.messages);
   },
 
   exchange(context, parsed, deployment) {

@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Deployment } from '../../../config/load';
-import { countTextTokens, estimateChatPromptTokens } from '../../../pricing/tokens';
+import { countChatPromptTokensExact, countTextTokens, countTextTokensExact, estimateChatPromptTokens } from '../../../pricing/tokens';
 import type { SseOut, UpstreamRequest } from '../../../providers/types';
 import type { GatewayError } from '../../../shared/errors';
 import { chatExchange, completionTextOf } from '../chat';
@@ -83,6 +83,11 @@ export const messagesFormat: ApiFormat = {
     validateMessagesBody(body);
     const state: MessagesState = { chatBody: isNativeMessages(deployment) ? null : toChatRequest(body) };
     return { stream: body.stream === true, promptTokens: promptTokensOf(body), requestedMaxTokens: body.max_tokens as number, state };
+  },
+
+  async countPromptTokensExact(body) {
+    const tools = Array.isArray(body.tools) ? await countTextTokensExact(JSON.stringify(body.tools)) : 0;
+    return (await countChatPromptTokensExact(promptMessagesOf(body))) + tools;
   },
 
   exchange(context, parsed, deployment) {
