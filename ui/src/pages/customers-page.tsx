@@ -71,14 +71,19 @@ export function CustomersPage({ params }: { params: URLSearchParams }) {
   const [updated, setUpdated] = useState<Record<string, number>>({});
   const filterKey = JSON.stringify(filters);
 
+  // Filters change faster than answers come back (a sort by spend is slower than a tier
+  // filter): only the newest load may show its answer, or an older one lands last.
+  const loadSeq = useRef(0);
   const load = useCallback(async () => {
     const current = JSON.parse(filterKey) as Filters;
+    const seq = ++loadSeq.current;
     try {
       const data = await graphql<{ customers: CustomerPage }>(CUSTOMERS, variables(current, PAGE_SIZE, (current.page - 1) * PAGE_SIZE));
+      if (seq !== loadSeq.current) return;
       setPage(data.customers);
       setError(null);
     } catch (caught) {
-      setError(caught);
+      if (seq === loadSeq.current) setError(caught);
     }
   }, [graphql, filterKey]);
   useEffect(() => void load(), [load]);
