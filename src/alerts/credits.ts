@@ -12,7 +12,7 @@ import type { SpendRecord } from '../ledger/types';
 import { picoToDecimalString } from '../shared/money';
 import { loadCreditStates } from '../store/credit-store';
 import { eventIdFor } from '../webhooks/payloads';
-import type { DetectedAlert } from './detector';
+import { recordNewAlerts, type DetectedAlert } from './detector';
 
 export async function detectCreditAlerts(transaction: Knex.Transaction, inserted: SpendRecord[], lowThreshold: number, now: Date): Promise<DetectedAlert[]> {
   const lastRecord = new Map<string, SpendRecord>();
@@ -62,31 +62,7 @@ export async function detectCreditAlerts(transaction: Knex.Transaction, inserted
     if (remaining * 1_000_000n <= granted * lowPpm) fire('credits_low', lowThreshold);
     if (remaining <= 0n) fire('credits_exhausted', 0);
   }
-  if (!candidates.length) return [];
-  const rows = candidates.map(({ event, thresholdKey }, seq) => ({
-    seq,
-    event_id: event.eventId,
-    customer_id: event.customerId,
-    type: event.type,
-    threshold_key: thresholdKey,
-    period_start: new Date(event.periodStartMs).toISOString(),
-    spend_pico: event.spendPico.toString(),
-    max_budget_pico: event.maxBudgetPico!.toString(),
-    request_id: event.requestId,
-    created_at: new Date(atMs).toISOString(),
-  }));
-  const result = await transaction.raw(
-    `insert into budget_alerts (event_id, customer_id, type, threshold_key, period_start, budget_id, spend_pico, max_budget_pico, soft_budget_pico, request_id, created_at)
-     select event_id, customer_id, type, threshold_key, period_start, null, spend_pico, max_budget_pico, null, request_id, created_at
-     from jsonb_to_recordset(?::jsonb) as x(seq int, event_id text, customer_id text, type text, threshold_key text, period_start timestamptz,
-       spend_pico bigint, max_budget_pico bigint, request_id text, created_at timestamptz)
-     order by seq
-     on conflict do nothing
-     returning event_id`,
-    [JSON.stringify(rows)],
-  );
-  const fired = new Set((result.rows as { event_id: string }[]).map((row) => row.event_id));
-  return candidates.filter(({ event }) => fired.has(event.eventId));
+  return recordNewAlerts(transaction, candidates);
 }
 
 /** For log lines: a credit alert's balance. */

@@ -127,32 +127,7 @@ export class BudgetAlertDetector {
     }
     if (!candidates.length) return { budgets, alerts: [] };
 
-    const rows = candidates.map(({ event, thresholdKey }, seq) => ({
-      seq,
-      event_id: event.eventId,
-      customer_id: event.customerId,
-      type: event.type,
-      threshold_key: thresholdKey,
-      period_start: new Date(event.periodStartMs).toISOString(),
-      budget_id: event.budgetId,
-      spend_pico: event.spendPico.toString(),
-      max_budget_pico: event.maxBudgetPico?.toString() ?? null,
-      soft_budget_pico: event.softBudgetPico?.toString() ?? null,
-      request_id: event.requestId,
-      created_at: new Date(atMs).toISOString(),
-    }));
-    const insertedAlerts = await transaction.raw(
-      `insert into budget_alerts (event_id, customer_id, type, threshold_key, period_start, budget_id, spend_pico, max_budget_pico, soft_budget_pico, request_id, created_at)
-       select event_id, customer_id, type, threshold_key, period_start, budget_id, spend_pico, max_budget_pico, soft_budget_pico, request_id, created_at
-       from jsonb_to_recordset(?::jsonb) as x(seq int, event_id text, customer_id text, type text, threshold_key text, period_start timestamptz,
-         budget_id text, spend_pico bigint, max_budget_pico bigint, soft_budget_pico bigint, request_id text, created_at timestamptz)
-       order by seq
-       on conflict do nothing
-       returning event_id`,
-      [JSON.stringify(rows)],
-    );
-    const fired = new Set((insertedAlerts.rows as { event_id: string }[]).map((row) => row.event_id));
-    return { budgets, alerts: candidates.filter(({ event }) => fired.has(event.eventId)) };
+    return { budgets, alerts: await recordNewAlerts(transaction, candidates) };
   }
 
   /** After the commit: one log line and one bus event per alert. */
@@ -165,4 +140,39 @@ export class BudgetAlertDetector {
       this.bus.publish(event);
     }
   }
+}
+
+/**
+ * Records the candidate alerts in `budget_alerts` in one statement and returns those that
+ * were new: its once-per-period key makes an alert already fired (by this batch's retry, or
+ * another process) a no-op. Budget and credit alerts alike.
+ */
+export async function recordNewAlerts(transaction: Knex.Transaction, candidates: DetectedAlert[]): Promise<DetectedAlert[]> {
+  if (!candidates.length) return [];
+  const rows = candidates.map(({ event, thresholdKey }, seq) => ({
+    seq,
+    event_id: event.eventId,
+    customer_id: event.customerId,
+    type: event.type,
+    threshold_key: thresholdKey,
+    period_start: new Date(event.periodStartMs).toISOString(),
+    budget_id: event.budgetId,
+    spend_pico: event.spendPico.toString(),
+    max_budget_pico: event.maxBudgetPico?.toString() ?? null,
+    soft_budget_pico: event.softBudgetPico?.toString() ?? null,
+    request_id: event.requestId,
+    created_at: new Date(event.atMs).toISOString(),
+  }));
+  const inserted = await transaction.raw(
+    `insert into budget_alerts (event_id, customer_id, type, threshold_key, period_start, budget_id, spend_pico, max_budget_pico, soft_budget_pico, request_id, created_at)
+     select event_id, customer_id, type, threshold_key, period_start, budget_id, spend_pico, max_budget_pico, soft_budget_pico, request_id, created_at
+     from jsonb_to_recordset(?::jsonb) as x(seq int, event_id text, customer_id text, type text, threshold_key text, period_start timestamptz,
+       budget_id text, spend_pico bigint, max_budget_pico bigint, soft_budget_pico bigint, request_id text, created_at timestamptz)
+     order by seq
+     on conflict do nothing
+     returning event_id`,
+    [JSON.stringify(rows)],
+  );
+  const fired = new Set((inserted.rows as { event_id: string }[]).map((row) => row.event_id));
+  return candidates.filter(({ event }) => fired.has(event.eventId));
 }
