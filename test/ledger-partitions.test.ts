@@ -11,7 +11,7 @@ import { freshDataDir, graphql, startTestGateway, testConfigYaml } from './suppo
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 import type { RunningGateway } from '../src/server/gateway';
 import type { SpendRecord } from '../src/ledger/types';
-import { openDatabase, runMigrations } from '../src/store/database';
+import { loadMigrator, openDatabase, runMigrations } from '../src/store/database';
 import { dayStartMs, partitionName } from '../src/ledger/partitions';
 import { reportQuery } from '../src/services/spend';
 import { dollarsToPico } from '../src/shared/money';
@@ -286,7 +286,7 @@ describe.each(['pglite', 'postgresql'] as const)('the migration to the partition
   it('keeps every existing row, in a partition of its day, and builds the rollups from them', async () => {
     const db = await openDatabase({ databaseUrl: database?.url, dataDir: freshDataDir(), migrate: false });
     try {
-      await db.orm.getMigrator().up({ to: 'Migration20261128170416' }); // the ledger before partitioning
+      await (await loadMigrator(db.orm)).up({ to: 'Migration20261128170416' }); // the ledger before partitioning
       const knex = db.orm.em.getConnection().getKnex();
       const old = [
         ['old-1', 'legacy', 'm1', '2026-11-28T23:59:59.999Z', 5],

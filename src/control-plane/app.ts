@@ -17,6 +17,7 @@ import type { Logger } from '../observability/logger';
 import type { Services } from '../services';
 import { GatewayError, isGatewayError } from '../shared/errors';
 import { bearerToken } from '../data-plane/http-io';
+import { adminPrincipal } from './admin-auth';
 import type { GraphQLContext } from './graphql/context';
 import { allValidationRules, costWithVariables, DEFAULT_GRAPHQL_LIMITS, limitRules, startTimeBudget, variableCostGuard, type GraphQLLimits } from './graphql/limits';
 import { nulGuard } from './graphql/nul-guard';
@@ -40,15 +41,6 @@ export interface ControlPlane {
 const CONTROL_PLANE_ROOTS = new Set(['customer', 'end_user', 'budget', 'key', 'spend', 'health', 'graphql', 'exporters']);
 
 /** Resolves the caller of a control-plane request; null when the key may not administer. */
-export function adminPrincipal(registry: Registry, bearer: string | null): { principal: Principal | null; error: GatewayError | null } {
-  const principal = registry.authenticate(bearer);
-  if (!principal) return { principal: null, error: new GatewayError('unauthorized', 'Authentication failed: pass an admin key as "Authorization: Bearer <key>".') };
-  if (principal.scope !== 'admin') {
-    return { principal: null, error: new GatewayError('unauthorized', 'This key is scoped to inference; control-plane routes need the master key or an admin key.') };
-  }
-  return { principal, error: null };
-}
-
 function renderError(response: Response, error: GatewayError): void {
   response.status(error.status).set(error.headers);
   if (response.locals.envelope === 'detail') response.json({ detail: { error: error.message } });

@@ -3,7 +3,6 @@
  * SDK, OpenMeter CloudEvents over HTTP (undici, with hard timeouts). Each returns success or
  * a short error to retry with; neither retries by itself (the outbox does, with backoff).
  */
-import Stripe from 'stripe';
 import { Agent, request } from 'undici';
 import type { ClaimedExport } from './outbox';
 import type { StripeMeterEventBody } from './payloads';
@@ -32,19 +31,23 @@ function describe(error: unknown): string {
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
-export class StripeSender implements ExportSender {
-  private readonly stripe: Stripe;
+/** The SDK (some 200 modules) is loaded with the first send, not by every process at start. */
+async function newStripeClient(settings: StripeExporterSettings) {
+  const { default: Stripe } = await import('stripe');
+  return new Stripe(settings.apiKey, {
+    host: settings.host,
+    port: settings.port,
+    protocol: settings.protocol,
+    timeout: settings.timeoutMs,
+    // Retries belong to the outbox (durable, with backoff); the identifier dedupes them at Stripe.
+    maxNetworkRetries: 0,
+  });
+}
 
-  constructor(private readonly settings: StripeExporterSettings) {
-    this.stripe = new Stripe(settings.apiKey, {
-      host: settings.host,
-      port: settings.port,
-      protocol: settings.protocol,
-      timeout: settings.timeoutMs,
-      // Retries belong to the outbox (durable, with backoff); the identifier dedupes them at Stripe.
-      maxNetworkRetries: 0,
-    });
-  }
+export class StripeSender implements ExportSender {
+  private client: Promise<Awaited<ReturnType<typeof newStripeClient>>> | null = null;
+
+  constructor(private readonly settings: StripeExporterSettings) {}
 
   async send(item: ClaimedExport): Promise<ExportAttempt> {
     if (!item.stripeCustomerId) {
@@ -52,7 +55,8 @@ export class StripeSender implements ExportSender {
     }
     const event = JSON.parse(item.body) as StripeMeterEventBody;
     try {
-      await this.stripe.billing.meterEvents.create({
+      this.client ??= newStripeClient(this.settings);
+      await (await this.client).billing.meterEvents.create({
         event_name: event.event_name,
         identifier: event.identifier,
         timestamp: event.timestamp,

@@ -7,6 +7,8 @@
  * stalls the other requests. gpt-tokenizer (~7 MB/s here) takes most of a second to load:
  * the gateway loads it before it listens (loadTokenizer), not on a request.
  */
+import { readTiktokenRanks } from './tokenizer-ranks';
+
 type EncodeOptions = { disallowedSpecial?: Set<string> };
 type Tokenizer = { countTokens(text: string, options?: EncodeOptions): number };
 let tokenizer: Tokenizer | null = null;
@@ -25,10 +27,21 @@ const COUNT_PIECE_CHARS = ESTIMATE_EXACT_CHARS;
 /** CPU time one count may hold the event loop before letting others run. */
 const SLICE_MS = 2;
 
+/**
+ * Merge results the tokenizer remembers (its default, 100k, lets a busy process grow by tens of
+ * MB of cached words); the common words of a language fit in far fewer.
+ */
+const MERGE_CACHE_SIZE = 10_000;
+
 /** Loads the tokenizer (its rank tables) now, so that no request waits for it. */
 export function loadTokenizer(): Tokenizer {
+  if (tokenizer) return tokenizer;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  tokenizer ??= require('gpt-tokenizer') as Tokenizer;
+  const { GptEncoding } = require('gpt-tokenizer/cjs/GptEncoding') as typeof import('gpt-tokenizer/cjs/GptEncoding');
+  const ranks = readTiktokenRanks(require.resolve('gpt-tokenizer/data/o200k_base.tiktoken'));
+  const encoding = GptEncoding.getEncodingApi('o200k_base', () => ranks);
+  encoding.setMergeCacheSize(MERGE_CACHE_SIZE);
+  tokenizer = encoding;
   return tokenizer;
 }
 

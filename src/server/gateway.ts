@@ -8,8 +8,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, type GatewayConfig } from '../config/load';
-import { adminPrincipal, createControlPlane, type ControlPlane } from '../control-plane/app';
-import { OpenSubscriptions } from '../control-plane/graphql/subscriptions';
+import { adminPrincipal } from '../control-plane/admin-auth';
+import type { ControlPlane } from '../control-plane/app';
+import { OpenSubscriptions } from '../control-plane/graphql/open-subscriptions';
 import { ControlPlaneForwarder } from '../data-plane/control-forwarder';
 import { ConnectionGuard, serverTimeoutOptions } from './connections';
 import { InferenceHandler } from '../data-plane/inference';
@@ -238,7 +239,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   connections = new ConnectionGuard(server, config.connectionLimits, logger);
   if (controlForwarder) server.on('upgrade', (request, socket, head) => controlForwarder.upgrade(request, socket, head));
-  else controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, limits: config.graphqlLimits, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
+  else {
+    // Loaded here, not imported: a proxy never needs the GraphQL stack and Express (about a
+    // thousand modules and tens of MB it would otherwise hold).
+    const { createControlPlane } = await import('../control-plane/app.js');
+    controlPlane = await createControlPlane({ services, registry, httpServer: server, logger, limits: config.graphqlLimits, live: { spend: events, budget: budgetEvents, subscriberQueueLimit: options.subscriberQueueLimit, open: openSubscriptions } });
+  }
   ledger.start();
   inFlight.start();
   alerting.start();

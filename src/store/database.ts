@@ -3,14 +3,12 @@
  * PGlite (PostgreSQL in WASM) under the data dir, reached through pglite-socket so MikroORM's
  * ordinary `pg` driver, the same SQL and the same migrations serve both (STACK.md §P4).
  */
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync, readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { MikroORM } from '@mikro-orm/postgresql';
-import { Migrator } from '@mikro-orm/migrations';
+import { MikroORM, type IMigrator } from '@mikro-orm/postgresql';
 import { ALL_ENTITIES } from './entities';
-import { migrationsList } from '../../migrations';
 
 export interface Database {
   orm: MikroORM;
@@ -58,18 +56,50 @@ async function initOrm(clientUrl: string, poolMax: number, options: DatabaseOpti
   return MikroORM.init({
     clientUrl,
     entities: ALL_ENTITIES,
-    extensions: [Migrator],
     debug: options.debug ?? false,
     logger: options.log ?? (() => undefined),
     allowGlobalContext: false,
     pool: { min: 0, max: poolMax },
-    migrations: { migrationsList, tableName: 'tollgate_migrations', transactional: true, allOrNothing: true, snapshot: false },
+    // The migration classes and the migrator (umzug and its ~300 modules) are loaded only when
+    // one is pending: runMigrations.
+    migrations: { tableName: MIGRATIONS_TABLE, transactional: true, allOrNothing: true, snapshot: false },
     discovery: { warnWhenNoEntities: false },
   });
 }
 
+const MIGRATIONS_TABLE = 'tollgate_migrations';
+/** Where the compiled (dist/migrations) or source (migrations/) migration files are. */
+const MIGRATIONS_DIR = join(__dirname, '../../migrations');
+
+/** The migrations this build has, by file name, without loading them. */
+function migrationNames(): string[] {
+  return readdirSync(MIGRATIONS_DIR).flatMap((file) => /^(Migration\d+)\.(?:js|ts)$/.exec(file)?.[1] ?? []);
+}
+
+async function pendingMigrations(orm: MikroORM): Promise<boolean> {
+  let applied: Set<string>;
+  try {
+    const rows = await orm.em.getConnection().execute<{ name: string }[]>(`select name from ${MIGRATIONS_TABLE}`);
+    applied = new Set(rows.map((row) => row.name));
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return true; // undefined_table: a new database
+    throw error;
+  }
+  return migrationNames().some((name) => !applied.has(name));
+}
+
+/** Applies the pending migrations; a store that has them all costs one read. */
 export async function runMigrations(orm: MikroORM): Promise<void> {
-  await orm.getMigrator().up();
+  if (!(await pendingMigrations(orm))) return;
+  await (await loadMigrator(orm)).up();
+}
+
+/** The migrator with this build's migrations, loaded on first use. */
+export async function loadMigrator(orm: MikroORM): Promise<IMigrator> {
+  const [{ Migrator }, { migrationsList }] = await Promise.all([import('@mikro-orm/migrations'), import('../../migrations/index.js')]);
+  Object.assign(orm.config.get('migrations'), { migrationsList });
+  Migrator.register(orm);
+  return orm.getMigrator();
 }
 
 interface EmbeddedPostgres {

@@ -10,6 +10,7 @@ import type { BudgetEventBus, SpendEventBus } from '../../ledger/events';
 import type { BudgetEvent, SpendEvent } from '../../ledger/types';
 import { picoToDollars } from '../../shared/money';
 import type { GraphQLContext } from './context';
+import type { OpenSubscriptions } from './open-subscriptions';
 import { FellBehind, SubscriberQueue, SUBSCRIBER_QUEUE_LIMIT } from './subscriber-queue';
 
 /** The buses subscriptions read from, handed to the graphql-ws context by the control plane. */
@@ -20,25 +21,6 @@ export interface LiveEvents {
   subscriberQueueLimit?: number;
   /** Counts the subscriptions open (for metrics). */
   open?: OpenSubscriptions;
-}
-
-/** How many subscriptions are listening on the buses now. */
-export class OpenSubscriptions {
-  count = 0;
-
-  /** Wraps a bus subscription so it is counted while it listens. */
-  track<E>(subscribe: (listener: (event: E) => void) => () => void): (listener: (event: E) => void) => () => void {
-    return (listener) => {
-      const unsubscribe = subscribe(listener);
-      this.count++;
-      let counted = true;
-      return () => {
-        if (counted) this.count--;
-        counted = false;
-        unsubscribe();
-      };
-    };
-  }
 }
 
 /** The bus subscription of one GraphQL subscriber, counted when the live events count them. */
