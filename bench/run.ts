@@ -17,7 +17,8 @@
  * (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (redis://127.0.0.1:6379),
  * BENCH_BASELINES (1; 0 measures only the upstream directly and the floor), BENCH_WEBHOOKS (1; 0
  * runs Tollgate without the per-request `spend_tracked` webhook, to see its share), BENCH_CPU_PROF_DIR
- * (Tollgate runs under `node --cpu-prof` writing there; summarise with bench/profile-summary).
+ * (Tollgate runs under `node --cpu-prof` writing there; summarise with bench/profile-summary),
+ * BENCH_MODES (`json,sse`; one of them alone, e.g. to profile it).
  */
 import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -37,6 +38,8 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BASELINES = process.env.BENCH_BASELINES !== '0';
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF_DIR;
 const WEBHOOKS = process.env.BENCH_WEBHOOKS !== '0';
+/** Which loads to run (both by default; one alone to profile it). */
+const MODES = (process.env.BENCH_MODES ?? 'json,sse').split(',') as Mode[];
 const KEY = 'sk-bench';
 const TOLLGATE_BIN = join(__dirname, '../../bin/tollgate.js');
 
@@ -222,13 +225,15 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
     '|---|---|---|---|---|',
   ];
   for (const target of [...new Set(rows.map((r) => r.target))].filter((t) => t !== 'direct upstream')) {
-    const json = rows.find((r) => r.target === target && r.mode === 'json')!;
-    const sse = rows.find((r) => r.target === target && r.mode === 'sse')!;
-    const ratio = (row: Row) => (row.cpuMsPerRequest / floor(row.mode).cpuMsPerRequest).toFixed(1);
+    const json = rows.find((r) => r.target === target && r.mode === 'json');
+    const sse = rows.find((r) => r.target === target && r.mode === 'sse');
+    const cell = (row: Row | undefined, show: (row: Row) => string) => (row ? show(row) : '—');
+    const cpu = (row: Row) => row.cpuMsPerRequest.toFixed(3);
+    const ratio = (row: Row) => `${(row.cpuMsPerRequest / floor(row.mode).cpuMsPerRequest).toFixed(1)}×`;
     const added = (row: Row) => `+${(row.probeMs - direct(row.mode).probeMs).toFixed(2)} ms`;
     const mem = memory.find((m) => m.target === target);
     lines.push(
-      `| ${target} | ${json.cpuMsPerRequest.toFixed(3)} / ${sse.cpuMsPerRequest.toFixed(3)} (${ratio(json)}× / ${ratio(sse)}×) | ${json.rps} / ${sse.rps} | ${added(json)} / ${added(sse)} | ${mem ? `${Math.round(mem.idleMb)} → ${Math.round(mem.peakMb)} MB` : '—'} |`,
+      `| ${target} | ${cell(json, cpu)} / ${cell(sse, cpu)} (${cell(json, ratio)} / ${cell(sse, ratio)}) | ${cell(json, (r) => String(r.rps))} / ${cell(sse, (r) => String(r.rps))} | ${cell(json, added)} / ${cell(sse, added)} | ${mem ? `${Math.round(mem.idleMb)} → ${Math.round(mem.peakMb)} MB` : '—'} |`,
     );
   }
   return lines.join('\n') + '\n';
@@ -250,15 +255,15 @@ async function main(): Promise<void> {
   const memory: MemoryRow[] = [];
   for (const target of baselines) {
     const idleMb = rssMegabytes(target.pid);
-    for (const mode of ['json', 'sse'] as const) rows.push(await measure(target, mode));
+    for (const mode of MODES) rows.push(await measure(target, mode));
     if (target.name !== 'direct upstream') memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
   }
   const spend: Record<string, number> = {};
   for (const config of CONFIGS) {
     const run = await startTollgate(config, upstream.url);
     // Warm-up (JIT, tokenizer, first customers) so the first measured cell is not penalised.
-    await measure(run.target, 'json');
-    for (const mode of ['json', 'sse'] as const) rows.push(await measure(run.target, mode));
+    await measure(run.target, MODES[0]!);
+    for (const mode of MODES) rows.push(await measure(run.target, mode));
     memory.push(run.memory());
     const customers = (await (await fetch(`${run.target.url}/customer/list?page_size=1000`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { user_id: string; spend: number }[];
     spend[config] = customers.filter((c) => c.user_id.startsWith('bench-customer-')).reduce((sum, c) => sum + c.spend, 0);

@@ -15,6 +15,8 @@ export interface UpstreamResponse {
   text?(): Promise<string>;
   /** Stops reading and frees the connection (client left, or we are done). */
   destroy(): void;
+  /** True when part of the body came with the headers (it is already buffered). */
+  bodyArrived?(): boolean;
 }
 
 export interface ForwardOptions {
@@ -52,6 +54,7 @@ export class UndiciForwarder implements Forwarder {
       body,
       text: () => body.text(),
       destroy: () => body.destroy(),
+      bodyArrived: () => body.readableLength > 0,
     };
   }
 

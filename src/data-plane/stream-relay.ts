@@ -57,7 +57,9 @@ export async function relayStream(deps: StreamRelayDependencies, stream: StreamT
     // The cost is known only at the end of a stream: in the usage event, and as a trailer.
     trailer: COST_HEADER,
   });
-  response.flushHeaders();
+  // The client gets the headers at once, so it knows the stream started; when the first
+  // events came with the upstream's headers they leave together, in one write.
+  if (!upstream.bodyArrived?.()) response.flushHeaders();
   const held: SseOut[] = [];
   const probe = { cost: '0', budgetRemaining: null };
   const secrets = { sentHeaders: exchange.request.headers, secrets: deps.secrets ?? [] };
@@ -76,7 +78,13 @@ export async function relayStream(deps: StreamRelayDependencies, stream: StreamT
     for await (const chunk of upstream.body) {
       if (response.destroyed) break;
       let writable = true;
-      for (const event of parser.push(chunk)) writable = emit(translator.onEvent(event)) && writable;
+      // The events of one upstream chunk leave in one socket write, not one write each.
+      response.cork();
+      try {
+        for (const event of parser.push(chunk)) writable = emit(translator.onEvent(event)) && writable;
+      } finally {
+        response.uncork();
+      }
       if (!writable) await drained(response);
     }
     if (!response.destroyed) for (const event of parser.end()) emit(translator.onEvent(event));
@@ -97,11 +105,14 @@ export async function relayStream(deps: StreamRelayDependencies, stream: StreamT
   const settlement = await settleStream(deps, stream, translator, why);
   const figures = { cost: picoToDecimalString(settlement?.chargePico ?? 0n), budgetRemaining: settlement?.budgetRemainingPico != null ? picoToDecimalString(settlement.budgetRemainingPico) : null };
   const tail = failure || translator.errored ? held : [...held, ...translator.finish()];
+  if (!failure && !translator.errored && !why) await stream.onCompleted(translator);
+  // The held events, the trailer and the stream's end: one socket write.
+  response.cork();
   for (const payload of tail) writeEvent(response, format.withCost(payload, figures) ?? payload);
   if (failure) for (const payload of format.streamError(failure)) writeEvent(response, payload);
-  else if (!translator.errored && !why) await stream.onCompleted(translator);
   response.addTrailers({ [COST_HEADER]: figures.cost });
   response.end();
+  response.uncork();
 }
 
 /** `why` is null for a stream that ended normally, else the reason it ended early. */

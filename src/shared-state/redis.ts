@@ -175,6 +175,8 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
     try {
       await redis.connect();
       reconnectWhenSilent(redis, commandTimeout);
+      if (redis instanceof Redis) oneWritePerTurn(redis);
+      else redis.on('+node', (node: Redis) => oneWritePerTurn(node));
       return withScripts(redis);
     } catch (error) {
       redis.disconnect();
@@ -182,6 +184,33 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
+}
+
+/**
+ * The commands one turn of the event loop issues go out in one socket write: the connection
+ * is corked at the turn's first command and uncorked once the turn's I/O callbacks have run
+ * (setImmediate). Under load a write per admission and per settlement was the gateway's
+ * largest single CPU cost (bench/profiles/README.md); ioredis's own auto-pipelining flushes
+ * on process.nextTick, that is after each request's callback, so it batches nothing here.
+ * Each command keeps its own reply, error and timeout (started when it is issued).
+ */
+function oneWritePerTurn(redis: Redis): void {
+  const send = redis.sendCommand.bind(redis);
+  let corked: { uncork(): void } | null = null;
+  redis.sendCommand = ((command: Parameters<Redis['sendCommand']>[0], stream?: Parameters<Redis['sendCommand']>[1]) => {
+    // A pipeline (stream given) writes its commands at once already; a connection not ready
+    // does not write at all.
+    if (!corked && !stream && redis.status === 'ready' && redis.stream) {
+      const socket = redis.stream;
+      socket.cork();
+      corked = socket;
+      setImmediate(() => {
+        corked = null;
+        socket.uncork();
+      });
+    }
+    return send(command, stream);
+  }) as Redis['sendCommand'];
 }
 
 /**
