@@ -40,6 +40,42 @@ function knexOf(orm: MikroORM): Knex {
   return orm.em.getConnection().getKnex();
 }
 
+/** A statement each pooled connection parses and plans once, then only executes. */
+interface PreparedStatement {
+  name: string;
+  text: string;
+}
+
+/** The miss lookup: a customer and its latest stored counter per scope. */
+const FIND_CUSTOMER: PreparedStatement = {
+  name: 'tollgate_find_customer',
+  text: `select ${COLUMNS},
+           (select coalesce(json_agg(json_build_object('scope', s.scope, 'period_start', s.period_start, 'spend_pico', s.spend_pico::text)), '[]'::json)
+            from (select distinct on (scope) scope, period_start, spend_pico from spend_counters
+                  where customer_id = c.user_id order by scope, period_start desc) s) as counters
+         from customers c where c.user_id = $1`,
+};
+
+/**
+ * Runs a named statement on a pooled connection: a miss is on a request's path, and parsing
+ * and planning this query cost about as much as executing it (~0.35 ms of ~0.8 ms measured at
+ * 10M customers). knex sends every query unnamed, so this goes to the pg client itself.
+ */
+async function preparedQuery(orm: MikroORM, statement: PreparedStatement, values: unknown[]): Promise<{ rows: unknown[] }> {
+  const client = knexOf(orm).client as unknown as PgPool;
+  const connection = await client.acquireConnection();
+  try {
+    return await connection.query({ name: statement.name, text: statement.text, values });
+  } finally {
+    client.releaseConnection(connection);
+  }
+}
+
+interface PgPool {
+  acquireConnection(): Promise<{ query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }> }>;
+  releaseConnection(connection: unknown): void;
+}
+
 /**
  * The cache's source: one indexed read per customer, which also brings the customer's latest
  * stored period counters, seeded into the spend book where it lacks them. That is what the
@@ -53,14 +89,7 @@ export class StoredCustomers implements CustomerSource {
   ) {}
 
   async find(userId: string): Promise<CustomerRecord | null> {
-    const result = await knexOf(this.orm).raw(
-      `select ${COLUMNS},
-         (select coalesce(json_agg(json_build_object('scope', s.scope, 'period_start', s.period_start, 'spend_pico', s.spend_pico::text)), '[]'::json)
-          from (select distinct on (scope) scope, period_start, spend_pico from spend_counters
-                where customer_id = c.user_id order by scope, period_start desc) s) as counters
-       from customers c where c.user_id = ?`,
-      [userId],
-    );
+    const result = await preparedQuery(this.orm, FIND_CUSTOMER, [userId]);
     const row = result.rows[0] as (CustomerRow & { counters: { scope: string; period_start: string; spend_pico: string }[] }) | undefined;
     if (!row) return null;
     const record = recordOf(row);
