@@ -110,7 +110,8 @@ async function seedHistory(url: string, customers: number): Promise<void> {
     await client.query(`update spend_counters set spend_pico = 2000000000000000 where customer_id in (select 'cust-' || lpad((g * $1)::text, 8, '0') from generate_series(1, 20) g)`, [3 * Math.floor(customers / 63)]);
     // As autovacuum leaves a table in service: hint bits and visibility map set (a bulk load
     // that is only analyzed makes every first read of a page write it back).
-    await client.query('vacuum (analyze) customers; vacuum (analyze) spend_counters; vacuum (analyze) spend_rollups; vacuum (analyze) spend_rollups_daily; vacuum (analyze) spend_rollups_by_model');
+    // (One statement each: VACUUM cannot run in a multi-statement string.)
+    for (const table of ['customers', 'spend_counters', 'spend_rollups', 'spend_rollups_daily', 'spend_rollups_by_model']) await client.query(`vacuum (analyze) ${table}`);
     console.error('seeded 90 days of rollups');
   });
 }
