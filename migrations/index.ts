@@ -16,6 +16,7 @@ import { Migration20261201110000 } from './Migration20261201110000';
 import { Migration20261201120000 } from './Migration20261201120000';
 import { Migration20261201121000 } from './Migration20261201121000';
 import { Migration20261201123000 } from './Migration20261201123000';
+import { Migration20261201130000 } from './Migration20261201130000';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261128164407', class: Migration20261128164407 },
@@ -30,4 +31,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201120000', class: Migration20261201120000 },
   { name: 'Migration20261201121000', class: Migration20261201121000 },
   { name: 'Migration20261201123000', class: Migration20261201123000 },
+  { name: 'Migration20261201130000', class: Migration20261201130000 },
 ];

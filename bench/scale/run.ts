@@ -269,6 +269,8 @@ async function main(): Promise<void> {
       customers_status_blocked: '{ customers(first: 50, status: blocked) { nodes { id } } }',
       customers_status_over_budget: '{ customers(first: 50, status: over_budget) { nodes { id } } }',
       customers_status_active: '{ customers(first: 50, status: active) { nodes { id } } }',
+      // The budgets page: each tier's customer count (a third of all customers on 10 tiers).
+      budgets_with_customer_counts: '{ budgets { id customerCount } }',
     };
     const failed: Record<string, string> = {};
     for (const [label, query] of Object.entries(reports)) {

@@ -50,25 +50,25 @@ export class BudgetService {
   }
 
   /**
-   * Customers linked to each budget, counted by the store in one grouped query on the
-   * customers' budget_id index: the count is asked for a page of budgets at a time, and it
-   * waits on the database rather than scanning every customer on the event loop.
+   * Customers linked to each budget, read from the counts triggers keep on `customers`
+   * (Migration20261201130000): a read costs a few rows per budget however many customers
+   * there are.
    */
   async customerCounts(budgetIds: readonly string[]): Promise<Map<string, number>> {
     const counts = new Map(budgetIds.map((id) => [id, 0]));
     if (!budgetIds.length) return counts;
+    // The default budget applies to every customer without a budget of its own ('' here): they count too.
+    const defaultId = this.ctx.registry.defaultBudgetId;
+    const keys = [...new Set(budgetIds)].concat(defaultId !== null && counts.has(defaultId) ? [''] : []);
     const knex = this.ctx.orm.em.getConnection().getKnex();
     const result = await knex.raw(
-      `select budget_id, count(*)::int as customers from customers
+      `select budget_id, sum(customers)::bigint::text as customers from budget_customer_counts
        where budget_id = any(array(select jsonb_array_elements_text(?::jsonb))) group by budget_id`,
-      [JSON.stringify([...new Set(budgetIds)])],
+      [JSON.stringify(keys)],
     );
-    for (const row of result.rows as { budget_id: string; customers: number }[]) counts.set(row.budget_id, Number(row.customers));
-    // The default budget applies to every customer without a budget of its own: they count too.
-    const defaultId = this.ctx.registry.defaultBudgetId;
-    if (defaultId !== null && counts.has(defaultId)) {
-      const unlinked = await knex.raw('select count(*)::int as customers from customers where budget_id is null');
-      counts.set(defaultId, counts.get(defaultId)! + Number((unlinked.rows as { customers: number }[])[0]!.customers));
+    for (const row of result.rows as { budget_id: string; customers: string }[]) {
+      const id = row.budget_id === '' ? defaultId! : row.budget_id;
+      counts.set(id, (counts.get(id) ?? 0) + Number(row.customers));
     }
     return counts;
   }
