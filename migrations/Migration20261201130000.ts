@@ -37,11 +37,11 @@ export class Migration20261201130000 extends Migration {
     this.addSql(`create or replace function tollgate_count_retiered_customers() returns trigger language plpgsql as $$
       begin
         perform tollgate_add_budget_counts((select coalesce(jsonb_agg(jsonb_build_object('budget_id', b, 'delta', n)), '[]') from
-          (select b, sum(n) as n from (
-             select coalesce(o.budget_id, '') as b, -1 as n from before_update o join after_update a using (user_id) where o.budget_id is distinct from a.budget_id
-             union all
-             select coalesce(a.budget_id, ''), 1 from before_update o join after_update a using (user_id) where o.budget_id is distinct from a.budget_id) moved
-           group by b) g));
+          (select moved.b, sum(moved.n) as n
+           from before_update o join after_update a using (user_id)
+           cross join lateral (values (coalesce(o.budget_id, ''), -1), (coalesce(a.budget_id, ''), 1)) as moved(b, n)
+           where o.budget_id is distinct from a.budget_id
+           group by moved.b) g));
         return null;
       end $$;`);
     this.addSql(`create or replace function tollgate_reset_budget_counts() returns trigger language plpgsql as $$

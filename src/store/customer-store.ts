@@ -62,7 +62,7 @@ const FIND_CUSTOMER: PreparedStatement = {
  * 10M customers). knex sends every query unnamed, so this goes to the pg client itself.
  */
 async function preparedQuery(orm: MikroORM, statement: PreparedStatement, values: unknown[]): Promise<{ rows: unknown[] }> {
-  const client = knexOf(orm).client as unknown as PgPool;
+  const client = knexOf(orm).client as unknown as KnexConnectionPool;
   const connection = await client.acquireConnection();
   try {
     return await connection.query({ name: statement.name, text: statement.text, values });
@@ -71,7 +71,8 @@ async function preparedQuery(orm: MikroORM, statement: PreparedStatement, values
   }
 }
 
-interface PgPool {
+/** The part of knex's client that lends out its pooled pg connections. */
+interface KnexConnectionPool {
   acquireConnection(): Promise<{ query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }> }>;
   releaseConnection(connection: unknown): void;
 }
