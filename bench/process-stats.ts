@@ -59,3 +59,22 @@ export function rssMegabytes(pid: number): number {
 export function peakRssMegabytes(pid: number): number {
   return processTree(pid).reduce((sum, member) => sum + statusField(member, 'VmHWM'), 0);
 }
+
+/**
+ * Waits until the tree has gone quiet: `quietWindows` windows of `windowMs` in a row, each
+ * using at most one clock tick of CPU. Work a load leaves behind (webhook deliveries, ledger
+ * flushes) is part of what its requests cost; reading CPU before it is done under-counts them.
+ * Resolves with the milliseconds waited (at most `timeoutMs`).
+ */
+export async function waitUntilQuiet(pid: number, { windowMs = 500, quietWindows = 2, timeoutMs = 180_000 } = {}): Promise<number> {
+  const started = Date.now();
+  let quiet = 0;
+  let before = cpuMilliseconds(pid);
+  while (quiet < quietWindows && Date.now() - started < timeoutMs) {
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const now = cpuMilliseconds(pid);
+    quiet = now - before <= 1000 / TICKS_PER_SECOND ? quiet + 1 : 0;
+    before = now;
+  }
+  return Date.now() - started;
+}

@@ -8,7 +8,8 @@
  * rpm and tpm limits checked and reserved on every request, metering, the ledger, a
  * `spend_tracked` webhook per request), once on the embedded store with in-process counters and
  * once on PostgreSQL with Redis counters, each over a store seeded with customers. For each
- * target: req/s, p50/p99, CPU ms per request of its process tree, RSS idle and peak.
+ * target: req/s, p50/p99, CPU ms per request of its process tree (including the work the load
+ * leaves behind, drained before CPU is read), RSS idle (settled) and peak.
  * Every target runs in a process of its own; autocannon and the probe run here. The floor is
  * measured again after Tollgate, and the ratios divide by the mean of its two runs.
  *
@@ -19,14 +20,15 @@
  * BENCH_BASELINES (1; 0 measures only the upstream directly and the floor), BENCH_WEBHOOKS (1; 0
  * runs Tollgate without the per-request `spend_tracked` webhook, to see its share), BENCH_CPU_PROF_DIR
  * (Tollgate runs under `node --cpu-prof` writing there; summarise with bench/profile-summary),
- * BENCH_MODES (`json,sse`; one of them alone, e.g. to profile it).
+ * BENCH_MODES (`json,sse`; one of them alone, e.g. to profile it), BENCH_IDLE_SETTLE_MS (30000: how long a
+ * gateway sits without work before its idle memory is read).
  */
 import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { cpuMilliseconds, peakRssMegabytes, rssMegabytes } from './process-stats';
+import { cpuMilliseconds, peakRssMegabytes, rssMegabytes, waitUntilQuiet } from './process-stats';
 import { probe } from './probe';
 import { createBenchDatabase, seedEmbedded, seedPostgres } from './seed';
 
@@ -61,7 +63,10 @@ interface Row {
   p99: number;
   errors: number;
   non2xx: number;
+  /** CPU of the load and of the work it left behind (drained before reading), per request. */
   cpuMsPerRequest: number;
+  /** How long the target kept working after the load ended (webhooks, ledger), ms. */
+  drainMs: number;
   /** Unloaded probe: median ms to the whole JSON body, or to the first SSE event. */
   probeMs: number;
   probeP90Ms: number;
@@ -69,9 +74,20 @@ interface Row {
 
 interface MemoryRow {
   target: string;
+  /** 3 s after ready: start-up's garbage and V8's grown young generation are still there. */
+  startMb?: number;
+  /** After IDLE_SETTLE_MS with nothing to do (V8's memory reducer has run), before any load. */
   idleMb: number;
   peakMb: number;
+  /** After the load, drained and left idle as long again. */
+  afterLoadMb?: number;
 }
+
+/**
+ * How long a gateway sits without work before its idle memory is read. V8 keeps the young
+ * generation start-up grew (to 32 MB) until its memory reducer runs, some 10–30 s into idleness.
+ */
+const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 30_000);
 
 const children: ChildProcess[] = [];
 
@@ -112,7 +128,9 @@ async function measure(target: Target, mode: Mode): Promise<Row> {
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
     requests: [{ setupRequest: (request) => ({ ...request, body: requestBody(mode, target.model, counter++) }) }],
   });
+  const drainMs = await waitUntilQuiet(target.pid);
   const cpu = cpuMilliseconds(target.pid) - cpuBefore;
+  // On a quiet target: "unloaded" is one request at a time with nothing else going on.
   const unloaded = await probe(target.url, (index) => requestBody(mode, target.model, index), { authorization: `Bearer ${KEY}` }, mode === 'sse');
   return {
     target: target.name,
@@ -123,6 +141,7 @@ async function measure(target: Target, mode: Mode): Promise<Row> {
     errors: result.errors,
     non2xx: result.non2xx,
     cpuMsPerRequest: result.requests.total ? cpu / result.requests.total : NaN,
+    drainMs,
     probeMs: unloaded.medianMs,
     probeP90Ms: unloaded.p90Ms,
   };
@@ -145,7 +164,7 @@ ${WEBHOOKS ? '  alerting: ["webhook"]\n' : ''}litellm_settings:
 
 interface GovernedRun {
   target: Target;
-  memory: () => MemoryRow;
+  memory: () => Promise<MemoryRow>;
   stop: () => Promise<void>;
 }
 
@@ -190,13 +209,19 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   }
   const { match: port, child } = await start(true);
   const url = `http://127.0.0.1:${port}`;
-  // Idle: started, budget made, nothing served yet; give start-up garbage a moment to go.
+  // Started, budget made, nothing served yet: once soon after ready, once settled.
   await new Promise((resolve) => setTimeout(resolve, 3000));
+  const startMb = rssMegabytes(child.pid!);
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
   const idleMb = rssMegabytes(child.pid!);
   const name = `tollgate ${config}${WEBHOOKS ? '' : ' (no webhook)'}`;
   return {
     target: { name, url, pid: child.pid!, model: 'bench-gpt' },
-    memory: () => ({ target: name, idleMb, peakMb: peakRssMegabytes(child.pid!) }),
+    memory: async () => {
+      await waitUntilQuiet(child.pid!);
+      await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+      return { target: name, startMb, idleMb, peakMb: peakRssMegabytes(child.pid!), afterLoadMb: rssMegabytes(child.pid!) };
+    },
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
@@ -218,6 +243,11 @@ const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 const FLOOR = 'bare node:http';
 const FLOOR_AGAIN = 'bare node:http (again, after Tollgate)';
 
+function memoryCell(mem: MemoryRow): string {
+  const extra = mem.startMb === undefined ? '' : ` (${Math.round(mem.startMb)}; ${Math.round(mem.afterLoadMb!)})`;
+  return `${Math.round(mem.idleMb)} → ${Math.round(mem.peakMb)} MB${extra}`;
+}
+
 /** The README table: each target against the `node:http` floor, in the same sitting. */
 function markdownReport(rows: Row[], memory: MemoryRow[], header: string): string {
   const floorRuns = (mode: Mode) => rows.filter((r) => (r.target === FLOOR || r.target === FLOOR_AGAIN) && r.mode === mode);
@@ -231,7 +261,7 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
     '',
     `Floor CPU per request, measured before and after Tollgate (ratios use the mean): ${MODES.map((mode) => `${mode} ${floorRuns(mode).map((r) => r.cpuMsPerRequest.toFixed(3)).join(' / ')} ms`).join(', ')}.`,
     '',
-    '| target | CPU ms/req JSON / SSE (× floor) | req/s JSON / SSE | added latency, unloaded: JSON total / SSE first event | RSS idle → peak |',
+    '| target | CPU ms/req JSON / SSE (× floor) | req/s JSON / SSE | added latency, unloaded: JSON total / SSE first event | RSS idle → peak (3 s after ready; idle after the load) |',
     '|---|---|---|---|---|',
   ];
   for (const target of [...new Set(rows.map((r) => r.target))].filter((t) => t !== 'direct upstream' && t !== FLOOR_AGAIN)) {
@@ -243,7 +273,7 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
     const added = (row: Row) => `+${(row.probeMs - direct(row.mode).probeMs).toFixed(2)} ms`;
     const mem = memory.find((m) => m.target === target);
     lines.push(
-      `| ${target} | ${cell(json, cpu)} / ${cell(sse, cpu)} (${cell(json, ratio)} / ${cell(sse, ratio)}) | ${cell(json, (r) => String(r.rps))} / ${cell(sse, (r) => String(r.rps))} | ${cell(json, added)} / ${cell(sse, added)} | ${mem ? `${Math.round(mem.idleMb)} → ${Math.round(mem.peakMb)} MB` : '—'} |`,
+      `| ${target} | ${cell(json, cpu)} / ${cell(sse, cpu)} (${cell(json, ratio)} / ${cell(sse, ratio)}) | ${cell(json, (r) => String(r.rps))} / ${cell(sse, (r) => String(r.rps))} | ${cell(json, added)} / ${cell(sse, added)} | ${mem ? memoryCell(mem) : '—'} |`,
     );
   }
   return lines.join('\n') + '\n';
@@ -274,7 +304,7 @@ async function main(): Promise<void> {
     // Warm-up (JIT, tokenizer, first customers) so the first measured cell is not penalised.
     await measure(run.target, MODES[0]!);
     for (const mode of MODES) rows.push(await measure(run.target, mode));
-    memory.push(run.memory());
+    memory.push(await run.memory());
     const customers = (await (await fetch(`${run.target.url}/customer/list?page_size=1000`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { user_id: string; spend: number }[];
     spend[config] = customers.filter((c) => c.user_id.startsWith('bench-customer-')).reduce((sum, c) => sum + c.spend, 0);
     await run.stop();
@@ -287,8 +317,8 @@ async function main(): Promise<void> {
 
   const header = `Tollgate benchmark, commit ${commit}, ${new Date().toISOString()}: ${CONNECTIONS} connections, ${SECONDS} s a cell, ${SEED_CUSTOMERS} customers seeded, ${cpus().length} cores, load average ${loadBefore[0]!.toFixed(2)} before / ${loadAfter[0]!.toFixed(2)} after`;
   console.log(`\n${header}`);
-  console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'probe ms': round(r.probeMs, 2), errors: r.errors, non2xx: r.non2xx })));
-  console.table(memory.map((m) => ({ target: m.target, 'idle MB': Math.round(m.idleMb), 'peak MB': Math.round(m.peakMb) })));
+  console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'probe ms': round(r.probeMs, 2), 'drain s': round(r.drainMs / 1000, 1), errors: r.errors, non2xx: r.non2xx })));
+  console.table(memory.map((m) => ({ target: m.target, 'start MB': m.startMb && Math.round(m.startMb), 'idle MB': Math.round(m.idleMb), 'peak MB': Math.round(m.peakMb), 'idle after load MB': m.afterLoadMb && Math.round(m.afterLoadMb) })));
   const report = markdownReport(rows, memory, header);
   console.log(report);
   console.log(`spend metered by Tollgate: ${JSON.stringify(spend)}`);

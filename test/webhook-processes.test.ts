@@ -122,3 +122,55 @@ describe('a Tollgate process killed with SIGKILL', () => {
     }
   });
 });
+
+describe('a gateway stopping with webhook deliveries claimed ahead', () => {
+  let receiver: WebhookReceiver;
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+    database = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await receiver?.stop();
+    await database?.drop();
+  });
+
+  it('hands the claimed but unsent deliveries back due at once, and its successor sends each once', { timeout: 60_000 }, async () => {
+    const pendingOf = () =>
+      queryDatabase<{ attempts: number; n: number; due: number }>(
+        database.url,
+        `select attempts, count(*)::int as n, count(*) filter (where next_attempt_at <= now())::int as due
+         from webhook_deliveries where status = 'pending' group by attempts order by attempts`,
+      );
+    receiver.mode = 'stall';
+    // Stopping waits for the attempts the receiver holds until they time out: long enough that
+    // none times out (and lets the next queued ones go) before the stop, short for the test.
+    const options = { yaml: webhookYaml({ ...FAST_RETRIES, webhook_timeout_ms: 8_000 }), databaseUrl: database.url, env: { WEBHOOK_URL: receiver.url } };
+    const first = await startTestGateway(options);
+    const client = openaiClient(`${first.url}/v1`);
+    for (let i = 0; i < 12; i++) spendOf(await chat(client, `ahead-${i % 3}`));
+    // All 12 claimed (attempts 1), though only the per-URL limit of 4 is in flight.
+    await expect.poll(async () => (await pendingOf()).find((row) => row.attempts === 1)?.n ?? 0, { timeout: 20_000, interval: 50 }).toBe(12);
+    await expect.poll(() => receiver.stalledCount, { timeout: 10_000 }).toBe(4);
+    await first.stop();
+    // The 4 attempts the receiver held timed out and wait for their retry; the 8 never sent
+    // are pending again as if never claimed, due now rather than after their lease.
+    const rows = await pendingOf();
+    expect(rows.find((row) => row.attempts === 0)).toEqual({ attempts: 0, n: 8, due: 8 });
+    expect(rows.find((row) => row.attempts === 1)?.n).toBe(4);
+
+    receiver.release(); // answers the held requests; they were abandoned on timeout anyway
+    const before = receiver.received.length;
+    const second = await startTestGateway(options);
+    try {
+      await waitForNoPendingDeliveries(second.url, 30_000);
+      const ids = receiver.received.slice(before).map((event) => event.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids.length).toBe(12);
+    } finally {
+      await second.stop();
+    }
+  });
+});

@@ -38,6 +38,8 @@ export interface AttemptResult {
   error: string | null;
   /** Delay before the next attempt when this one failed. */
   retryDelayMs: number;
+  /** When the attempt started (a claimed delivery may wait in its process's queue first). */
+  attemptedAt?: Date;
 }
 
 export interface DeliveryRow {
@@ -121,6 +123,23 @@ export async function claimDue(db: Queryable, url: string, limit: number, leaseM
 }
 
 /**
+ * Hands claimed deliveries that were never attempted back (a process stopping): due now, their
+ * attempt count as before the claim. A claim since taken over by another process is left.
+ */
+export async function releaseClaims(db: Queryable, deliveries: ClaimedDelivery[]): Promise<number> {
+  if (!deliveries.length) return 0;
+  const rows = deliveries.map((d) => ({ event_id: d.eventId, url: d.url, attempts: d.attempts }));
+  const result = await db.raw(
+    `update webhook_deliveries d
+     set attempts = d.attempts - 1, next_attempt_at = now()
+     from jsonb_to_recordset(?::jsonb) as x(event_id text, url text, attempts int)
+     where d.event_id = x.event_id and d.url = x.url and d.attempts = x.attempts and d.status = 'pending'`,
+    [JSON.stringify(rows)],
+  );
+  return result.rowCount ?? 0;
+}
+
+/**
  * Records attempt outcomes in one statement: delivered, or due again after the retry delay
  * (never later than give_up_at), or failed once give_up_at has passed. An outcome whose
  * lease was lost (another process claimed the delivery again) is ignored.
@@ -135,6 +154,7 @@ export async function recordResults(db: Queryable, results: AttemptResult[]): Pr
     status_code: r.statusCode,
     error: r.error,
     delay_ms: r.retryDelayMs,
+    attempted_at: r.attemptedAt?.toISOString() ?? null,
   }));
   const result = await db.raw(
     `update webhook_deliveries d
@@ -143,8 +163,9 @@ export async function recordResults(db: Queryable, results: AttemptResult[]): Pr
          next_attempt_at = case when x.ok or now() >= d.give_up_at then null
                                 else least(now() + x.delay_ms ${MILLISECONDS}, d.give_up_at) end,
          last_status_code = x.status_code,
-         last_error = x.error
-     from jsonb_to_recordset(?::jsonb) as x(event_id text, url text, attempts int, ok boolean, status_code int, error text, delay_ms double precision)
+         last_error = x.error,
+         last_attempt_at = coalesce(x.attempted_at, d.last_attempt_at)
+     from jsonb_to_recordset(?::jsonb) as x(event_id text, url text, attempts int, ok boolean, status_code int, error text, delay_ms double precision, attempted_at timestamptz)
      where d.event_id = x.event_id and d.url = x.url and d.attempts = x.attempts and d.status = 'pending'
      returning d.event_id, d.url, d.status, d.attempts`,
     [JSON.stringify(rows)],
