@@ -62,18 +62,20 @@ export function peakRssMegabytes(pid: number): number {
 
 /**
  * Waits until the tree has gone quiet: `quietWindows` windows of `windowMs` in a row, each
- * using at most one clock tick of CPU. Work a load leaves behind (webhook deliveries, ledger
+ * using at most `maxCoreFraction` of one core (at least one clock tick; a process under
+ * `--cpu-prof` never drops below its sampler's few percent). Work a load leaves behind (webhook deliveries, ledger
  * flushes) is part of what its requests cost; reading CPU before it is done under-counts them.
  * Resolves with the milliseconds waited (at most `timeoutMs`).
  */
-export async function waitUntilQuiet(pid: number, { windowMs = 500, quietWindows = 2, timeoutMs = 180_000 } = {}): Promise<number> {
+export async function waitUntilQuiet(pid: number, { windowMs = 500, quietWindows = 2, maxCoreFraction = 0.02, timeoutMs = 180_000 } = {}): Promise<number> {
+  const quietMs = Math.max(1000 / TICKS_PER_SECOND, windowMs * maxCoreFraction);
   const started = Date.now();
   let quiet = 0;
   let before = cpuMilliseconds(pid);
   while (quiet < quietWindows && Date.now() - started < timeoutMs) {
     await new Promise((resolve) => setTimeout(resolve, windowMs));
     const now = cpuMilliseconds(pid);
-    quiet = now - before <= 1000 / TICKS_PER_SECOND ? quiet + 1 : 0;
+    quiet = now - before <= quietMs ? quiet + 1 : 0;
     before = now;
   }
   return Date.now() - started;

@@ -21,7 +21,8 @@
  * runs Tollgate without the per-request `spend_tracked` webhook, to see its share), BENCH_CPU_PROF_DIR
  * (Tollgate runs under `node --cpu-prof` writing there; summarise with bench/profile-summary),
  * BENCH_MODES (`json,sse`; one of them alone, e.g. to profile it), BENCH_IDLE_SETTLE_MS (30000: how long a
- * gateway sits without work before its idle memory is read).
+ * gateway sits without work before its idle memory is read), BENCH_NODE_FLAGS (Node/V8 flags for
+ * Tollgate's process, to try one).
  */
 import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -40,6 +41,8 @@ const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@12
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BASELINES = process.env.BENCH_BASELINES !== '0';
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF_DIR;
+/** Node/V8 flags for Tollgate's process, e.g. `--max-semi-space-size=32`, to try a setting. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const WEBHOOKS = process.env.BENCH_WEBHOOKS !== '0';
 /** Which loads to run (both by default; one alone to profile it). */
 const MODES = (process.env.BENCH_MODES ?? 'json,sse').split(',') as Mode[];
@@ -88,6 +91,8 @@ interface MemoryRow {
  * generation start-up grew (to 32 MB) until its memory reducer runs, some 10–30 s into idleness.
  */
 const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 30_000);
+/** Quiet enough: under `--cpu-prof` the profiler's own sampling takes ~7 % of a core. */
+const QUIET = { maxCoreFraction: CPU_PROF_DIR ? 0.15 : 0.02 };
 
 const children: ChildProcess[] = [];
 
@@ -128,7 +133,7 @@ async function measure(target: Target, mode: Mode): Promise<Row> {
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
     requests: [{ setupRequest: (request) => ({ ...request, body: requestBody(mode, target.model, counter++) }) }],
   });
-  const drainMs = await waitUntilQuiet(target.pid);
+  const drainMs = await waitUntilQuiet(target.pid, QUIET);
   const cpu = cpuMilliseconds(target.pid) - cpuBefore;
   // On a quiet target: "unloaded" is one request at a time with nothing else going on.
   const unloaded = await probe(target.url, (index) => requestBody(mode, target.model, index), { authorization: `Bearer ${KEY}` }, mode === 'sse');
@@ -189,7 +194,7 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   execFileSync(process.execPath, [TOLLGATE_BIN, 'migrate', '--config', configPath], { env, stdio: 'ignore' });
   const start = (profiled: boolean) => {
     const profile = profiled && CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, config)}`] : [];
-    return startProcess([...profile, TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], /"port":(\d+).*"msg":"Tollgate is ready"/, env);
+    return startProcess([...NODE_FLAGS, ...profile, TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], /"port":(\d+).*"msg":"Tollgate is ready"/, env);
   };
   // The budget is made through the API before the customers are seeded: made after, the
   // default budget's first appearance recomputes the period of every customer without one
@@ -218,7 +223,7 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   return {
     target: { name, url, pid: child.pid!, model: 'bench-gpt' },
     memory: async () => {
-      await waitUntilQuiet(child.pid!);
+      await waitUntilQuiet(child.pid!, QUIET);
       await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
       return { target: name, startMb, idleMb, peakMb: peakRssMegabytes(child.pid!), afterLoadMb: rssMegabytes(child.pid!) };
     },
@@ -315,7 +320,7 @@ async function main(): Promise<void> {
   for (const mode of MODES) rows.push({ ...(await measure(floorTarget, mode)), target: FLOOR_AGAIN });
   const loadAfter = loadavg();
 
-  const header = `Tollgate benchmark, commit ${commit}, ${new Date().toISOString()}: ${CONNECTIONS} connections, ${SECONDS} s a cell, ${SEED_CUSTOMERS} customers seeded, ${cpus().length} cores, load average ${loadBefore[0]!.toFixed(2)} before / ${loadAfter[0]!.toFixed(2)} after`;
+  const header = `Tollgate benchmark, commit ${commit}, ${new Date().toISOString()}: ${CONNECTIONS} connections, ${SECONDS} s a cell, ${SEED_CUSTOMERS} customers seeded, ${cpus().length} cores, load average ${loadBefore[0]!.toFixed(2)} before / ${loadAfter[0]!.toFixed(2)} after${NODE_FLAGS.length ? `, Tollgate run with ${NODE_FLAGS.join(' ')}` : ''}`;
   console.log(`\n${header}`);
   console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'probe ms': round(r.probeMs, 2), 'drain s': round(r.drainMs / 1000, 1), errors: r.errors, non2xx: r.non2xx })));
   console.table(memory.map((m) => ({ target: m.target, 'start MB': m.startMb && Math.round(m.startMb), 'idle MB': Math.round(m.idleMb), 'peak MB': Math.round(m.peakMb), 'idle after load MB': m.afterLoadMb && Math.round(m.afterLoadMb) })));
@@ -325,7 +330,7 @@ async function main(): Promise<void> {
 
   const folder = join(__dirname, '../../bench/results', `${new Date().toISOString().replace(/[:.]/g, '-')}-${commit}`);
   mkdirSync(folder, { recursive: true });
-  writeFileSync(join(folder, 'results.json'), JSON.stringify({ commit, date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, seededCustomers: SEED_CUSTOMERS, cores: cpus().length, loadBefore, loadAfter, rows, memory, spend }, null, 2));
+  writeFileSync(join(folder, 'results.json'), JSON.stringify({ commit, date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, seededCustomers: SEED_CUSTOMERS, cores: cpus().length, loadBefore, loadAfter, nodeFlags: NODE_FLAGS, rows, memory, spend }, null, 2));
   writeFileSync(join(folder, 'results.md'), report);
   console.log(`results written to ${folder}`);
   for (const child of children) child.kill('SIGTERM');

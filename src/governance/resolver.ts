@@ -420,7 +420,8 @@ export class InternalResolver {
    * Meters a finished (or interrupted) request: replaces reservations with the actual cost,
    * trues up tokens, journals and queues the ledger row, and publishes the spend event.
    * Callers await it before writing the response's last byte. The ledger row is recorded
-   * before the shared counters are touched, so a failing counter store cannot lose a charge.
+   * (and journaled, at the turn's end, ahead of the turn's Redis writes) before the shared
+   * counters are touched, so neither a failing counter store nor a kill can lose a charge.
    */
   async settle(decision: Decision, usage: TokenUsage, source: CostSource, status: 'success' | 'partial' = 'success'): Promise<Settlement> {
     if (decision.settled) throw new Error(`request ${decision.request.requestId} settled twice`);
@@ -450,8 +451,11 @@ export class InternalResolver {
       counters,
       createdAtMs: this.now().getTime(),
     };
-    this.ledger.record(record);
-    // Journaled for good now: a restart replays this record, not the in-flight snapshot.
+    // Written with the turn's other records, before any Redis command of this turn
+    // (shared/end-of-turn.ts); awaited below, before the caller answers.
+    const journaled = this.ledger.record(record);
+    journaled.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    // A restart replays this record, not the in-flight snapshot.
     this.inFlight?.untrack(request.requestId);
     this.onMetered(record);
     let periodSpend: Pico | null = null;
@@ -480,6 +484,7 @@ export class InternalResolver {
     const budgetRemainingPico = maxBudget === null || spentNow === null ? null : maxBudget > spentNow ? maxBudget - spentNow : 0n;
     const creditsSpent = creditsSpend as Pico | null;
     const creditsRemainingPico = decision.credits && creditsSpent !== null ? (decision.credits.limit > creditsSpent ? decision.credits.limit - creditsSpent : 0n) : null;
+    await journaled;
     return { costPico: cost, chargePico: charge, periodSpendPico: periodSpend, budgetRemainingPico, creditsRemainingPico };
   }
 

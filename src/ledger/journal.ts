@@ -1,13 +1,23 @@
 /**
- * @module Crash journal for metered requests not yet in the database. Each record is appended
- * (one write syscall, no fsync) before the response's last byte leaves, so a `kill -9` of
- * the process loses nothing: the next start replays the orphaned segments into the ledger
- * (inserts are idempotent by request id). Segments are deleted once their batch commits.
+ * @module Crash journal for metered requests not yet in the database. The records of one
+ * event-loop turn are appended together (one write syscall, no fsync) at the turn's end, and
+ * each request waits for its record's write before the response's last byte leaves, so a
+ * `kill -9` of the process loses nothing: the next start replays the orphaned segments into
+ * the ledger (inserts are idempotent by request id). Segments are deleted once their batch
+ * commits.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { SpendRecord } from './types';
+import { atEndOfTurn } from '../shared/end-of-turn';
+
+/** The records of this turn, written together; `written` settles once they are in the file. */
+interface PendingWrite {
+  lines: string[];
+  written: Promise<void>;
+  settle: (error?: Error) => void;
+}
 
 const SEGMENT = /^segment-(\d+)-([0-9a-f]+)-(\d+)\.ndjson$/;
 
@@ -17,21 +27,46 @@ export class Journal {
   private fd: number | null = null;
   private currentPath: string | null = null;
   private readonly sealed: string[] = [];
+  private pendingWrite: PendingWrite | null = null;
 
   constructor(private readonly directory: string) {
     mkdirSync(directory, { recursive: true });
   }
 
-  append(record: SpendRecord): void {
-    if (this.fd === null) {
-      this.currentPath = join(this.directory, `segment-${this.instance}-${this.sequence++}.ndjson`);
-      this.fd = openSync(this.currentPath, 'a');
+  /** Queues the record for this turn's write; resolves once it is in the file. */
+  append(record: SpendRecord): Promise<void> {
+    const line = serialize(record) + '\n';
+    if (this.pendingWrite) {
+      this.pendingWrite.lines.push(line);
+      return this.pendingWrite.written;
     }
-    writeSync(this.fd, serialize(record) + '\n');
+    let settle!: (error?: Error) => void;
+    const written = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
+    this.pendingWrite = { lines: [line], written, settle };
+    atEndOfTurn('durable', this.writePending);
+    return written;
   }
+
+  /** Writes the queued records now (also before a segment is sealed or the journal closed). */
+  private readonly writePending = (): void => {
+    const pending = this.pendingWrite;
+    if (!pending) return;
+    this.pendingWrite = null;
+    try {
+      if (this.fd === null) {
+        this.currentPath = join(this.directory, `segment-${this.instance}-${this.sequence++}.ndjson`);
+        this.fd = openSync(this.currentPath, 'a');
+      }
+      writeSync(this.fd, pending.lines.join(''));
+      pending.settle();
+    } catch (error) {
+      pending.settle(error as Error);
+    }
+  };
 
   /** Closes the open segment: everything appended so far is in the returned checkpoint. */
   seal(): string[] {
+    this.writePending();
     if (this.fd !== null) {
       closeSync(this.fd);
       this.sealed.push(this.currentPath!);
@@ -55,6 +90,7 @@ export class Journal {
   }
 
   close(): void {
+    this.writePending();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }

@@ -1,6 +1,6 @@
 /**
- * @module Durable, batched spend writes. `record()` is synchronous on the hot path: a journal
- * append plus an in-memory queue. A flusher commits the queue every few hundred ms in one
+ * @module Durable, batched spend writes. `record()` is cheap on the hot path: an in-memory
+ * queue, plus a journal line written with the others of its event-loop turn. A flusher commits the queue every few hundred ms in one
  * transaction: new customers, ledger rows (idempotent by request id and time: a record keeps
  * its created_at through retries and replays), and the per-period counter increments and
  * hourly rollups of exactly the rows inserted, so both always equal the ledger.
@@ -75,10 +75,13 @@ export class Ledger {
     this.journal.discard([...this.heldSegments.splice(0), ...segments]);
   }
 
-  /** Hot path: journal the record (survives kill -9) and queue it for the next batch. */
-  record(record: SpendRecord): void {
-    this.journal.append(record);
+  /**
+   * Hot path: queues the record for the next batch and journals it (survives kill -9); the
+   * promise resolves once the journal holds it, which must precede the answer's last byte.
+   */
+  record(record: SpendRecord): Promise<void> {
     this.pending.push(record);
+    return this.journal.append(record);
   }
 
   /** Lets a listener (budget alerts, the webhook outbox) add rows to each batch's transaction. */

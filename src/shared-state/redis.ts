@@ -5,6 +5,7 @@
  */
 import { Cluster, Redis, ReplyError, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Pico } from '../shared/money';
+import { atEndOfTurn } from '../shared/end-of-turn';
 import {
   ACQUIRE_SCRIPT,
   ADMIT_SCRIPT,
@@ -189,7 +190,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
 /**
  * The commands one turn of the event loop issues go out in one socket write: the connection
  * is corked at the turn's first command and uncorked once the turn's I/O callbacks have run
- * (setImmediate). Under load a write per admission and per settlement was the gateway's
+ * (at the end of the turn, after the crash journal's write). Under load a write per admission and per settlement was the gateway's
  * largest single CPU cost (bench/profiles/README.md); ioredis's own auto-pipelining flushes
  * on process.nextTick, that is after each request's callback, so it batches nothing here.
  * Each command keeps its own reply, error and timeout (started when it is issued).
@@ -204,7 +205,8 @@ function oneWritePerTurn(redis: Redis): void {
       const socket = redis.stream;
       socket.cork();
       corked = socket;
-      setImmediate(() => {
+      // After the turn's journal write: see shared/end-of-turn.ts.
+      atEndOfTurn('network', () => {
         corked = null;
         socket.uncork();
       });
