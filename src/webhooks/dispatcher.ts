@@ -12,7 +12,7 @@
 import type { Knex } from '@mikro-orm/postgresql';
 import type { Logger } from '../observability/logger';
 import { retryDelayMs } from './backoff';
-import { claimDue, dueUrls, purgeDelivered, recordResults, releaseClaims, type AttemptResult, type ClaimedDelivery } from './outbox';
+import { claimDue, pendingUrls, purgeDelivered, recordResults, releaseClaims, type AttemptResult, type ClaimedDelivery } from './outbox';
 import type { WebhookSender } from './sender';
 import type { WebhookSettings } from './settings';
 
@@ -94,7 +94,7 @@ export class WebhookDispatcher {
         if (this.stopped) return;
         const database = this.database();
         const concurrency = this.settings.maxConcurrencyPerUrl;
-        for (const url of await dueUrls(database)) {
+        for (const url of await pendingUrls(database)) {
           if (this.stopped) break;
           const queue = this.queuedByUrl.get(url) ?? [];
           // Refill only once the queue runs low: not one claim per finished attempt.

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from '@mikro-orm/postgresql';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres';
 import { openDatabase, type Database } from '../store/database';
-import { claimDue, dueUrls, enqueueEvents, listDeliveries, purgeDelivered, recordResults, retryFailedDeliveries, type OutboxEvent } from './outbox';
+import { claimDue, pendingUrls, enqueueEvents, listDeliveries, purgeDelivered, recordResults, retryFailedDeliveries, type OutboxEvent } from './outbox';
 
 const URLS = ['http://a.example/hook', 'http://b.example/hook'];
 const HOUR = 3_600_000;
@@ -34,7 +34,7 @@ describe('webhook outbox SQL', () => {
   it('enqueues each event once, with one delivery per URL', async () => {
     expect(await enqueueEvents(db, [event('e1'), event('e2')], URLS, HOUR)).toBe(4);
     expect(await enqueueEvents(db, [event('e1'), event('e3')], URLS, HOUR)).toBe(2);
-    expect((await dueUrls(db)).sort()).toEqual(URLS);
+    expect((await pendingUrls(db)).sort()).toEqual(URLS);
   });
 
   it('never hands one delivery to two concurrent claims, and ignores the outcome of a lost lease', async () => {

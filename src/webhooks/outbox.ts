@@ -92,9 +92,22 @@ export async function enqueueEvents(db: Queryable, events: OutboxEvent[], urls: 
   return result.rowCount ?? 0;
 }
 
-/** URLs that have deliveries due now. */
-export async function dueUrls(db: Queryable): Promise<string[]> {
-  const result = await db.raw(`select distinct url from webhook_deliveries where status = 'pending' and next_attempt_at <= now()`);
+/**
+ * URLs that have pending deliveries (due now or later; `claimDue` takes only the due ones).
+ * A skip scan of the (status, url, …) index: one probe per URL. `select distinct url … where
+ * status = 'pending'` read every pending row instead, on every claim round: with a backlog of
+ * 40k deliveries that was 14 ms per round on PostgreSQL, and on the embedded store (SQL in
+ * WASM) it was what held delivery to ~1.4k/s.
+ */
+export async function pendingUrls(db: Queryable): Promise<string[]> {
+  const result = await db.raw(
+    `with recursive urls as (
+       (select url from webhook_deliveries where status = 'pending' order by url limit 1)
+       union all
+       select (select d.url from webhook_deliveries d where d.status = 'pending' and d.url > urls.url order by d.url limit 1)
+       from urls where urls.url is not null)
+     select url from urls where url is not null`,
+  );
   return (result.rows as { url: string }[]).map((row) => row.url);
 }
 
