@@ -7,6 +7,7 @@ import { Agent, request } from 'undici';
 import type { ClaimedExport } from './outbox';
 import type { StripeMeterEventBody } from './payloads';
 import type { ExporterSettings, OpenMeterExporterSettings, StripeExporterSettings } from './settings';
+import { withDeadline } from '../shared/deadline';
 
 export interface ExportAttempt {
   ok: boolean;
@@ -85,18 +86,19 @@ export class OpenMeterSender implements ExportSender {
     this.agent = new Agent({ connect: { timeout: settings.timeoutMs }, headersTimeout: settings.timeoutMs, bodyTimeout: settings.timeoutMs });
   }
 
-  async send(item: ClaimedExport): Promise<ExportAttempt> {
-    const signal = AbortSignal.timeout(this.settings.timeoutMs);
+  send(item: ClaimedExport): Promise<ExportAttempt> {
     const headers: Record<string, string> = { 'content-type': 'application/cloudevents+json' };
     if (this.settings.apiKey) headers.authorization = `Bearer ${this.settings.apiKey}`;
-    try {
-      const response = await request(this.endpoint, { method: 'POST', headers, body: item.body, dispatcher: this.agent, signal });
-      const text = await response.body.text().catch(() => '');
-      if (response.statusCode >= 200 && response.statusCode < 300) return { ok: true, error: null };
-      return failure(`OpenMeter answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
-    } catch (error) {
-      return failure(signal.aborted ? `no answer within ${this.settings.timeoutMs} ms` : describe(error));
-    }
+    return withDeadline(this.settings.timeoutMs, async (signal) => {
+      try {
+        const response = await request(this.endpoint, { method: 'POST', headers, body: item.body, dispatcher: this.agent, signal });
+        const text = await response.body.text().catch(() => '');
+        if (response.statusCode >= 200 && response.statusCode < 300) return { ok: true, error: null };
+        return failure(`OpenMeter answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
+      } catch (error) {
+        return failure(signal.aborted ? `no answer within ${this.settings.timeoutMs} ms` : describe(error));
+      }
+    });
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { Agent, request } from 'undici';
 import { webhookHeaders } from './signature';
+import { withDeadline } from '../shared/deadline';
 
 export interface SendResult {
   ok: boolean;
@@ -30,24 +31,25 @@ export class WebhookSender {
     });
   }
 
-  async send(url: string, eventId: string, body: string): Promise<SendResult> {
-    const signal = AbortSignal.timeout(this.timeoutMs);
-    try {
-      const response = await request(url, {
-        method: 'POST',
-        headers: webhookHeaders(eventId, body, this.secret),
-        body,
-        dispatcher: this.agent,
-        signal,
-      });
-      // Drain a little so the connection can be reused; a huge or stalled body is cut off.
-      await response.body.dump({ limit: 64 * 1024, signal }).catch(() => undefined);
-      const ok = response.statusCode >= 200 && response.statusCode < 300;
-      return { ok, statusCode: response.statusCode, error: ok ? null : `receiver answered HTTP ${response.statusCode}` };
-    } catch (error) {
-      const message = signal.aborted ? `no answer within ${this.timeoutMs} ms` : describe(error);
-      return { ok: false, statusCode: null, error: message.slice(0, MAX_ERROR_LENGTH) };
-    }
+  send(url: string, eventId: string, body: string): Promise<SendResult> {
+    return withDeadline(this.timeoutMs, async (signal) => {
+      try {
+        const response = await request(url, {
+          method: 'POST',
+          headers: webhookHeaders(eventId, body, this.secret),
+          body,
+          dispatcher: this.agent,
+          signal,
+        });
+        // Drain a little so the connection can be reused; a huge or stalled body is cut off.
+        await response.body.dump({ limit: 64 * 1024, signal }).catch(() => undefined);
+        const ok = response.statusCode >= 200 && response.statusCode < 300;
+        return { ok, statusCode: response.statusCode, error: ok ? null : `receiver answered HTTP ${response.statusCode}` };
+      } catch (error) {
+        const message = signal.aborted ? `no answer within ${this.timeoutMs} ms` : describe(error);
+        return { ok: false, statusCode: null, error: message.slice(0, MAX_ERROR_LENGTH) };
+      }
+    });
   }
 
   async close(): Promise<void> {
