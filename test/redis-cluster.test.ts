@@ -8,6 +8,8 @@ import { api, MASTER_KEY, startTestGateway, testConfigYaml } from './support/gat
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 import { startRedisCluster, type PrivateCluster } from './support/redis-cluster';
 import { dollarsToPico } from '../src/shared/money';
+import { Cluster, Redis } from 'ioredis';
+import { publishCounted } from '../src/shared-state/redis';
 
 function chat(base: string, user: string) {
   return fetch(`${base}/chat/completions`, {
@@ -58,6 +60,21 @@ describe('proxies sharing a Redis Cluster', () => {
     for (const gateway of gateways) {
       const info = await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=clustered');
       expect(dollarsToPico(String(info.body.spend))).toBe(spent);
+    }
+  });
+
+  it('counts the subscribers of every node when publishing a change notice, so it waits for all their acks', async () => {
+    // One subscriber on each master: the processes of a deployment land on whichever node.
+    const subscribers = cluster.nodes.map((node) => new Redis(node.port, node.host));
+    const client = new Cluster(cluster.nodes);
+    try {
+      for (const subscriber of subscribers) await subscriber.subscribe('count-me');
+      // PUBLISH's own reply counts only the node it went to: 1 of the 3.
+      expect(await client.publish('count-me', 'plain')).toBe(1);
+      expect(await publishCounted(client, 'count-me', 'counted')).toBe(3);
+    } finally {
+      for (const subscriber of subscribers) subscriber.disconnect();
+      client.disconnect();
     }
   });
 });

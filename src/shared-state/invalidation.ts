@@ -6,7 +6,7 @@
  * not "soon"). Without Redis there is one process and nothing to tell (`NO_INVALIDATION`).
  */
 import { randomUUID } from 'node:crypto';
-import { duplicateConnection, type AnyRedis } from './redis';
+import { duplicateConnection, publishCounted, type AnyRedis } from './redis';
 import type { EntityChange } from '../store/load-state';
 import type { Logger } from '../observability/logger';
 
@@ -97,8 +97,10 @@ export class RedisInvalidation implements Invalidation {
     this.pending.set(notice.id, pending);
     let timer: NodeJS.Timeout | undefined;
     try {
-      const receivers = await this.redis.publish(this.channel, JSON.stringify(notice));
-      // PUBLISH counts this process's own subscription too, which does not acknowledge.
+      // Counted across a Redis Cluster's nodes too: one node's PUBLISH reply misses the
+      // subscribers of the others, and the notice would not wait for their acks.
+      const receivers = await publishCounted(this.redis, this.channel, JSON.stringify(notice));
+      // The count includes this process's own subscription, which does not acknowledge.
       pending.expected = Math.max(0, receivers - (this.subscriber ? 1 : 0));
       if (pending.acks >= pending.expected) return;
       const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.ackTimeoutMs)));

@@ -107,6 +107,20 @@ export function duplicateConnection(redis: AnyRedis): AnyRedis {
 }
 
 /**
+ * PUBLISHes and returns how many subscribers, across the whole deployment, the message went
+ * to. On one Redis that is PUBLISH's own reply. In a Redis Cluster PUBLISH reaches every
+ * node's subscribers but counts only those of the node it was sent to, so the count is the
+ * sum of every node's `PUBSUB NUMSUB`, read just before publishing. A subscriber that joins in
+ * between may get the message without being counted, which only means one ack more.
+ */
+export async function publishCounted(redis: AnyRedis, channel: string, message: string): Promise<number> {
+  if (!(redis instanceof Cluster)) return redis.publish(channel, message);
+  const counts = await Promise.all(redis.nodes('all').map((node) => node.pubsub('NUMSUB', channel) as Promise<[string, number]>));
+  await redis.publish(channel, message);
+  return counts.reduce((sum, reply) => sum + Number(reply[1] ?? 0), 0);
+}
+
+/**
  * `redis+cluster://[user:password@]host:port,host:port,…` names a Redis Cluster by some of its
  * nodes (the client discovers the rest); anything else is a single Redis URL.
  */
