@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import type { ClaimedExport } from './outbox';
 import type { StripeMeterEventBody } from './payloads';
 import type { ExporterSettings, OpenMeterExporterSettings, StripeExporterSettings } from './settings';
-import { withDeadline } from '../shared/deadline';
+import { describeAttemptError, describeError, withDeadline } from '../shared/deadline';
 
 export interface ExportAttempt {
   ok: boolean;
@@ -23,13 +23,6 @@ const MAX_ERROR_LENGTH = 500;
 
 function failure(message: string): ExportAttempt {
   return { ok: false, error: message.slice(0, MAX_ERROR_LENGTH) };
-}
-
-function describe(error: unknown): string {
-  const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  const code = err.code ?? err.cause?.code;
-  const message = err.message ?? String(error);
-  return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
 /** The SDK (some 200 modules) is loaded with the first send, not by every process at start. */
@@ -70,7 +63,7 @@ export class StripeSender implements ExportSender {
       if (stripeError.statusCode === 400 && /identifier/i.test(stripeError.message ?? '') && /(already|duplicate|exists)/i.test(stripeError.message ?? '')) {
         return { ok: true, error: null };
       }
-      return failure(stripeError.statusCode ? `Stripe answered HTTP ${stripeError.statusCode}: ${stripeError.message}` : describe(error));
+      return failure(stripeError.statusCode ? `Stripe answered HTTP ${stripeError.statusCode}: ${stripeError.message}` : describeError(error));
     }
   }
 
@@ -96,7 +89,7 @@ export class OpenMeterSender implements ExportSender {
         if (response.statusCode >= 200 && response.statusCode < 300) return { ok: true, error: null };
         return failure(`OpenMeter answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
       } catch (error) {
-        return failure(signal.aborted ? `no answer within ${this.settings.timeoutMs} ms` : describe(error));
+        return failure(describeAttemptError(error, signal));
       }
     });
   }

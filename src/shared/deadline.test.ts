@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withDeadline } from './deadline';
+import { describeAttemptError, withDeadline } from './deadline';
 
 describe('withDeadline', () => {
   it('aborts an attempt that runs past its deadline, naming the timeout', async () => {
@@ -12,5 +12,14 @@ describe('withDeadline', () => {
     expect(await withDeadline(20, async (signal) => ((seen = signal), 'done'))).toBe('done');
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(seen!.aborted).toBe(false);
+  });
+
+  it('describes a failed attempt by its deadline when that ended it, else by the error and its code', async () => {
+    let signal: AbortSignal | null = null;
+    await withDeadline(10, (given) => ((signal = given), new Promise((resolve) => setTimeout(resolve, 40))));
+    // The attempt outlived the deadline: whatever error it threw, the deadline is why.
+    expect(describeAttemptError(new Error('aborted'), signal!)).toBe('no answer within 10 ms');
+    const refused = Object.assign(new Error('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+    expect(describeAttemptError(refused, new AbortController().signal)).toBe('ECONNREFUSED: fetch failed');
   });
 });

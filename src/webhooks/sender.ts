@@ -6,7 +6,7 @@
  */
 import { Agent, request } from 'undici';
 import { webhookHeaders } from './signature';
-import { withDeadline } from '../shared/deadline';
+import { describeAttemptError, withDeadline } from '../shared/deadline';
 
 export interface SendResult {
   ok: boolean;
@@ -46,8 +46,7 @@ export class WebhookSender {
         const ok = response.statusCode >= 200 && response.statusCode < 300;
         return { ok, statusCode: response.statusCode, error: ok ? null : `receiver answered HTTP ${response.statusCode}` };
       } catch (error) {
-        const message = signal.aborted ? `no answer within ${this.timeoutMs} ms` : describe(error);
-        return { ok: false, statusCode: null, error: message.slice(0, MAX_ERROR_LENGTH) };
+        return { ok: false, statusCode: null, error: describeAttemptError(error, signal).slice(0, MAX_ERROR_LENGTH) };
       }
     });
   }
@@ -55,11 +54,4 @@ export class WebhookSender {
   async close(): Promise<void> {
     await this.agent.close().catch(() => this.agent.destroy());
   }
-}
-
-function describe(error: unknown): string {
-  const err = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  const code = err.code ?? err.cause?.code;
-  const message = err.message ?? String(error);
-  return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
