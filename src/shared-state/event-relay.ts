@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { duplicateConnection, type AnyRedis } from './redis';
+import { atEndOfTurn } from '../shared/end-of-turn';
 import type { BudgetEventBus, SpendEventBus } from '../ledger/events';
 import type { Logger } from '../observability/logger';
 
@@ -85,7 +86,7 @@ export class RedisEventRelay {
 
   private send(kind: Kind, event: object): void {
     if (this.relayed.has(event)) return;
-    if (!this.outgoing.length) setImmediate(this.flush);
+    if (!this.outgoing.length) atEndOfTurn('network', this.flush);
     this.outgoing.push({ kind, event });
   }
 
