@@ -61,21 +61,25 @@ describe('two gateways sharing one database', () => {
   });
 });
 
-describe('a Tollgate process killed with SIGKILL', () => {
-  let receiver: WebhookReceiver;
-  let database: TestDatabase;
-
+/** A webhook receiver and a database of their own for one describe block. */
+function receiverAndDatabase(): { receiver: WebhookReceiver; database: TestDatabase } {
+  const fixture = {} as { receiver: WebhookReceiver; database: TestDatabase };
   beforeAll(async () => {
-    receiver = await new WebhookReceiver().start();
-    database = await createTestDatabase();
+    fixture.receiver = await new WebhookReceiver().start();
+    fixture.database = await createTestDatabase();
   });
-
   afterAll(async () => {
-    await receiver?.stop();
-    await database?.drop();
+    await fixture.receiver?.stop();
+    await fixture.database?.drop();
   });
+  return fixture;
+}
+
+describe('a Tollgate process killed with SIGKILL', () => {
+  const fixture = receiverAndDatabase();
 
   it('delivers the events pending at the kill once restarted, each once', { timeout: 110_000 }, async () => {
+    const { receiver, database } = fixture;
     await receiver.stop(); // down: everything stays pending
     const dataDir = freshDataDir();
     // No timed flush during the test: reading spend logs flushes phase 1 into the ledger (and
@@ -124,20 +128,10 @@ describe('a Tollgate process killed with SIGKILL', () => {
 });
 
 describe('a gateway stopping with webhook deliveries claimed ahead', () => {
-  let receiver: WebhookReceiver;
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    receiver = await new WebhookReceiver().start();
-    database = await createTestDatabase();
-  });
-
-  afterAll(async () => {
-    await receiver?.stop();
-    await database?.drop();
-  });
+  const fixture = receiverAndDatabase();
 
   it('hands the claimed but unsent deliveries back due at once, and its successor sends each once', { timeout: 60_000 }, async () => {
+    const { receiver, database } = fixture;
     const pendingOf = () =>
       queryDatabase<{ attempts: number; n: number; due: number }>(
         database.url,

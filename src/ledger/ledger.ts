@@ -1,9 +1,10 @@
 /**
  * @module Durable, batched spend writes. `record()` is cheap on the hot path: an in-memory
- * queue, plus a journal line written with the others of its event-loop turn. A flusher commits the queue every few hundred ms in one
- * transaction: new customers, ledger rows (idempotent by request id and time: a record keeps
- * its created_at through retries and replays), and the per-period counter increments and
- * hourly rollups of exactly the rows inserted, so both always equal the ledger.
+ * queue, plus a journal line written with the others of its event-loop turn. A flusher
+ * commits the queue every few hundred ms in one transaction: new customers, ledger rows
+ * (idempotent by request id and time: a record keeps its created_at through retries and
+ * replays), and the per-period counter increments and hourly rollups of exactly the rows
+ * inserted, so both always equal the ledger.
  */
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';

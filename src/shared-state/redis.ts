@@ -204,9 +204,10 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
 /**
  * The commands one turn of the event loop issues go out in one socket write: the connection
  * is corked at the turn's first command and uncorked once the turn's I/O callbacks have run
- * (at the end of the turn, after the crash journal's write). Under load a write per admission and per settlement was the gateway's
- * largest single CPU cost (bench/profiles/README.md); ioredis's own auto-pipelining flushes
- * on process.nextTick, that is after each request's callback, so it batches nothing here.
+ * (at the end of the turn, after the crash journal's write). Under load a write per admission
+ * and per settlement was the gateway's largest single CPU cost (bench/profiles/README.md);
+ * ioredis's own auto-pipelining flushes on process.nextTick, that is after each request's
+ * callback, so it batches nothing here.
  * Each command keeps its own reply, error and timeout (started when it is issued).
  */
 function oneWritePerTurn(redis: Redis): void {
