@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load';
 import { createLogger } from './observability/logger';
 import { startGateway } from './server/gateway';
+import { boundHeapGrowth } from './server/heap-growth';
 import { openDatabase } from './store/database';
 
 const USAGE = `Usage:
@@ -74,6 +75,8 @@ async function main(argv: string[]): Promise<void> {
   }
   const roles = { start: 'all', control: 'control', proxy: 'proxy' } as const;
   const role = roles[command as keyof typeof roles];
+  // Before the gateway allocates anything it keeps: the factor applies from the first full collection.
+  logger.info({ heapGrowth: boundHeapGrowth(config.heapGrowingPercent) }, 'heap growth between full collections');
   // Several proxies on one database without Redis would each enforce limits on their own
   // share of the traffic: say which mode is in force before anything else.
   if (config.redisUrl) logger.info({ sharedCounters: 'redis', redis: redactedUrl(config.redisUrl) }, 'shared counters: redis');

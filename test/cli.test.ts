@@ -37,6 +37,7 @@ describe('tollgate CLI', () => {
       ['model_list:\n  - model_name: x\n    litellm_params:\n      model: nonsense\ngeneral_settings:\n  master_key: sk-1\n', /model_list\[0\]\.litellm_params\.model/],
       [testConfigYaml().replace('master_key: sk-1234', 'master_key: os.environ/UNSET_KEY_FOR_TEST'), /general_settings\.master_key/],
       ['{ not: yaml', /not valid YAML/],
+      [testConfigYaml() + 'tollgate:\n  heap_growing_percent: -5\n', /tollgate\.heap_growing_percent/],
     ];
     for (const [yaml, message] of cases) {
       const path = join(dir, 'broken.yaml');
@@ -89,6 +90,18 @@ describe('tollgate CLI', () => {
       expect(outcome, gateway.output()).toBe(0);
     });
   }
+
+  it('bounds the heap growth as configured, and leaves it to a --heap-growing-percent given to node', async () => {
+    const configured = await spawnGateway({ yaml: testConfigYaml(), dataDir: freshDataDir() });
+    await configured.stop();
+    expect(configured.output()).toMatch(/"heapGrowth":\{"percent":50,"by":"config"\}/);
+    const byNode = await spawnGateway({ yaml: testConfigYaml() + 'tollgate:\n  heap_growing_percent: 80\n', dataDir: freshDataDir(), nodeArgs: ['--heap-growing-percent=30'] });
+    await byNode.stop();
+    expect(byNode.output()).toMatch(/"heapGrowth":\{"by":"node-flag"\}/);
+    const byV8 = await spawnGateway({ yaml: testConfigYaml() + 'tollgate:\n  heap_growing_percent: 0\n', dataDir: freshDataDir() });
+    await byV8.stop();
+    expect(byV8.output()).toMatch(/"heapGrowth":\{"by":"v8"\}/);
+  });
 
   it('answers GraphQL errors without stack traces, as production runs it', async () => {
     const gateway = await spawnGateway({ yaml: testConfigYaml(), dataDir: freshDataDir(), env: { NODE_ENV: '' } });

@@ -41,6 +41,9 @@ export interface Deployment {
 /** Default `tollgate.credits_low_threshold`: credits_low when at most 20% of what was granted is left. */
 export const DEFAULT_CREDITS_LOW_THRESHOLD = 0.2;
 
+/** Default `tollgate.heap_growing_percent` (see server/heap-growth.ts). */
+export const DEFAULT_HEAP_GROWING_PERCENT = 50;
+
 export interface GatewayConfig {
   masterKey: string;
   databaseUrl?: string;
@@ -73,6 +76,8 @@ export interface GatewayConfig {
   redisCommandTimeoutMs: number;
   /** Customers one process keeps in memory (least recently used beyond that are dropped). */
   customerCacheSize: number;
+  /** How far V8's old generation may grow past what survived a full collection, in % (0: V8 decides). */
+  heapGrowingPercent: number;
   /** `tollgate.graphql_limits`: what one GraphQL operation may ask; unset keys keep the defaults. */
   graphqlLimits: Partial<GraphQLLimits>;
   /** Slow-client timeouts and connection caps of the HTTP server. */
@@ -236,6 +241,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     reservationLeaseMs: (tollgate.reservation_lease_seconds ?? 900) * 1000,
     redisCommandTimeoutMs: tollgate.redis_command_timeout_ms ?? DEFAULT_COMMAND_TIMEOUT_MS,
     customerCacheSize: tollgate.customer_cache_size ?? 100_000,
+    heapGrowingPercent: tollgate.heap_growing_percent ?? DEFAULT_HEAP_GROWING_PERCENT,
     graphqlLimits: graphqlLimitsOf(tollgate.graphql_limits ?? {}),
     connectionLimits: connectionLimitsOf(tollgate),
     drainTimeoutMs: tollgate.drain_timeout_ms ?? 30_000,

@@ -79,6 +79,7 @@ export const configSchema = z.object({
       reservation_lease_seconds: z.coerce.number().int().positive().optional(),
       redis_command_timeout_ms: z.coerce.number().int().positive().max(60_000).optional(),
       customer_cache_size: z.coerce.number().int().positive().max(100_000_000).optional(),
+      heap_growing_percent: z.coerce.number().int().min(0).max(300).optional(),
       graphql_limits: z
         .object({
           max_depth: z.coerce.number().int().positive().optional(),

@@ -101,10 +101,10 @@ export interface SpawnedGateway {
 }
 
 /** Runs `bin/tollgate.js start` as a real process (requires `npm run build`). */
-export async function spawnGateway(options: { yaml: string; dataDir: string; env?: Record<string, string>; command?: 'start' | 'control' | 'proxy'; args?: string[] }): Promise<SpawnedGateway> {
+export async function spawnGateway(options: { yaml: string; dataDir: string; env?: Record<string, string>; command?: 'start' | 'control' | 'proxy'; args?: string[]; nodeArgs?: string[] }): Promise<SpawnedGateway> {
   const configPath = join(options.dataDir, 'config.yaml');
   writeFileSync(configPath, options.yaml);
-  const argv = [join(ROOT, 'bin/tollgate.js'), options.command ?? 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])];
+  const argv = [...(options.nodeArgs ?? []), join(ROOT, 'bin/tollgate.js'), options.command ?? 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])];
   const child = spawn(process.execPath, argv, {
     env: { ...process.env, VITEST: '', LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: options.dataDir, ...(options.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
