@@ -113,8 +113,8 @@ function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = pr
   });
 }
 
-async function startServe(kind: string, upstream?: string): Promise<{ url: string; pid: number }> {
-  const { match, child } = await startProcess([join(__dirname, 'serve.js'), kind, ...(upstream ? [upstream] : [])], /LISTENING (\S+)/);
+async function startServe(kind: string, ...args: string[]): Promise<{ url: string; pid: number }> {
+  const { match, child } = await startProcess([join(__dirname, 'serve.js'), kind, ...args], /LISTENING (\S+)/);
   return { url: match, pid: child.pid! };
 }
 
@@ -247,6 +247,8 @@ const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
 const FLOOR = 'bare node:http';
 const FLOOR_AGAIN = 'bare node:http (again, after Tollgate)';
+/** The second floor (required-io-proxy.ts): the I/O of a governed request, none of its logic. */
+const REQUIRED_IO = 'floor + required I/O (PostgreSQL + Redis)';
 
 function memoryCell(mem: MemoryRow): string {
   const extra = mem.startMb === undefined ? '' : ` (${Math.round(mem.startMb)}; ${Math.round(mem.afterLoadMb!)})`;
@@ -281,6 +283,12 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
       `| ${target} | ${cell(json, cpu)} / ${cell(sse, cpu)} (${cell(json, ratio)} / ${cell(sse, ratio)}) | ${cell(json, (r) => String(r.rps))} / ${cell(sse, (r) => String(r.rps))} | ${cell(json, added)} / ${cell(sse, added)} | ${mem ? memoryCell(mem) : '—'} |`,
     );
   }
+  const requiredIo = (mode: Mode) => rows.find((r) => r.target === REQUIRED_IO && r.mode === mode);
+  const governed = rows.filter((r) => r.target.startsWith('tollgate postgresql-redis') && requiredIo(r.mode));
+  if (governed.length) {
+    const ratios = governed.map((r) => `${r.mode} ${(r.cpuMsPerRequest / requiredIo(r.mode)!.cpuMsPerRequest).toFixed(1)}×`);
+    lines.push('', `CPU per request of Tollgate on PostgreSQL + Redis over the required-I/O floor: ${ratios.join(', ')}.`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -296,12 +304,23 @@ async function main(): Promise<void> {
     baselines.push({ name: 'bare undici', ...(await startServe('bare-undici', upstream.url)), model: 'gpt-test' });
     baselines.push({ name: 'bare http-proxy', ...(await startServe('bare-http-proxy', upstream.url)), model: 'gpt-test' });
   }
+  let dropRequiredIoDatabase = async () => {};
+  if (CONFIGS.includes('postgresql-redis')) {
+    const database = await createBenchDatabase(PG_ADMIN_URL);
+    dropRequiredIoDatabase = database.drop;
+    baselines.push({ name: REQUIRED_IO, ...(await startServe('required-io', upstream.url, REDIS_URL, database.url)), model: 'gpt-test' });
+  }
   const rows: Row[] = [];
   const memory: MemoryRow[] = [];
   for (const target of baselines) {
     const idleMb = rssMegabytes(target.pid);
     for (const mode of MODES) rows.push(await measure(target, mode));
     if (target.name !== 'direct upstream') memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
+  }
+  const requiredIo = baselines.find((target) => target.name === REQUIRED_IO);
+  if (requiredIo) {
+    children.find((child) => child.pid === requiredIo.pid)?.kill('SIGTERM');
+    await dropRequiredIoDatabase();
   }
   const spend: Record<string, number> = {};
   for (const config of CONFIGS) {
