@@ -247,8 +247,8 @@ const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
 const FLOOR = 'bare node:http';
 const FLOOR_AGAIN = 'bare node:http (again, after Tollgate)';
-/** The second floor (required-io-proxy.ts): the I/O of a governed request, none of its logic. */
-const REQUIRED_IO = 'floor + required I/O (PostgreSQL + Redis)';
+/** The second floor (required-io-proxy.ts), per store: the I/O of a governed request, none of its logic. */
+const REQUIRED_IO: Record<string, string> = { 'postgresql-redis': 'floor + required I/O (PostgreSQL + Redis)', 'pglite-memory': 'floor + required I/O (embedded)' };
 
 function memoryCell(mem: MemoryRow): string {
   const extra = mem.startMb === undefined ? '' : ` (${Math.round(mem.startMb)}; ${Math.round(mem.afterLoadMb!)})`;
@@ -283,11 +283,12 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
       `| ${target} | ${cell(json, cpu)} / ${cell(sse, cpu)} (${cell(json, ratio)} / ${cell(sse, ratio)}) | ${cell(json, (r) => String(r.rps))} / ${cell(sse, (r) => String(r.rps))} | ${cell(json, added)} / ${cell(sse, added)} | ${mem ? memoryCell(mem) : '—'} |`,
     );
   }
-  const requiredIo = (mode: Mode) => rows.find((r) => r.target === REQUIRED_IO && r.mode === mode);
-  const governed = rows.filter((r) => r.target.startsWith('tollgate postgresql-redis') && requiredIo(r.mode));
-  if (governed.length) {
+  for (const [config, floorName] of Object.entries(REQUIRED_IO)) {
+    const requiredIo = (mode: Mode) => rows.find((r) => r.target === floorName && r.mode === mode);
+    const governed = rows.filter((r) => r.target.startsWith(`tollgate ${config}`) && requiredIo(r.mode));
+    if (!governed.length) continue;
     const ratios = governed.map((r) => `${r.mode} ${(r.cpuMsPerRequest / requiredIo(r.mode)!.cpuMsPerRequest).toFixed(1)}×`);
-    lines.push('', `CPU per request of Tollgate on PostgreSQL + Redis over the required-I/O floor: ${ratios.join(', ')}.`);
+    lines.push('', `CPU per request of ${governed[0]!.target} over ${floorName}: ${ratios.join(', ')}.`);
   }
   return lines.join('\n') + '\n';
 }
@@ -305,10 +306,13 @@ async function main(): Promise<void> {
     baselines.push({ name: 'bare http-proxy', ...(await startServe('bare-http-proxy', upstream.url)), model: 'gpt-test' });
   }
   let dropRequiredIoDatabase = async () => {};
+  if (CONFIGS.includes('pglite-memory')) {
+    baselines.push({ name: REQUIRED_IO['pglite-memory']!, ...(await startServe('required-io-embedded', upstream.url, mkdtempSync(join(tmpdir(), 'tollgate-bench-required-io-')))), model: 'gpt-test' });
+  }
   if (CONFIGS.includes('postgresql-redis')) {
     const database = await createBenchDatabase(PG_ADMIN_URL);
     dropRequiredIoDatabase = database.drop;
-    baselines.push({ name: REQUIRED_IO, ...(await startServe('required-io', upstream.url, REDIS_URL, database.url)), model: 'gpt-test' });
+    baselines.push({ name: REQUIRED_IO['postgresql-redis']!, ...(await startServe('required-io', upstream.url, REDIS_URL, database.url)), model: 'gpt-test' });
   }
   const rows: Row[] = [];
   const memory: MemoryRow[] = [];
@@ -317,11 +321,10 @@ async function main(): Promise<void> {
     for (const mode of MODES) rows.push(await measure(target, mode));
     if (target.name !== 'direct upstream') memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
   }
-  const requiredIo = baselines.find((target) => target.name === REQUIRED_IO);
-  if (requiredIo) {
-    children.find((child) => child.pid === requiredIo.pid)?.kill('SIGTERM');
-    await dropRequiredIoDatabase();
+  for (const floor of baselines.filter((target) => Object.values(REQUIRED_IO).includes(target.name))) {
+    children.find((child) => child.pid === floor.pid)?.kill('SIGTERM');
   }
+  await dropRequiredIoDatabase();
   const spend: Record<string, number> = {};
   for (const config of CONFIGS) {
     const run = await startTollgate(config, upstream.url);
