@@ -10,8 +10,10 @@
  * once on PostgreSQL with Redis counters, each over a store seeded with customers. For each
  * target: req/s, p50/p99, CPU ms per request of its process tree (including the work the load
  * leaves behind, drained before CPU is read), RSS idle (settled) and peak.
+ * Two more floors, one per store, do only the I/O a governed request needs (required-io-proxy.ts).
  * Every target runs in a process of its own; autocannon and the probe run here. The floor is
- * measured again after Tollgate, and the ratios divide by the mean of its two runs.
+ * measured just before and just after every other cell (half a cell each), and that cell's
+ * ratio divides by the mean of the two: on a virtual machine the floor drifts within minutes.
  *
  * Results: stdout, and bench/results/<time>/results.json + results.md (ratios to the floor).
  * Options (env): BENCH_SECONDS (8), BENCH_CONNECTIONS (50), BENCH_SEED_CUSTOMERS (100000),
@@ -73,6 +75,12 @@ interface Row {
   /** Unloaded probe: median ms to the whole JSON body, or to the first SSE event. */
   probeMs: number;
   probeP90Ms: number;
+  /**
+   * The floor's CPU per request, measured just before and just after this cell (mean): on a
+   * virtual machine the floor drifts by up to 2 × within a sitting, so each ratio divides by
+   * the floor of its own minutes.
+   */
+  floorCpuMsPerRequest?: number;
 }
 
 interface MemoryRow {
@@ -122,13 +130,13 @@ function requestBody(mode: Mode, model: string, index: number): string {
   return JSON.stringify({ model, user: `bench-customer-${index % 100}`, stream: mode === 'sse', max_tokens: 64, messages: [{ role: 'user', content: 'Say something about foxes.' }] });
 }
 
-async function measure(target: Target, mode: Mode): Promise<Row> {
+async function measure(target: Target, mode: Mode, seconds = SECONDS): Promise<Row> {
   let counter = 0;
   const cpuBefore = cpuMilliseconds(target.pid);
   const result = await autocannon({
     url: `${target.url}/v1/chat/completions`,
     connections: CONNECTIONS,
-    duration: SECONDS,
+    duration: seconds,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
     requests: [{ setupRequest: (request) => ({ ...request, body: requestBody(mode, target.model, counter++) }) }],
@@ -246,7 +254,10 @@ function commitOf(): string {
 const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
 const FLOOR = 'bare node:http';
-const FLOOR_AGAIN = 'bare node:http (again, after Tollgate)';
+/** The floor's measurements around each other target's cells. */
+const FLOOR_BRACKET = 'bare node:http (bracket)';
+/** Seconds of a bracketing floor cell: enough requests for its CPU per request, in half a cell. */
+const BRACKET_SECONDS = Math.max(2, Math.round(SECONDS / 2));
 /** The second floor (required-io-proxy.ts), per store: the I/O of a governed request, none of its logic. */
 const REQUIRED_IO: Record<string, string> = { 'postgresql-redis': 'floor + required I/O (PostgreSQL + Redis)', 'pglite-memory': 'floor + required I/O (embedded)' };
 
@@ -257,26 +268,27 @@ function memoryCell(mem: MemoryRow): string {
 
 /** The README table: each target against the `node:http` floor, in the same sitting. */
 function markdownReport(rows: Row[], memory: MemoryRow[], header: string): string {
-  const floorRuns = (mode: Mode) => rows.filter((r) => (r.target === FLOOR || r.target === FLOOR_AGAIN) && r.mode === mode);
-  const floor = (mode: Mode) => {
-    const runs = floorRuns(mode);
-    return { cpuMsPerRequest: runs.reduce((sum, r) => sum + r.cpuMsPerRequest, 0) / runs.length };
+  const floorRuns = (mode: Mode) => rows.filter((r) => (r.target === FLOOR || r.target === FLOOR_BRACKET) && r.mode === mode);
+  const floorOf = (row: Row) => row.floorCpuMsPerRequest ?? row.cpuMsPerRequest;
+  const spread = (mode: Mode) => {
+    const cpu = floorRuns(mode).map((r) => r.cpuMsPerRequest);
+    return `${mode} ${Math.min(...cpu).toFixed(3)}–${Math.max(...cpu).toFixed(3)} ms (${cpu.length} cells)`;
   };
   const direct = (mode: Mode) => rows.find((r) => r.target === 'direct upstream' && r.mode === mode)!;
   const lines = [
     header,
     '',
-    `Floor CPU per request, measured before and after Tollgate (ratios use the mean): ${MODES.map((mode) => `${mode} ${floorRuns(mode).map((r) => r.cpuMsPerRequest.toFixed(3)).join(' / ')} ms`).join(', ')}.`,
+    `Floor CPU per request over the sitting: ${MODES.map(spread).join(', ')}. Each ratio divides by the floor measured just before and just after that cell.`,
     '',
     '| target | CPU ms/req JSON / SSE (× floor) | req/s JSON / SSE | added latency, unloaded: JSON total / SSE first event | RSS idle → peak (3 s after ready; idle after the load) |',
     '|---|---|---|---|---|',
   ];
-  for (const target of [...new Set(rows.map((r) => r.target))].filter((t) => t !== 'direct upstream' && t !== FLOOR_AGAIN)) {
+  for (const target of [...new Set(rows.map((r) => r.target))].filter((t) => t !== 'direct upstream' && t !== FLOOR_BRACKET)) {
     const json = rows.find((r) => r.target === target && r.mode === 'json');
     const sse = rows.find((r) => r.target === target && r.mode === 'sse');
     const cell = (row: Row | undefined, show: (row: Row) => string) => (row ? show(row) : '—');
     const cpu = (row: Row) => row.cpuMsPerRequest.toFixed(3);
-    const ratio = (row: Row) => `${(row.cpuMsPerRequest / floor(row.mode).cpuMsPerRequest).toFixed(1)}×`;
+    const ratio = (row: Row) => `${(row.cpuMsPerRequest / floorOf(row)).toFixed(1)}×`;
     const added = (row: Row) => `+${(row.probeMs - direct(row.mode).probeMs).toFixed(2)} ms`;
     const mem = memory.find((m) => m.target === target);
     lines.push(
@@ -287,8 +299,9 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
     const requiredIo = (mode: Mode) => rows.find((r) => r.target === floorName && r.mode === mode);
     const governed = rows.filter((r) => r.target.startsWith(`tollgate ${config}`) && requiredIo(r.mode));
     if (!governed.length) continue;
-    const ratios = governed.map((r) => `${r.mode} ${(r.cpuMsPerRequest / requiredIo(r.mode)!.cpuMsPerRequest).toFixed(1)}×`);
-    lines.push('', `CPU per request of ${governed[0]!.target} over ${floorName}: ${ratios.join(', ')}.`);
+    // Both in units of their own minutes' floor, so that a drift between the two cells cancels.
+    const ratios = governed.map((r) => `${r.mode} ${(r.cpuMsPerRequest / floorOf(r) / (requiredIo(r.mode)!.cpuMsPerRequest / floorOf(requiredIo(r.mode)!))).toFixed(1)}×`);
+    lines.push('', `CPU per request of ${governed[0]!.target} over ${floorName}, each in units of its own bracketing floor: ${ratios.join(', ')}.`);
   }
   return lines.join('\n') + '\n';
 }
@@ -316,10 +329,29 @@ async function main(): Promise<void> {
   }
   const rows: Row[] = [];
   const memory: MemoryRow[] = [];
+  const floorTarget = baselines.find((target) => target.name === FLOOR)!;
+  // The floor right before a cell: the one just measured after the previous cell, if it was.
+  let lastFloor: Row | null = null;
+  const measureFloor = async (mode: Mode) => {
+    const floor: Row = { ...(await measure(floorTarget, mode, BRACKET_SECONDS)), target: FLOOR_BRACKET };
+    rows.push(floor);
+    return (lastFloor = floor);
+  };
+  const measureBracketed = async (target: Target, mode: Mode) => {
+    const before = lastFloor?.mode === mode ? lastFloor : await measureFloor(mode);
+    const row = await measure(target, mode);
+    lastFloor = null;
+    const after = await measureFloor(mode);
+    rows.push({ ...row, floorCpuMsPerRequest: (before.cpuMsPerRequest + after.cpuMsPerRequest) / 2 });
+  };
   for (const target of baselines) {
     const idleMb = rssMegabytes(target.pid);
-    for (const mode of MODES) rows.push(await measure(target, mode));
-    if (target.name !== 'direct upstream') memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
+    for (const mode of MODES) {
+      if (target === floorTarget || target.name === 'direct upstream') rows.push(await measure(target, mode));
+      else await measureBracketed(target, mode);
+    }
+    // A required-I/O floor's memory says nothing of a gateway's (PGlite's initdb grows its WASM memory for good).
+    if (target.name !== 'direct upstream' && !Object.values(REQUIRED_IO).includes(target.name)) memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
   }
   for (const floor of baselines.filter((target) => Object.values(REQUIRED_IO).includes(target.name))) {
     children.find((child) => child.pid === floor.pid)?.kill('SIGTERM');
@@ -330,21 +362,17 @@ async function main(): Promise<void> {
     const run = await startTollgate(config, upstream.url);
     // Warm-up (JIT, tokenizer, first customers) so the first measured cell is not penalised.
     await measure(run.target, MODES[0]!);
-    for (const mode of MODES) rows.push(await measure(run.target, mode));
+    for (const mode of MODES) await measureBracketed(run.target, mode);
     memory.push(await run.memory());
     const customers = (await (await fetch(`${run.target.url}/customer/list?page_size=1000`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { user_id: string; spend: number }[];
     spend[config] = customers.filter((c) => c.user_id.startsWith('bench-customer-')).reduce((sum, c) => sum + c.spend, 0);
     await run.stop();
   }
-  // The floor again, after Tollgate: on a shared or virtual machine it drifts between
-  // sittings, and the ratios divide by the mean of the two measurements around Tollgate's.
-  const floorTarget = baselines.find((target) => target.name === FLOOR)!;
-  for (const mode of MODES) rows.push({ ...(await measure(floorTarget, mode)), target: FLOOR_AGAIN });
   const loadAfter = loadavg();
 
   const header = `Tollgate benchmark, commit ${commit}, ${new Date().toISOString()}: ${CONNECTIONS} connections, ${SECONDS} s a cell, ${SEED_CUSTOMERS} customers seeded, ${cpus().length} cores, load average ${loadBefore[0]!.toFixed(2)} before / ${loadAfter[0]!.toFixed(2)} after${NODE_FLAGS.length ? `, Tollgate run with ${NODE_FLAGS.join(' ')}` : ''}`;
   console.log(`\n${header}`);
-  console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'probe ms': round(r.probeMs, 2), 'drain s': round(r.drainMs / 1000, 1), errors: r.errors, non2xx: r.non2xx })));
+  console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'floor ms/req': r.floorCpuMsPerRequest && round(r.floorCpuMsPerRequest), 'probe ms': round(r.probeMs, 2), 'drain s': round(r.drainMs / 1000, 1), errors: r.errors, non2xx: r.non2xx })));
   console.table(memory.map((m) => ({ target: m.target, 'start MB': m.startMb && Math.round(m.startMb), 'idle MB': Math.round(m.idleMb), 'peak MB': Math.round(m.peakMb), 'idle after load MB': m.afterLoadMb && Math.round(m.afterLoadMb) })));
   const report = markdownReport(rows, memory, header);
   console.log(report);
