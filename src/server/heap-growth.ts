@@ -5,10 +5,11 @@
  * requests a second the young generation fills in milliseconds, so whatever a request still
  * holds across two scavenges is promoted to the old generation and dies there. V8 collects the
  * old generation again only once it has grown to up to 4 × what survived the last full
- * collection. A gateway whose live heap is ~60 MB thus swells to ~250 MB of old space that is
- * nearly all garbage (measured: peak RSS 376 MB on PostgreSQL + Redis). Bounding the growth
- * factor makes V8 collect that garbage sooner: at 50 % the same load peaks at ~215 MB, for
- * a few more (concurrent, incremental) full collections a second.
+ * collection. A gateway whose live heap is ~60 MB thus swelled to ~250 MB of old space that was
+ * nearly all garbage: `npm run bench` on PostgreSQL + Redis peaked at 356–358 MB RSS. Bounding
+ * the growth factor makes V8 collect that garbage sooner: at 50 % the same load peaked at
+ * 213–217 MB, and the more frequent (mostly concurrent) full collections left CPU per request
+ * within the sitting's noise (bench/profiles/README.md, session 5).
  */
 import { setFlagsFromString } from 'node:v8';
 
