@@ -130,7 +130,7 @@ describe('a Tollgate process killed with SIGKILL', () => {
 describe('a gateway stopping with webhook deliveries claimed ahead', () => {
   const fixture = receiverAndDatabase();
 
-  it('hands the claimed but unsent deliveries back due at once, and its successor sends each once', { timeout: 60_000 }, async () => {
+  it('hands the claimed but unsent deliveries back due at once, and its successor sends each once', { timeout: 90_000 }, async () => {
     const { receiver, database } = fixture;
     const pendingOf = () =>
       queryDatabase<{ attempts: number; n: number; due: number }>(
@@ -140,8 +140,9 @@ describe('a gateway stopping with webhook deliveries claimed ahead', () => {
       );
     receiver.mode = 'stall';
     // Stopping waits for the attempts the receiver holds until they time out: long enough that
-    // none times out (and lets the next queued ones go) before the stop, short for the test.
-    const options = { yaml: webhookYaml({ ...FAST_RETRIES, webhook_timeout_ms: 8_000 }), databaseUrl: database.url, env: { WEBHOOK_URL: receiver.url } };
+    // none times out (and lets the next queued ones go) before the stop. 8 s was not, once, on
+    // a loaded CI machine: the 12 requests and the claims took longer, and 12 were held.
+    const options = { yaml: webhookYaml({ ...FAST_RETRIES, webhook_timeout_ms: 20_000 }), databaseUrl: database.url, env: { WEBHOOK_URL: receiver.url } };
     const first = await startTestGateway(options);
     const client = openaiClient(`${first.url}/v1`);
     for (let i = 0; i < 12; i++) spendOf(await chat(client, `ahead-${i % 3}`));
