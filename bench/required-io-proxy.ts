@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import { Redis } from 'ioredis';
 import { Pool } from 'pg';
+import { embeddedStartParams } from '../src/store/embedded-settings';
 
 /** Reserve on admission; on settlement charge the cost and release the reservation. */
 const ADMIT = `return redis.call('HINCRBY', KEYS[1], 'reserved', ARGV[1])`;
@@ -67,7 +68,7 @@ async function postgresqlAndRedis(redisUrl: string, databaseUrl: string): Promis
 }
 
 async function embedded(dataDir: string): Promise<Stores> {
-  const db = await PGlite.create({ dataDir, startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] });
+  const db = await PGlite.create({ dataDir, startParams: embeddedStartParams(PGlite.defaultStartParams) });
   await db.query(LEDGER_TABLE);
   const counters = new Map<string, { reserved: number; spend: number }>();
   const counter = (key: string) => counters.get(key) ?? counters.set(key, { reserved: 0, spend: 0 }).get(key)!;

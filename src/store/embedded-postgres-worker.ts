@@ -10,9 +10,7 @@
  */
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-
-/** shared_buffers of the embedded store (PostgreSQL's default: 128MB). */
-const EMBEDDED_SHARED_BUFFERS = '16MB';
+import { embeddedStartParams } from './embedded-settings';
 
 interface EmbeddedWorkerData {
   pgDir: string;
@@ -26,10 +24,7 @@ async function main(): Promise<void> {
   // Trigram indexes for customer search (migration 20261201092100).
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
   const extensions = { pg_trgm };
-  // PostgreSQL's default 128 MB of shared buffers live in this thread's WASM memory, which
-  // never shrinks: an embedded gateway's working set fits in far less, and pages it misses
-  // are read from the data dir through the OS page cache, not held in the process.
-  const startParams = [...PGlite.defaultStartParams, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`];
+  const startParams = embeddedStartParams(PGlite.defaultStartParams);
   const fresh = readdirSync(pgDir).length === 0;
   let db;
   if (fresh && existsSync(templatePath)) {
