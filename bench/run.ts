@@ -260,6 +260,7 @@ const FLOOR_BRACKET = 'bare node:http (bracket)';
 const BRACKET_SECONDS = Math.max(2, Math.round(SECONDS / 2));
 /** The second floor (required-io-proxy.ts), per store: the I/O of a governed request, none of its logic. */
 const REQUIRED_IO: Record<string, string> = { 'postgresql-redis': 'floor + required I/O (PostgreSQL + Redis)', 'pglite-memory': 'floor + required I/O (embedded)' };
+const isRequiredIoFloor = (target: Target) => Object.values(REQUIRED_IO).includes(target.name);
 
 function memoryCell(mem: MemoryRow): string {
   const extra = mem.startMb === undefined ? '' : ` (${Math.round(mem.startMb)}; ${Math.round(mem.afterLoadMb!)})`;
@@ -351,9 +352,9 @@ async function main(): Promise<void> {
       else await measureBracketed(target, mode);
     }
     // A required-I/O floor's memory says nothing of a gateway's (PGlite's initdb grows its WASM memory for good).
-    if (target.name !== 'direct upstream' && !Object.values(REQUIRED_IO).includes(target.name)) memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
+    if (target.name !== 'direct upstream' && !isRequiredIoFloor(target)) memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
   }
-  for (const floor of baselines.filter((target) => Object.values(REQUIRED_IO).includes(target.name))) {
+  for (const floor of baselines.filter(isRequiredIoFloor)) {
     children.find((child) => child.pid === floor.pid)?.kill('SIGTERM');
   }
   await dropRequiredIoDatabase();
