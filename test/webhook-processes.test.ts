@@ -142,10 +142,14 @@ describe('a gateway stopping with webhook deliveries claimed ahead', () => {
     // Stopping waits for the attempts the receiver holds until they time out: long enough that
     // none times out (and lets the next queued ones go) before the stop. 8 s was not, once, on
     // a loaded CI machine: the 12 requests and the claims took longer, and 12 were held.
-    const options = { yaml: webhookYaml({ ...FAST_RETRIES, webhook_timeout_ms: 20_000 }), databaseUrl: database.url, env: { WEBHOOK_URL: receiver.url } };
+    // The 12 events must reach the outbox in one ledger batch, so that one claim takes them
+    // all: sent one after another across 50 ms batches, a claim could find only some, and the
+    // dispatcher does not claim again while its queue holds a round (once, on a loaded CI
+    // machine, 9 were claimed).
+    const options = { yaml: webhookYaml({ ...FAST_RETRIES, webhook_timeout_ms: 20_000 }, { flushMs: 2_000 }), databaseUrl: database.url, env: { WEBHOOK_URL: receiver.url } };
     const first = await startTestGateway(options);
     const client = openaiClient(`${first.url}/v1`);
-    for (let i = 0; i < 12; i++) spendOf(await chat(client, `ahead-${i % 3}`));
+    for (const cost of await Promise.all(Array.from({ length: 12 }, (_, i) => chat(client, `ahead-${i % 3}`)))) spendOf(cost);
     // All 12 claimed (attempts 1), though only the per-URL limit of 4 is in flight.
     await expect.poll(async () => (await pendingOf()).find((row) => row.attempts === 1)?.n ?? 0, { timeout: 20_000, interval: 50 }).toBe(12);
     await expect.poll(() => receiver.stalledCount, { timeout: 10_000 }).toBe(4);
