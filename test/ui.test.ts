@@ -205,7 +205,8 @@ describe('admin UI', () => {
     await page.getByLabel('Select free-1').check();
     await page.getByRole('button', { name: 'Block selected', exact: true }).click();
     await page.getByText('Blocked 2 customers.').waitFor();
-    expect(await page.locator('tr[data-customer="free-1"] .pill').textContent()).toBe('Blocked');
+    // The message shows once the block is done; the list's reload that shows it lands after.
+    await expect.poll(() => page.locator('tr[data-customer="free-1"] .pill').textContent()).toBe('Blocked');
     expect(await refusedStatus('free-1')).toBe(403);
     await page.getByLabel('Select free-0').check();
     await page.getByLabel('Select free-1').check();
