@@ -81,6 +81,12 @@ interface Row {
    * the floor of its own minutes.
    */
   floorCpuMsPerRequest?: number;
+  /**
+   * The upstream's own probe, just before and just after this target's (mean). Unloaded, a
+   * round trip on this virtual machine took 0.1 ms in one minute and 0.5 ms in another: the
+   * latency a target adds is its probe minus the upstream's probe of the same minutes.
+   */
+  upstreamProbeMs?: number;
 }
 
 interface MemoryRow {
@@ -103,6 +109,8 @@ const IDLE_SETTLE_MS = Number(process.env.BENCH_IDLE_SETTLE_MS ?? 30_000);
 const QUIET = { maxCoreFraction: CPU_PROF_DIR ? 0.15 : 0.02 };
 
 const children: ChildProcess[] = [];
+/** The mock upstream, probed around every other target's probe (see `Row.upstreamProbeMs`). */
+let upstreamTarget: Target | null = null;
 
 /** Starts a process and resolves once it prints a line matching `ready` (group 1 = URL or port). */
 function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<{ match: string; child: ChildProcess }> {
@@ -144,7 +152,11 @@ async function measure(target: Target, mode: Mode, seconds = SECONDS): Promise<R
   const drainMs = await waitUntilQuiet(target.pid, QUIET);
   const cpu = cpuMilliseconds(target.pid) - cpuBefore;
   // On a quiet target: "unloaded" is one request at a time with nothing else going on.
-  const unloaded = await probe(target.url, (index) => requestBody(mode, target.model, index), { authorization: `Bearer ${KEY}` }, mode === 'sse');
+  const probeOf = (probed: Target) => probe(probed.url, (index) => requestBody(mode, probed.model, index), { authorization: `Bearer ${KEY}` }, mode === 'sse');
+  const upstream = upstreamTarget && upstreamTarget !== target ? upstreamTarget : null;
+  const upstreamBefore = upstream && (await probeOf(upstream));
+  const unloaded = await probeOf(target);
+  const upstreamAfter = upstream && (await probeOf(upstream));
   return {
     target: target.name,
     mode,
@@ -157,6 +169,7 @@ async function measure(target: Target, mode: Mode, seconds = SECONDS): Promise<R
     drainMs,
     probeMs: unloaded.medianMs,
     probeP90Ms: unloaded.p90Ms,
+    upstreamProbeMs: upstreamBefore && upstreamAfter ? (upstreamBefore.medianMs + upstreamAfter.medianMs) / 2 : undefined,
   };
 }
 
@@ -279,7 +292,7 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
   const lines = [
     header,
     '',
-    `Floor CPU per request over the sitting: ${MODES.map(spread).join(', ')}. Each ratio divides by the floor measured just before and just after that cell.`,
+    `Floor CPU per request over the sitting: ${MODES.map(spread).join(', ')}. Each ratio divides by the floor measured just before and just after that cell; each added latency subtracts the upstream's own probe, taken just before and just after that target's.`,
     '',
     '| target | CPU ms/req JSON / SSE (× floor) | req/s JSON / SSE | added latency, unloaded: JSON total / SSE first event | RSS idle → peak (3 s after ready; idle after the load) |',
     '|---|---|---|---|---|',
@@ -290,7 +303,10 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
     const cell = (row: Row | undefined, show: (row: Row) => string) => (row ? show(row) : '—');
     const cpu = (row: Row) => row.cpuMsPerRequest.toFixed(3);
     const ratio = (row: Row) => `${(row.cpuMsPerRequest / floorOf(row)).toFixed(1)}×`;
-    const added = (row: Row) => `+${(row.probeMs - direct(row.mode).probeMs).toFixed(2)} ms`;
+    const added = (row: Row) => {
+      const ms = row.probeMs - (row.upstreamProbeMs ?? direct(row.mode).probeMs);
+      return `${ms < 0 ? '−' : '+'}${Math.abs(ms).toFixed(2)} ms`;
+    };
     const mem = memory.find((m) => m.target === target);
     lines.push(
       `| ${target} | ${cell(json, cpu)} / ${cell(sse, cpu)} (${cell(json, ratio)} / ${cell(sse, ratio)}) | ${cell(json, (r) => String(r.rps))} / ${cell(sse, (r) => String(r.rps))} | ${cell(json, added)} / ${cell(sse, added)} | ${mem ? memoryCell(mem) : '—'} |`,
@@ -312,7 +328,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   const upstream = await startServe('upstream');
   const baselines: Target[] = [
-    { name: 'direct upstream', ...upstream, model: 'gpt-test' },
+    (upstreamTarget = { name: 'direct upstream', ...upstream, model: 'gpt-test' }),
     { name: FLOOR, ...(await startServe('bare-node-http', upstream.url)), model: 'gpt-test' },
   ];
   if (BASELINES) {
@@ -374,7 +390,7 @@ async function main(): Promise<void> {
 
   const header = `Tollgate benchmark, commit ${commit}, ${new Date().toISOString()}: ${CONNECTIONS} connections, ${SECONDS} s a cell, ${SEED_CUSTOMERS} customers seeded, ${cpus().length} cores, load average ${loadBefore[0]!.toFixed(2)} before / ${loadAfter[0]!.toFixed(2)} after${NODE_FLAGS.length ? `, Tollgate run with ${NODE_FLAGS.join(' ')}` : ''}`;
   console.log(`\n${header}`);
-  console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'floor ms/req': r.floorCpuMsPerRequest && round(r.floorCpuMsPerRequest), 'probe ms': round(r.probeMs, 2), 'drain s': round(r.drainMs / 1000, 1), errors: r.errors, non2xx: r.non2xx })));
+  console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'floor ms/req': r.floorCpuMsPerRequest && round(r.floorCpuMsPerRequest), 'probe ms': round(r.probeMs, 2), 'upstream probe ms': r.upstreamProbeMs && round(r.upstreamProbeMs, 2), 'drain s': round(r.drainMs / 1000, 1), errors: r.errors, non2xx: r.non2xx })));
   console.table(memory.map((m) => ({ target: m.target, 'start MB': m.startMb && Math.round(m.startMb), 'idle MB': Math.round(m.idleMb), 'peak MB': Math.round(m.peakMb), 'idle after load MB': m.afterLoadMb && Math.round(m.afterLoadMb) })));
   const report = markdownReport(rows, memory, header);
   console.log(report);
