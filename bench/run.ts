@@ -288,7 +288,6 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
     const cpu = floorRuns(mode).map((r) => r.cpuMsPerRequest);
     return `${mode} ${Math.min(...cpu).toFixed(3)}–${Math.max(...cpu).toFixed(3)} ms (${cpu.length} cells)`;
   };
-  const direct = (mode: Mode) => rows.find((r) => r.target === 'direct upstream' && r.mode === mode)!;
   const lines = [
     header,
     '',
@@ -304,7 +303,8 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
     const cpu = (row: Row) => row.cpuMsPerRequest.toFixed(3);
     const ratio = (row: Row) => `${(row.cpuMsPerRequest / floorOf(row)).toFixed(1)}×`;
     const added = (row: Row) => {
-      const ms = row.probeMs - (row.upstreamProbeMs ?? direct(row.mode).probeMs);
+      // Every row in this table has its upstream probes (only the upstream's own row has none).
+      const ms = row.probeMs - (row.upstreamProbeMs ?? Number.NaN);
       return `${ms < 0 ? '−' : '+'}${Math.abs(ms).toFixed(2)} ms`;
     };
     const mem = memory.find((m) => m.target === target);
@@ -327,8 +327,9 @@ async function main(): Promise<void> {
   const commit = commitOf();
   const loadBefore = loadavg();
   const upstream = await startServe('upstream');
+  upstreamTarget = { name: 'direct upstream', ...upstream, model: 'gpt-test' };
   const baselines: Target[] = [
-    (upstreamTarget = { name: 'direct upstream', ...upstream, model: 'gpt-test' }),
+    upstreamTarget,
     { name: FLOOR, ...(await startServe('bare-node-http', upstream.url)), model: 'gpt-test' },
   ];
   if (BASELINES) {

@@ -12,8 +12,9 @@ const INSERT_CUSTOMERS = `insert into customers (user_id, blocked, created_at, u
   on conflict do nothing`;
 
 /**
- * After the bulk insert, as any bulk load ends: otherwise autovacuum's analyze of 100k fresh
- * rows, and PostgreSQL's checkpoint of them, land in the middle of the measured cells.
+ * Run after the bulk insert, as any bulk load ends (on PostgreSQL followed by a checkpoint):
+ * otherwise autovacuum's analyze of 100k fresh rows, and the checkpoint that writes them out,
+ * land in the middle of the measured cells.
  */
 const SETTLE_BULK_LOAD = 'vacuum analyze';
 
