@@ -133,12 +133,17 @@ interface KeyWindow {
   byId: Map<string, WindowEntry>;
 }
 
+/** Windows examined for deletion per admission: enough to keep up with new customers. */
+const SWEEP_PER_ACQUIRE = 4;
+
 /**
  * Sliding-log limiter: "rpm_limit requests and tpm_limit tokens in any 60-second window",
  * exactly, not a fixed window that admits twice the limit across its edge.
  */
 export class MemoryRateLimiter implements RateLimiter {
   private readonly windows = new Map<string, KeyWindow>();
+  /** Where the sweep of idle windows stands; it restarts from the oldest once through. */
+  private sweepCursor: IterableIterator<[string, KeyWindow]> | null = null;
 
   private window(key: string, nowMs: number): KeyWindow {
     let window = this.windows.get(key);
@@ -146,6 +151,12 @@ export class MemoryRateLimiter implements RateLimiter {
       window = { entries: [], head: 0, tokens: 0, inFlight: new Set(), byId: new Map() };
       this.windows.set(key, window);
     }
+    this.prune(window, nowMs);
+    return window;
+  }
+
+  /** Drops the window's entries that have left the last 60 s. */
+  private prune(window: KeyWindow, nowMs: number): void {
     const horizon = nowMs - RATE_WINDOW_MS;
     while (window.head < window.entries.length && window.entries[window.head]!.at <= horizon) {
       const expired = window.entries[window.head++]!;
@@ -156,10 +167,35 @@ export class MemoryRateLimiter implements RateLimiter {
       window.entries = window.entries.slice(window.head);
       window.head = 0;
     }
-    return window;
+  }
+
+  /**
+   * Deletes up to `count` windows that hold nothing any more (no request in the last 60 s, no
+   * parallel slot taken): an empty window is what a new one would be. Without this, every
+   * customer ever served kept ~1 KB here for the life of the process; each admission sweeps a
+   * few, so memory follows the customers active in the last minute, without a timer.
+   */
+  private sweepIdle(nowMs: number, count: number): void {
+    for (let examined = 0; examined < count; examined++) {
+      this.sweepCursor ??= this.windows.entries();
+      const next = this.sweepCursor.next();
+      if (next.done) {
+        this.sweepCursor = null;
+        return;
+      }
+      const [key, window] = next.value;
+      this.prune(window, nowMs);
+      if (window.head === window.entries.length && window.inFlight.size === 0) this.windows.delete(key);
+    }
+  }
+
+  /** How many windows are held (for tests of the sweep). */
+  get windowCount(): number {
+    return this.windows.size;
   }
 
   async acquire(key: string, limits: RateLimits, estimatedTokens: number, nowMs: number, ticketId: string): Promise<RateDecision> {
+    this.sweepIdle(nowMs, SWEEP_PER_ACQUIRE);
     const window = this.window(key, nowMs);
     const count = window.entries.length - window.head;
     if (limits.parallel !== null && window.inFlight.size >= limits.parallel) {

@@ -1,0 +1,55 @@
+/**
+ * The in-process limiter's memory: windows of keys that hold nothing are deleted as later
+ * admissions sweep them, and a window that still counts (a request in the last 60 s, a
+ * parallel slot taken) is never deleted. The limits themselves are the contract suite's.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryRateLimiter } from './memory';
+import { RATE_WINDOW_MS, type RateTicket } from './types';
+
+const UNLIMITED = { rpm: null, tpm: null, parallel: null };
+
+async function admitted(limiter: MemoryRateLimiter, key: string, limits: typeof UNLIMITED | { rpm: number | null; tpm: number | null; parallel: number | null }, tokens: number, nowMs: number, id: string): Promise<RateTicket> {
+  const decision = await limiter.acquire(key, limits, tokens, nowMs, id);
+  if (!decision.ok) throw new Error(`${key} refused: ${decision.limitType}`);
+  return decision.ticket;
+}
+
+describe('MemoryRateLimiter sweep', () => {
+  it('deletes the windows of keys idle for a whole window, as later admissions pass', async () => {
+    const limiter = new MemoryRateLimiter();
+    for (let i = 0; i < 1000; i++) {
+      const ticket = await admitted(limiter, `customer:${i}`, UNLIMITED, 10, 0, `t${i}`);
+      await limiter.settle(ticket, 12);
+    }
+    expect(limiter.windowCount).toBe(1000);
+    // Within the window nothing may go: each still counts its request.
+    for (let i = 0; i < 300; i++) await admitted(limiter, 'busy', UNLIMITED, 0, RATE_WINDOW_MS - 1, `b${i}`);
+    expect(limiter.windowCount).toBe(1001);
+    // Once the window has passed, a few hundred admissions of one key sweep all of them.
+    for (let i = 0; i < 300; i++) await admitted(limiter, 'busy', UNLIMITED, 0, RATE_WINDOW_MS + 1, `c${i}`);
+    expect(limiter.windowCount).toBe(1);
+  });
+
+  it('keeps a window whose request is still in flight, so its parallel slot and tokens still count', async () => {
+    const limiter = new MemoryRateLimiter();
+    const limits = { rpm: null, tpm: 100, parallel: 1 };
+    const long = await admitted(limiter, 'streaming', limits, 90, 0, 'long');
+    for (let i = 0; i < 50; i++) await admitted(limiter, `other:${i}`, UNLIMITED, 0, 2 * RATE_WINDOW_MS, `o${i}`);
+    // Still in flight two windows later: the sweep left it, and the slot is taken.
+    const refused = await limiter.acquire('streaming', limits, 1, 2 * RATE_WINDOW_MS, 'second');
+    expect(refused).toMatchObject({ ok: false, limitType: 'parallel_requests' });
+    await limiter.settle(long, 95);
+    expect((await limiter.acquire('streaming', limits, 1, 2 * RATE_WINDOW_MS, 'third')).ok).toBe(true);
+  });
+
+  it('counts a swept key from zero, as a key never seen', async () => {
+    const limiter = new MemoryRateLimiter();
+    const limits = { rpm: 2, tpm: null, parallel: null };
+    for (const id of ['a', 'b']) await limiter.settle(await admitted(limiter, 'k', limits, 0, 0, id), 0);
+    expect((await limiter.acquire('k', limits, 0, 1, 'c')).ok).toBe(false);
+    for (let i = 0; i < 10; i++) await admitted(limiter, `x:${i}`, UNLIMITED, 0, RATE_WINDOW_MS + 5, `x${i}`);
+    const again = await limiter.acquire('k', limits, 0, RATE_WINDOW_MS + 5, 'd');
+    expect(again).toMatchObject({ ok: true, remainingRequests: 1 });
+  });
+});
