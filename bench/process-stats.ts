@@ -3,7 +3,7 @@
  * process and all its descendants, and resident memory (now and peak). No sampling thread:
  * CPU is a difference of two readings, peak RSS is the kernel's own high-water mark.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -55,9 +55,23 @@ export function rssMegabytes(pid: number): number {
   return processTree(pid).reduce((sum, member) => sum + statusField(member, 'VmRSS'), 0);
 }
 
-/** Peak resident memory of the tree's processes since they started, in MB. */
+/** Peak resident memory of the tree's processes since they started (or since `resetPeakRss`), in MB. */
 export function peakRssMegabytes(pid: number): number {
   return processTree(pid).reduce((sum, member) => sum + statusField(member, 'VmHWM'), 0);
+}
+
+/**
+ * Restarts the kernel's high-water mark of the tree's processes at their current RSS (writing 5
+ * to /proc/<pid>/clear_refs, Linux 4.0+), so that a later `peakRssMegabytes` is the peak of what
+ * ran since: the load's, not start-up's. Returns false where the kernel refused.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    for (const member of processTree(pid)) writeFileSync(`/proc/${member}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

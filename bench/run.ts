@@ -9,7 +9,7 @@
  * `spend_tracked` webhook per request), once on the embedded store with in-process counters and
  * once on PostgreSQL with Redis counters, each over a store seeded with customers. For each
  * target: req/s, p50/p99, CPU ms per request of its process tree (including the work the load
- * leaves behind, drained before CPU is read), RSS idle (settled) and peak.
+ * leaves behind, drained before CPU is read), RSS idle (settled), peak under the load (the high-water mark restarted at idle) and start-up's peak.
  * Two more floors, one per store, do only the I/O a governed request needs (required-io-proxy.ts).
  * Every target runs in a process of its own; autocannon and the probe run here. The floor is
  * measured just before and just after every other cell (half a cell each), and that cell's
@@ -31,7 +31,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { cpuMilliseconds, peakRssMegabytes, rssMegabytes, waitUntilQuiet } from './process-stats';
+import { cpuMilliseconds, peakRssMegabytes, resetPeakRss, rssMegabytes, waitUntilQuiet } from './process-stats';
 import { probe } from './probe';
 import { createBenchDatabase, seedEmbedded, seedPostgres } from './seed';
 
@@ -95,7 +95,10 @@ interface MemoryRow {
   startMb?: number;
   /** After IDLE_SETTLE_MS with nothing to do (V8's memory reducer has run), before any load. */
   idleMb: number;
+  /** Peak during the load cells (warm-up included): the high-water mark restarted at idle. */
   peakMb: number;
+  /** Peak from start to the idle reading (start-up, migrations check, WASM compilation). */
+  startupPeakMb?: number;
   /** After the load, drained and left idle as long again. */
   afterLoadMb?: number;
 }
@@ -240,13 +243,16 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   const startMb = rssMegabytes(child.pid!);
   await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
   const idleMb = rssMegabytes(child.pid!);
+  // What follows is the load: its peak is measured from here.
+  const startupPeakMb = peakRssMegabytes(child.pid!);
+  if (!resetPeakRss(child.pid!)) throw new Error('cannot restart the peak RSS of the gateway (/proc/<pid>/clear_refs): this bench needs Linux 4.0+ and its own processes');
   const name = `tollgate ${config}${WEBHOOKS ? '' : ' (no webhook)'}`;
   return {
     target: { name, url, pid: child.pid!, model: 'bench-gpt' },
     memory: async () => {
       await waitUntilQuiet(child.pid!, QUIET);
       await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
-      return { target: name, startMb, idleMb, peakMb: peakRssMegabytes(child.pid!), afterLoadMb: rssMegabytes(child.pid!) };
+      return { target: name, startMb, idleMb, peakMb: peakRssMegabytes(child.pid!), startupPeakMb, afterLoadMb: rssMegabytes(child.pid!) };
     },
     stop: async () => {
       child.kill('SIGTERM');
@@ -276,7 +282,7 @@ const REQUIRED_IO: Record<string, string> = { 'postgresql-redis': 'floor + requi
 const isRequiredIoFloor = (target: Target) => Object.values(REQUIRED_IO).includes(target.name);
 
 function memoryCell(mem: MemoryRow): string {
-  const extra = mem.startMb === undefined ? '' : ` (${Math.round(mem.startMb)}; ${Math.round(mem.afterLoadMb!)})`;
+  const extra = mem.startMb === undefined ? '' : ` (${Math.round(mem.startMb)}; ${Math.round(mem.afterLoadMb!)}; ${Math.round(mem.startupPeakMb!)})`;
   return `${Math.round(mem.idleMb)} → ${Math.round(mem.peakMb)} MB${extra}`;
 }
 
@@ -293,7 +299,7 @@ function markdownReport(rows: Row[], memory: MemoryRow[], header: string): strin
     '',
     `Floor CPU per request over the sitting: ${MODES.map(spread).join(', ')}. Each ratio divides by the floor measured just before and just after that cell; each added latency subtracts the upstream's own probe, taken just before and just after that target's.`,
     '',
-    '| target | CPU ms/req JSON / SSE (× floor) | req/s JSON / SSE | added latency, unloaded: JSON total / SSE first event | RSS idle → peak (3 s after ready; idle after the load) |',
+    '| target | CPU ms/req JSON / SSE (× floor) | req/s JSON / SSE | added latency, unloaded: JSON total / SSE first event | RSS idle → peak under load (3 s after ready; idle after the load; start-up peak) |',
     '|---|---|---|---|---|',
   ];
   for (const target of [...new Set(rows.map((r) => r.target))].filter((t) => t !== 'direct upstream' && t !== FLOOR_BRACKET)) {
@@ -364,6 +370,7 @@ async function main(): Promise<void> {
   };
   for (const target of baselines) {
     const idleMb = rssMegabytes(target.pid);
+    resetPeakRss(target.pid);
     for (const mode of MODES) {
       if (target === floorTarget || target.name === 'direct upstream') rows.push(await measure(target, mode));
       else await measureBracketed(target, mode);
@@ -392,7 +399,7 @@ async function main(): Promise<void> {
   const header = `Tollgate benchmark, commit ${commit}, ${new Date().toISOString()}: ${CONNECTIONS} connections, ${SECONDS} s a cell, ${SEED_CUSTOMERS} customers seeded, ${cpus().length} cores, load average ${loadBefore[0]!.toFixed(2)} before / ${loadAfter[0]!.toFixed(2)} after${NODE_FLAGS.length ? `, Tollgate run with ${NODE_FLAGS.join(' ')}` : ''}`;
   console.log(`\n${header}`);
   console.table(rows.map((r) => ({ target: r.target, mode: r.mode, 'req/s': r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU ms/req': round(r.cpuMsPerRequest), 'floor ms/req': r.floorCpuMsPerRequest && round(r.floorCpuMsPerRequest), 'probe ms': round(r.probeMs, 2), 'upstream probe ms': r.upstreamProbeMs && round(r.upstreamProbeMs, 2), 'drain s': round(r.drainMs / 1000, 1), errors: r.errors, non2xx: r.non2xx })));
-  console.table(memory.map((m) => ({ target: m.target, 'start MB': m.startMb && Math.round(m.startMb), 'idle MB': Math.round(m.idleMb), 'peak MB': Math.round(m.peakMb), 'idle after load MB': m.afterLoadMb && Math.round(m.afterLoadMb) })));
+  console.table(memory.map((m) => ({ target: m.target, 'start MB': m.startMb && Math.round(m.startMb), 'idle MB': Math.round(m.idleMb), 'peak MB': Math.round(m.peakMb), 'start-up peak MB': m.startupPeakMb && Math.round(m.startupPeakMb), 'idle after load MB': m.afterLoadMb && Math.round(m.afterLoadMb) })));
   const report = markdownReport(rows, memory, header);
   console.log(report);
   console.log(`spend metered by Tollgate: ${JSON.stringify(spend)}`);

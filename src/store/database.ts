@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { MikroORM, type IMigrator } from '@mikro-orm/postgresql';
+import { EMBEDDED_THREAD_LIMITS } from './embedded-settings';
 import { ALL_ENTITIES } from './entities';
 
 export interface Database {
@@ -130,7 +131,7 @@ function workerScript(): string {
 async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
   const pgDir = join(dataDir, 'pgdata');
   mkdirSync(pgDir, { recursive: true });
-  const worker = new Worker(workerScript(), { workerData: { pgDir, templatePath: TEMPLATE_PATH } });
+  const worker = new Worker(workerScript(), { workerData: { pgDir, templatePath: TEMPLATE_PATH }, resourceLimits: EMBEDDED_THREAD_LIMITS });
   const port = await new Promise<number>((resolve, reject) => {
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the embedded store's thread exited with code ${code} before it was ready`)));

@@ -16,3 +16,11 @@ const EMBEDDED_SHARED_BUFFERS = '16MB';
 export function embeddedStartParams(pgliteDefaults: readonly string[]): string[] {
   return [...pgliteDefaults, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`];
 }
+
+/**
+ * V8 limits of the store's thread. The thread moves query bytes between its socket and the
+ * WASM instance and keeps little: 12–22 MB used after a bench load, while V8's default young
+ * generation let the thread's heap reach 49 MB, resident until the next full collection. A
+ * 4 MB young generation kept it at 18–23 MB (bench/profiles/README.md, session 7).
+ */
+export const EMBEDDED_THREAD_LIMITS = { maxYoungGenerationSizeMb: 4 } as const;
