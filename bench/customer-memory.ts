@@ -10,21 +10,19 @@
  * rate windows expired and swept by a few thousand requests of other customers).
  * Options (env): BENCH_CUSTOMERS (20000), BENCH_CONFIGS, BENCH_PG_ADMIN_URL, BENCH_REDIS_URL.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RATE_WINDOW_MS } from '../src/shared-state/types';
-import { createBenchDatabase } from './seed';
+import { BENCH_KEY, BENCH_MODEL, createBenchBudget, prepareGateway, TOLLGATE_BIN } from './gateway-setup';
 import { startBenchUpstream } from './upstream';
 
 const CUSTOMERS = Number(process.env.BENCH_CUSTOMERS ?? 20_000);
 const CONFIGS = (process.env.BENCH_CONFIGS ?? 'pglite-memory,postgresql-redis').split(',');
 const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const KEY = 'sk-bench';
-const TOLLGATE_BIN = join(__dirname, '../../bin/tollgate.js');
 /** Collects twice (what the first frees may hold more) and prints the live heap. */
 const GC_PRELOAD = `process.on('SIGUSR2', () => { global.gc(); global.gc(); process.stderr.write('LIVE_HEAP ' + process.memoryUsage().heapUsed + '\\n'); });`;
 
@@ -38,26 +36,7 @@ interface Gateway {
 }
 
 async function startGateway(config: string, upstream: string, preload: string): Promise<Gateway> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-customer-memory-'));
-  const configPath = join(dataDir, 'config.yaml');
-  writeFileSync(
-    configPath,
-    `model_list:\n  - model_name: bench-gpt\n    litellm_params:\n      model: openai/gpt-test\n      api_base: ${upstream}/v1\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\ngeneral_settings:\n  master_key: ${KEY}\nlitellm_settings:\n  max_end_user_budget_id: default-tier\n`,
-  );
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_REDIS_PREFIX: `tollgate:customer-memory:${Date.now()}:` };
-  delete env.DATABASE_URL;
-  delete env.REDIS_URL;
-  delete env.WEBHOOK_URL;
-  let dropDatabase = async () => {};
-  if (config === 'postgresql-redis') {
-    const database = await createBenchDatabase(PG_ADMIN_URL);
-    env.DATABASE_URL = database.url;
-    env.REDIS_URL = REDIS_URL;
-    dropDatabase = database.drop;
-  } else if (config !== 'pglite-memory') {
-    throw new Error(`unknown BENCH_CONFIGS entry ${config} (pglite-memory, postgresql-redis)`);
-  }
-  execFileSync(process.execPath, [TOLLGATE_BIN, 'migrate', '--config', configPath], { env, stdio: 'ignore' });
+  const { configPath, env, dropDatabase } = await prepareGateway(config, { upstream, webhooks: false, redisPrefix: 'tollgate:customer-memory:', pgAdminUrl: PG_ADMIN_URL, redisUrl: REDIS_URL });
   const child = spawn(process.execPath, ['--expose-gc', '-r', preload, TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let heapWaiter: ((bytes: number) => void) | null = null;
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -74,18 +53,13 @@ async function startGateway(config: string, upstream: string, preload: string): 
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code}: ${output.slice(-2000)}`)));
   });
   const base = `http://127.0.0.1:${port}`;
-  const created = await fetch(`${base}/budget/new`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
-    body: JSON.stringify({ budget_id: 'default-tier', max_budget: 1_000_000, rpm_limit: 10_000_000, tpm_limit: 1_000_000_000, budget_duration: '30d' }),
-  });
-  if (!created.ok) throw new Error(`creating the budget: HTTP ${created.status} ${await created.text()}`);
+  await createBenchBudget(base);
   const agent = new Agent({ keepAlive: true, maxSockets: 20 });
   const url = new URL(`${base}/v1/chat/completions`);
   const once = (user: string) =>
     new Promise<void>((resolve, reject) => {
-      const body = JSON.stringify({ model: 'bench-gpt', user, max_tokens: 64, messages: [{ role: 'user', content: 'Say something about foxes.' }] });
-      const outgoing = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${KEY}` } }, (response) => {
+      const body = JSON.stringify({ model: BENCH_MODEL, user, max_tokens: 64, messages: [{ role: 'user', content: 'Say something about foxes.' }] });
+      const outgoing = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${BENCH_KEY}` } }, (response) => {
         response.resume();
         response.on('end', () => (response.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${response.statusCode} for ${user}`))));
       });
@@ -121,7 +95,7 @@ async function main(): Promise<void> {
   writeFileSync(preload, GC_PRELOAD);
   const warm = 2_000;
   for (const config of CONFIGS) {
-    const gateway = await startGateway(config, `http://127.0.0.1:${(upstream.server.address() as { port: number }).port}`, preload);
+    const gateway = await startGateway(config, upstream.url, preload);
     try {
       // Warm-up: JIT, caches, the first customers and their code paths.
       await gateway.serve('warm', 0, warm);

@@ -9,7 +9,8 @@
  * `spend_tracked` webhook per request), once on the embedded store with in-process counters and
  * once on PostgreSQL with Redis counters, each over a store seeded with customers. For each
  * target: req/s, p50/p99, CPU ms per request of its process tree (including the work the load
- * leaves behind, drained before CPU is read), RSS idle (settled), peak under the load (the high-water mark restarted at idle) and start-up's peak.
+ * leaves behind, drained before CPU is read), RSS idle (settled), peak under the load (the
+ * high-water mark restarted at idle) and start-up's peak.
  * Two more floors, one per store, do only the I/O a governed request needs (required-io-proxy.ts).
  * Every target runs in a process of its own; autocannon and the probe run here. The floor is
  * measured just before and just after every other cell (half a cell each), and that cell's
@@ -26,13 +27,14 @@
  * gateway sits without work before its idle memory is read), BENCH_NODE_FLAGS (Node/V8 flags for
  * Tollgate's process, to try one).
  */
-import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { cpuMilliseconds, peakRssMegabytes, resetPeakRss, rssMegabytes, waitUntilQuiet } from './process-stats';
 import { probe } from './probe';
+import { BENCH_KEY, BENCH_MODEL, createBenchBudget, prepareGateway, TOLLGATE_BIN } from './gateway-setup';
 import { createBenchDatabase, seedEmbedded, seedPostgres } from './seed';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -48,8 +50,7 @@ const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolea
 const WEBHOOKS = process.env.BENCH_WEBHOOKS !== '0';
 /** Which loads to run (both by default; one alone to profile it). */
 const MODES = (process.env.BENCH_MODES ?? 'json,sse').split(',') as Mode[];
-const KEY = 'sk-bench';
-const TOLLGATE_BIN = join(__dirname, '../../bin/tollgate.js');
+const KEY = BENCH_KEY;
 
 type Mode = 'json' | 'sse';
 
@@ -176,21 +177,6 @@ async function measure(target: Target, mode: Mode, seconds = SECONDS): Promise<R
   };
 }
 
-function configYaml(upstream: string): string {
-  return `model_list:
-  - model_name: bench-gpt
-    litellm_params:
-      model: openai/gpt-test
-      api_base: ${upstream}/v1
-      input_cost_per_token: 0.000001
-      output_cost_per_token: 0.000002
-general_settings:
-  master_key: ${KEY}
-${WEBHOOKS ? '  alerting: ["webhook"]\n' : ''}litellm_settings:
-  max_end_user_budget_id: bench-default
-`;
-}
-
 interface GovernedRun {
   target: Target;
   memory: () => Promise<MemoryRow>;
@@ -199,23 +185,7 @@ interface GovernedRun {
 
 /** Tollgate on one store and one kind of counters, over a store seeded with customers. */
 async function startTollgate(config: string, upstream: string): Promise<GovernedRun> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
-  const configPath = join(dataDir, 'config.yaml');
-  writeFileSync(configPath, configYaml(upstream));
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir, ...(WEBHOOKS ? { WEBHOOK_URL: `${upstream}/webhook` } : {}), TOLLGATE_REDIS_PREFIX: `tollgate:bench:${Date.now()}:` };
-  delete env.DATABASE_URL;
-  delete env.REDIS_URL;
-  if (!WEBHOOKS) delete env.WEBHOOK_URL;
-  let dropDatabase = async () => {};
-  if (config === 'postgresql-redis') {
-    const database = await createBenchDatabase(PG_ADMIN_URL);
-    env.DATABASE_URL = database.url;
-    env.REDIS_URL = REDIS_URL;
-    dropDatabase = database.drop;
-  } else if (config !== 'pglite-memory') {
-    throw new Error(`unknown BENCH_CONFIGS entry ${config} (pglite-memory, postgresql-redis)`);
-  }
-  execFileSync(process.execPath, [TOLLGATE_BIN, 'migrate', '--config', configPath], { env, stdio: 'ignore' });
+  const { dataDir, configPath, env, dropDatabase } = await prepareGateway(config, { upstream, webhooks: WEBHOOKS, redisPrefix: 'tollgate:bench:', pgAdminUrl: PG_ADMIN_URL, redisUrl: REDIS_URL });
   const start = (profiled: boolean) => {
     const profile = profiled && CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, config)}`] : [];
     return startProcess([...NODE_FLAGS, ...profile, TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], /"port":(\d+).*"msg":"Tollgate is ready"/, env);
@@ -224,12 +194,7 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   // default budget's first appearance recomputes the period of every customer without one
   // (100k of them), which is an admin operation's cost, not what this bench measures.
   const first = await start(false);
-  const created = await fetch(`http://127.0.0.1:${first.match}/budget/new`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
-    body: JSON.stringify({ budget_id: 'bench-default', max_budget: 1_000_000, rpm_limit: 10_000_000, tpm_limit: 1_000_000_000, budget_duration: '30d' }),
-  });
-  if (!created.ok) throw new Error(`creating the bench budget: HTTP ${created.status} ${await created.text()}`);
+  await createBenchBudget(`http://127.0.0.1:${first.match}`);
   first.child.kill('SIGTERM');
   await new Promise((resolve) => first.child.once('exit', resolve));
   if (SEED_CUSTOMERS > 0) {
@@ -248,7 +213,7 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
   if (!resetPeakRss(child.pid!)) throw new Error('cannot restart the peak RSS of the gateway (/proc/<pid>/clear_refs): this bench needs Linux 4.0+ and its own processes');
   const name = `tollgate ${config}${WEBHOOKS ? '' : ' (no webhook)'}`;
   return {
-    target: { name, url, pid: child.pid!, model: 'bench-gpt' },
+    target: { name, url, pid: child.pid!, model: BENCH_MODEL },
     memory: async () => {
       await waitUntilQuiet(child.pid!, QUIET);
       await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));

@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryRateLimiter } from './memory';
-import { RATE_WINDOW_MS, type RateTicket } from './types';
+import { RATE_WINDOW_MS, type RateLimits, type RateTicket } from './types';
 
-const UNLIMITED = { rpm: null, tpm: null, parallel: null };
+const UNLIMITED: RateLimits = { rpm: null, tpm: null, parallel: null };
 
-async function admitted(limiter: MemoryRateLimiter, key: string, limits: typeof UNLIMITED | { rpm: number | null; tpm: number | null; parallel: number | null }, tokens: number, nowMs: number, id: string): Promise<RateTicket> {
+async function admitted(limiter: MemoryRateLimiter, key: string, limits: RateLimits, tokens: number, nowMs: number, id: string): Promise<RateTicket> {
   const decision = await limiter.acquire(key, limits, tokens, nowMs, id);
   if (!decision.ok) throw new Error(`${key} refused: ${decision.limitType}`);
   return decision.ticket;
