@@ -92,7 +92,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   loadTokenizer(); // most of a second: before the port opens, not on the first request
   checkExporterSettings(config);
 
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (message) => logger.debug(message) });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    log: (message) => logger.debug(message),
+    vacuum: { onError: (error) => logger.warn({ err: error }, 'could not vacuum the embedded store; will retry') },
+  });
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null, config.customerCacheSize, config.keySecret);
   // REDIS_URL switches to shared counters: exact budgets and limits across proxies.
   let redis: ScriptedRedis | null = null;

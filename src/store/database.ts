@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { MikroORM, type IMigrator } from '@mikro-orm/postgresql';
 import { EMBEDDED_THREAD_LIMITS } from './embedded-settings';
+import { EmbeddedVacuum, type EmbeddedVacuumOptions } from './embedded-vacuum';
 import { ALL_ENTITIES } from './entities';
 
 export interface Database {
@@ -25,6 +26,8 @@ export interface DatabaseOptions {
   debug?: boolean;
   /** Where MikroORM's own messages (migrator progress) go; default: dropped. */
   log?: (message: string) => void;
+  /** The embedded store's periodic vacuum (see embedded-vacuum.ts); off for one-shot commands. */
+  vacuum?: { onError: (error: unknown) => void; options?: EmbeddedVacuumOptions };
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -39,10 +42,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     // "Connection terminated unexpectedly" (STACK.md pitfall 18).
     const orm = await initOrm(embedded.url, 1, options);
     if (options.migrate !== false) await runMigrations(orm);
+    const vacuum = options.vacuum ? new EmbeddedVacuum(() => orm.em.getConnection().getKnex(), options.vacuum.onError, options.vacuum.options) : null;
+    vacuum?.start();
     return {
       orm,
       kind: 'pglite',
       close: async () => {
+        await vacuum?.stop();
         await orm.close(true);
         await embedded.stop();
       },
