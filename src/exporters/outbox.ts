@@ -104,21 +104,39 @@ export async function claimDueExports(db: Queryable, exporter: string, limit: nu
   }));
 }
 
-/** Records outcomes: delivered, due again after the delay, or failed past give_up_at. A lost lease is ignored. */
-export async function recordExportResults(db: Queryable, results: ExportResult[]): Promise<{ exporter: string; requestId: string; status: ExportStatus; attempts: number }[]> {
-  if (!results.length) return [];
-  const rows = results.map((r) => ({ exporter: r.exporter, request_id: r.requestId, attempts: r.attempts, ok: r.ok, error: r.error, delay_ms: r.retryDelayMs }));
-  const result = await db.raw(
-    `update usage_exports x
+/**
+ * recordExportResults' statement and bindings (exported for the test that reads its plan). Each
+ * export is found by its primary key: the batch comes as arrays, whose length the planner knows,
+ * and the status test cannot use an index (see STILL_PENDING in src/webhooks/outbox.ts: with
+ * statistics that trail a backlog, the planner otherwise scans every pending row per batch).
+ */
+export function recordExportResultsStatement(results: ExportResult[]): [string, Knex.RawBinding[]] {
+  const sql = `update usage_exports x
      set status = case when r.ok then 'delivered' when now() >= x.give_up_at then 'failed' else 'pending' end,
          delivered_at = case when r.ok then now() else null end,
          next_attempt_at = case when r.ok or now() >= x.give_up_at then null else least(now() + r.delay_ms ${MILLISECONDS}, x.give_up_at) end,
          last_error = r.error
-     from jsonb_to_recordset(?::jsonb) as r(exporter text, request_id text, attempts int, ok boolean, error text, delay_ms double precision)
-     where x.exporter = r.exporter and x.request_id = r.request_id and x.attempts = r.attempts and x.status = 'pending'
-     returning x.exporter, x.request_id, x.status, x.attempts`,
-    [JSON.stringify(rows)],
-  );
+     from unnest(?::text[], ?::text[], ?::int[], ?::boolean[], ?::text[], ?::double precision[]) as r(exporter, request_id, attempts, ok, error, delay_ms)
+     where x.exporter = r.exporter and x.request_id = r.request_id and x.attempts = r.attempts and coalesce(x.status, '') = 'pending'
+     returning x.exporter, x.request_id, x.status, x.attempts`;
+  return [
+    sql,
+    [
+      results.map((r) => r.exporter),
+      results.map((r) => r.requestId),
+      results.map((r) => r.attempts),
+      results.map((r) => r.ok),
+      // pg sends null elements as NULL; knex's types allow no nulls in arrays.
+      results.map((r) => r.error) as unknown as Knex.RawBinding,
+      results.map((r) => r.retryDelayMs),
+    ],
+  ];
+}
+
+/** Records outcomes: delivered, due again after the delay, or failed past give_up_at. A lost lease is ignored. */
+export async function recordExportResults(db: Queryable, results: ExportResult[]): Promise<{ exporter: string; requestId: string; status: ExportStatus; attempts: number }[]> {
+  if (!results.length) return [];
+  const result = await db.raw(...recordExportResultsStatement(results));
   return (result.rows as { exporter: string; request_id: string; status: ExportStatus; attempts: number }[]).map((row) => ({
     exporter: row.exporter,
     requestId: row.request_id,

@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from '@mikro-orm/postgresql';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres';
+import { scansOf } from '../../test/support/plans';
 import { openDatabase, type Database } from '../store/database';
-import { claimDue, pendingUrls, enqueueEvents, listDeliveries, purgeDelivered, recordResults, retryFailedDeliveries, type OutboxEvent } from './outbox';
+import { claimDue, pendingUrls, enqueueEvents, listDeliveries, purgeDelivered, recordResults, retryFailedDeliveries, recordResultsStatement, type OutboxEvent } from './outbox';
 
 const URLS = ['http://a.example/hook', 'http://b.example/hook'];
 const HOUR = 3_600_000;
@@ -75,5 +76,50 @@ describe('webhook outbox SQL', () => {
     const remaining = await db.raw(`select event_id from webhook_events order by event_id`);
     // e1 still has its pending delivery to b.example, so the event stays.
     expect((remaining.rows as { event_id: string }[]).map((r) => r.event_id)).toEqual(['e1', 'e2', 'e3', 'short']);
+  });
+});
+
+describe('recording outcomes under a backlog the statistics have not seen', () => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let db: Knex;
+  const url = URLS[0]!;
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase();
+    database = await openDatabase({ databaseUrl: testDatabase.url, dataDir: '/tmp' });
+    db = database.orm.em.getConnection().getKnex();
+    // The statistics must stay as analyzed below, as they do between two autovacuums.
+    await db.raw(`alter table webhook_deliveries set (autovacuum_enabled = false)`);
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  it('finds each claimed delivery by its key instead of reading every pending one', async () => {
+    // Analyzed while nothing is pending: 2,000 delivered.
+    await enqueueEvents(db, Array.from({ length: 2_000 }, (_, i) => event(`old-${i}`)), [url], HOUR);
+    const old = await claimDue(db, url, 2_000, HOUR);
+    await recordResults(db, old.map((d) => ({ eventId: d.eventId, url, attempts: d.attempts, ok: true, statusCode: 200, error: null, retryDelayMs: 0 })));
+    await db.raw(`analyze webhook_deliveries`);
+    // Then a backlog of 20,000 builds, and 24 of them are claimed and sent.
+    await enqueueEvents(db, Array.from({ length: 20_000 }, (_, i) => event(`new-${i}`)), [url], HOUR);
+    const claimed = await claimDue(db, url, 24, HOUR);
+    const outcomes = claimed.map((d) => ({ eventId: d.eventId, url, attempts: d.attempts, ok: true, statusCode: 200, error: null, retryDelayMs: 0 }));
+    // explain analyze runs the update: in a transaction rolled back, so the rows stay pending.
+    const [sql, bindings] = recordResultsStatement(outcomes);
+    const trx = await db.transaction();
+    const explained = await trx.raw(`explain (analyze, format json) ${sql}`, bindings);
+    await trx.rollback();
+    const plan = (explained.rows as { 'QUERY PLAN': { Plan: Record<string, unknown> }[] }[])[0]!['QUERY PLAN'][0]!.Plan;
+    const scans = scansOf(plan, 'webhook_deliveries');
+    expect(scans.length).toBeGreaterThan(0);
+    // One row per outcome, not the 20,000 pending rows.
+    expect(Math.max(...scans.map((scan) => scan.rows))).toBeLessThanOrEqual(outcomes.length);
+    // And the statement still records them.
+    const recorded = await recordResults(db, outcomes);
+    expect(recorded.map((r) => r.status)).toEqual(Array(24).fill('delivered'));
   });
 });

@@ -63,6 +63,20 @@ type Queryable = Pick<Knex, 'raw'>;
 
 const MILLISECONDS = `* interval '1 millisecond'`;
 
+/**
+ * Outcomes and releases find each delivery by its primary key, one probe per row of the batch.
+ * Written with `d.status = 'pending'` and the batch as `jsonb_to_recordset` (which the planner
+ * takes for 100 rows), the planner instead scanned every pending delivery and hash-joined the
+ * batch against them whenever its statistics said few were pending, and they say so once a
+ * backlog builds (statistics trail it: PostgreSQL analyzes after a tenth of a table changed,
+ * the embedded store every few minutes). That took 46 ms to record 24 outcomes against 63,000
+ * pending on the embedded store (2.6 ms by key), and longer as the backlog grew: delivery fell
+ * further behind the more it was behind. So the batch comes as arrays, whose length the planner
+ * knows (`unnest`), and the status test is written `coalesce(status, '')` (status is never null)
+ * so that no index on status can drive the scan.
+ */
+const STILL_PENDING = `coalesce(d.status, '') = 'pending'`;
+
 /** Inserts new events and one pending delivery per URL; events already there are skipped. */
 export async function enqueueEvents(db: Queryable, events: OutboxEvent[], urls: string[], retryMaxAgeMs: number): Promise<number> {
   if (!events.length || !urls.length) return 0;
@@ -141,15 +155,46 @@ export async function claimDue(db: Queryable, url: string, limit: number, leaseM
  */
 export async function releaseClaims(db: Queryable, deliveries: ClaimedDelivery[]): Promise<number> {
   if (!deliveries.length) return 0;
-  const rows = deliveries.map((d) => ({ event_id: d.eventId, url: d.url, attempts: d.attempts }));
   const result = await db.raw(
     `update webhook_deliveries d
      set attempts = d.attempts - 1, next_attempt_at = now()
-     from jsonb_to_recordset(?::jsonb) as x(event_id text, url text, attempts int)
-     where d.event_id = x.event_id and d.url = x.url and d.attempts = x.attempts and d.status = 'pending'`,
-    [JSON.stringify(rows)],
+     from unnest(?::text[], ?::text[], ?::int[]) as x(event_id, url, attempts)
+     where d.event_id = x.event_id and d.url = x.url and d.attempts = x.attempts and ${STILL_PENDING}`,
+    [deliveries.map((d) => d.eventId), deliveries.map((d) => d.url), deliveries.map((d) => d.attempts)],
   );
   return result.rowCount ?? 0;
+}
+
+/** An array binding with null elements: pg sends them as NULL (knex's types allow no nulls in arrays). */
+const withNulls = (values: (string | number | null)[]): Knex.RawBinding => values as unknown as Knex.RawBinding;
+
+/** recordResults' statement and its bindings (exported for the test that reads its plan). */
+export function recordResultsStatement(results: AttemptResult[]): [string, Knex.RawBinding[]] {
+  const sql = `update webhook_deliveries d
+     set status = case when x.ok then 'delivered' when now() >= d.give_up_at then 'failed' else 'pending' end,
+         delivered_at = case when x.ok then now() else null end,
+         next_attempt_at = case when x.ok or now() >= d.give_up_at then null
+                                else least(now() + x.delay_ms ${MILLISECONDS}, d.give_up_at) end,
+         last_status_code = x.status_code,
+         last_error = x.error,
+         last_attempt_at = coalesce(x.attempted_at, d.last_attempt_at)
+     from unnest(?::text[], ?::text[], ?::int[], ?::boolean[], ?::int[], ?::text[], ?::double precision[], ?::timestamptz[])
+       as x(event_id, url, attempts, ok, status_code, error, delay_ms, attempted_at)
+     where d.event_id = x.event_id and d.url = x.url and d.attempts = x.attempts and ${STILL_PENDING}
+     returning d.event_id, d.url, d.status, d.attempts`;
+  return [
+    sql,
+    [
+      results.map((r) => r.eventId),
+      results.map((r) => r.url),
+      results.map((r) => r.attempts),
+      results.map((r) => r.ok),
+      withNulls(results.map((r) => r.statusCode)),
+      withNulls(results.map((r) => r.error)),
+      results.map((r) => r.retryDelayMs),
+      withNulls(results.map((r) => r.attemptedAt?.toISOString() ?? null)),
+    ],
+  ];
 }
 
 /**
@@ -159,30 +204,7 @@ export async function releaseClaims(db: Queryable, deliveries: ClaimedDelivery[]
  */
 export async function recordResults(db: Queryable, results: AttemptResult[]): Promise<{ eventId: string; url: string; status: DeliveryStatus; attempts: number }[]> {
   if (!results.length) return [];
-  const rows = results.map((r) => ({
-    event_id: r.eventId,
-    url: r.url,
-    attempts: r.attempts,
-    ok: r.ok,
-    status_code: r.statusCode,
-    error: r.error,
-    delay_ms: r.retryDelayMs,
-    attempted_at: r.attemptedAt?.toISOString() ?? null,
-  }));
-  const result = await db.raw(
-    `update webhook_deliveries d
-     set status = case when x.ok then 'delivered' when now() >= d.give_up_at then 'failed' else 'pending' end,
-         delivered_at = case when x.ok then now() else null end,
-         next_attempt_at = case when x.ok or now() >= d.give_up_at then null
-                                else least(now() + x.delay_ms ${MILLISECONDS}, d.give_up_at) end,
-         last_status_code = x.status_code,
-         last_error = x.error,
-         last_attempt_at = coalesce(x.attempted_at, d.last_attempt_at)
-     from jsonb_to_recordset(?::jsonb) as x(event_id text, url text, attempts int, ok boolean, status_code int, error text, delay_ms double precision, attempted_at timestamptz)
-     where d.event_id = x.event_id and d.url = x.url and d.attempts = x.attempts and d.status = 'pending'
-     returning d.event_id, d.url, d.status, d.attempts`,
-    [JSON.stringify(rows)],
-  );
+  const result = await db.raw(...recordResultsStatement(results));
   return (result.rows as { event_id: string; url: string; status: DeliveryStatus; attempts: number }[]).map((row) => ({
     eventId: row.event_id,
     url: row.url,
