@@ -36,7 +36,7 @@ interface Gateway {
 }
 
 async function startGateway(config: string, upstream: string, preload: string): Promise<Gateway> {
-  const { configPath, env, dropDatabase } = await prepareGateway(config, { upstream, webhooks: false, redisPrefix: 'tollgate:customer-memory:', pgAdminUrl: PG_ADMIN_URL, redisUrl: REDIS_URL });
+  const { configPath, env, remove } = await prepareGateway(config, { upstream, webhooks: false, redisPrefix: 'tollgate:customer-memory:', pgAdminUrl: PG_ADMIN_URL, redisUrl: REDIS_URL });
   const child = spawn(process.execPath, ['--expose-gc', '-r', preload, TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let heapWaiter: ((bytes: number) => void) | null = null;
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -84,7 +84,7 @@ async function startGateway(config: string, upstream: string, preload: string): 
       agent.destroy();
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
-      await dropDatabase();
+      await remove();
     },
   };
 }

@@ -6,7 +6,7 @@
  * Shared by `run.ts` and `customer-memory.ts`, so both measure the same gateway.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBenchDatabase } from './seed';
@@ -31,8 +31,8 @@ export interface PreparedGateway {
   configPath: string;
   /** The environment to start it with. */
   env: NodeJS.ProcessEnv;
-  /** Drops the PostgreSQL database made for it (nothing to do embedded). */
-  dropDatabase(): Promise<void>;
+  /** Deletes its data dir (the embedded store, ~250 MB after a bench) and drops the PostgreSQL database made for it. */
+  remove(): Promise<void>;
 }
 
 function configYaml(upstream: string, webhooks: boolean): string {
@@ -70,7 +70,11 @@ export async function prepareGateway(config: string, options: GatewayOptions): P
     throw new Error(`unknown BENCH_CONFIGS entry ${config} (pglite-memory, postgresql-redis)`);
   }
   execFileSync(process.execPath, [TOLLGATE_BIN, 'migrate', '--config', configPath], { env, stdio: 'ignore' });
-  return { dataDir, configPath, env, dropDatabase };
+  const remove = async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    await dropDatabase();
+  };
+  return { dataDir, configPath, env, remove };
 }
 
 /** The default budget of the config, with dollar, rpm and tpm limits no bench load reaches. */

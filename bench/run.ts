@@ -28,7 +28,7 @@
  * Tollgate's process, to try one).
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -185,7 +185,7 @@ interface GovernedRun {
 
 /** Tollgate on one store and one kind of counters, over a store seeded with customers. */
 async function startTollgate(config: string, upstream: string): Promise<GovernedRun> {
-  const { dataDir, configPath, env, dropDatabase } = await prepareGateway(config, { upstream, webhooks: WEBHOOKS, redisPrefix: 'tollgate:bench:', pgAdminUrl: PG_ADMIN_URL, redisUrl: REDIS_URL });
+  const { dataDir, configPath, env, remove } = await prepareGateway(config, { upstream, webhooks: WEBHOOKS, redisPrefix: 'tollgate:bench:', pgAdminUrl: PG_ADMIN_URL, redisUrl: REDIS_URL });
   const start = (profiled: boolean) => {
     const profile = profiled && CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, config)}`] : [];
     return startProcess([...NODE_FLAGS, ...profile, TOLLGATE_BIN, 'start', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], /"port":(\d+).*"msg":"Tollgate is ready"/, env);
@@ -222,7 +222,7 @@ async function startTollgate(config: string, upstream: string): Promise<Governed
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
-      await dropDatabase();
+      await remove();
     },
   };
 }
@@ -308,8 +308,9 @@ async function main(): Promise<void> {
     baselines.push({ name: 'bare http-proxy', ...(await startServe('bare-http-proxy', upstream.url)), model: 'gpt-test' });
   }
   let dropRequiredIoDatabase = async () => {};
+  const requiredIoDataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-required-io-'));
   if (CONFIGS.includes('pglite-memory')) {
-    baselines.push({ name: REQUIRED_IO['pglite-memory']!, ...(await startServe('required-io-embedded', upstream.url, mkdtempSync(join(tmpdir(), 'tollgate-bench-required-io-')))), model: 'gpt-test' });
+    baselines.push({ name: REQUIRED_IO['pglite-memory']!, ...(await startServe('required-io-embedded', upstream.url, requiredIoDataDir)), model: 'gpt-test' });
   }
   if (CONFIGS.includes('postgresql-redis')) {
     const database = await createBenchDatabase(PG_ADMIN_URL);
@@ -344,8 +345,10 @@ async function main(): Promise<void> {
     if (target.name !== 'direct upstream' && !isRequiredIoFloor(target)) memory.push({ target: target.name, idleMb, peakMb: peakRssMegabytes(target.pid) });
   }
   for (const floor of baselines.filter(isRequiredIoFloor)) {
-    children.find((child) => child.pid === floor.pid)?.kill('SIGTERM');
+    const child = children.find((candidate) => candidate.pid === floor.pid);
+    if (child && child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve).kill('SIGTERM'));
   }
+  rmSync(requiredIoDataDir, { recursive: true, force: true });
   await dropRequiredIoDatabase();
   const spend: Record<string, number> = {};
   for (const config of CONFIGS) {
