@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, freshDataDir, spawnGateway, testConfigYaml, type SpawnedGateway } from './support/gateway';
 import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
 import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './support/redis';
+import { until } from './support/poll';
 
 function chat(base: string, key: string) {
   return fetch(`${base}/chat/completions`, {
@@ -17,14 +18,6 @@ function chat(base: string, key: string) {
     body: JSON.stringify({ model: 'gpt-3.5-turbo', messages: [{ role: 'user', content: 'hello' }], max_tokens: 5 }),
     signal: AbortSignal.timeout(30_000),
   });
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('a key bound to a customer, over the customer’s life', () => {
@@ -77,7 +70,7 @@ describe('a key bound to a customer, over the customer’s life', () => {
     expect(deleted.status).toBe(200);
 
     // The proxy hears of it through the change notice.
-    await eventually(async () => (await chat(proxy.url, generated.body.key)).status === 401);
+    await until('the proxy to refuse the deleted customer’s key', async () => (await chat(proxy.url, generated.body.key)).status === 401, { timeoutMs: 10_000 });
     // Not recreated by the refused requests, and the key is recorded as revoked.
     expect((await api(control.url, 'GET', '/customer/info?end_user_id=bound-b')).status).toBe(404);
     const keys = await queryDatabase<{ revoked_at: Date | null }>(database.url, `select revoked_at from api_keys where id = $1`, [generated.body.token]);

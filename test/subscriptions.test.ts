@@ -10,6 +10,7 @@ import type { Client } from 'graphql-ws';
 import { api, freshDataDir, graphql, MASTER_KEY, openaiClient, testConfigYaml } from './support/gateway';
 import { collect, liveClient, wsUrl } from './support/live';
 import { subscriptionsOpen } from './support/metrics';
+import { until } from './support/poll';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
 import type { BudgetEvent } from '../src/ledger/types';
 import { parseConfig } from '../src/config/load';
@@ -141,7 +142,7 @@ describe('spendUpdated', () => {
     stalled.on('message', (data) => stalledMessages.push(JSON.parse(String(data))));
     await once(stalled, 'open');
     stalled.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${MASTER_KEY}` } }));
-    await waitFor(() => stalledMessages.some((m) => m.type === 'connection_ack'));
+    await until('the stalled client’s connection_ack', () => stalledMessages.some((m) => m.type === 'connection_ack'), { intervalMs: 20 });
     // It asks for the customer id a hundred times (aliases), so each event is ~20 kB and its
     // socket buffers fill after a few hundred events rather than after thousands.
     const bulky = Array.from({ length: 100 }, (_, i) => `id${i}: customerId`).join(' ');
@@ -176,7 +177,7 @@ describe('spendUpdated', () => {
     // The stalled subscriber resumes: it gets what was queued for it, then one error saying
     // it fell behind, then the end; not all of the flood (its queue was bounded).
     (stalled as unknown as { _socket: import('node:net').Socket })._socket.resume();
-    await waitFor(() => stalledMessages.some((m) => m.type === 'complete' && m.id === 'all'), 30_000);
+    await until('the stalled client’s complete', () => stalledMessages.some((m) => m.type === 'complete' && m.id === 'all'), { timeoutMs: 30_000, intervalMs: 20 });
     const nexts = stalledMessages.filter((m) => m.type === 'next');
     const cutOff = nexts[nexts.length - 1]!.payload as { errors?: { message: string; extensions: { code: string } }[] };
     expect(cutOff.errors?.[0]?.extensions.code).toBe('SUBSCRIBER_TOO_SLOW');
@@ -229,10 +230,10 @@ describe('budgetEvent', () => {
     });
     // Publish until both subscriptions are live (they start a moment after the client sends them).
     let n = 0;
-    await waitFor(() => {
+    await until('both subscriptions to be live', () => {
       gateway.budgetEvents.publish(event('alert-c', n++));
       return forC.delivery.data.length > 0 && forAll.delivery.data.length > 0;
-    });
+    }, { intervalMs: 20 });
     gateway.budgetEvents.publish(event('alert-d', 100));
     gateway.budgetEvents.publish({ ...event('alert-c', 101), type: 'budget_crossed', threshold: 1, spendPico: dollarsToPico(4), softBudgetPico: dollarsToPico(2) });
     await forAll.until((d) => d.data.some((e) => e.id === 'evt-alert-c-101'));
@@ -304,15 +305,8 @@ describe('spendReport', () => {
 async function warmUp(user: string, live: () => boolean): Promise<void> {
   for (let attempt = 0; attempt < 50 && !live(); attempt++) {
     await complete(user, 'warm up');
-    await waitFor(live, 200).catch(() => undefined);
+    await until('the subscription to be live', live, { timeoutMs: 200, intervalMs: 20 }).catch(() => undefined);
   }
   expect(live()).toBe(true);
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -9,6 +9,7 @@ import type OpenAI from 'openai';
 import { api, graphql, openaiClient, startTestGateway } from './support/gateway';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 import { WebhookReceiver } from './support/webhook-receiver';
+import { until } from './support/poll';
 import { picoToDecimalString } from '../src/shared/money';
 import { chat, FAST_RETRIES, spendOf, waitForNoPendingDeliveries, webhookYaml } from './support/webhooks';
 
@@ -32,16 +33,6 @@ async function deliveries(base: string, status: 'pending' | 'delivered' | 'faile
   const result = await graphql<{ webhookDeliveries: { nodes: DeliveryNode[] } }>(base, `query($status: WebhookDeliveryStatus!) { webhookDeliveries(status: $status, first: 1000) { nodes { ${DELIVERY_FIELDS} } } }`, { status });
   if (result.errors) throw new Error(JSON.stringify(result.errors));
   return result.data!.webhookDeliveries.nodes;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 describe('delivery to a receiver that is down, then slow', () => {
@@ -78,7 +69,7 @@ describe('delivery to a receiver that is down, then slow', () => {
     const pending = await until('several failed attempts', async () => {
       const nodes = await deliveries(gateway.url, 'pending');
       return nodes.length === expected && nodes.every((n) => n.attempts >= 2) && nodes;
-    });
+    }, { timeoutMs: 30_000 });
     expect(pending[0]!.lastError).toMatch(/ECONNREFUSED|connect/i);
     expect(pending[0]!.lastStatusCode).toBeNull();
 
@@ -107,7 +98,7 @@ describe('delivery to a receiver that is down, then slow', () => {
         /* drain */
       }
     }
-    await until('the receiver to hold attempts', async () => receiver.stalledCount > 0);
+    await until('the receiver to hold attempts', () => receiver.stalledCount > 0, { timeoutMs: 30_000 });
     // Every completion above returned while the receiver held deliveries unanswered, and
     // attempts in flight stay within the per-URL bound (default 4).
     expect(receiver.stalledCount).toBeGreaterThan(0);
@@ -161,7 +152,7 @@ describe('failed deliveries, several URLs, settings', () => {
     const failed = await until('the deliveries to the failing URL to fail', async () => {
       const nodes = await deliveries(gateway.url, 'failed');
       return nodes.length === 3 && nodes;
-    });
+    }, { timeoutMs: 30_000 });
     for (const node of failed) {
       expect(node).toMatchObject({ url: bad.url, status: 'failed', lastStatusCode: 500, lastError: 'receiver answered HTTP 500' });
       expect(node.attempts).toBeGreaterThanOrEqual(2);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from '@mikro-orm/postgresql';
 import { openDatabase, type Database } from './database';
+import { until } from '../../test/support/poll';
 
 const ROWS = 2_000;
 const UPDATES = 10;
@@ -22,14 +23,6 @@ async function vacuumStats(db: Knex, table: string): Promise<{ vacuums: number; 
   const result = await db.raw(`select vacuum_count, last_analyze from pg_stat_user_tables where relname = ?`, [table]);
   const row = (result.rows as { vacuum_count: string; last_analyze: Date | null }[])[0];
   return { vacuums: Number(row?.vacuum_count ?? 0), analyzed: row?.last_analyze != null };
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('embedded store vacuum', () => {
@@ -52,13 +45,13 @@ describe('embedded store vacuum', () => {
   it('keeps a table that is updated over and over at its size, and gives the planner statistics', async () => {
     await db.raw(`create table churn (id int primary key, n int not null, padding text not null)`);
     await db.raw(`insert into churn select g, 0, repeat('x', 200) from generate_series(1, ?) g`, [ROWS]);
-    await until(async () => (await vacuumStats(db, 'churn')).vacuums >= 1);
+    await until('the first vacuum', async () => (await vacuumStats(db, 'churn')).vacuums >= 1, { timeoutMs: 10_000, intervalMs: 20 });
     const initial = await tableBytes(db, 'churn');
     for (let round = 1; round <= UPDATES; round++) {
       const { vacuums } = await vacuumStats(db, 'churn');
       await db.raw(`update churn set n = n + 1`);
       // The store has one connection: the next vacuum to finish ran after this update.
-      await until(async () => (await vacuumStats(db, 'churn')).vacuums >= vacuums + 1);
+      await until('the next vacuum', async () => (await vacuumStats(db, 'churn')).vacuums >= vacuums + 1, { timeoutMs: 10_000, intervalMs: 20 });
     }
     // Never vacuumed, the table would hold UPDATES + 1 versions of every row.
     expect(await tableBytes(db, 'churn')).toBeLessThanOrEqual(initial * 3);

@@ -4,6 +4,7 @@
  */
 import type OpenAI from 'openai';
 import { graphql, testConfigYaml } from './gateway';
+import { until } from './poll';
 import { dollarsToPico } from '../../src/shared/money';
 
 export const SEED_KEYS = ['spend', 'max_budget', 'token', 'customer_id', 'user_id', 'team_id', 'user_email', 'key_alias', 'projected_exceeded_date', 'projected_spend', 'event', 'event_group', 'event_message'];
@@ -41,12 +42,9 @@ export function spendOf(result: bigint | 'refused'): bigint {
 
 /** Waits until every delivery is settled (a receiver counts an event before Tollgate records its answer). */
 export async function waitForNoPendingDeliveries(base: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  await until('no pending deliveries', async () => {
     const result = await graphql<{ webhookDeliveries: { nodes: unknown[] } }>(base, `{ webhookDeliveries(status: pending, first: 1) { nodes { eventId } } }`);
-    if (result.data?.webhookDeliveries.nodes.length === 0) return;
-    if (Date.now() > deadline) throw new Error('deliveries still pending');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    return result.data?.webhookDeliveries.nodes.length === 0;
+  }, { timeoutMs });
 }
 
