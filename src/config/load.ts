@@ -44,6 +44,9 @@ export const DEFAULT_CREDITS_LOW_THRESHOLD = 0.2;
 /** Default `tollgate.heap_growing_percent` (see server/heap-growth.ts). */
 export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
+/** Default `tollgate.idle_collection_seconds` (see server/idle-collection.ts). */
+export const DEFAULT_IDLE_COLLECTION_SECONDS = 10;
+
 export interface GatewayConfig {
   masterKey: string;
   databaseUrl?: string;
@@ -78,6 +81,8 @@ export interface GatewayConfig {
   customerCacheSize: number;
   /** How far V8's old generation may grow past what survived a full collection, in % (0: V8 decides). */
   heapGrowingPercent: number;
+  /** A full garbage collection once no request has arrived for this long (0: never). */
+  idleCollectionMs: number;
   /** `tollgate.graphql_limits`: what one GraphQL operation may ask; unset keys keep the defaults. */
   graphqlLimits: Partial<GraphQLLimits>;
   /** Slow-client timeouts and connection caps of the HTTP server. */
@@ -242,6 +247,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     redisCommandTimeoutMs: tollgate.redis_command_timeout_ms ?? DEFAULT_COMMAND_TIMEOUT_MS,
     customerCacheSize: tollgate.customer_cache_size ?? 100_000,
     heapGrowingPercent: tollgate.heap_growing_percent ?? DEFAULT_HEAP_GROWING_PERCENT,
+    idleCollectionMs: (tollgate.idle_collection_seconds ?? DEFAULT_IDLE_COLLECTION_SECONDS) * 1000,
     graphqlLimits: graphqlLimitsOf(tollgate.graphql_limits ?? {}),
     connectionLimits: connectionLimitsOf(tollgate),
     drainTimeoutMs: tollgate.drain_timeout_ms ?? 30_000,

@@ -56,6 +56,14 @@ export class ConnectionGuard {
     });
   }
 
+  /** Requests tracked since start (what the idle collector watches for). */
+  requestsSeen = 0;
+
+  /** Responses not yet closed. */
+  get openRequests(): number {
+    return this.openResponses.size;
+  }
+
   get openConnections(): number {
     return this.sockets.size;
   }
@@ -69,6 +77,7 @@ export class ConnectionGuard {
       response.destroy();
       return false;
     }
+    this.requestsSeen++;
     const state = this.sockets.get(request.socket);
     if (state) state.activeRequests++;
     this.openResponses.add(response);

@@ -13,6 +13,7 @@ import type { ControlPlane } from '../control-plane/app';
 import { OpenSubscriptions } from '../control-plane/graphql/open-subscriptions';
 import { ControlPlaneForwarder } from '../data-plane/control-forwarder';
 import { ConnectionGuard, serverTimeoutOptions } from './connections';
+import { IdleCollector } from './idle-collection';
 import { InferenceHandler } from '../data-plane/inference';
 import { UndiciForwarder } from '../data-plane/forwarder';
 import { configuredSecrets } from '../data-plane/upstream-errors';
@@ -258,6 +259,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   exporters.start();
   const resetTimer = new BudgetResetTimer(registry, resolver, database.orm, logger, now);
   resetTimer.start();
+  const idleCollector = new IdleCollector({
+    quietMs: config.idleCollectionMs,
+    activity: () => connections!.requestsSeen,
+    inFlight: () => connections!.openRequests,
+    onCollected: (durationMs) => logger.debug({ durationMs: Math.round(durationMs) }, 'quiet: full garbage collection'),
+  });
+  idleCollector.start();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -275,6 +283,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     stopping ??= (async () => {
       ready = false;
       resetTimer.stop();
+      idleCollector.stop();
       const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
       // Requests in flight (and those still arriving on open connections) are served to the
       // end; a non-streamed answer whose client left is still being read and billed.

@@ -10,6 +10,7 @@
  */
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { fullCollection } from '../server/idle-collection';
 import { embeddedStartParams } from './embedded-settings';
 
 interface EmbeddedWorkerData {
@@ -40,6 +41,9 @@ async function main(): Promise<void> {
   }
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
   await server.start();
+  // Starting from the template left its unpacked data dir (~80 MB of ArrayBuffers) to be freed
+  // by some later full collection, which an idle store thread may not have for hours.
+  if (fresh) fullCollection()();
   const port = Number(server.getServerConn().split(':').pop());
   parentPort!.on('message', (message) => {
     if (message !== 'stop') return;
