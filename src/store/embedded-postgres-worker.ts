@@ -41,8 +41,8 @@ async function main(): Promise<void> {
   }
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
   await server.start();
-  // Starting from the template left its unpacked data dir (~80 MB of ArrayBuffers) to be freed
-  // by some later full collection, which an idle store thread may not have for hours.
+  // Creating the data dir (unpacking the template, ~80 MB of ArrayBuffers, or dumping it) left
+  // garbage for some later full collection, which an idle store thread may not have for hours.
   if (fresh) fullCollection()();
   const port = Number(server.getServerConn().split(':').pop());
   parentPort!.on('message', (message) => {

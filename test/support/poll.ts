@@ -12,12 +12,13 @@ export interface PollOptions {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What a probe answers while the awaited thing has not happened: a falsy value. */
+type Answer<T> = T | null | undefined | false;
+
 /**
  * Polls `probe` until it returns a truthy value and returns that value; throws
  * `timed out after … waiting for <what>` at the deadline. The probe may be synchronous.
  */
-type Answer<T> = T | null | undefined | false;
-
 export async function until<T>(what: string, probe: () => Answer<T> | Promise<Answer<T>>, options: PollOptions = {}): Promise<T> {
   const { timeoutMs = 20_000, intervalMs = 50 } = options;
   const deadline = Date.now() + timeoutMs;
