@@ -140,6 +140,7 @@ function partialRecordOf(request: InFlightSnapshot): SpendRecord {
     periodStartMs: request.periodStartMs,
     counters: request.reservations.map((reservation) => ({ scope: reservation.scope, periodStartMs: reservation.periodStartMs })),
     createdAtMs: request.atMs,
+    ...(request.customerOnRecord ? { customerOnRecord: true as const } : {}),
   };
 }
 

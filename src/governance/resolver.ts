@@ -73,6 +73,8 @@ export interface Decision {
    * so a restart after a kill charges it.
    */
   delivery?: DeliverySource;
+  /** The customer had a row in the store at admission (not the store-unreachable fallback). */
+  customerOnRecord?: boolean;
 }
 
 export type Authorization = { ok: true; decision: Decision } | { ok: false; error: GatewayError };
@@ -221,6 +223,7 @@ export class InternalResolver {
           periodStartMs: decision.period.start.getTime(),
           reservations: decision.reservations.map((r) => ({ scope: r.key.scope, periodStartMs: r.key.periodStartMs, amountPico: r.amount.toString() })),
           rateTicket: decision.rateTicket ? { ...decision.rateTicket } : null,
+          ...(decision.customerOnRecord ? { customerOnRecord: true as const } : {}),
         },
         decision.delivery
           ? { source: decision.delivery, counter, promptTokens: request.promptTokens, price: request.deployment.price, chargeOf: (usage, cost) => chargeOf(decision.budget, request.model, usage, cost) }
@@ -242,11 +245,16 @@ export class InternalResolver {
     // a customer seen for the first time (insert … on conflict do nothing): no other process
     // is waited for, and every process, the control plane too, finds the row at once.
     let customer = this.registry.customers.get(customerId);
+    let onRecord = true;
     if (!customer) {
       try {
-        if (this.unknownCustomers === 'refuse') {
+        // A bound key's customer is never created here: the customer was deleted (and the key
+        // revoked) after this process last heard of the key, and creating it again would bring
+        // it back as a new customer on the default budget, its history gone.
+        const boundKey = request.principal.kind === 'virtual' && request.principal.customerId === customerId;
+        if (this.unknownCustomers === 'refuse' || boundKey) {
           const known = await this.registry.customers.find(customerId);
-          if (!known) return { ok: false, error: unknownCustomer(customerId) };
+          if (!known) return { ok: false, error: boundKey ? deletedCustomerKey(customerId) : unknownCustomer(customerId) };
           customer = known;
         } else {
           customer = await this.registry.customers.findOrCreate(customerId, now);
@@ -256,9 +264,16 @@ export class InternalResolver {
         // counters and applies the fail mode, knowing whether the customer is blocked.
         const fallback = error instanceof CustomerCountersUnavailable ? error.record : this.unreadableCustomer(customerId, now, error as Error);
         if (fallback instanceof GatewayError) return { ok: false, error: fallback };
+        onRecord = error instanceof CustomerCountersUnavailable;
         customer = fallback;
       }
     }
+    const authorization = await this.admitCustomer(request, customerId, customer, now);
+    if (authorization.ok && onRecord) authorization.decision.customerOnRecord = true;
+    return authorization;
+  }
+
+  private async admitCustomer(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Promise<Authorization> {
     if (customer.blocked) {
       return { ok: false, error: new GatewayError('customer_blocked', `Customer=${customerId} is blocked from making LLM API calls.`, 'user') };
     }
@@ -450,6 +465,7 @@ export class InternalResolver {
       periodStartMs: decision.period.start.getTime(),
       counters,
       createdAtMs: this.now().getTime(),
+      ...(decision.customerOnRecord ? { customerOnRecord: true as const } : {}),
     };
     // Written with the turn's other records, before any Redis command of this turn
     // (shared/end-of-turn.ts); awaited below, before the caller answers.
@@ -553,6 +569,10 @@ function creditsExhausted(customerId: string, limit: Pico, consumed: Pico, reser
     { 'x-should-retry': 'false', [CREDITS_REMAINING_HEADER]: picoToDecimalString(balance > 0n ? balance : 0n), 'x-tollgate-credits-granted': picoToDecimalString(limit) },
     status,
   );
+}
+
+function deletedCustomerKey(customerId: string): GatewayError {
+  return new GatewayError('unauthorized', `Authentication failed: this key was bound to customer "${customerId}", which has been deleted; its keys are revoked.`, null);
 }
 
 function unknownCustomer(customerId: string): GatewayError {

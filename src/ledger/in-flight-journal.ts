@@ -34,6 +34,8 @@ export interface InFlightSnapshot {
   delivered: { promptTokens: number; completionTokens: number; cachedPromptTokens: number; cacheWriteTokens: number; costPico: string; chargePico?: string } | null;
   /** When this snapshot was taken. */
   atMs: number;
+  /** As SpendRecord.customerOnRecord: the customer was in the store at admission. */
+  customerOnRecord?: true;
 }
 
 /** The in-flight requests a process that is no longer running had, with their file. */

@@ -177,7 +177,10 @@ export class Ledger {
     return new Set((result.rows as { request_id: string }[]).map((row) => row.request_id));
   }
 
-  /** Commits records and new customers in one transaction; returns the request ids inserted. */
+  /**
+   * Commits records and new customers in one transaction; returns the request ids inserted.
+   * A record creates its customer only when the customer was not in the store at admission.
+   */
   private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<Set<string>> {
     if (!records.length && !newCustomers.length) return new Set();
     // Outside the batch's transaction: partition DDL takes its own lock, briefly.
@@ -188,7 +191,7 @@ export class Ledger {
       const customerRows = new Map<string, { user_id: string; created_at: string }>();
       for (const customer of newCustomers) customerRows.set(customer.userId, { user_id: customer.userId, created_at: customer.createdAt.toISOString() });
       for (const record of records) {
-        if (record.customerId && !customerRows.has(record.customerId)) {
+        if (record.customerId && !record.customerOnRecord && !customerRows.has(record.customerId)) {
           customerRows.set(record.customerId, { user_id: record.customerId, created_at: new Date(record.createdAtMs).toISOString() });
         }
       }

@@ -40,6 +40,14 @@ export interface SpendRecord {
   /** The customer counters this request adds to (overall and per-model budgets). */
   counters: CounterIncrement[];
   createdAtMs: number;
+  /**
+   * The customer had a row in the store when the request was admitted, so committing the
+   * record does not create it, and must not: a customer deleted while the request ran (or
+   * before another process heard of it) is not brought back as a new one on the default
+   * budget. Absent when the store could not be read at admission (and in older journals):
+   * then the commit creates the customer, so a replay after a crash loses no customer.
+   */
+  customerOnRecord?: true;
 }
 
 /** What subscribers (GraphQL subscriptions, webhooks) receive after a request is metered. */
