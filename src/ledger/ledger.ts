@@ -28,6 +28,8 @@ interface PendingCustomer {
 export class Ledger {
   private pending: SpendRecord[] = [];
   private pendingCustomers = new Map<string, PendingCustomer>();
+  /** Records not yet committed, per customer (queued, or in a batch being committed). */
+  private readonly unflushedByCustomer = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -82,7 +84,22 @@ export class Ledger {
    */
   record(record: SpendRecord): Promise<void> {
     this.pending.push(record);
+    if (record.customerId !== null) this.unflushedByCustomer.set(record.customerId, (this.unflushedByCustomer.get(record.customerId) ?? 0) + 1);
     return this.journal.append(record);
+  }
+
+  /** Whether a record of the customer has yet to be committed (the stored counters lag behind it). */
+  hasUnflushed(customerId: string): boolean {
+    return this.unflushedByCustomer.has(customerId);
+  }
+
+  private countFlushed(batch: SpendRecord[]): void {
+    for (const record of batch) {
+      if (record.customerId === null) continue;
+      const left = (this.unflushedByCustomer.get(record.customerId) ?? 1) - 1;
+      if (left > 0) this.unflushedByCustomer.set(record.customerId, left);
+      else this.unflushedByCustomer.delete(record.customerId);
+    }
   }
 
   /** Lets a listener (budget alerts, the webhook outbox) add rows to each batch's transaction. */
@@ -119,6 +136,7 @@ export class Ledger {
     this.pendingCustomers = new Map();
     try {
       await this.commit(batch, [...customers.values()]);
+      this.countFlushed(batch);
       this.discardCommitted(segments);
       if (this.failures) this.logger.info({ rows: batch.length, failedAttempts: this.failures }, 'ledger caught up after store outage');
       this.lastError = null;

@@ -102,7 +102,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const registry = new Registry(config.masterKey, config.defaultBudgetId ?? null, config.customerCacheSize, config.keySecret);
   // REDIS_URL switches to shared counters: exact budgets and limits across proxies.
   let redis: ScriptedRedis | null = null;
-  let spendBook: SpendBook = new MemorySpendBook();
+  // An idle counter is forgotten once the store has all of it and the customer is not cached
+  // here (its next request reads the store, which seeds the counter again).
+  let spendBook: SpendBook = new MemorySpendBook({ storeHasAll: (customerId) => !registry.customers.tracks(customerId) && !ledger.hasUnflushed(customerId), now: options.now ? () => now().getTime() : Date.now });
   let rateLimiter: RateLimiter = new MemoryRateLimiter();
   let admissions: Admissions | undefined; // composed of the two above unless Redis has one script for it
   let invalidation: Invalidation = NO_INVALIDATION;

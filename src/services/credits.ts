@@ -174,8 +174,9 @@ export class CreditService {
     await this.ctx.ledger.flush();
     const now = this.ctx.now();
     const state = (await loadCreditStates(this.knex(), [customerId], now, { full: true })).get(customerId)!;
-    const live = await this.ctx.spendBook.spendOf({ customerId, scope: CREDITS_SCOPE, periodStartMs: 0 }).catch(() => 0n);
+    // Read first: a customer not cached here has its counters seeded by the read.
     const customer = this.ctx.registry.customers.peek(customerId) ?? (await this.ctx.registry.customers.find(customerId)) ?? undefined;
+    const live = await this.ctx.spendBook.spendOf({ customerId, scope: CREDITS_SCOPE, periodStartMs: 0 }).catch(() => 0n);
     return balanceOf(state, now.getTime(), live, this.ctx.registry.isPrepaid(customer));
   }
 

@@ -20,6 +20,8 @@ interface Counter {
   periodStartMs: number;
   spend: Pico;
   reserved: Pico;
+  /** When it was last read or written (ms): a counter in use is never forgotten. */
+  usedAtMs: number;
 }
 
 /** One counter per customer and scope; the customer id comes first so `forget` can match it. */
@@ -27,21 +29,57 @@ function counterId(key: CounterKey): string {
   return `${key.customerId}\u0000${key.scope}`;
 }
 
+/** The customer of a counter id (customer ids hold no NUL: the store could not keep one). */
+function customerOf(id: string): string {
+  return id.slice(0, id.indexOf('\u0000'));
+}
+
 /** One reservation per request and counter. */
 function reservationId(key: CounterKey, settlementId: string): string {
   return `${counterId(key)}\u0000${settlementId}`;
 }
 
+/** Counters examined per reservation for one the store holds as well: enough to keep up with new customers. */
+const SWEEP_PER_RESERVE = 4;
+
+/** How long a counter must go unused before it may be forgotten. */
+export const COUNTER_IDLE_MS = 5 * 60_000;
+
+export interface MemorySpendBookOptions {
+  /**
+   * Whether the store holds everything this book counts for the customer and the next use
+   * of it reads the store first (seeding what the book lacks): then an idle counter of it is
+   * forgotten, and read again when needed. Without it, counters stay for the process's life.
+   */
+  storeHasAll?: (customerId: string) => boolean;
+  now?: () => number;
+}
+
 export class MemorySpendBook implements SpendBook {
   private readonly counters = new Map<string, Counter>();
-  /** What each request reserved under each counter: `<counter id>\u0000<settlement id>` → amount. */
+  /** What each request reserved under each counter: `<counter id>\u0000<settlement id>` → amount (0 too). */
   private readonly reservations = new Map<string, Pico>();
+  /** Reservations outstanding per customer: requests between admission and settlement. */
+  private readonly openReservations = new Map<string, number>();
+  /** Where the sweep of idle counters stands; it restarts from the oldest once through. */
+  private sweepCursor: IterableIterator<[string, Counter]> | null = null;
+  private readonly storeHasAll: ((customerId: string) => boolean) | null;
+  private readonly now: () => number;
+
+  constructor(options: MemorySpendBookOptions = {}) {
+    this.storeHasAll = options.storeHasAll ?? null;
+    this.now = options.now ?? Date.now;
+  }
 
   /** Forgets the request's reservation under `key`; returns what it held (0 if none). */
   private takeReservation(key: CounterKey, settlementId: string): Pico {
     const id = reservationId(key, settlementId);
-    const amount = this.reservations.get(id) ?? 0n;
+    const amount = this.reservations.get(id);
+    if (amount === undefined) return 0n;
     this.reservations.delete(id);
+    const open = (this.openReservations.get(key.customerId) ?? 1) - 1;
+    if (open > 0) this.openReservations.set(key.customerId, open);
+    else this.openReservations.delete(key.customerId);
     return amount;
   }
 
@@ -50,9 +88,10 @@ export class MemorySpendBook implements SpendBook {
     let counter = this.counters.get(id);
     if (!counter || counter.periodStartMs < key.periodStartMs) {
       // A new period starts from zero; reservations of the old period settle into the old one.
-      counter = { periodStartMs: key.periodStartMs, spend: 0n, reserved: 0n };
+      counter = { periodStartMs: key.periodStartMs, spend: 0n, reserved: 0n, usedAtMs: 0 };
       this.counters.set(id, counter);
     }
+    counter.usedAtMs = this.now();
     return counter;
   }
 
@@ -62,15 +101,52 @@ export class MemorySpendBook implements SpendBook {
     return counter !== undefined && counter.periodStartMs > key.periodStartMs;
   }
 
+  /**
+   * Forgets up to `count` counters the store can give back: unused for COUNTER_IDLE_MS, no
+   * request of the customer between admission and settlement, and `storeHasAll` true (its
+   * ledger rows committed, so the stored counter equals this one, and not cached, so its next
+   * request reads the store and seeds it again). Without this every customer ever served
+   * kept its counters here for the life of the process.
+   */
+  private sweepIdle(count: number): void {
+    if (!this.storeHasAll) return;
+    const horizon = this.now() - COUNTER_IDLE_MS;
+    for (let examined = 0; examined < count; examined++) {
+      this.sweepCursor ??= this.counters.entries();
+      const next = this.sweepCursor.next();
+      if (next.done) {
+        this.sweepCursor = null;
+        return;
+      }
+      const [id, counter] = next.value;
+      if (counter.usedAtMs > horizon || counter.reserved !== 0n) continue;
+      const customerId = customerOf(id);
+      if (this.openReservations.has(customerId) || !this.storeHasAll(customerId)) continue;
+      this.counters.delete(id);
+    }
+  }
+
+  /** How many counters are held (for tests of the sweep). */
+  get counterCount(): number {
+    return this.counters.size;
+  }
+
+  /** Whether any counter of the customer is held, without touching it (for tests of the sweep). */
+  holdsAnyOf(customerId: string): boolean {
+    for (const id of this.counters.keys()) if (customerOf(id) === customerId) return true;
+    return false;
+  }
+
   async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult> {
+    this.sweepIdle(SWEEP_PER_RESERVE);
     const counter = this.counter(key);
     if (limit !== null && counter.spend + counter.reserved >= limit) {
       return { admitted: false, spend: counter.spend, reserved: counter.reserved };
     }
-    if (amount > 0n) {
-      counter.reserved += amount - this.takeReservation(key, settlementId); // a repeat replaces it
-      this.reservations.set(reservationId(key, settlementId), amount);
-    }
+    // Recorded even when nothing is reserved: while it is open, the customer's counters stay.
+    counter.reserved += amount - this.takeReservation(key, settlementId); // a repeat replaces it
+    this.reservations.set(reservationId(key, settlementId), amount);
+    this.openReservations.set(key.customerId, (this.openReservations.get(key.customerId) ?? 0) + 1);
     return { admitted: true, spend: counter.spend, reserved: counter.reserved };
   }
 
@@ -100,14 +176,19 @@ export class MemorySpendBook implements SpendBook {
   async spendOf(key: CounterKey): Promise<Pico> {
     if (this.isStale(key)) return 0n;
     const counter = this.counters.get(counterId(key));
-    return counter && counter.periodStartMs === key.periodStartMs ? counter.spend : 0n;
+    if (!counter || counter.periodStartMs !== key.periodStartMs) return 0n;
+    counter.usedAtMs = this.now();
+    return counter.spend;
   }
 
   async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
     // One counter per customer and scope: one of an older period is missing for this one (a
     // budget's period just changed); one of this period or a later one is live, kept.
     const existing = this.counters.get(counterId(key));
-    if (options.onlyIfMissing && existing && existing.periodStartMs >= key.periodStartMs) return;
+    if (options.onlyIfMissing && existing && existing.periodStartMs >= key.periodStartMs) {
+      existing.usedAtMs = this.now(); // seeded for a read that follows (a listing): kept for it
+      return;
+    }
     if (this.isStale(key)) return;
     this.counter(key).spend = spend;
   }
@@ -115,6 +196,7 @@ export class MemorySpendBook implements SpendBook {
   async forget(customerId: string): Promise<void> {
     for (const id of this.counters.keys()) if (id.startsWith(`${customerId}\u0000`)) this.counters.delete(id);
     for (const id of this.reservations.keys()) if (id.startsWith(`${customerId}\u0000`)) this.reservations.delete(id);
+    this.openReservations.delete(customerId);
   }
 }
 
