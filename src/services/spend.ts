@@ -223,12 +223,15 @@ export class SpendService {
     // A counter that exists already is the live one: the sum read above misses what other
     // processes have charged but not yet flushed to the ledger, so it may only fill a gap,
     // never overwrite (the ledger's later flushes add to a row inserted here; the no-op
-    // update only returns the stored row). The book is seeded only where it lacks the
-    // counter, with the stored value.
+    // update only returns the stored row). The book is seeded with the stored value where it
+    // lacks the counter, or holds it in another period (the budget's period moved, earlier or
+    // later: `start` is now the current one); a counter of this period is live, kept.
     const rows = result.rows as { customer_id: string; spend: string }[];
     for (let index = 0; index < rows.length; index += 500) {
       await Promise.all(
-        rows.slice(index, index + 500).map((row) => this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend), { onlyIfMissing: true })),
+        rows
+          .slice(index, index + 500)
+          .map((row) => this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend), { onlyIfMissing: true, periodChanged: true })),
       );
     }
   }

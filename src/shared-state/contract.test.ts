@@ -54,6 +54,34 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       expect(await book.spendOf(key)).toBe(0n); // the counter has moved on
       expect(await book.commit(next, 1n, 1n, 'new')).toBe(1n);
     });
+    it('moves to a period a budget change made current, earlier or later, and settles what was in flight into it', async () => {
+      const { spendBook: book } = await make();
+      const daily = { ...key, periodStartMs: 5000 };
+      const monthly = { ...key, periodStartMs: 1000 }; // starts earlier
+      await book.commit(daily, 0n, 0n, 'warm'); // the counter exists, in the daily period
+      expect((await book.reserve(daily, 4n, null, 'before')).admitted).toBe(true);
+      expect(await book.commit(daily, 4n, 3n, 'before')).toBe(3n);
+      expect((await book.reserve(daily, 6n, null, 'in-flight')).admitted).toBe(true);
+      // The budget became monthly: the store's sum since the 1st (3 today + 10 before) is seeded.
+      await book.seed(monthly, 13n, { onlyIfMissing: true, periodChanged: true });
+      expect(await book.spendOf(monthly)).toBe(13n);
+      // The in-flight reservation still holds: 13 + 6 reaches a limit of 19.
+      expect((await book.reserve(monthly, 1n, 19n, 'refused')).admitted).toBe(false);
+      // Admitted under the daily period, it settles into the monthly one.
+      expect(await book.commit(daily, 6n, 5n, 'in-flight')).toBe(18n);
+      expect(await book.spendOf(monthly)).toBe(18n);
+      expect(await book.reserve(monthly, 1n, 20n, 'after')).toMatchObject({ admitted: true, spend: 18n, reserved: 1n });
+      // A counter already of that period is live: seeding it again leaves it alone.
+      await book.seed(monthly, 2n, { onlyIfMissing: true, periodChanged: true });
+      expect(await book.spendOf(monthly)).toBe(18n);
+      // Back to daily (a later start): from the store's sum since today.
+      await book.seed(daily, 8n, { onlyIfMissing: true, periodChanged: true });
+      expect(await book.spendOf(daily)).toBe(8n);
+      expect(await book.commit(monthly, 1n, 1n, 'after')).toBe(9n);
+      // A natural next period still starts from zero.
+      const tomorrow = { ...key, periodStartMs: 9000 };
+      expect(await book.reserve(tomorrow, 1n, 10n, 'next')).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
+    });
     it('refuses at once with a zero limit', async () => {
       const { spendBook: book } = await make();
       expect((await book.reserve(key, 0n, 0n, 'r1')).admitted).toBe(false);

@@ -13,6 +13,7 @@ import {
   type RateLimits,
   type RateTicket,
   type ReserveResult,
+  type SeedOptions,
   type SpendBook,
 } from './types';
 
@@ -22,6 +23,16 @@ interface Counter {
   reserved: Pico;
   /** When it was last read or written (ms): a counter in use is never forgotten. */
   usedAtMs: number;
+  /**
+   * The period a budget change moved this counter from (`seed` with `periodChanged`): the
+   * requests admitted in it before the change settle here, in the period that replaced it.
+   */
+  retiredStartMs?: number;
+}
+
+/** Whether the key's period is the counter's (its current one, or the one a change retired). */
+function inPeriod(counter: Counter, key: CounterKey): boolean {
+  return counter.periodStartMs === key.periodStartMs || counter.retiredStartMs === key.periodStartMs;
 }
 
 /** One counter per customer and scope; the customer id comes first so `forget` can match it. */
@@ -86,7 +97,7 @@ export class MemorySpendBook implements SpendBook {
   private counter(key: CounterKey): Counter {
     const id = counterId(key);
     let counter = this.counters.get(id);
-    if (!counter || counter.periodStartMs < key.periodStartMs) {
+    if (!counter || (counter.periodStartMs < key.periodStartMs && !inPeriod(counter, key))) {
       // A new period starts from zero; reservations of the old period settle into the old one.
       counter = { periodStartMs: key.periodStartMs, spend: 0n, reserved: 0n, usedAtMs: 0 };
       this.counters.set(id, counter);
@@ -98,7 +109,7 @@ export class MemorySpendBook implements SpendBook {
   /** A request admitted in an older period than the counter's current one. */
   private isStale(key: CounterKey): boolean {
     const counter = this.counters.get(counterId(key));
-    return counter !== undefined && counter.periodStartMs > key.periodStartMs;
+    return counter !== undefined && counter.periodStartMs > key.periodStartMs && !inPeriod(counter, key);
   }
 
   /**
@@ -176,15 +187,21 @@ export class MemorySpendBook implements SpendBook {
   async spendOf(key: CounterKey): Promise<Pico> {
     if (this.isStale(key)) return 0n;
     const counter = this.counters.get(counterId(key));
-    if (!counter || counter.periodStartMs !== key.periodStartMs) return 0n;
+    if (!counter || !inPeriod(counter, key)) return 0n;
     counter.usedAtMs = this.now();
     return counter.spend;
   }
 
-  async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
+  async seed(key: CounterKey, spend: Pico, options: SeedOptions = {}): Promise<void> {
+    const existing = this.counters.get(counterId(key));
+    if (options.periodChanged && existing && existing.periodStartMs !== key.periodStartMs) {
+      // The key's period is now the current one, earlier or later than the counter's: it counts
+      // from the store's sum since its start; what is in flight stays reserved, and settles here.
+      this.counters.set(counterId(key), { periodStartMs: key.periodStartMs, spend, reserved: existing.reserved, usedAtMs: this.now(), retiredStartMs: existing.periodStartMs });
+      return;
+    }
     // One counter per customer and scope: one of an older period is missing for this one (a
     // budget's period just changed); one of this period or a later one is live, kept.
-    const existing = this.counters.get(counterId(key));
     if (options.onlyIfMissing && existing && existing.periodStartMs >= key.periodStartMs) {
       existing.usedAtMs = this.now(); // seeded for a read that follows (a listing): kept for it
       return;

@@ -31,19 +31,30 @@ end
  * One hash per customer holds every scope's counter as four fields: period:<scope> (period
  * start, ms), spend:<scope> (settled), reserved:<scope> (requests in flight) and used:<scope>
  * (spend + reserved, kept alongside so admission compares one exact value with the limit).
+ * retired:<scope> is the period a budget change moved the counter from (SEED_SCRIPT): requests
+ * admitted in it settle into the current period.
  */
 const COUNTER_HELPERS = `
 ${MONEY_HELPERS}
 local function get(key, name, scope) return redis.call('HGET', key, name .. ':' .. scope) or '0' end
+-- Whether 'period' is the counter's: its current one, or the one a period change retired.
+local function inPeriod(key, scope, period)
+  local current = redis.call('HGET', key, 'period:' .. scope)
+  if current == false then return false end
+  if tonumber(current) == tonumber(period) then return true end
+  local retired = redis.call('HGET', key, 'retired:' .. scope)
+  return retired ~= false and tonumber(retired) == tonumber(period)
+end
 local function isStale(key, scope, period)
   local current = redis.call('HGET', key, 'period:' .. scope)
-  return current ~= false and tonumber(current) > tonumber(period)
+  return current ~= false and tonumber(current) > tonumber(period) and not inPeriod(key, scope, period)
 end
 -- A new period starts from zero; a counter already in a later period is left as it is.
 local function position(key, scope, period)
   local current = redis.call('HGET', key, 'period:' .. scope)
-  if current == false or tonumber(current) < tonumber(period) then
+  if current == false or (tonumber(current) < tonumber(period) and not inPeriod(key, scope, period)) then
     redis.call('HSET', key, 'period:' .. scope, period, 'spend:' .. scope, '0', 'reserved:' .. scope, '0', 'used:' .. scope, '0')
+    redis.call('HDEL', key, 'retired:' .. scope)
   end
 end
 -- Takes back up to 'amount' of the reservations (never below zero).
@@ -77,8 +88,7 @@ local function endLease(key, leases, scope, id)
   redis.call('HDEL', key, 'lease:' .. member)
   local separator = value:find(':', 1, true)
   local period, amount = value:sub(1, separator - 1), value:sub(separator + 1)
-  local current = redis.call('HGET', key, 'period:' .. scope)
-  if current == false or tonumber(current) ~= tonumber(period) then return nil end
+  if not inPeriod(key, scope, period) then return nil end
   return amount
 end
 -- Gives back the leases that expired (their proxy died mid-request), a bounded batch per call.
@@ -187,15 +197,26 @@ return 0
 /** KEYS[1] counter hash; ARGV scope, period → settled spend of that period ('0' if another). */
 export const SPEND_OF_SCRIPT = `${COUNTER_HELPERS}
 local key, scope, period = KEYS[1], ARGV[1], ARGV[2]
-local current = redis.call('HGET', key, 'period:' .. scope)
-if current ~= false and tonumber(current) == tonumber(period) then return get(key, 'spend', scope) end
+if inPeriod(key, scope, period) then return get(key, 'spend', scope) end
 return '0'
 `;
 
-/** KEYS[1] counter hash; ARGV scope, period, spend, onlyIfMissing ('1'/'0'). Keeps reservations. */
+/**
+ * KEYS[1] counter hash; ARGV scope, period, spend, onlyIfMissing ('1'/'0'), periodChanged
+ * ('1'/'0': the period is now the current one; a counter of another period moves to it, from
+ * 'spend', and retires its old period). Keeps reservations.
+ */
 export const SEED_SCRIPT = `${COUNTER_HELPERS}
-local key, scope, period, spend, onlyIfMissing = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if onlyIfMissing == '1' and redis.call('HEXISTS', key, 'period:' .. scope) == 1 then return 0 end
+local key, scope, period, spend, onlyIfMissing, periodChanged = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local current = redis.call('HGET', key, 'period:' .. scope)
+if periodChanged == '1' and current ~= false and tonumber(current) ~= tonumber(period) then
+  local previous = get(key, 'spend', scope)
+  redis.call('HSET', key, 'period:' .. scope, period, 'retired:' .. scope, current, 'spend:' .. scope, spend)
+  redis.call('HINCRBY', key, 'used:' .. scope, negate(previous))
+  redis.call('HINCRBY', key, 'used:' .. scope, spend)
+  return 1
+end
+if onlyIfMissing == '1' and current ~= false then return 0 end
 position(key, scope, period)
 local previous = get(key, 'spend', scope)
 redis.call('HSET', key, 'spend:' .. scope, spend)

@@ -31,6 +31,7 @@ import {
   type RateLimits,
   type RateTicket,
   type ReserveResult,
+  type SeedOptions,
   type SettlementRequest,
   type SpendBook,
 } from './types';
@@ -51,7 +52,7 @@ interface ScriptCommands {
   tollgateCommit(key: string, markers: string, previousMarkers: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string, onlyIfPresent: string): Promise<string | number>;
   tollgateRelease(key: string, markers: string, previousMarkers: string, leases: string, scope: string, markerTtlMs: string, settlementId: string): Promise<number>;
   tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
-  tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string): Promise<number>;
+  tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string, periodChanged: string): Promise<number>;
   tollgateAcquire(log: string, tokens: string, slots: string, ...args: string[]): Promise<Reply>;
   tollgateSettle(log: string, tokens: string, slots: string, member: string, actual: string): Promise<number>;
   tollgateAdmit(key: string, leases: string, log: string, tokens: string, slots: string, ...args: string[]): Promise<Reply>;
@@ -378,8 +379,10 @@ export class RedisSpendBook implements SpendBook {
     return BigInt(await script(this.redis.tollgateSpendOf(this.hashKey(key.customerId), key.scope, text(key.periodStartMs))));
   }
 
-  async seed(key: CounterKey, spend: Pico, options: { onlyIfMissing?: boolean } = {}): Promise<void> {
-    await script(this.redis.tollgateSeed(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), boundedPico(spend, MAX_COUNTER_PICO), options.onlyIfMissing ? '1' : '0'));
+  async seed(key: CounterKey, spend: Pico, options: SeedOptions = {}): Promise<void> {
+    await script(
+      this.redis.tollgateSeed(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), boundedPico(spend, MAX_COUNTER_PICO), options.onlyIfMissing ? '1' : '0', options.periodChanged ? '1' : '0'),
+    );
   }
 
   async forget(customerId: string): Promise<void> {

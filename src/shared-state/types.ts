@@ -37,6 +37,18 @@ export interface CommitOptions {
   onlyIfPresent?: boolean;
 }
 
+export interface SeedOptions {
+  /** Leave a counter that already exists alone (start-up seeding, a cache miss). */
+  onlyIfMissing?: boolean;
+  /**
+   * The key's period is now the current one (a budget's period changed, and `spend` is the
+   * store's sum since its start): a counter of another period, earlier or later, moves to it,
+   * keeping its reservations; requests admitted in the old period settle into the new one.
+   * A counter already of this period is left alone (it is live, ahead of the store).
+   */
+  periodChanged?: boolean;
+}
+
 export interface SpendBook {
   /**
    * Admits when there is no limit, or settled spend + outstanding reservations < limit;
@@ -61,7 +73,7 @@ export interface SpendBook {
    * already exists alone: with shared counters, other proxies' live values win over the store,
    * which lags behind by one ledger flush.
    */
-  seed(key: CounterKey, spend: Pico, options?: { onlyIfMissing?: boolean }): Promise<void>;
+  seed(key: CounterKey, spend: Pico, options?: SeedOptions): Promise<void>;
   forget(customerId: string): Promise<void>;
 }
 
