@@ -28,7 +28,7 @@ import {
   type SpendBook,
 } from '../shared-state/types';
 import { currentPeriod, type Period } from './periods';
-import type { BudgetRecord, CustomerRecord, Principal } from './records';
+import type { BudgetRecord, CustomerRecord, ModelBudgetRecord, Principal } from './records';
 import { CustomerCountersUnavailable } from './customer-cache';
 import { MASTER_KEY_ID, type Registry } from './registry';
 import { DeliveredTokenCounter, snapshotOf, type DeliverySource } from './in-flight';
@@ -173,6 +173,11 @@ export class InternalResolver {
     const period = currentPeriod(budget.duration, budget.resetAt, now, this.timezone);
     if (period.end && budget.resetAt?.getTime() !== period.end.getTime()) budget.resetAt = period.end;
     return period;
+  }
+
+  /** The period a per-model budget (`model_max_budget`) is in now: calendar-aligned, no reset instant of its own. */
+  modelPeriodOf(modelBudget: ModelBudgetRecord, now = this.now()): Period {
+    return currentPeriod(modelBudget.duration, null, now, this.timezone);
   }
 
   /** Settled spend of a customer in its current period (what /customer/info shows). */
@@ -337,7 +342,7 @@ export class InternalResolver {
     const credits: CounterKey | null = customer.prepaid || budget?.prepaid ? { customerId, scope: CREDITS_SCOPE, periodStartMs: KEY_PERIOD_START_MS } : null;
     const modelBudget = budget?.modelMaxBudget?.[request.model];
     if (!modelBudget) return { overall, model: null, key, credits };
-    const modelPeriod = currentPeriod(modelBudget.duration, null, now, this.timezone);
+    const modelPeriod = this.modelPeriodOf(modelBudget, now);
     return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget }, key, credits };
   }
 

@@ -150,10 +150,20 @@ export class BudgetService {
     const em = this.ctx.orm.em.fork();
     const { budgetId: _id, createdAt: _created, ...data } = budgetToEntityData(next);
     await em.nativeUpdate(BudgetEntity, { budgetId }, data);
+    const previousModelBudgets = current.modelMaxBudget;
     // Mutate in place: decisions in flight and every customer on the tier see one object.
     Object.assign(current, next);
     await this.ctx.invalidation.publish([{ kind: 'budget', id: budgetId }]);
+    const movedModels = Object.entries(next.modelMaxBudget ?? {})
+      .filter(([model, modelBudget]) => {
+        const before = previousModelBudgets?.[model];
+        return !before || before.duration?.text !== modelBudget.duration?.text;
+      })
+      .map(([model]) => model);
     if (durationChanged || fields.budgetResetAt !== undefined) await this.spend.recomputeBudget(budgetId);
+    // A model budget added, or whose period changed: its counters start from what the model's
+    // spend since the new start has been, as the budget's own counter does.
+    if (movedModels.length) await this.spend.recomputeBudgetModels(budgetId, movedModels);
     return current;
   }
 

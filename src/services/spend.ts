@@ -3,7 +3,7 @@
  * period history and reports (from the store, after flushing what is queued), and
  * recomputing a customer's period spend when its budget or period changes.
  */
-import { OVERALL_SCOPE } from '../governance/resolver';
+import { modelScope, OVERALL_SCOPE } from '../governance/resolver';
 import type { CustomerRecord } from '../governance/records';
 import type { Pico } from '../shared/money';
 import { readCustomers } from '../store/customer-store';
@@ -171,18 +171,59 @@ export class SpendService {
     await this.ctx.ledger.flush();
     for (let index = 0; index < customerIds.length; index += RECOMPUTE_BATCH) {
       const batch = customerIds.slice(index, index + RECOMPUTE_BATCH);
-      const byStart = new Map<number, string[]>();
+      // Customers grouped by counter: scope and period start.
+      const byCounter = new Map<string, { scope: string; model: string | null; start: number; ids: string[] }>();
+      const add = (scope: string, model: string | null, start: number, id: string) => {
+        const group = `${scope}\u0000${start}`;
+        const existing = byCounter.get(group);
+        if (existing) existing.ids.push(id);
+        else byCounter.set(group, { scope, model, start, ids: [id] });
+      };
       const uncached = await readCustomers(this.ctx.orm, batch.filter((id) => !this.ctx.registry.customers.has(id)));
       for (const id of batch) {
         const budget = this.ctx.registry.effectiveBudget(this.ctx.registry.customers.get(id) ?? uncached.get(id));
-        const start = this.ctx.resolver.periodOf(budget).start.getTime();
-        byStart.set(start, [...(byStart.get(start) ?? []), id]);
+        add(OVERALL_SCOPE, null, this.ctx.resolver.periodOf(budget).start.getTime(), id);
+        for (const [model, modelBudget] of Object.entries(budget?.modelMaxBudget ?? {})) add(modelScope(model), model, this.ctx.resolver.modelPeriodOf(modelBudget).start.getTime(), id);
       }
-      for (const [start, ids] of byStart) {
-        const sums = rollupSumQuery(new Date(start), new Date(Date.now() + 1), ['customer'], { customerIds: ids, timezone: 'UTC', order: 'key', limit: null, nowMs: Date.now() });
-        await this.fillCounters(start, sums.sql, sums.params);
+      for (const { scope, model, start, ids } of byCounter.values()) {
+        const sums = this.sumsSince(start, model, { customerIds: ids });
+        await this.fillCounters(start, scope, sums.sql, sums.params);
       }
     }
+  }
+
+  /**
+   * After a budget's per-model budgets changed (a model added, or its period changed), the
+   * counters of those models for every customer on it, as `recomputeBudget` does for its period.
+   */
+  async recomputeBudgetModels(budgetId: string, models: string[]): Promise<void> {
+    const budget = this.ctx.registry.budgets.get(budgetId);
+    if (!budget || !models.length) return;
+    await this.ctx.ledger.flush();
+    for (const model of models) {
+      const modelBudget = budget.modelMaxBudget?.[model];
+      if (!modelBudget) continue;
+      const start = this.ctx.resolver.modelPeriodOf(modelBudget).start.getTime();
+      const sums = this.sumsSince(start, model, {});
+      const onBudget = this.onBudgetCondition(budgetId);
+      await this.fillCounters(start, modelScope(model), `select x.* from (${sums.sql}) x join customers c on c.user_id = x.key where ${onBudget.sql}`, [...sums.params, ...onBudget.params]);
+    }
+  }
+
+  /** Rows of key = customer, charge, requests, prompt, completion since `start`: of one model, or of all. */
+  private sumsSince(start: number, model: string | null, filter: { customerIds?: string[] }): { sql: string; params: unknown[] } {
+    const nowMs = Date.now();
+    const options = { ...filter, timezone: 'UTC', order: 'key' as const, limit: null, nowMs };
+    if (model === null) return rollupSumQuery(new Date(start), new Date(nowMs + 1), ['customer'], options);
+    const sums = rollupSumQuery(new Date(start), new Date(nowMs + 1), ['customer', 'model'], options);
+    return { sql: `select key, charge, requests, prompt, completion from (${sums.sql}) by_model where key2 = ?`, params: [...sums.params, model] };
+  }
+
+  /** Which customers a budget's counters are theirs: those on it, and with the default budget those without one. */
+  private onBudgetCondition(budgetId: string | null): { sql: string; params: unknown[] } {
+    if (budgetId === null) return { sql: 'c.budget_id is null', params: [] };
+    if (budgetId === this.ctx.registry.defaultBudgetId) return { sql: '(c.budget_id = ? or c.budget_id is null)', params: [budgetId] };
+    return { sql: 'c.budget_id = ?', params: [budgetId] };
   }
 
   /**
@@ -195,30 +236,25 @@ export class SpendService {
     await this.ctx.ledger.flush();
     const budget = budgetId === null ? null : (this.ctx.registry.budgets.get(budgetId) ?? null);
     const start = this.ctx.resolver.periodOf(budget).start.getTime();
-    const sums = rollupSumQuery(new Date(start), new Date(Date.now() + 1), ['customer'], { timezone: 'UTC', order: 'key', limit: null, nowMs: Date.now() });
-    const onBudget =
-      budgetId === null ? 'c.budget_id is null' : budgetId === this.ctx.registry.defaultBudgetId ? '(c.budget_id = ? or c.budget_id is null)' : 'c.budget_id = ?';
-    await this.fillCounters(
-      start,
-      `select x.* from (${sums.sql}) x join customers c on c.user_id = x.key where ${onBudget}`,
-      [...sums.params, ...(budgetId === null ? [] : [budgetId])],
-    );
+    const sums = this.sumsSince(start, null, {});
+    const onBudget = this.onBudgetCondition(budgetId);
+    await this.fillCounters(start, OVERALL_SCOPE, `select x.* from (${sums.sql}) x join customers c on c.user_id = x.key where ${onBudget.sql}`, [...sums.params, ...onBudget.params]);
   }
 
   /**
    * Writes the period counters at `start` from `sumsSql` (rows of key = customer, charge,
    * requests, prompt, completion) where they are missing, in the store and in the spend book.
    */
-  private async fillCounters(start: number, sumsSql: string, params: unknown[]): Promise<void> {
+  private async fillCounters(start: number, scope: string, sumsSql: string, params: unknown[]): Promise<void> {
     const startIso = new Date(start).toISOString();
     const knex = this.ctx.orm.em.getConnection().getKnex();
     const result = await knex.raw(
       `with sums as (${sumsSql})
        insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
-       select key, '', ?, charge::bigint, requests, prompt, completion, now() from sums where key <> ''
+       select key, ?, ?, charge::bigint, requests, prompt, completion, now() from sums where key <> ''
        on conflict (customer_id, scope, period_start) do update set spend_pico = spend_counters.spend_pico
        returning customer_id, spend_pico::text as spend`,
-      [...params, startIso] as never[],
+      [...params, scope, startIso] as never[],
     );
     // A counter that exists already is the live one: the sum read above misses what other
     // processes have charged but not yet flushed to the ledger, so it may only fill a gap,
@@ -231,7 +267,7 @@ export class SpendService {
       await Promise.all(
         rows
           .slice(index, index + 500)
-          .map((row) => this.ctx.spendBook.seed({ customerId: row.customer_id, scope: OVERALL_SCOPE, periodStartMs: start }, BigInt(row.spend), { onlyIfMissing: true, periodChanged: true })),
+          .map((row) => this.ctx.spendBook.seed({ customerId: row.customer_id, scope, periodStartMs: start }, BigInt(row.spend), { onlyIfMissing: true, periodChanged: true })),
       );
     }
   }
