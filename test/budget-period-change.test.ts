@@ -23,11 +23,11 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
   const prefix = freshRedisPrefix();
   let database: TestDatabase;
   let gateway: Awaited<ReturnType<typeof startTestGateway>>;
+  const gatewayEnv = (): Record<string, string> => (counters === 'redis' ? { REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix } : {});
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const env: Record<string, string> = counters === 'redis' ? { REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix } : {};
-    gateway = await startTestGateway({ yaml: testConfigYaml(), databaseUrl: database.url, env });
+    gateway = await startTestGateway({ yaml: testConfigYaml(), databaseUrl: database.url, env: gatewayEnv() });
   });
 
   afterAll(async () => {
@@ -48,7 +48,16 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     expect((await api(gateway.url, 'POST', '/budget/update', { budget_id: 'daily-then-monthly', budget_duration: '1mo' })).status).toBe(200);
     // Today is inside this month: nothing of it is lost.
     expect(await spendOf()).toBe(2n * cost);
-    for (let i = 0; i < 2; i++) expect((await chat(gateway.url, 'grower')).status).toBe(200);
+    expect((await chat(gateway.url, 'grower')).status).toBe(200);
+    expect(await spendOf()).toBe(3n * cost);
+
+    // Restarted (in-process counters start empty; Redis's lost), the customer's counter is read
+    // back from the store: the month's row, not the later row of the retired day.
+    await gateway.stop();
+    if (counters === 'redis') await deleteRedisKeys(prefix);
+    gateway = await startTestGateway({ yaml: testConfigYaml(), databaseUrl: database.url, dataDir: gateway.dataDir, env: gatewayEnv() });
+    expect(await spendOf()).toBe(3n * cost);
+    expect((await chat(gateway.url, 'grower')).status).toBe(200);
     expect(await spendOf()).toBe(4n * cost);
     expect((await chat(gateway.url, 'grower')).status).toBe(402);
   });

@@ -92,9 +92,11 @@ export interface Settlement {
 
 export const OVERALL_SCOPE = '';
 export const CREDITS_REMAINING_HEADER = 'x-tollgate-credits-remaining';
-export const modelScope = (model: string) => `model:${model}`;
+const MODEL_SCOPE_PREFIX = 'model:';
+const KEY_SCOPE_PREFIX = 'key:';
+export const modelScope = (model: string) => `${MODEL_SCOPE_PREFIX}${model}`;
 /** A bound key's lifetime spend, counted under its customer (period start 0: it never resets). */
-export const keyScope = (keyId: string) => `key:${keyId}`;
+export const keyScope = (keyId: string) => `${KEY_SCOPE_PREFIX}${keyId}`;
 const KEY_PERIOD_START_MS = 0;
 
 function dollars(pico: Pico): string {
@@ -178,6 +180,21 @@ export class InternalResolver {
   /** The period a per-model budget (`model_max_budget`) is in now: calendar-aligned, no reset instant of its own. */
   modelPeriodOf(modelBudget: ModelBudgetRecord, now = this.now()): Period {
     return currentPeriod(modelBudget.duration, null, now, this.timezone);
+  }
+
+  /**
+   * The start of the period the customer's counter of `scope` is in now (which stored counter
+   * to seed the book with); null for a scope this does not know.
+   */
+  counterStartOf(customer: CustomerRecord, scope: string): number | null {
+    const budget = this.registry.effectiveBudget(customer);
+    if (scope === OVERALL_SCOPE) return this.periodOf(budget).start.getTime();
+    if (scope.startsWith(MODEL_SCOPE_PREFIX)) {
+      const modelBudget = budget?.modelMaxBudget?.[scope.slice(MODEL_SCOPE_PREFIX.length)];
+      return modelBudget ? this.modelPeriodOf(modelBudget).start.getTime() : null;
+    }
+    if (scope === CREDITS_SCOPE || scope.startsWith(KEY_SCOPE_PREFIX)) return KEY_PERIOD_START_MS;
+    return null;
   }
 
   /** Settled spend of a customer in its current period (what /customer/info shows). */

@@ -22,6 +22,7 @@ import { ModelRouter } from '../data-plane/model-router';
 import { matchInferenceRoute } from '../data-plane/routes';
 import { SqlResponseStore } from '../data-plane/api-formats/responses/store';
 import { Registry } from '../governance/registry';
+import type { CustomerRecord } from '../governance/records';
 import { BudgetResetTimer } from '../governance/reset-timer';
 import { InternalResolver } from '../governance/resolver';
 import { BudgetEventBus, SpendEventBus } from '../ledger/events';
@@ -150,7 +151,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         // customers cached here; any other is seeded when it is next read).
         logger.info('redis is back: reloading budgets, keys and cached customers, and seeding missing counters');
         registry.trackReload(
-          Promise.all([reloadAll(database.orm, registry), untilItSucceeds(() => seedCounters(database.orm, spendBook, registry.customers.cachedIds()))]).then(
+          Promise.all([reloadAll(database.orm, registry), untilItSucceeds(() => seedCounters(database.orm, spendBook, [...registry.customers.cached()], currentStart))]).then(
             () => undefined,
             (error) => logger.error({ err: error }, 'could not catch up after the redis connection came back'),
           ),
@@ -158,7 +159,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       },
     );
   }
-  await loadState(database.orm, registry, spendBook);
+  // Which stored counter is a customer's current one is the resolver's to say (created below,
+  // before any customer is read).
+  const currentStart = (customer: CustomerRecord, scope: string) => resolver.counterStartOf(customer, scope);
+  await loadState(database.orm, registry, spendBook, currentStart);
   if (registry.defaultBudgetMissing()) {
     logger.warn(
       { budgetId: config.defaultBudgetId },

@@ -149,9 +149,9 @@ export class CustomerService {
     // A customer this process has not loaded may lack its counters in the spend book (the
     // in-process book after a restart, a Redis that lost them): seed them from the store
     // first, as a cache load does, so its spend and status are not read as zero.
-    const unloaded = customers.filter((c) => !this.ctx.registry.customers.has(c.userId)).map((c) => c.userId);
+    const unloaded = customers.filter((c) => !this.ctx.registry.customers.has(c.userId));
     if (unloaded.length && this.ctx.ledger.healthy) {
-      await seedCounters(this.ctx.orm, this.ctx.spendBook, unloaded).catch((error: Error) => this.ctx.logger.warn({ err: error.message }, 'could not seed the counters of listed customers'));
+      await seedCounters(this.ctx.orm, this.ctx.spendBook, unloaded, (customer, scope) => this.ctx.resolver.counterStartOf(customer, scope)).catch((error: Error) => this.ctx.logger.warn({ err: error.message }, 'could not seed the counters of listed customers'));
     }
     return Promise.all(
       customers.map(async (customer) => {

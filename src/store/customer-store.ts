@@ -46,15 +46,51 @@ interface PreparedStatement {
   text: string;
 }
 
-/** The miss lookup: a customer and its latest stored counter per scope. */
+/** A stored period counter of one customer. */
+export interface StoredCounter {
+  scope: string;
+  period_start: string | Date;
+  spend_pico: string;
+}
+
+/** How many of each scope's latest periods a read brings: the current one is among them. */
+const PERIODS_READ = 4;
+
+/**
+ * The miss lookup: a customer and its latest stored counters per scope. Not only the latest:
+ * after a budget's period moved earlier (daily to monthly), the latest row is the retired day,
+ * and the current period's row is the one before it.
+ */
 const FIND_CUSTOMER: PreparedStatement = {
   name: 'tollgate_find_customer',
   text: `select ${COLUMNS},
            (select coalesce(json_agg(json_build_object('scope', s.scope, 'period_start', s.period_start, 'spend_pico', s.spend_pico::text)), '[]'::json)
-            from (select distinct on (scope) scope, period_start, spend_pico from spend_counters
-                  where customer_id = c.user_id order by scope, period_start desc) s) as counters
+            from (select scope, period_start, spend_pico, row_number() over (partition by scope order by period_start desc) as recent
+                  from spend_counters where customer_id = c.user_id) s
+            where s.recent <= ${PERIODS_READ}) as counters
          from customers c where c.user_id = $1`,
 };
+
+/** The start of the period a customer's counter of `scope` is in now; null when unknown (its latest stored period is taken). */
+export type CurrentPeriodStart = (customer: CustomerRecord, scope: string) => number | null;
+
+/**
+ * Of a customer's stored counters, the one per scope to seed: that of the current period when
+ * `currentStart` knows it (none when the store has no row of it: the period is new), else the
+ * latest.
+ */
+export function currentCounters(customer: CustomerRecord, counters: StoredCounter[], currentStart: CurrentPeriodStart | null): { scope: string; periodStartMs: number; spend: bigint }[] {
+  const byScope = new Map<string, StoredCounter[]>();
+  for (const counter of counters) byScope.set(counter.scope, [...(byScope.get(counter.scope) ?? []), counter]);
+  const chosen: { scope: string; periodStartMs: number; spend: bigint }[] = [];
+  for (const [scope, rows] of byScope) {
+    const current = currentStart?.(customer, scope) ?? null;
+    const starts = rows.map((row) => new Date(row.period_start).getTime());
+    const index = current === null ? starts.indexOf(Math.max(...starts)) : starts.indexOf(current);
+    if (index >= 0) chosen.push({ scope, periodStartMs: starts[index]!, spend: BigInt(rows[index]!.spend_pico) });
+  }
+  return chosen;
+}
 
 /**
  * Runs a named statement on a pooled connection: a miss is on a request's path, and parsing
@@ -87,17 +123,18 @@ export class StoredCustomers implements CustomerSource {
   constructor(
     private readonly orm: MikroORM,
     private readonly spendBook: SpendBook,
+    private readonly currentStart: CurrentPeriodStart | null = null,
   ) {}
 
   async find(userId: string): Promise<CustomerRecord | null> {
     const result = await preparedQuery(this.orm, FIND_CUSTOMER, [userId]);
-    const row = result.rows[0] as (CustomerRow & { counters: { scope: string; period_start: string; spend_pico: string }[] }) | undefined;
+    const row = result.rows[0] as (CustomerRow & { counters: StoredCounter[] }) | undefined;
     if (!row) return null;
     const record = recordOf(row);
     try {
       await Promise.all(
-        row.counters.map((counter) =>
-          this.spendBook.seed({ customerId: userId, scope: counter.scope, periodStartMs: new Date(counter.period_start).getTime() }, BigInt(counter.spend_pico), { onlyIfMissing: true }),
+        currentCounters(record, row.counters, this.currentStart).map((counter) =>
+          this.spendBook.seed({ customerId: userId, scope: counter.scope, periodStartMs: counter.periodStartMs }, counter.spend, { onlyIfMissing: true }),
         ),
       );
     } catch (error) {

@@ -6,46 +6,49 @@
  * changed; `reloadAll` and `seedCounters` catch up after the Redis connection was lost.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { CustomerRecord } from '../governance/records';
 import type { KeyRecord, Registry } from '../governance/registry';
 import type { SpendRecord } from '../ledger/types';
 import type { Logger } from '../observability/logger';
 import { SETTLEMENT_MARKER_TTL_MS } from '../shared-state/redis';
 import type { SpendBook } from '../shared-state/types';
-import { readCustomers, StoredCustomers } from './customer-store';
+import { currentCounters, readCustomers, StoredCustomers, type CurrentPeriodStart, type StoredCounter } from './customer-store';
 import { loadCreditStates } from './credit-store';
 import { ApiKeyEntity, BudgetEntity, type ApiKey } from './entities';
 import { budgetFromEntity } from './mappers';
 
-export async function loadState(orm: MikroORM, registry: Registry, spendBook: SpendBook): Promise<void> {
+export async function loadState(orm: MikroORM, registry: Registry, spendBook: SpendBook, currentStart: CurrentPeriodStart | null = null): Promise<void> {
   const em = orm.em.fork();
   for (const row of await em.find(BudgetEntity, {})) registry.budgets.set(row.budgetId, budgetFromEntity(row));
   for (const row of await em.find(ApiKeyEntity, {})) registry.keys.set(row.keyHash, keyFromEntity(row));
-  registry.customers.attach(new StoredCustomers(orm, spendBook));
+  registry.customers.attach(new StoredCustomers(orm, spendBook, currentStart));
   registry.credits.attach((ids, now) => loadCreditStates(orm.em.getConnection().getKnex(), ids, now));
 }
 
 /**
- * Seeds the given customers' latest period spend from the store's counters (those a process
- * has cached; the others are seeded when next read). Only counters the book lacks are
- * seeded: with shared counters another proxy may already be counting that customer, and its
- * live value (settled + in flight) is ahead of the store. So this is safe to run again
- * whenever Redis may have lost its data (a reconnect).
+ * Seeds the given customers' current period spend from the store's counters (those a process
+ * has cached, or an admin list shows; the others are seeded when next read). Only counters the
+ * book lacks are seeded: with shared counters another proxy may already be counting that
+ * customer, and its live value (settled + in flight) is ahead of the store. So this is safe to
+ * run again whenever Redis may have lost its data (a reconnect).
  */
-export async function seedCounters(orm: MikroORM, spendBook: SpendBook, customerIds: string[]): Promise<void> {
-  if (!customerIds.length) return;
+export async function seedCounters(orm: MikroORM, spendBook: SpendBook, customers: CustomerRecord[], currentStart: CurrentPeriodStart | null = null): Promise<void> {
+  if (!customers.length) return;
   const knex = orm.em.fork().getConnection().getKnex();
   const result = await knex.raw(
-    `select distinct on (customer_id, scope) customer_id, scope, period_start, spend_pico
-     from spend_counters where customer_id = any(?::text[]) order by customer_id, scope, period_start desc`,
-    [customerIds],
+    `select customer_id, scope, period_start, spend_pico::text as spend_pico
+     from (select customer_id, scope, period_start, spend_pico, row_number() over (partition by customer_id, scope order by period_start desc) as recent
+           from spend_counters where customer_id = any(?::text[])) latest
+     where recent <= 4`,
+    [customers.map((customer) => customer.userId)],
   );
-  const rows = result.rows as { customer_id: string; scope: string; period_start: string; spend_pico: string }[];
+  const byCustomer = new Map<string, StoredCounter[]>();
+  for (const row of result.rows as (StoredCounter & { customer_id: string })[]) byCustomer.set(row.customer_id, [...(byCustomer.get(row.customer_id) ?? []), row]);
+  const seeds = customers.flatMap((customer) => currentCounters(customer, byCustomer.get(customer.userId) ?? [], currentStart).map((counter) => ({ customerId: customer.userId, ...counter })));
   // In batches: one round trip per counter, many in flight at once, bounded memory.
-  for (let start = 0; start < rows.length; start += 1000) {
+  for (let start = 0; start < seeds.length; start += 1000) {
     await Promise.all(
-      rows.slice(start, start + 1000).map((row) =>
-        spendBook.seed({ customerId: row.customer_id, scope: row.scope, periodStartMs: new Date(row.period_start).getTime() }, BigInt(row.spend_pico), { onlyIfMissing: true }),
-      ),
+      seeds.slice(start, start + 1000).map((seed) => spendBook.seed({ customerId: seed.customerId, scope: seed.scope, periodStartMs: seed.periodStartMs }, seed.spend, { onlyIfMissing: true })),
     );
   }
 }
