@@ -8,6 +8,8 @@ import type { Logger } from '../observability/logger';
 
 export class KeyUsageRecorder {
   private pending = new Map<string, number>();
+  /** The batch being written: still unknown to the store until its statement commits. */
+  private writing = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
@@ -24,7 +26,10 @@ export class KeyUsageRecorder {
 
   /** Not yet written, so readers can take the later of this and the stored value. */
   pendingUse(keyId: string): number | undefined {
-    return this.pending.get(keyId);
+    const queued = this.pending.get(keyId);
+    const written = this.writing.get(keyId);
+    if (queued === undefined) return written;
+    return written === undefined || queued > written ? queued : written;
   }
 
   start(): void {
@@ -46,6 +51,7 @@ export class KeyUsageRecorder {
   private async write(): Promise<void> {
     if (!this.pending.size) return;
     const rows = [...this.pending].map(([id, at]) => ({ id, at: new Date(at).toISOString() }));
+    this.writing = this.pending;
     this.pending = new Map();
     try {
       await this.orm.em.getConnection().getKnex().raw(
@@ -55,6 +61,8 @@ export class KeyUsageRecorder {
       );
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'could not record when keys were last used');
+    } finally {
+      this.writing = new Map();
     }
   }
 }
