@@ -50,6 +50,34 @@ function reservationId(key: CounterKey, settlementId: string): string {
   return `${counterId(key)}\u0000${settlementId}`;
 }
 
+/**
+ * A pass over a map a few entries at a time, resumed where the last call stopped and started
+ * again from the oldest once through: memory follows what is in use, without a timer.
+ */
+class MapSweep<K, V, C> {
+  private cursor: IterableIterator<[K, V]> | null = null;
+
+  constructor(
+    private readonly map: Map<K, V>,
+    /** Whether the entry may go, given the caller's context of this call (a time). */
+    private readonly forgettable: (key: K, value: V, context: C) => boolean,
+  ) {}
+
+  /** Examines up to `count` entries, deleting those that may go. */
+  run(count: number, context: C): void {
+    for (let examined = 0; examined < count; examined++) {
+      this.cursor ??= this.map.entries();
+      const next = this.cursor.next();
+      if (next.done) {
+        this.cursor = null;
+        return;
+      }
+      const [key, value] = next.value;
+      if (this.forgettable(key, value, context)) this.map.delete(key);
+    }
+  }
+}
+
 /** Counters examined per reservation for one the store holds as well: enough to keep up with new customers. */
 const SWEEP_PER_RESERVE = 4;
 
@@ -72,8 +100,7 @@ export class MemorySpendBook implements SpendBook {
   private readonly reservations = new Map<string, Pico>();
   /** Reservations outstanding per customer: requests between admission and settlement. */
   private readonly openReservations = new Map<string, number>();
-  /** Where the sweep of idle counters stands; it restarts from the oldest once through. */
-  private sweepCursor: IterableIterator<[string, Counter]> | null = null;
+  private readonly idleCounters = new MapSweep(this.counters, (id: string, counter: Counter, horizon: number) => this.forgettable(id, counter, horizon));
   private readonly storeHasAll: ((customerId: string) => boolean) | null;
   private readonly now: () => number;
 
@@ -120,21 +147,13 @@ export class MemorySpendBook implements SpendBook {
    * kept its counters here for the life of the process.
    */
   private sweepIdle(count: number): void {
-    if (!this.storeHasAll) return;
-    const horizon = this.now() - COUNTER_IDLE_MS;
-    for (let examined = 0; examined < count; examined++) {
-      this.sweepCursor ??= this.counters.entries();
-      const next = this.sweepCursor.next();
-      if (next.done) {
-        this.sweepCursor = null;
-        return;
-      }
-      const [id, counter] = next.value;
-      if (counter.usedAtMs > horizon || counter.reserved !== 0n) continue;
-      const customerId = customerOf(id);
-      if (this.openReservations.has(customerId) || !this.storeHasAll(customerId)) continue;
-      this.counters.delete(id);
-    }
+    if (this.storeHasAll) this.idleCounters.run(count, this.now() - COUNTER_IDLE_MS);
+  }
+
+  private forgettable(id: string, counter: Counter, horizon: number): boolean {
+    if (counter.usedAtMs > horizon || counter.reserved !== 0n) return false;
+    const customerId = customerOf(id);
+    return !this.openReservations.has(customerId) && this.storeHasAll!(customerId);
   }
 
   /** How many counters are held (for tests of the sweep). */
@@ -241,8 +260,10 @@ const SWEEP_PER_ACQUIRE = 4;
  */
 export class MemoryRateLimiter implements RateLimiter {
   private readonly windows = new Map<string, KeyWindow>();
-  /** Where the sweep of idle windows stands; it restarts from the oldest once through. */
-  private sweepCursor: IterableIterator<[string, KeyWindow]> | null = null;
+  private readonly idleWindows = new MapSweep(this.windows, (_key: string, window: KeyWindow, nowMs: number) => {
+    this.prune(window, nowMs);
+    return window.head === window.entries.length && window.inFlight.size === 0;
+  });
 
   private window(key: string, nowMs: number): KeyWindow {
     let window = this.windows.get(key);
@@ -275,17 +296,7 @@ export class MemoryRateLimiter implements RateLimiter {
    * few, so memory follows the customers active in the last minute, without a timer.
    */
   private sweepIdle(nowMs: number, count: number): void {
-    for (let examined = 0; examined < count; examined++) {
-      this.sweepCursor ??= this.windows.entries();
-      const next = this.sweepCursor.next();
-      if (next.done) {
-        this.sweepCursor = null;
-        return;
-      }
-      const [key, window] = next.value;
-      this.prune(window, nowMs);
-      if (window.head === window.entries.length && window.inFlight.size === 0) this.windows.delete(key);
-    }
+    this.idleWindows.run(count, nowMs);
   }
 
   /** How many windows are held (for tests of the sweep). */
