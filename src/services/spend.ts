@@ -204,9 +204,7 @@ export class SpendService {
       const modelBudget = budget.modelMaxBudget?.[model];
       if (!modelBudget) continue;
       const start = this.ctx.resolver.modelPeriodOf(modelBudget).start.getTime();
-      const sums = this.sumsSince(start, model, {});
-      const onBudget = this.onBudgetCondition(budgetId);
-      await this.fillCounters(start, modelScope(model), `select x.* from (${sums.sql}) x join customers c on c.user_id = x.key where ${onBudget.sql}`, [...sums.params, ...onBudget.params]);
+      await this.fillCounters(start, modelScope(model), ...this.onBudget(budgetId, this.sumsSince(start, model, {})));
     }
   }
 
@@ -219,11 +217,15 @@ export class SpendService {
     return { sql: `select key, charge, requests, prompt, completion from (${sums.sql}) by_model where key2 = ?`, params: [...sums.params, model] };
   }
 
-  /** Which customers a budget's counters are theirs: those on it, and with the default budget those without one. */
-  private onBudgetCondition(budgetId: string | null): { sql: string; params: unknown[] } {
-    if (budgetId === null) return { sql: 'c.budget_id is null', params: [] };
-    if (budgetId === this.ctx.registry.defaultBudgetId) return { sql: '(c.budget_id = ? or c.budget_id is null)', params: [budgetId] };
-    return { sql: 'c.budget_id = ?', params: [budgetId] };
+  /** Those of `sums` whose customer is on the budget (with the default budget, also those without one). */
+  private onBudget(budgetId: string | null, sums: { sql: string; params: unknown[] }): [string, unknown[]] {
+    const where =
+      budgetId === null
+        ? { sql: 'c.budget_id is null', params: [] }
+        : budgetId === this.ctx.registry.defaultBudgetId
+          ? { sql: '(c.budget_id = ? or c.budget_id is null)', params: [budgetId] }
+          : { sql: 'c.budget_id = ?', params: [budgetId] };
+    return [`select x.* from (${sums.sql}) x join customers c on c.user_id = x.key where ${where.sql}`, [...sums.params, ...where.params]];
   }
 
   /**
@@ -236,9 +238,7 @@ export class SpendService {
     await this.ctx.ledger.flush();
     const budget = budgetId === null ? null : (this.ctx.registry.budgets.get(budgetId) ?? null);
     const start = this.ctx.resolver.periodOf(budget).start.getTime();
-    const sums = this.sumsSince(start, null, {});
-    const onBudget = this.onBudgetCondition(budgetId);
-    await this.fillCounters(start, OVERALL_SCOPE, `select x.* from (${sums.sql}) x join customers c on c.user_id = x.key where ${onBudget.sql}`, [...sums.params, ...onBudget.params]);
+    await this.fillCounters(start, OVERALL_SCOPE, ...this.onBudget(budgetId, this.sumsSince(start, null, {})));
   }
 
   /**
