@@ -10,6 +10,7 @@ import { KeyUsageRecorder } from './key-usage';
 import { createLogger } from '../observability/logger';
 import { openDatabase, type Database } from '../store/database';
 import { createTestDatabase, type TestDatabase } from '../../test/support/postgres';
+import { until } from '../../test/support/poll';
 
 describe('KeyUsageRecorder', () => {
   let testDatabase: TestDatabase;
@@ -41,10 +42,7 @@ describe('KeyUsageRecorder', () => {
       // The batch's update is out, waiting on the lock: not in memory's queue, not stored.
       // (Statistics are a snapshot per transaction: cleared before each look.)
       const waiting = async () => (await locker.query('select pg_stat_clear_snapshot()'), await locker.query(`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like 'update api_keys%'`)).rows[0].n;
-      for (let tries = 0; (await waiting()) === 0; tries++) {
-        if (tries > 200) throw new Error('the batch never reached the store');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until("the batch's update to wait on the locked row", async () => (await waiting()) > 0, { timeoutMs: 2_000, intervalMs: 10 });
       expect(recorder.pendingUse('k1')).toBe(1_000_000);
       recorder.used('k1', 900_000); // an older time noted meanwhile does not hide the newer one
       expect(recorder.pendingUse('k1')).toBe(1_000_000);
