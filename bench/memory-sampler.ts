@@ -64,7 +64,10 @@ function sampleMainThread(): void {
     highest = rss;
     const all = mappings();
     const kinds: Record<string, number> = {};
-    for (const mapping of all) kinds[kindOf(mapping)] = (kinds[kindOf(mapping)] ?? 0) + Math.round(mapping.rssKb / 1024);
+    for (const mapping of all) {
+      const kind = kindOf(mapping);
+      kinds[kind] = (kinds[kind] ?? 0) + Math.round(mapping.rssKb / 1024);
+    }
     const largest = all.sort((a, b) => b.rssKb - a.rssKb).slice(0, 12).map((m) => ({ mb: Math.round(m.kb / 1024), rssMb: Math.round(m.rssKb / 1024), perms: m.perms, name: m.name }));
     const peak = { at: new Date().toISOString(), rssMb: Math.round(rss / MB), heapSpacesMb: spaces(), kindsMb: kinds, largest };
     writeFileSync(join(DIR, `peak-${process.pid}.json`), JSON.stringify(peak, null, 1));
