@@ -2,11 +2,14 @@
  * A tier's period changed so that it starts earlier (daily to monthly: today's midnight to the
  * 1st): the customers' spend since the new start counts at once, new spend adds to it, and the
  * cap of the new period holds. The same for a per-model budget (`model_max_budget`), and for
- * one added to a tier mid-period. With in-process counters and with Redis.
+ * one added to a tier mid-period. A request in flight across the change counts in the new
+ * period, in the counters and in the store alike. With in-process counters and with Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, MASTER_KEY, startTestGateway, testConfigYaml } from './support/gateway';
-import { createTestDatabase, type TestDatabase } from './support/postgres';
+import { api, MASTER_KEY, openaiClient, startTestGateway, testConfigYaml } from './support/gateway';
+import { ledgerRows } from './support/ledger';
+import { MockUpstream } from './support/mock-upstream';
+import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
 import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './support/redis';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
 
@@ -22,16 +25,27 @@ function chat(base: string, user: string, model = 'gpt-3.5-turbo') {
 describe.each(['in-process', 'redis'] as const)('a tier whose period starts earlier, %s counters', (counters) => {
   const prefix = freshRedisPrefix();
   let database: TestDatabase;
+  let upstream: MockUpstream;
   let gateway: Awaited<ReturnType<typeof startTestGateway>>;
   const gatewayEnv = (): Record<string, string> => (counters === 'redis' ? { REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix } : {});
+  const yaml = () => testConfigYaml({ upstreamBase: upstream.baseUrl });
+  const spendOfCustomer = async (user: string) => dollarsToPico((await api<{ spend: number }>(gateway.url, 'GET', `/customer/info?end_user_id=${user}`)).body.spend);
+  /** Restarted: in-process counters start empty, and Redis's are lost; counters are read back from the store. */
+  const restart = async () => {
+    await gateway.stop();
+    if (counters === 'redis') await deleteRedisKeys(prefix);
+    gateway = await startTestGateway({ yaml: yaml(), databaseUrl: database.url, dataDir: gateway.dataDir, env: gatewayEnv() });
+  };
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    gateway = await startTestGateway({ yaml: testConfigYaml(), databaseUrl: database.url, env: gatewayEnv() });
+    upstream = await new MockUpstream().start();
+    gateway = await startTestGateway({ yaml: yaml(), databaseUrl: database.url, env: gatewayEnv() });
   });
 
   afterAll(async () => {
     await gateway?.stop();
+    await upstream?.stop();
     if (counters === 'redis') await deleteRedisKeys(prefix);
     await database?.drop();
   });
@@ -39,7 +53,7 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
   it('counts the spend since the new start, adds new spend to it, and refuses at the cap', async () => {
     const probe = await chat(gateway.url, 'probe');
     const cost = dollarsToPico(probe.headers.get('x-litellm-response-cost')!);
-    const spendOf = async () => dollarsToPico((await api<{ spend: number }>(gateway.url, 'GET', '/customer/info?end_user_id=grower')).body.spend);
+    const spendOf = () => spendOfCustomer('grower');
     expect((await api(gateway.url, 'POST', '/budget/new', { budget_id: 'daily-then-monthly', max_budget: Number(picoToDollars(4n * cost)), budget_duration: '1d' })).status).toBe(200);
     expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'grower', budget_id: 'daily-then-monthly' })).status).toBe(200);
     for (let i = 0; i < 2; i++) expect((await chat(gateway.url, 'grower')).status).toBe(200);
@@ -51,11 +65,9 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     expect((await chat(gateway.url, 'grower')).status).toBe(200);
     expect(await spendOf()).toBe(3n * cost);
 
-    // Restarted (in-process counters start empty; Redis's lost), the customer's counter is read
-    // back from the store: the month's row, not the later row of the retired day.
-    await gateway.stop();
-    if (counters === 'redis') await deleteRedisKeys(prefix);
-    gateway = await startTestGateway({ yaml: testConfigYaml(), databaseUrl: database.url, dataDir: gateway.dataDir, env: gatewayEnv() });
+    // Restarted, the customer's counter is read back from the store: the month's row, not the
+    // later row of the retired day.
+    await restart();
     expect(await spendOf()).toBe(3n * cost);
     expect((await chat(gateway.url, 'grower')).status).toBe(200);
     expect(await spendOf()).toBe(4n * cost);
@@ -84,5 +96,43 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
       expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('model=mistral');
       expect((await chat(gateway.url, user)).status).toBe(200); // other models are not capped
     }
+  });
+
+  it('counts a request in flight across the change into the new period, and stores it there', async () => {
+    upstream.reset();
+    expect((await api(gateway.url, 'POST', '/budget/new', { budget_id: 'changed-mid-request', max_budget: 100, budget_duration: '1d' })).status).toBe(200);
+    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'mid-flight', budget_id: 'changed-mid-request' })).status).toBe(200);
+    const before = await chat(gateway.url, 'mid-flight', 'upstream-gpt');
+    expect(before.status).toBe(200);
+
+    // A stream admitted under the daily period, held open by the upstream.
+    upstream.behavior.pauseAfterChunks = 2;
+    const stream = await openaiClient(`${gateway.url}/v1`).chat.completions.create({
+      model: 'upstream-gpt',
+      user: 'mid-flight',
+      stream: true,
+      messages: [{ role: 'user', content: 'a long answer, please' }],
+    });
+    let chunks = 0;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta?.content && ++chunks === 2) {
+        // Daily to monthly while it runs: today is inside this month.
+        expect((await api(gateway.url, 'POST', '/budget/update', { budget_id: 'changed-mid-request', budget_duration: '1mo' })).status).toBe(200);
+        upstream.resume();
+      }
+    }
+    const rows = await ledgerRows(gateway, 'mid-flight');
+    expect(rows).toHaveLength(2);
+    const charged = rows.reduce((sum, row) => sum + row.cost, 0n);
+    expect(await spendOfCustomer('mid-flight')).toBe(charged);
+    // The month's stored counter has the stream's charge too: read back after a restart, the
+    // customer's spend is still everything since the 1st.
+    const monthRows = await queryDatabase<{ spend: string }>(
+      database.url,
+      `select spend_pico::text as spend from spend_counters where customer_id = 'mid-flight' and scope = '' and period_start = date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'`,
+    );
+    expect(monthRows.map((row) => BigInt(row.spend))).toEqual([charged]);
+    await restart();
+    expect(await spendOfCustomer('mid-flight')).toBe(charged);
   });
 });

@@ -502,10 +502,16 @@ export class InternalResolver {
       // Budgets and their counters speak of what the customer is charged.
       const settlement = this.settlementOf(decision, request.customerId, charge, usage.promptTokens + usage.completionTokens);
       await this.catchUp.run(async () => {
-        const spends = await this.admissions.settle(settlement);
+        const settled = await this.admissions.settle(settlement);
         const overall = decision.reservations.findIndex((reservation) => reservation.key.scope === OVERALL_SCOPE);
-        if (overall >= 0) periodSpend = spends[overall]!;
-        if (decision.credits) creditsSpend = spends[decision.credits.index]!;
+        if (overall >= 0) periodSpend = settled[overall]!.spend;
+        if (decision.credits) creditsSpend = settled[decision.credits.index]!.spend;
+        // A budget change that moved a counter to another period while this request ran made
+        // the book count the charge there: the stored counters follow it (the record is still
+        // queued; one the ledger committed before this reply stays in the admission's period).
+        if (settled.some((counter, i) => counter.periodStartMs !== counters[i]!.periodStartMs)) {
+          record.counters = counters.map((counter, i) => ({ scope: counter.scope, periodStartMs: settled[i]!.periodStartMs }));
+        }
       }, 'commit');
     }
     const keyTicket = decision.keyRateTicket;

@@ -2,8 +2,7 @@
  * @module `Admissions` from a spend book and a rate limiter, one call after the other (the
  * in-process state, where nothing can interleave; Redis has its own single-script version).
  */
-import type { Pico } from '../shared/money';
-import type { AdmissionOutcome, AdmissionRequest, Admissions, RateLimiter, ReserveResult, SettlementRequest, SpendBook } from './types';
+import type { AdmissionOutcome, AdmissionRequest, Admissions, RateLimiter, ReserveResult, SettledCounter, SettlementRequest, SpendBook } from './types';
 
 export class ComposedAdmissions implements Admissions {
   constructor(
@@ -34,15 +33,15 @@ export class ComposedAdmissions implements Admissions {
     return { admitted: true, counters: results, rate };
   }
 
-  async settle(settlement: SettlementRequest): Promise<Pico[]> {
-    const spends: Pico[] = [];
+  async settle(settlement: SettlementRequest): Promise<SettledCounter[]> {
+    const settled: SettledCounter[] = [];
     for (const { key, reservation, actual } of settlement.counters) {
       if (actual === null) {
         await this.spendBook.release(key, reservation, settlement.settlementId);
-        spends.push(0n);
-      } else spends.push(await this.spendBook.commit(key, reservation, actual, settlement.settlementId));
+        settled.push({ spend: 0n, periodStartMs: key.periodStartMs });
+      } else settled.push(await this.spendBook.commit(key, reservation, actual, settlement.settlementId));
     }
     if (settlement.rate) await this.rateLimiter.settle(settlement.rate.ticket, settlement.rate.actualTokens);
-    return spends;
+    return settled;
   }
 }

@@ -40,7 +40,7 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       expect((await book.reserve(key, 60n, 100n, 'r1')).admitted).toBe(true);
       expect((await book.reserve(key, 60n, 100n, 'r2')).admitted).toBe(true); // 60 < 100: admitted
       expect((await book.reserve(key, 1n, 100n, 'r3')).admitted).toBe(false); // 120 >= 100
-      expect(await book.commit(key, 60n, 10n, 'r1')).toBe(10n);
+      expect((await book.commit(key, 60n, 10n, 'r1')).spend).toBe(10n);
       await book.release(key, 60n, 'r2');
       expect(await book.reserve(key, 1n, 100n, 'r4')).toMatchObject({ admitted: true, spend: 10n, reserved: 1n });
     });
@@ -49,10 +49,11 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       await book.reserve(key, 5n, null, 'old');
       const next = { ...key, periodStartMs: 2000 };
       expect(await book.reserve(next, 1n, 10n, 'new')).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
-      expect(await book.commit(key, 5n, 5n, 'old')).toBe(5n); // admitted in the old period
+      // Admitted in the old period: the ledger keeps it there.
+      expect(await book.commit(key, 5n, 5n, 'old')).toEqual({ spend: 5n, periodStartMs: 1000 });
       expect(await book.spendOf(next)).toBe(0n);
       expect(await book.spendOf(key)).toBe(0n); // the counter has moved on
-      expect(await book.commit(next, 1n, 1n, 'new')).toBe(1n);
+      expect((await book.commit(next, 1n, 1n, 'new')).spend).toBe(1n);
     });
     it('moves to a period a budget change made current, earlier or later, and settles what was in flight into it', async () => {
       const { spendBook: book } = await make();
@@ -60,15 +61,15 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       const monthly = { ...key, periodStartMs: 1000 }; // starts earlier
       await book.commit(daily, 0n, 0n, 'warm'); // the counter exists, in the daily period
       expect((await book.reserve(daily, 4n, null, 'before')).admitted).toBe(true);
-      expect(await book.commit(daily, 4n, 3n, 'before')).toBe(3n);
+      expect((await book.commit(daily, 4n, 3n, 'before')).spend).toBe(3n);
       expect((await book.reserve(daily, 6n, null, 'in-flight')).admitted).toBe(true);
       // The budget became monthly: the store's sum since the 1st (3 today + 10 before) is seeded.
       await book.seed(monthly, 13n, { onlyIfMissing: true, periodChanged: true });
       expect(await book.spendOf(monthly)).toBe(13n);
       // The in-flight reservation still holds: 13 + 6 reaches a limit of 19.
       expect((await book.reserve(monthly, 1n, 19n, 'refused')).admitted).toBe(false);
-      // Admitted under the daily period, it settles into the monthly one.
-      expect(await book.commit(daily, 6n, 5n, 'in-flight')).toBe(18n);
+      // Admitted under the daily period, it settles into the monthly one, and says so.
+      expect(await book.commit(daily, 6n, 5n, 'in-flight')).toEqual({ spend: 18n, periodStartMs: 1000 });
       expect(await book.spendOf(monthly)).toBe(18n);
       expect(await book.reserve(monthly, 1n, 20n, 'after')).toMatchObject({ admitted: true, spend: 18n, reserved: 1n });
       // A counter already of that period is live: seeding it again leaves it alone.
@@ -77,7 +78,7 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       // Back to daily (a later start): from the store's sum since today.
       await book.seed(daily, 8n, { onlyIfMissing: true, periodChanged: true });
       expect(await book.spendOf(daily)).toBe(8n);
-      expect(await book.commit(monthly, 1n, 1n, 'after')).toBe(9n);
+      expect(await book.commit(monthly, 1n, 1n, 'after')).toEqual({ spend: 9n, periodStartMs: 5000 });
       // A natural next period still starts from zero.
       const tomorrow = { ...key, periodStartMs: 9000 };
       expect(await book.reserve(tomorrow, 1n, 10n, 'next')).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
@@ -95,7 +96,7 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       await book.release(key, 5n, 'someone-else'); // reserved nothing here: gives back nothing
       await book.release(key, 5n, 'r1'); // a second settlement of r1 gives back nothing more
       expect(await book.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 0n, reserved: 3n });
-      expect(await book.commit(key, 3n, 7n, 'r2')).toBe(7n);
+      expect((await book.commit(key, 3n, 7n, 'r2')).spend).toBe(7n);
       expect(await book.reserve(key, 0n, 8n, 'probe')).toMatchObject({ admitted: true, spend: 7n, reserved: 0n });
     });
     it('keeps the reservations of each scope of one request apart', async () => {
@@ -103,9 +104,9 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       const model = { ...key, scope: 'model:gpt' };
       await book.reserve(key, 4n, null, 'r1');
       await book.reserve(model, 4n, null, 'r1');
-      expect(await book.commit(key, 4n, 2n, 'r1')).toBe(2n);
+      expect((await book.commit(key, 4n, 2n, 'r1')).spend).toBe(2n);
       expect(await book.reserve(model, 0n, null, 'probe')).toMatchObject({ reserved: 4n });
-      expect(await book.commit(model, 4n, 2n, 'r1')).toBe(2n);
+      expect((await book.commit(model, 4n, 2n, 'r1')).spend).toBe(2n);
       expect(await book.reserve(model, 0n, null, 'probe')).toMatchObject({ spend: 2n, reserved: 0n });
     });
     it('seeds settled spend, keeps reservations, and leaves existing counters alone when asked', async () => {
@@ -138,7 +139,7 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       await book.seed(key, big);
       expect(await book.reserve(key, 1n, big + 1n, 'r1')).toMatchObject({ admitted: true, spend: big });
       expect((await book.reserve(key, 1n, big + 1n, 'r2')).admitted).toBe(false);
-      expect(await book.commit(key, 1n, 3n, 'r1')).toBe(big + 3n);
+      expect((await book.commit(key, 1n, 3n, 'r1')).spend).toBe(big + 3n);
     });
   });
 
@@ -181,14 +182,36 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
         counters: [overall, model].map((key) => ({ key, reservation: 10n, actual: 4n })),
         rate: { ticket: admitted.rate.ticket, actualTokens: 3 },
       };
-      expect(await admissions.settle(settlement)).toEqual([4n, 4n]);
+      expect(await admissions.settle(settlement)).toEqual([overall, model].map((key) => ({ spend: 4n, periodStartMs: key.periodStartMs })));
       // Redis can lose a reply, so a resend must change nothing (one process never resends).
-      if (name === 'redis') expect(await admissions.settle(settlement)).toEqual([4n, 4n]);
+      if (name === 'redis') expect(await admissions.settle(settlement)).toEqual([overall, model].map((key) => ({ spend: 4n, periodStartMs: key.periodStartMs })));
       expect(await probe(spendBook, overall)).toMatchObject({ spend: 4n, reserved: 0n });
       expect(await probe(spendBook, model)).toMatchObject({ spend: 4n, reserved: 0n });
       // The slot is free again; the window still counts r1 (rpm 2).
       expect(await admissions.admit(admission('r2', 1))).toMatchObject({ admitted: true, rate: { remainingRequests: 0 } });
       expect(await admissions.admit(admission('r3', 2))).toMatchObject({ admitted: false, refusedBy: 'rate' });
+    });
+
+    it('says which period each counter charged, when a budget change moved one while the request ran', async () => {
+      const { admissions, spendBook } = await make();
+      const admitted = await admissions.admit(admission('r1', 0));
+      if (!admitted.admitted || !admitted.rate) throw new Error('not admitted');
+      // The overall budget's period now starts earlier; the model's is unchanged.
+      const earlier = { ...overall, periodStartMs: 500 };
+      await spendBook.seed(earlier, 7n, { onlyIfMissing: true, periodChanged: true });
+      const settlement = {
+        customerId: 'a',
+        settlementId: 'r1',
+        counters: [overall, model].map((key) => ({ key, reservation: 10n, actual: 4n })),
+        rate: { ticket: admitted.rate.ticket, actualTokens: 3 },
+      };
+      const expected = [
+        { spend: 11n, periodStartMs: 500 },
+        { spend: 4n, periodStartMs: 1000 },
+      ];
+      expect(await admissions.settle(settlement)).toEqual(expected);
+      if (name === 'redis') expect(await admissions.settle(settlement)).toEqual(expected); // a resend answers alike
+      expect(await probe(spendBook, earlier)).toMatchObject({ spend: 11n, reserved: 0n });
     });
 
     it('releases every counter and frees the ticket, also for a ticket that was never admitted', async () => {
@@ -358,8 +381,8 @@ describe('redis: across connections (as across proxies)', () => {
     const key = { customerId: 'retried', scope: '', periodStartMs: 0 };
     await book.reserve(key, 10n, null, 'request-1');
     await book.reserve(key, 10n, null, 'request-2');
-    expect(await book.commit(key, 10n, 4n, 'request-1')).toBe(4n);
-    expect(await book.commit(key, 10n, 4n, 'request-1')).toBe(4n);
+    expect((await book.commit(key, 10n, 4n, 'request-1')).spend).toBe(4n);
+    expect((await book.commit(key, 10n, 4n, 'request-1')).spend).toBe(4n);
     await book.release(key, 10n, 'request-2');
     await book.release(key, 10n, 'request-2');
     expect(await book.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 4n, reserved: 0n });
@@ -382,7 +405,7 @@ describe('redis: across connections (as across proxies)', () => {
     // kept-request's late commit is still charged in full but gives back nothing twice.
     expect(await living!.reserve(key, 1n, 100n, 'after')).toMatchObject({ admitted: true, reserved: 1n });
     expect(await living!.reserve(model, 1n, 100n, 'after')).toMatchObject({ admitted: true, reserved: 1n });
-    expect(await living!.commit(key, 60n, 7n, 'kept-request')).toBe(7n);
+    expect((await living!.commit(key, 60n, 7n, 'kept-request')).spend).toBe(7n);
     expect(await living!.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 7n, reserved: 1n });
   });
 
@@ -426,7 +449,7 @@ describe('redis: numbers, refusals and markers', () => {
     const key = { customerId: 'huge', scope: '', periodStartMs: 0 };
     expect(await book.reserve(key, 2n ** 80n, 2n ** 100n, 'r1')).toMatchObject({ admitted: true, reserved: MAX_REQUEST_PICO });
     expect(await book.reserve(key, -5n, 2n ** 100n, 'r2')).toMatchObject({ admitted: true, reserved: MAX_REQUEST_PICO });
-    expect(await book.commit(key, 0n, 2n ** 90n, 'r1')).toBe(MAX_REQUEST_PICO);
+    expect((await book.commit(key, 0n, 2n ** 90n, 'r1')).spend).toBe(MAX_REQUEST_PICO);
     await book.seed({ ...key, customerId: 'seeded' }, 2n ** 70n);
     expect(await book.spendOf({ ...key, customerId: 'seeded' })).toBe(MAX_COUNTER_PICO);
     // A limit is compared exactly whatever its size: $5M is not cut down to anything smaller.
@@ -471,8 +494,8 @@ describe('redis: numbers, refusals and markers', () => {
       await expect(book.commit(key, 1n, 1n, 'r1')).rejects.toThrow(/timed out/);
       link.resume();
       // A fresh connection replaces the silent one; the retry is applied once.
-      await expect.poll(() => book.commit(key, 1n, 1n, 'r1').catch(() => null), { timeout: 5_000, interval: 100 }).toBe(1n);
-      expect(await book.commit(key, 1n, 1n, 'r1')).toBe(1n);
+      await expect.poll(() => book.commit(key, 1n, 1n, 'r1').then((settled) => settled.spend, () => null), { timeout: 5_000, interval: 100 }).toBe(1n);
+      expect((await book.commit(key, 1n, 1n, 'r1')).spend).toBe(1n);
     } finally {
       await link.stop();
     }
@@ -496,7 +519,7 @@ describe('redis: numbers, refusals and markers', () => {
     expect(await redis.pttl(`${prefix}settled:{busy}:10`)).toBeGreaterThan(SETTLEMENT_MARKER_TTL_MS);
     // A retry in the next window is still recognised; the counter is unchanged.
     now += SETTLEMENT_MARKER_TTL_MS;
-    expect(await book.commit(key, 2n, 1n, 'request-0')).toBe(50n);
+    expect((await book.commit(key, 2n, 1n, 'request-0')).spend).toBe(50n);
     await book.release(key, 2n, 'request-1');
     expect(await book.reserve(key, 0n, null, 'probe')).toMatchObject({ spend: 50n, reserved: 0n });
   });

@@ -14,6 +14,7 @@ import {
   type RateTicket,
   type ReserveResult,
   type SeedOptions,
+  type SettledCounter,
   type SpendBook,
 } from './types';
 
@@ -182,15 +183,17 @@ export class MemorySpendBook implements SpendBook {
 
   // One process never retries a settlement after a lost reply; the reservation record
   // alone makes a second settlement give nothing back.
-  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<Pico> {
-    if (options.onlyIfPresent && !this.counters.has(counterId(key))) return 0n;
+  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<SettledCounter> {
+    if (options.onlyIfPresent && !this.counters.has(counterId(key))) return { spend: 0n, periodStartMs: key.periodStartMs };
     const held = this.takeReservation(key, settlementId);
-    if (this.isStale(key)) return actual; // belongs to a finished period: ledger keeps it there
+    // Belongs to a finished period: the ledger keeps it there.
+    if (this.isStale(key)) return { spend: actual, periodStartMs: key.periodStartMs };
     const counter = this.counter(key);
     counter.reserved -= held;
     if (counter.reserved < 0n) counter.reserved = 0n;
     counter.spend += actual;
-    return counter.spend;
+    // The counter's own period: the key's, or the one a budget change moved it to meanwhile.
+    return { spend: counter.spend, periodStartMs: counter.periodStartMs };
   }
 
   async release(key: CounterKey, _reservation: Pico, settlementId: string): Promise<void> {

@@ -147,10 +147,12 @@ return {1, get(key, 'spend', scope), get(key, 'reserved', scope)}
  * window's hash expires as a whole (marker TTL, ms), so there is one key per customer and
  * window, whatever the request rate.
  *
- * `counterCommit` replaces the request's lease with the actual cost and returns the settled
- * spend; a lease that expired meanwhile gives back nothing (it was given back already), the
- * cost is still charged. Admitted in a period that has ended since: the ledger keeps it there,
- * the new period is untouched. "Only if present" leaves a counter Redis does not have alone.
+ * `counterCommit` replaces the request's lease with the actual cost and returns {settled
+ * spend, the period it counted into} (SettledCounter): the counter's own, which a budget change
+ * may have moved while the request ran. A lease that expired meanwhile gives back nothing (it
+ * was given back already), the cost is still charged. Admitted in a period that has ended
+ * since: the ledger keeps it there ({cost, that period}), the new period is untouched. "Only
+ * if present" leaves a counter Redis does not have alone.
  * `counterRelease` gives the lease back, charging nothing.
  */
 const SETTLE_HELPERS = `
@@ -161,16 +163,23 @@ local function settledBefore(markers, previousMarkers, member, ttl)
   redis.call('PEXPIRE', markers, ttl)
   return false
 end
+local function settledInto(key, scope)
+  return {get(key, 'spend', scope), redis.call('HGET', key, 'period:' .. scope)}
+end
 local function counterCommit(key, markers, previousMarkers, leases, scope, period, actual, ttl, id, onlyIfPresent)
-  if onlyIfPresent and redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return '0' end
-  if settledBefore(markers, previousMarkers, scope .. '|' .. id, ttl) then return get(key, 'spend', scope) end
+  if onlyIfPresent and redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return {'0', period} end
+  -- A resend answers as its first attempt did (that one positioned the counter).
+  if settledBefore(markers, previousMarkers, scope .. '|' .. id, ttl) then
+    if isStale(key, scope, period) then return {actual, period} end
+    return settledInto(key, scope)
+  end
   local held = endLease(key, leases, scope, id)
-  if isStale(key, scope, period) then return actual end
+  if isStale(key, scope, period) then return {actual, period} end
   position(key, scope, period)
   if held then unreserve(key, scope, held) end
   redis.call('HINCRBY', key, 'spend:' .. scope, actual)
   redis.call('HINCRBY', key, 'used:' .. scope, actual)
-  return get(key, 'spend', scope)
+  return settledInto(key, scope)
 end
 local function counterRelease(key, markers, previousMarkers, leases, scope, ttl, id)
   if settledBefore(markers, previousMarkers, scope .. '|' .. id, ttl) then return end
@@ -182,7 +191,7 @@ end
 /**
  * KEYS[1] counter hash, KEYS[2] markers of this window, KEYS[3] markers of the previous one,
  * KEYS[4] the leases; ARGV scope, period, actual, marker TTL (ms), settlement id, only if
- * present ('1'/'0') → new settled spend.
+ * present ('1'/'0') → {new settled spend, the period it counted into}.
  */
 export const COMMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${SETTLE_HELPERS}
 return counterCommit(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1')
@@ -397,7 +406,7 @@ return reply
  * KEYS counter hash, markers, previous markers, leases, rate log, rate tokens, rate slots.
  * ARGV settlement id, marker TTL (ms), 'commit' or 'release', counter count n, then
  * n × (scope, period, actual), then rate ('1'/'0'), ticket member, actual tokens.
- * → n settled spends (commit) or n zeros (release).
+ * → n × {settled spend, the period it counted into} (commit), or {0, the key's period} (release).
  */
 export const SETTLE_REQUEST_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${SETTLE_HELPERS}${RATE_HELPERS}
 local key, markers, previousMarkers, leases, tokens, slots = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7]
@@ -409,7 +418,7 @@ for i = 1, n do
     reply[i] = counterCommit(key, markers, previousMarkers, leases, scope, period, actual, ttl, id, false)
   else
     counterRelease(key, markers, previousMarkers, leases, scope, ttl, id)
-    reply[i] = '0'
+    reply[i] = {'0', period}
   end
 end
 local r = 5 + 3 * n

@@ -32,6 +32,7 @@ import {
   type RateTicket,
   type ReserveResult,
   type SeedOptions,
+  type SettledCounter,
   type SettlementRequest,
   type SpendBook,
 } from './types';
@@ -46,17 +47,23 @@ export const PARALLEL_SLOT_TTL_MS = 10 * 60_000;
 
 
 type Reply = (string | number)[];
+/** A counter's settlement as the scripts answer it: {settled spend, period start it counted into}. */
+type SettledReply = [string | number, string | number];
+
+function settledCounterOf([spend, periodStartMs]: SettledReply): SettledCounter {
+  return { spend: BigInt(spend), periodStartMs: Number(periodStartMs) };
+}
 
 interface ScriptCommands {
   tollgateReserve(key: string, leases: string, scope: string, period: string, amount: string, limit: string, settlementId: string, leaseTtlMs: string): Promise<Reply>;
-  tollgateCommit(key: string, markers: string, previousMarkers: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string, onlyIfPresent: string): Promise<string | number>;
+  tollgateCommit(key: string, markers: string, previousMarkers: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string, onlyIfPresent: string): Promise<SettledReply>;
   tollgateRelease(key: string, markers: string, previousMarkers: string, leases: string, scope: string, markerTtlMs: string, settlementId: string): Promise<number>;
   tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
   tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string, periodChanged: string): Promise<number>;
   tollgateAcquire(log: string, tokens: string, slots: string, ...args: string[]): Promise<Reply>;
   tollgateSettle(log: string, tokens: string, slots: string, member: string, actual: string): Promise<number>;
   tollgateAdmit(key: string, leases: string, log: string, tokens: string, slots: string, ...args: string[]): Promise<Reply>;
-  tollgateSettleRequest(key: string, markers: string, previousMarkers: string, leases: string, log: string, tokens: string, slots: string, ...args: string[]): Promise<(string | number)[]>;
+  tollgateSettleRequest(key: string, markers: string, previousMarkers: string, leases: string, log: string, tokens: string, slots: string, ...args: string[]): Promise<SettledReply[]>;
 }
 
 /**
@@ -349,9 +356,9 @@ export class RedisSpendBook implements SpendBook {
     return { admitted: Number(admitted) === 1, spend: BigInt(spend!), reserved: BigInt(reserved!) };
   }
 
-  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<Pico> {
+  async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<SettledCounter> {
     const [markers, previousMarkers] = this.markerKeys(key.customerId);
-    const spend = await script(
+    const reply = await script(
       this.redis.tollgateCommit(
         this.hashKey(key.customerId),
         markers,
@@ -365,7 +372,7 @@ export class RedisSpendBook implements SpendBook {
         options.onlyIfPresent ? '1' : '0',
       ),
     );
-    return BigInt(spend);
+    return settledCounterOf(reply);
   }
 
   async release(key: CounterKey, _reservation: Pico, settlementId: string): Promise<void> {
@@ -539,7 +546,7 @@ export class RedisAdmissions implements Admissions {
     };
   }
 
-  async settle(settlement: SettlementRequest): Promise<Pico[]> {
+  async settle(settlement: SettlementRequest): Promise<SettledCounter[]> {
     const keys = customerKeys(this.prefix, settlement.customerId, (this.options.nowMs ?? Date.now)());
     const rate = settlement.rate;
     const [log, tokens, slots] = rateKeys(this.prefix, settlement.customerId, rate?.ticket.key ?? '');
@@ -552,6 +559,6 @@ export class RedisAdmissions implements Admissions {
       args.push('1', ticketMember(rate.ticket.id), boundedCount(rate.actualTokens));
     } else args.push('0');
     const reply = await script(this.redis.tollgateSettleRequest(keys.counters, keys.markers, keys.previousMarkers, keys.leases, log, tokens, slots, ...args));
-    return reply.map((value) => BigInt(value));
+    return reply.map(settledCounterOf);
   }
 }

@@ -15,6 +15,17 @@ export interface CounterKey {
   periodStartMs: number;
 }
 
+/**
+ * Where a settlement counted: the counter's settled spend after it, and the period it counted
+ * into. That is the period the request was admitted in, or, when a budget change moved the
+ * counter to another period while the request ran, the period that replaced it: the ledger
+ * adds the charge to the stored counter of that period too, so the store agrees with the book.
+ */
+export interface SettledCounter {
+  spend: Pico;
+  periodStartMs: number;
+}
+
 export interface ReserveResult {
   admitted: boolean;
   /** Settled spend in the period (excludes reservations). */
@@ -56,11 +67,12 @@ export interface SpendBook {
    */
   reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult>;
   /**
-   * Replaces the request's reservation with the actual cost; returns the period's new settled
-   * spend. A reservation of an older period than the counter's is not applied (the ledger
-   * keeps it). `reservation` is the amount reserved (implementations may rely on their record).
+   * Replaces the request's reservation with the actual cost; returns the new settled spend of
+   * the period it counted into. A reservation of an older period than the counter's is not
+   * applied (the ledger keeps it there: that period and `actual` are returned). `reservation`
+   * is the amount reserved (implementations may rely on their record).
    */
-  commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string, options?: CommitOptions): Promise<Pico>;
+  commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string, options?: CommitOptions): Promise<SettledCounter>;
   /**
    * Gives the request's reservation back. An implementation that can see a retry of a call
    * whose reply was lost (Redis) applies each settlement once.
@@ -174,6 +186,6 @@ export interface SettlementRequest {
  */
 export interface Admissions {
   admit(request: AdmissionRequest): Promise<AdmissionOutcome>;
-  /** Returns the new settled spend of each counter (0 for a released one). */
-  settle(settlement: SettlementRequest): Promise<Pico[]>;
+  /** Returns where each counter's charge counted (spend 0 and the key's period for a released one). */
+  settle(settlement: SettlementRequest): Promise<SettledCounter[]>;
 }
