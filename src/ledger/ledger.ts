@@ -281,6 +281,9 @@ export class Ledger {
           `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
            select customer_id, scope, period_start, spend, requests, prompt, completion, now()
            from jsonb_to_recordset(?::jsonb) as x(customer_id text, scope text, period_start timestamptz, spend bigint, requests bigint, prompt bigint, completion bigint)
+           -- A customer deleted while its request ran keeps the row above, not a counter: created
+           -- again, it starts from zero (its live counter is not brought back either).
+           where exists (select 1 from customers c where c.user_id = x.customer_id)
            on conflict (customer_id, scope, period_start) do update set
              spend_pico = spend_counters.spend_pico + excluded.spend_pico,
              requests = spend_counters.requests + excluded.requests,

@@ -360,8 +360,11 @@ export class CustomerService {
     await this.ctx.orm.em.fork().transactional(async (em) => {
       await em.nativeDelete(CustomerEntity, { userId: { $in: userIds } });
       await em.nativeUpdate(ApiKeyEntity, { customerId: { $in: userIds }, revokedAt: null }, { revokedAt: this.ctx.now() });
-      // Its credits go with it: a customer created again under the id starts without any.
+      // Its credits and its spend counters go with it: a customer created again under the id
+      // starts without credits and from zero, as LiteLLM's users expect of a delete and re-create.
+      // (Its ledger rows stay: they are what was billed.)
       await em.execute('delete from credit_grants where customer_id in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(userIds)]);
+      await em.execute('delete from spend_counters where customer_id in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(userIds)]);
       for (const id of userIds) {
         const revokedKeys = boundKeys.filter((key) => key.customerId === id).map((key) => key.id);
         await writeAudit(em, { customerId: id, action: 'deleted', actor, changes: revokedKeys.length ? { revoked_keys: [revokedKeys, null] } : {}, createdAt: this.ctx.now() });

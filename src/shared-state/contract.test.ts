@@ -133,6 +133,16 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       expect(await book.spendOf(model)).toBe(0n);
       expect(await book.spendOf({ ...key, customerId: 'other' })).toBe(7n);
     });
+    it('does not bring back the counter of a customer forgotten while a request ran', async () => {
+      const { spendBook: book } = await make();
+      await book.seed(key, 10n);
+      expect((await book.reserve(key, 4n, 100n, 'in-flight')).admitted).toBe(true);
+      await book.forget('c'); // deleted (or a Redis that lost its data)
+      expect(await book.commit(key, 4n, 3n, 'in-flight')).toEqual({ spend: 3n, periodStartMs: key.periodStartMs });
+      // The store's sum (which the ledger row adds 3 to) seeds it again, not left at 3 alone.
+      await book.seed(key, 13n, { onlyIfMissing: true });
+      expect(await book.spendOf(key)).toBe(13n);
+    });
     it('is exact beyond 2^53 pico-USD', async () => {
       const { spendBook: book } = await make();
       const big = 123_456_789_012_345_678n; // about $123k: not representable as a double

@@ -151,8 +151,9 @@ return {1, get(key, 'spend', scope), get(key, 'reserved', scope)}
  * spend, the period it counted into} (SettledCounter): the counter's own, which a budget change
  * may have moved while the request ran. A lease that expired meanwhile gives back nothing (it
  * was given back already), the cost is still charged. Admitted in a period that has ended
- * since: the ledger keeps it there ({cost, that period}), the new period is untouched. "Only
- * if present" leaves a counter Redis does not have alone.
+ * since: the ledger keeps it there ({cost, that period}), the new period is untouched. A
+ * counter that is gone (deleted with its customer, or lost by Redis) is not created again.
+ * "Only if present" (the journal replay) does not even mark the settlement.
  * `counterRelease` gives the lease back, charging nothing.
  */
 const SETTLE_HELPERS = `
@@ -175,6 +176,10 @@ local function counterCommit(key, markers, previousMarkers, leases, scope, perio
   end
   local held = endLease(key, leases, scope, id)
   if isStale(key, scope, period) then return {actual, period} end
+  -- Admission created the counter: gone now, the customer was deleted or Redis lost its data.
+  -- Not created again from zero (a seed from the store would then leave it alone, short of
+  -- the period's earlier spend); the ledger row carries the charge into the store.
+  if redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return {actual, period} end
   position(key, scope, period)
   if held then unreserve(key, scope, held) end
   redis.call('HINCRBY', key, 'spend:' .. scope, actual)

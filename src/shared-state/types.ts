@@ -69,8 +69,10 @@ export interface SpendBook {
   /**
    * Replaces the request's reservation with the actual cost; returns the new settled spend of
    * the period it counted into. A reservation of an older period than the counter's is not
-   * applied (the ledger keeps it there: that period and `actual` are returned). `reservation`
-   * is the amount reserved (implementations may rely on their record).
+   * applied (the ledger keeps it there: that period and `actual` are returned), nor is one
+   * whose counter is gone (its customer forgotten, or Redis's data lost, while it ran): it is
+   * not created again from zero, so the next seed fills it from the store. `reservation` is
+   * the amount reserved (implementations may rely on their record).
    */
   commit(key: CounterKey, reservation: Pico, actual: Pico, settlementId: string, options?: CommitOptions): Promise<SettledCounter>;
   /**
