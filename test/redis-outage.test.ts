@@ -71,6 +71,24 @@ describe('redis outage', () => {
       .poll(async () => (await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=amnesia')).body.spend, { timeout: 10_000, interval: 200 })
       .toBe(before.body.spend);
   });
+
+  it('reads back a counter Redis lost without a disconnect before it admits a cached customer again', async () => {
+    const probe = await chat(outage.gateway.url, 'cost-probe');
+    const cost = probe.headers.get('x-litellm-response-cost')!;
+    expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: 'lost-cap', max_budget: Number(cost) })).status).toBe(200);
+    expect((await chat(outage.gateway.url, 'lost-cap')).status).toBe(200); // spent the whole budget
+    expect((await chat(outage.gateway.url, 'lost-cap')).status).toBe(402);
+    await outage.gateway.ledger.flush();
+    // The customer stays cached; its counter vanishes (a Redis restarted so fast, or a failover
+    // to a replica so far behind, that the connection never reported it).
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    expect(await redis.del(`${outage.prefix}spend:{lost-cap}`)).toBe(1);
+    redis.disconnect();
+    // Not admitted from zero: the counter is seeded from PostgreSQL first.
+    expect((await chat(outage.gateway.url, 'lost-cap')).status).toBe(402);
+    const info = await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=lost-cap');
+    expect(dollarsToPico(info.body.spend)).toBe(dollarsToPico(cost));
+  });
 });
 
 describe('redis outage with fail_mode: open', () => {

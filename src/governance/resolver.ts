@@ -255,7 +255,7 @@ export class InternalResolver {
     );
   }
 
-  private async decide(request: AuthorizeRequest): Promise<Authorization> {
+  private async decide(request: AuthorizeRequest, retried = false): Promise<Authorization> {
     // A change another process announced while the body was read applies to this request.
     await this.registry.refreshed();
     const { customerId } = request;
@@ -268,6 +268,9 @@ export class InternalResolver {
     // is waited for, and every process, the control plane too, finds the row at once.
     let customer = this.registry.customers.get(customerId);
     let onRecord = true;
+    // Read from the store now, so its stored counters were seeded just before: a counter the
+    // shared state still lacks is new, and starts from zero.
+    const seeded = retried || !customer;
     if (!customer) {
       try {
         // A bound key's customer is never created here: the customer was deleted (and the key
@@ -290,17 +293,24 @@ export class InternalResolver {
         customer = fallback;
       }
     }
-    const authorization = await this.admitCustomer(request, customerId, customer, now);
+    const authorization = await this.admitCustomer(request, customerId, customer, now, seeded);
+    if (authorization === UNSEEDED) {
+      // Redis lacks a counter of this cached customer: it lost its data (a restart without
+      // persistence), or the counter is new (a scope never charged). Read the customer again,
+      // which seeds its counters from the store, and admit once more, creating what is missing.
+      this.registry.customers.delete(customerId);
+      return this.decide(request, true);
+    }
     if (authorization.ok && onRecord) authorization.decision.customerOnRecord = true;
     return authorization;
   }
 
-  private async admitCustomer(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Promise<Authorization> {
+  private async admitCustomer(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, seeded: boolean): Promise<Authorization | typeof UNSEEDED> {
     if (customer.blocked) {
       return { ok: false, error: new GatewayError('customer_blocked', `Customer=${customerId} is blocked from making LLM API calls.`, 'user') };
     }
     try {
-      return await this.admit(request, customerId, customer, now);
+      return await this.admit(request, customerId, customer, now, seeded);
     } catch (error) {
       // The shared counters (Redis) did not answer, or answered late: an admission step that
       // timed out may have been applied all the same. So the request's possible reservations
@@ -364,7 +374,7 @@ export class InternalResolver {
   }
 
   /** Checks and reserves every limit in one step of the shared state (one Redis round trip). */
-  private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date): Promise<Authorization> {
+  private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, seeded: boolean): Promise<Authorization | typeof UNSEEDED> {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
     // Budgets count the customer's charge, so the reservation is the charge of the worst case.
@@ -405,6 +415,7 @@ export class InternalResolver {
       customerId,
       settlementId: request.requestId,
       counters: claims,
+      createMissing: seeded,
       rate: customerRateLimited
         ? {
             key: rateKeyOf(customerId),
@@ -415,6 +426,7 @@ export class InternalResolver {
         : null,
     });
     if (!outcome.admitted) await giveBackKeyTicket();
+    if (!outcome.admitted && outcome.refusedBy === 'unseeded') return UNSEEDED;
     if (!outcome.admitted && outcome.refusedBy === 'budget') {
       const refused = outcome.counters[outcome.counter]!;
       if (outcome.counter === keyClaim) return { ok: false, error: keyBudgetExceeded(request.principal, customerId, refused.spend, counters.key!.maxBudget, this.budgetExceededStatus) };
@@ -555,6 +567,9 @@ export class InternalResolver {
     };
   }
 }
+
+/** An admission that found a counter missing for a cached customer (see `decide`). */
+const UNSEEDED = Symbol('unseeded');
 
 function hasRateLimits(budget: BudgetRecord | null): boolean {
   return budget !== null && (budget.rpmLimit !== null || budget.tpmLimit !== null || budget.maxParallelRequests !== null);

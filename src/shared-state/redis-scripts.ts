@@ -359,10 +359,12 @@ return 0
  * reservation to give back. All keys carry the customer's hash tag: one cluster slot.
  * KEYS counter hash, leases, rate log, rate tokens, rate slots.
  * ARGV settlement id, lease TTL (ms), counter count n, then n × (scope, period, amount, limit),
- * then rate ('1'/'0'), now, rpm, tpm, parallel, estimated tokens, window, slot TTL, member.
+ * then rate ('1'/'0'), now, rpm, tpm, parallel, estimated tokens, window, slot TTL, member,
+ * and last, whether a missing counter may start from zero ('1'/'0').
  * → {1, n × (spend, reserved), at, remaining requests, remaining tokens} when admitted;
  *   {0, refused counter (1-based), n × (spend, reserved)} when a budget refuses;
- *   {2, limit type, limit, current, retry after} when a rate limit refuses.
+ *   {2, limit type, limit, current, retry after} when a rate limit refuses;
+ *   {3, missing counter (1-based)} when a counter is missing and may not start from zero.
  */
 export const ADMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${RESERVE_HELPERS}${RATE_HELPERS}
 local key, leases, log, tokens, slots = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -377,6 +379,12 @@ local function counters()
   return reply
 end
 expireLeases(key, leases)
+-- The last argument: '1' when a missing counter may start from zero (see AdmissionRequest.createMissing).
+if ARGV[#ARGV] ~= '1' then
+  for i = 1, n do
+    if redis.call('HEXISTS', key, 'period:' .. ARGV[4 * i]) == 0 then return {3, i} end
+  end
+end
 for i = 1, n do
   if counterRefuses(key, ARGV[4 * i], ARGV[4 * i + 1], ARGV[4 * i + 3]) then
     local reply = {0, i}

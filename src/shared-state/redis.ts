@@ -515,8 +515,10 @@ export class RedisAdmissions implements Admissions {
         ticketMember(request.settlementId),
       );
     } else args.push('0');
+    args.push(request.createMissing === false ? '0' : '1');
     const reply = await script(this.redis.tollgateAdmit(keys.counters, keys.leases, log, tokens, slots, ...args));
     const status = Number(reply[0]);
+    if (status === 3) return { admitted: false, refusedBy: 'unseeded', counter: Number(reply[1]) - 1 };
     if (status === 2) {
       const [, limitType, limitValue, current, retryAfterMs] = reply;
       return {

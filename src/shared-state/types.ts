@@ -163,13 +163,23 @@ export interface AdmissionRequest {
   settlementId: string;
   counters: CounterClaim[];
   rate: { key: string; limits: RateLimits; estimatedTokens: number; nowMs: number } | null;
+  /**
+   * Whether a counter the shared state lacks may start from zero here: true when the customer
+   * was read from the store for this request (its stored counters seeded just before). False
+   * for a cached customer: a counter missing then is one a restarted Redis lost, and admitting
+   * from zero would forget the period's spend (a seed afterwards leaves it alone), so the
+   * admission answers `unseeded` instead. The in-process book never loses one.
+   */
+  createMissing?: boolean;
 }
 
 export type AdmissionOutcome =
   /** `counters[i]` answers `request.counters[i]` (with this request's reservation included). */
   | { admitted: true; counters: ReserveResult[]; rate: Extract<RateDecision, { ok: true }> | null }
   | { admitted: false; refusedBy: 'budget'; counter: number; counters: ReserveResult[] }
-  | { admitted: false; refusedBy: 'rate'; rate: Extract<RateDecision, { ok: false }> };
+  | { admitted: false; refusedBy: 'rate'; rate: Extract<RateDecision, { ok: false }> }
+  /** Nothing taken: a counter is missing and `createMissing` was not set. */
+  | { admitted: false; refusedBy: 'unseeded'; counter: number };
 
 /** How a request ends in the shared state: each counter charged its actual cost (or released), its ticket trued up. */
 export interface SettlementRequest {
