@@ -184,12 +184,13 @@ export class MemorySpendBook implements SpendBook {
   // One process never retries a settlement after a lost reply; the reservation record
   // alone makes a second settlement give nothing back.
   async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<SettledCounter> {
-    if (options.onlyIfPresent && !this.counters.has(counterId(key))) return { spend: 0n, periodStartMs: key.periodStartMs };
+    const present = this.counters.has(counterId(key));
+    if (options.onlyIfPresent && !present) return { spend: 0n, periodStartMs: key.periodStartMs };
     const held = this.takeReservation(key, settlementId);
     // Belongs to a finished period: the ledger keeps it there. Or the counter is gone (its
     // customer deleted while the request ran): not created again from zero, which a later
     // seed from the store would leave alone; the ledger row carries the charge to the store.
-    if (this.isStale(key) || !this.counters.has(counterId(key))) return { spend: actual, periodStartMs: key.periodStartMs };
+    if (this.isStale(key) || !present) return { spend: actual, periodStartMs: key.periodStartMs };
     const counter = this.counter(key);
     counter.reserved -= held;
     if (counter.reserved < 0n) counter.reserved = 0n;

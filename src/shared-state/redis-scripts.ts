@@ -168,7 +168,8 @@ local function settledInto(key, scope)
   return {get(key, 'spend', scope), redis.call('HGET', key, 'period:' .. scope)}
 end
 local function counterCommit(key, markers, previousMarkers, leases, scope, period, actual, ttl, id, onlyIfPresent)
-  if onlyIfPresent and redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return {'0', period} end
+  local present = redis.call('HEXISTS', key, 'period:' .. scope) == 1
+  if onlyIfPresent and not present then return {'0', period} end
   -- A resend answers as its first attempt did (that one positioned the counter).
   if settledBefore(markers, previousMarkers, scope .. '|' .. id, ttl) then
     if isStale(key, scope, period) then return {actual, period} end
@@ -179,7 +180,7 @@ local function counterCommit(key, markers, previousMarkers, leases, scope, perio
   -- Admission created the counter: gone now, the customer was deleted or Redis lost its data.
   -- Not created again from zero (a seed from the store would then leave it alone, short of
   -- the period's earlier spend); the ledger row carries the charge into the store.
-  if redis.call('HEXISTS', key, 'period:' .. scope) == 0 then return {actual, period} end
+  if not present then return {actual, period} end
   position(key, scope, period)
   if held then unreserve(key, scope, held) end
   redis.call('HINCRBY', key, 'spend:' .. scope, actual)
