@@ -5,12 +5,11 @@
  * one added to a tier mid-period. A request in flight across the change counts in the new
  * period, in the counters and in the store alike. With in-process counters and with Redis.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, MASTER_KEY, openaiClient, startTestGateway, testConfigYaml } from './support/gateway';
+import { describe, expect, it } from 'vitest';
+import { gatewayWithCounters } from './support/counter-gateway';
+import { api, MASTER_KEY, openaiClient } from './support/gateway';
 import { ledgerRows } from './support/ledger';
-import { MockUpstream } from './support/mock-upstream';
-import { createTestDatabase, queryDatabase, type TestDatabase } from './support/postgres';
-import { deleteRedisKeys, freshRedisPrefix, REDIS_URL } from './support/redis';
+import { queryDatabase } from './support/postgres';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
 
 function chat(base: string, user: string, model = 'gpt-3.5-turbo') {
@@ -23,91 +22,66 @@ function chat(base: string, user: string, model = 'gpt-3.5-turbo') {
 }
 
 describe.each(['in-process', 'redis'] as const)('a tier whose period starts earlier, %s counters', (counters) => {
-  const prefix = freshRedisPrefix();
-  let database: TestDatabase;
-  let upstream: MockUpstream;
-  let gateway: Awaited<ReturnType<typeof startTestGateway>>;
-  const gatewayEnv = (): Record<string, string> => (counters === 'redis' ? { REDIS_URL, TOLLGATE_REDIS_PREFIX: prefix } : {});
-  const yaml = () => testConfigYaml({ upstreamBase: upstream.baseUrl });
-  const spendOfCustomer = async (user: string) => dollarsToPico((await api<{ spend: number }>(gateway.url, 'GET', `/customer/info?end_user_id=${user}`)).body.spend);
-  /** Restarted: in-process counters start empty, and Redis's are lost; counters are read back from the store. */
-  const restart = async () => {
-    await gateway.stop();
-    if (counters === 'redis') await deleteRedisKeys(prefix);
-    gateway = await startTestGateway({ yaml: yaml(), databaseUrl: database.url, dataDir: gateway.dataDir, env: gatewayEnv() });
-  };
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    upstream = await new MockUpstream().start();
-    gateway = await startTestGateway({ yaml: yaml(), databaseUrl: database.url, env: gatewayEnv() });
-  });
-
-  afterAll(async () => {
-    await gateway?.stop();
-    await upstream?.stop();
-    if (counters === 'redis') await deleteRedisKeys(prefix);
-    await database?.drop();
-  });
+  const g = gatewayWithCounters(counters);
 
   it('counts the spend since the new start, adds new spend to it, and refuses at the cap', async () => {
-    const probe = await chat(gateway.url, 'probe');
+    const probe = await chat(g.gateway.url, 'probe');
     const cost = dollarsToPico(probe.headers.get('x-litellm-response-cost')!);
-    const spendOf = () => spendOfCustomer('grower');
-    expect((await api(gateway.url, 'POST', '/budget/new', { budget_id: 'daily-then-monthly', max_budget: Number(picoToDollars(4n * cost)), budget_duration: '1d' })).status).toBe(200);
-    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'grower', budget_id: 'daily-then-monthly' })).status).toBe(200);
-    for (let i = 0; i < 2; i++) expect((await chat(gateway.url, 'grower')).status).toBe(200);
+    const spendOf = () => g.spendOf('grower');
+    expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'daily-then-monthly', max_budget: Number(picoToDollars(4n * cost)), budget_duration: '1d' })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: 'grower', budget_id: 'daily-then-monthly' })).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await chat(g.gateway.url, 'grower')).status).toBe(200);
     expect(await spendOf()).toBe(2n * cost);
 
-    expect((await api(gateway.url, 'POST', '/budget/update', { budget_id: 'daily-then-monthly', budget_duration: '1mo' })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'daily-then-monthly', budget_duration: '1mo' })).status).toBe(200);
     // Today is inside this month: nothing of it is lost.
     expect(await spendOf()).toBe(2n * cost);
-    expect((await chat(gateway.url, 'grower')).status).toBe(200);
+    expect((await chat(g.gateway.url, 'grower')).status).toBe(200);
     expect(await spendOf()).toBe(3n * cost);
 
     // Restarted, the customer's counter is read back from the store: the month's row, not the
     // later row of the retired day.
-    await restart();
+    await g.restart();
     expect(await spendOf()).toBe(3n * cost);
-    expect((await chat(gateway.url, 'grower')).status).toBe(200);
+    expect((await chat(g.gateway.url, 'grower')).status).toBe(200);
     expect(await spendOf()).toBe(4n * cost);
-    expect((await chat(gateway.url, 'grower')).status).toBe(402);
+    expect((await chat(g.gateway.url, 'grower')).status).toBe(402);
   });
 
   it('does the same for a per-model budget whose period starts earlier, and for one added mid-period', async () => {
-    const probe = await chat(gateway.url, 'probe', 'mistral');
+    const probe = await chat(g.gateway.url, 'probe', 'mistral');
     const cost = dollarsToPico(probe.headers.get('x-litellm-response-cost')!);
     const cap = Number(picoToDollars(4n * cost));
     const modelBudget = (duration: string) => ({ model_max_budget: { mistral: { max_budget: cap, budget_duration: duration } } });
-    expect((await api(gateway.url, 'POST', '/budget/new', { budget_id: 'model-capped', max_budget: 100, ...modelBudget('1d') })).status).toBe(200);
-    expect((await api(gateway.url, 'POST', '/budget/new', { budget_id: 'model-later', max_budget: 100 })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'model-capped', max_budget: 100, ...modelBudget('1d') })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'model-later', max_budget: 100 })).status).toBe(200);
     for (const [user, budget] of [['per-model', 'model-capped'], ['added-later', 'model-later']]) {
-      expect((await api(gateway.url, 'POST', '/customer/new', { user_id: user, budget_id: budget })).status).toBe(200);
-      for (let i = 0; i < 2; i++) expect((await chat(gateway.url, user, 'mistral')).status).toBe(200);
+      expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: user, budget_id: budget })).status).toBe(200);
+      for (let i = 0; i < 2; i++) expect((await chat(g.gateway.url, user, 'mistral')).status).toBe(200);
     }
 
-    expect((await api(gateway.url, 'POST', '/budget/update', { budget_id: 'model-capped', ...modelBudget('1mo') })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'model-capped', ...modelBudget('1mo') })).status).toBe(200);
     // Added with spend already this month: that spend counts against it.
-    expect((await api(gateway.url, 'POST', '/budget/update', { budget_id: 'model-later', ...modelBudget('1mo') })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'model-later', ...modelBudget('1mo') })).status).toBe(200);
     for (const user of ['per-model', 'added-later']) {
-      for (let i = 0; i < 2; i++) expect((await chat(gateway.url, user, 'mistral')).status, user).toBe(200);
-      const refused = await chat(gateway.url, user, 'mistral');
+      for (let i = 0; i < 2; i++) expect((await chat(g.gateway.url, user, 'mistral')).status, user).toBe(200);
+      const refused = await chat(g.gateway.url, user, 'mistral');
       expect(refused.status, user).toBe(402);
       expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('model=mistral');
-      expect((await chat(gateway.url, user)).status).toBe(200); // other models are not capped
+      expect((await chat(g.gateway.url, user)).status).toBe(200); // other models are not capped
     }
   });
 
   it('counts a request in flight across the change into the new period, and stores it there', async () => {
-    upstream.reset();
-    expect((await api(gateway.url, 'POST', '/budget/new', { budget_id: 'changed-mid-request', max_budget: 100, budget_duration: '1d' })).status).toBe(200);
-    expect((await api(gateway.url, 'POST', '/customer/new', { user_id: 'mid-flight', budget_id: 'changed-mid-request' })).status).toBe(200);
-    const before = await chat(gateway.url, 'mid-flight', 'upstream-gpt');
+    g.upstream.reset();
+    expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'changed-mid-request', max_budget: 100, budget_duration: '1d' })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: 'mid-flight', budget_id: 'changed-mid-request' })).status).toBe(200);
+    const before = await chat(g.gateway.url, 'mid-flight', 'upstream-gpt');
     expect(before.status).toBe(200);
 
-    // A stream admitted under the daily period, held open by the upstream.
-    upstream.behavior.pauseAfterChunks = 2;
-    const stream = await openaiClient(`${gateway.url}/v1`).chat.completions.create({
+    // A stream admitted under the daily period, held open by the g.upstream.
+    g.upstream.behavior.pauseAfterChunks = 2;
+    const stream = await openaiClient(`${g.gateway.url}/v1`).chat.completions.create({
       model: 'upstream-gpt',
       user: 'mid-flight',
       stream: true,
@@ -117,22 +91,22 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     for await (const chunk of stream) {
       if (chunk.choices[0]?.delta?.content && ++chunks === 2) {
         // Daily to monthly while it runs: today is inside this month.
-        expect((await api(gateway.url, 'POST', '/budget/update', { budget_id: 'changed-mid-request', budget_duration: '1mo' })).status).toBe(200);
-        upstream.resume();
+        expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'changed-mid-request', budget_duration: '1mo' })).status).toBe(200);
+        g.upstream.resume();
       }
     }
-    const rows = await ledgerRows(gateway, 'mid-flight');
+    const rows = await ledgerRows(g.gateway, 'mid-flight');
     expect(rows).toHaveLength(2);
     const charged = rows.reduce((sum, row) => sum + row.cost, 0n);
-    expect(await spendOfCustomer('mid-flight')).toBe(charged);
+    expect(await g.spendOf('mid-flight')).toBe(charged);
     // The month's stored counter has the stream's charge too: read back after a restart, the
     // customer's spend is still everything since the 1st.
     const monthRows = await queryDatabase<{ spend: string }>(
-      database.url,
+      g.database.url,
       `select spend_pico::text as spend from spend_counters where customer_id = 'mid-flight' and scope = '' and period_start = date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'`,
     );
     expect(monthRows.map((row) => BigInt(row.spend))).toEqual([charged]);
-    await restart();
-    expect(await spendOfCustomer('mid-flight')).toBe(charged);
+    await g.restart();
+    expect(await g.spendOf('mid-flight')).toBe(charged);
   });
 });
