@@ -208,13 +208,35 @@ export class SpendService {
     }
   }
 
-  /** Rows of key = customer, charge, requests, prompt, completion since `start`: of one model, or of all. */
+  /**
+   * Rows of key = customer, charge, requests, prompt, completion since `start`: of one model, or
+   * of all; of the customer as it is now. The rollups are keyed by id, and a customer deleted
+   * and created again under its id starts from zero: the ledger rows from before its last
+   * delete (the audit trail's) are the old customer's, read raw on the ledger's customer index
+   * and taken off (only customers deleted since `start` have any).
+   */
   private sumsSince(start: number, model: string | null, filter: { customerIds?: string[] }): { sql: string; params: unknown[] } {
     const nowMs = Date.now();
     const options = { ...filter, timezone: 'UTC', order: 'key' as const, limit: null, nowMs };
-    if (model === null) return rollupSumQuery(new Date(start), new Date(nowMs + 1), ['customer'], options);
-    const sums = rollupSumQuery(new Date(start), new Date(nowMs + 1), ['customer', 'model'], options);
-    return { sql: `select key, charge, requests, prompt, completion from (${sums.sql}) by_model where key2 = ?`, params: [...sums.params, model] };
+    const sums =
+      model === null
+        ? rollupSumQuery(new Date(start), new Date(nowMs + 1), ['customer'], options)
+        : (() => {
+            const byModel = rollupSumQuery(new Date(start), new Date(nowMs + 1), ['customer', 'model'], options);
+            return { sql: `select key, charge, requests, prompt, completion from (${byModel.sql}) by_model where key2 = ?`, params: [...byModel.params, model] };
+          })();
+    const startIso = new Date(start).toISOString();
+    return {
+      sql: `select s.key, (s.charge::numeric - coalesce(o.charge, 0))::text as charge, s.requests - coalesce(o.requests, 0) as requests,
+              s.prompt - coalesce(o.prompt, 0) as prompt, s.completion - coalesce(o.completion, 0) as completion
+            from (${sums.sql}) s
+            left join lateral (
+              select sum(${CHARGE_SQL}) as charge, count(*) as requests, sum(l.prompt_tokens) as prompt, sum(l.completion_tokens) as completion
+              from (select max(a.created_at) as at from customer_audit a where a.customer_id = s.key and a.action = 'deleted' and a.created_at > ?) deleted
+              join spend_ledger l on l.customer_id = s.key and l.created_at >= ? and l.created_at < deleted.at${model === null ? '' : ' and l.model = ?'}
+            ) o on true`,
+      params: [...sums.params, startIso, startIso, ...(model === null ? [] : [model])],
+    };
   }
 
   /** Those of `sums` whose customer is on the budget (with the default budget, also those without one). */
