@@ -38,6 +38,7 @@ describe('tollgate CLI', () => {
       [testConfigYaml().replace('master_key: sk-1234', 'master_key: os.environ/UNSET_KEY_FOR_TEST'), /general_settings\.master_key/],
       ['{ not: yaml', /not valid YAML/],
       [testConfigYaml() + 'tollgate:\n  heap_growing_percent: -5\n', /tollgate\.heap_growing_percent/],
+      [testConfigYaml() + 'tollgate:\n  malloc_mmap_threshold_kb: lots\n', /tollgate\.malloc_mmap_threshold_kb/],
     ];
     for (const [yaml, message] of cases) {
       const path = join(dir, 'broken.yaml');
@@ -101,6 +102,18 @@ describe('tollgate CLI', () => {
     const byV8 = await spawnGateway({ yaml: testConfigYaml() + 'tollgate:\n  heap_growing_percent: 0\n', dataDir: freshDataDir() });
     await byV8.stop();
     expect(byV8.output()).toMatch(/"heapGrowth":\{"by":"v8"\}/);
+  });
+
+  it.runIf(process.platform === 'linux')('holds glibc\'s mmap threshold as configured, and leaves it to GLIBC_TUNABLES or to glibc', async () => {
+    const configured = await spawnGateway({ yaml: testConfigYaml(), dataDir: freshDataDir() });
+    await configured.stop();
+    expect(configured.output()).toMatch(/"malloc":\{"mmapThresholdKb":128,"by":"config"\}/);
+    const byTunables = await spawnGateway({ yaml: testConfigYaml(), dataDir: freshDataDir(), env: { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=262144' } });
+    await byTunables.stop();
+    expect(byTunables.output()).toMatch(/"malloc":\{"by":"glibc-tunables"\}/);
+    const byGlibc = await spawnGateway({ yaml: testConfigYaml() + 'tollgate:\n  malloc_mmap_threshold_kb: 0\n', dataDir: freshDataDir() });
+    await byGlibc.stop();
+    expect(byGlibc.output()).toMatch(/"malloc":\{"by":"glibc"\}/);
   });
 
   it('answers GraphQL errors without stack traces, as production runs it', async () => {

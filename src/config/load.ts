@@ -44,6 +44,9 @@ export const DEFAULT_CREDITS_LOW_THRESHOLD = 0.2;
 /** Default `tollgate.heap_growing_percent` (see server/heap-growth.ts). */
 export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 
+/** Default `tollgate.malloc_mmap_threshold_kb` (see server/malloc-tuning.ts): glibc's initial value, held. */
+export const DEFAULT_MALLOC_MMAP_THRESHOLD_KB = 128;
+
 /** Default `tollgate.idle_collection_seconds` (see server/idle-collection.ts). */
 export const DEFAULT_IDLE_COLLECTION_SECONDS = 10;
 
@@ -81,6 +84,7 @@ export interface GatewayConfig {
   customerCacheSize: number;
   /** How far V8's old generation may grow past what survived a full collection, in % (0: V8 decides). */
   heapGrowingPercent: number;
+  mallocMmapThresholdKb: number;
   /** A full garbage collection once no request has arrived for this long (0: never). */
   idleCollectionMs: number;
   /** `tollgate.graphql_limits`: what one GraphQL operation may ask; unset keys keep the defaults. */
@@ -247,6 +251,7 @@ function toGatewayConfig(config: RawConfig, env: NodeJS.ProcessEnv, warnings: st
     redisCommandTimeoutMs: tollgate.redis_command_timeout_ms ?? DEFAULT_COMMAND_TIMEOUT_MS,
     customerCacheSize: tollgate.customer_cache_size ?? 100_000,
     heapGrowingPercent: tollgate.heap_growing_percent ?? DEFAULT_HEAP_GROWING_PERCENT,
+    mallocMmapThresholdKb: tollgate.malloc_mmap_threshold_kb ?? DEFAULT_MALLOC_MMAP_THRESHOLD_KB,
     idleCollectionMs: (tollgate.idle_collection_seconds ?? DEFAULT_IDLE_COLLECTION_SECONDS) * 1000,
     graphqlLimits: graphqlLimitsOf(tollgate.graphql_limits ?? {}),
     connectionLimits: connectionLimitsOf(tollgate),

@@ -80,6 +80,7 @@ export const configSchema = z.object({
       redis_command_timeout_ms: z.coerce.number().int().positive().max(60_000).optional(),
       customer_cache_size: z.coerce.number().int().positive().max(100_000_000).optional(),
       heap_growing_percent: z.coerce.number().int().min(0).max(300).optional(),
+      malloc_mmap_threshold_kb: z.coerce.number().int().min(0).max(32_768).optional(),
       idle_collection_seconds: z.coerce.number().int().min(0).max(3600).optional(),
       graphql_limits: z
         .object({

@@ -14,6 +14,7 @@ import { OpenSubscriptions } from '../control-plane/graphql/open-subscriptions';
 import { ControlPlaneForwarder } from '../data-plane/control-forwarder';
 import { ConnectionGuard, serverTimeoutOptions } from './connections';
 import { IdleCollector } from './idle-collection';
+import { tuneMalloc } from './malloc-tuning';
 import { InferenceHandler } from '../data-plane/inference';
 import { UndiciForwarder } from '../data-plane/forwarder';
 import { configuredSecrets } from '../data-plane/upstream-errors';
@@ -91,6 +92,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   }
   if (role === 'proxy' && !options.controlPlaneUrl) throw new ConfigError('tollgate proxy: --control-plane-url (or TOLLGATE_CONTROL_PLANE_URL) is required');
   checkAlertingSettings(config);
+  // Before the tokenizer and the store's thread allocate what start-up frees again.
+  const malloc = tuneMalloc(config.mallocMmapThresholdKb);
+  logger.info({ malloc: malloc.tuning }, 'native memory: glibc mmap threshold');
   loadTokenizer(); // most of a second: before the port opens, not on the first request
   checkExporterSettings(config);
 
@@ -269,6 +273,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     quietMs: config.idleCollectionMs,
     activity: () => connections!.requestsSeen,
     inFlight: () => connections!.openRequests,
+    releaseFreePages: malloc.releaseFreePages,
     onCollected: (durationMs) => logger.debug({ durationMs: Math.round(durationMs) }, 'quiet: full garbage collection'),
   });
   idleCollector.start();

@@ -10,6 +10,8 @@
  * interval after some did (or after start-up), the gateway collects once, and not again until
  * requests have come and gone. At that moment nothing is being served, so the pause (tens of
  * ms for a heap of ~60 MB) costs no request anything; one arriving during it waits once.
+ * After it, the C heap's free pages (what the collection freed of buffers, and what the
+ * work left in glibc's arenas) go back to the system too (malloc-tuning.ts).
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -38,6 +40,8 @@ export interface IdleCollectionOptions {
   /** Requests being answered now (a long stream is not quiet, though nothing new arrives). */
   inFlight: () => number;
   collect?: FullCollection;
+  /** After each collection: hands the C heap's free pages back (`malloc_trim`). */
+  releaseFreePages?: () => void;
   /** Called after each collection with how long it took. */
   onCollected?: (durationMs: number) => void;
 }
@@ -78,6 +82,7 @@ export class IdleCollector {
     this.collectedAt = now;
     const started = performance.now();
     this.collect();
+    this.options.releaseFreePages?.();
     this.options.onCollected?.(performance.now() - started);
     return true;
   }
