@@ -91,6 +91,26 @@ describe('redis outage', () => {
   });
 });
 
+describe('redis losing a counter whose charges are still waiting for the ledger', () => {
+  // Batches a minute apart: the charge below is settled in Redis and queued, not yet stored.
+  const outage = gatewayBehindRedisLink('tollgate:\n  ledger_flush_interval_ms: 60000\n');
+
+  it('writes what this process has queued before it reads the counter back', async () => {
+    const probe = await chat(outage.gateway.url, 'queued-probe');
+    const cost = probe.headers.get('x-litellm-response-cost')!;
+    expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: 'queued-cap', max_budget: Number(cost) })).status).toBe(200);
+    expect((await chat(outage.gateway.url, 'queued-cap')).status).toBe(200); // spent the whole budget
+    expect((await chat(outage.gateway.url, 'queued-cap')).status).toBe(402);
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    expect(await redis.del(`${outage.prefix}spend:{queued-cap}`)).toBe(1);
+    redis.disconnect();
+    // The store did not have the charge yet: read back from it alone, the customer would start over.
+    expect((await chat(outage.gateway.url, 'queued-cap')).status).toBe(402);
+    const info = await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=queued-cap');
+    expect(dollarsToPico(info.body.spend)).toBe(dollarsToPico(cost));
+  });
+});
+
 describe('redis outage with fail_mode: open', () => {
   const outage = gatewayBehindRedisLink('tollgate:\n  fail_mode: open\n');
 

@@ -298,7 +298,11 @@ export class InternalResolver {
       // Redis lacks a counter of this cached customer: it lost its data (a restart without
       // persistence), or the counter is new (a scope never charged). Read the customer again,
       // which seeds its counters from the store, and admit once more, creating what is missing.
+      // This process's charges still queued for the ledger were in what Redis lost and are not
+      // in the store yet: written first, they are in the seed (another process's queue, up to
+      // one batch, is not). Should the store be down, the read below meets it too.
       this.registry.customers.delete(customerId);
+      if (this.ledger.hasUnflushed(customerId)) await this.ledger.flush().catch(() => undefined);
       return this.decide(request, true);
     }
     if (authorization.ok && onRecord) authorization.decision.customerOnRecord = true;
