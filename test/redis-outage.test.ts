@@ -4,7 +4,8 @@
  * flight is still served and charged, and its charge reaches the shared counter once Redis
  * is back. The ledger has it throughout. A change notice that could not arrive meanwhile is
  * made up for by reloading everything when Redis returns, and counters a restarted Redis
- * lost are seeded again from PostgreSQL. With `tollgate.fail_mode: open` the proxy serves
+ * lost are seeded again from PostgreSQL, with the charges this process has not written there
+ * yet. With `tollgate.fail_mode: open` the proxy serves
  * instead of refusing, still meters every request, and the counters catch up afterwards.
  */
 import { Redis } from 'ioredis';
@@ -73,21 +74,10 @@ describe('redis outage', () => {
   });
 
   it('reads back a counter Redis lost without a disconnect before it admits a cached customer again', async () => {
-    const probe = await chat(outage.gateway.url, 'cost-probe');
-    const cost = probe.headers.get('x-litellm-response-cost')!;
-    expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: 'lost-cap', max_budget: Number(cost) })).status).toBe(200);
-    expect((await chat(outage.gateway.url, 'lost-cap')).status).toBe(200); // spent the whole budget
-    expect((await chat(outage.gateway.url, 'lost-cap')).status).toBe(402);
-    await outage.gateway.ledger.flush();
-    // The customer stays cached; its counter vanishes (a Redis restarted so fast, or a failover
-    // to a replica so far behind, that the connection never reported it).
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    expect(await redis.del(`${outage.prefix}spend:{lost-cap}`)).toBe(1);
-    redis.disconnect();
+    const cost = await spendBudgetThenLoseCounter(outage, 'lost-cap', { storedFirst: true });
     // Not admitted from zero: the counter is seeded from PostgreSQL first.
     expect((await chat(outage.gateway.url, 'lost-cap')).status).toBe(402);
-    const info = await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=lost-cap');
-    expect(dollarsToPico(info.body.spend)).toBe(dollarsToPico(cost));
+    expect(await spendOf(outage, 'lost-cap')).toBe(cost);
   });
 });
 
@@ -96,20 +86,37 @@ describe('redis losing a counter whose charges are still waiting for the ledger'
   const outage = gatewayBehindRedisLink('tollgate:\n  ledger_flush_interval_ms: 60000\n');
 
   it('writes what this process has queued before it reads the counter back', async () => {
-    const probe = await chat(outage.gateway.url, 'queued-probe');
-    const cost = probe.headers.get('x-litellm-response-cost')!;
-    expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: 'queued-cap', max_budget: Number(cost) })).status).toBe(200);
-    expect((await chat(outage.gateway.url, 'queued-cap')).status).toBe(200); // spent the whole budget
-    expect((await chat(outage.gateway.url, 'queued-cap')).status).toBe(402);
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    expect(await redis.del(`${outage.prefix}spend:{queued-cap}`)).toBe(1);
-    redis.disconnect();
+    const cost = await spendBudgetThenLoseCounter(outage, 'queued-cap', { storedFirst: false });
     // The store did not have the charge yet: read back from it alone, the customer would start over.
     expect((await chat(outage.gateway.url, 'queued-cap')).status).toBe(402);
-    const info = await api<{ spend: number }>(outage.gateway.url, 'GET', '/customer/info?end_user_id=queued-cap');
-    expect(dollarsToPico(info.body.spend)).toBe(dollarsToPico(cost));
+    expect(await spendOf(outage, 'queued-cap')).toBe(cost);
   });
 });
+
+type Outage = ReturnType<typeof gatewayBehindRedisLink>;
+
+/**
+ * A new customer whose budget is one request: served once, refused next; then, still cached,
+ * its counter vanishes from Redis (a Redis restarted so fast, or a failover to a replica so far
+ * behind, that the connection never reported it). `storedFirst`: the ledger has written the
+ * charge before. Returns the charge (pico-USD).
+ */
+async function spendBudgetThenLoseCounter(outage: Outage, user: string, { storedFirst }: { storedFirst: boolean }): Promise<bigint> {
+  const probe = await chat(outage.gateway.url, `${user}-probe`);
+  const cost = probe.headers.get('x-litellm-response-cost')!;
+  expect((await api(outage.gateway.url, 'POST', '/customer/new', { user_id: user, max_budget: Number(cost) })).status).toBe(200);
+  expect((await chat(outage.gateway.url, user)).status).toBe(200); // spent the whole budget
+  expect((await chat(outage.gateway.url, user)).status).toBe(402);
+  if (storedFirst) await outage.gateway.ledger.flush();
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  expect(await redis.del(`${outage.prefix}spend:{${user}}`)).toBe(1);
+  redis.disconnect();
+  return dollarsToPico(cost);
+}
+
+async function spendOf(outage: Outage, user: string): Promise<bigint> {
+  return dollarsToPico((await api<{ spend: number }>(outage.gateway.url, 'GET', `/customer/info?end_user_id=${user}`)).body.spend);
+}
 
 describe('redis outage with fail_mode: open', () => {
   const outage = gatewayBehindRedisLink('tollgate:\n  fail_mode: open\n');
