@@ -3,13 +3,15 @@
  * 1st): the customers' spend since the new start counts at once, new spend adds to it, and the
  * cap of the new period holds. The same for a per-model budget (`model_max_budget`), and for
  * one added to a tier mid-period. A request in flight across the change counts in the new
- * period, in the counters and in the store alike. With in-process counters and with Redis.
+ * period, in the counters and in the store alike, also when Redis answers its settlement after
+ * the ledger has stored it. With in-process counters and with Redis.
  */
 import { describe, expect, it } from 'vitest';
 import { gatewayWithCounters } from './support/counter-gateway';
 import { api, MASTER_KEY, openaiClient } from './support/gateway';
 import { ledgerRows } from './support/ledger';
 import { queryDatabase } from './support/postgres';
+import { chat as slowChat, gatewayBehindRedisLink } from './support/redis-link';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
 
 function chat(base: string, user: string, model = 'gpt-3.5-turbo') {
@@ -108,5 +110,45 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     expect(monthRows.map((row) => BigInt(row.spend))).toEqual([charged]);
     await g.restart();
     expect(await g.spendOf('mid-flight')).toBe(charged);
+  });
+});
+
+describe('a request in flight across a period change, its settlement answered after the ledger stored it', () => {
+  // Replies may be held back for seconds without the fail mode applying.
+  const link = gatewayBehindRedisLink('tollgate:\n  redis_command_timeout_ms: 10000\n');
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const storedCounters = async (user: string) =>
+    queryDatabase<{ month: boolean; spend: string }>(
+      link.database.url,
+      `select period_start = date_trunc('month', now() at time zone 'UTC') at time zone 'UTC' as month, spend_pico::text as spend
+       from spend_counters where customer_id = $1 and scope = '' order by period_start`,
+      [user],
+    );
+
+  it('moves its charge to the new period in the store with the next batch', async () => {
+    expect((await api(link.gateway.url, 'POST', '/budget/new', { budget_id: 'late-reply', max_budget: 100, budget_duration: '1d' })).status).toBe(200);
+    expect((await api(link.gateway.url, 'POST', '/customer/new', { user_id: 'late', budget_id: 'late-reply' })).status).toBe(200);
+    const before = await slowChat(link.gateway.url, 'late'); // spend since the new start: the change moves its counter
+    const earlier = dollarsToPico(before.headers.get('x-litellm-response-cost')!);
+    await link.gateway.ledger.flush();
+    const answer = slowChat(link.gateway.url, 'late'); // admitted under the daily period, answered after 800 ms
+    await sleep(200);
+    expect((await api(link.gateway.url, 'POST', '/budget/update', { budget_id: 'late-reply', budget_duration: '1mo' })).status).toBe(200);
+    await sleep(300);
+    // Redis runs the settlement when it comes, but its reply is held until well after the
+    // ledger's next batch (200 ms) has stored the row under the counters of admission.
+    link.proxy.stall('replies');
+    await sleep(1500);
+    link.proxy.resume();
+    const response = await answer;
+    expect(response.status).toBe(200);
+    const cost = dollarsToPico(response.headers.get('x-litellm-response-cost')!);
+    await link.gateway.ledger.flush();
+    await link.gateway.ledger.flush(); // the move waits for the batch after the one that stored the row
+    const stored = await storedCounters('late');
+    expect(stored.filter((row) => row.month).map((row) => BigInt(row.spend))).toEqual([earlier + cost]);
+    // Today's: the first request only; the move took the second off it.
+    expect(stored.filter((row) => !row.month).map((row) => BigInt(row.spend))).toEqual([earlier]);
+    expect(dollarsToPico((await api<{ spend: number }>(link.gateway.url, 'GET', '/customer/info?end_user_id=late')).body.spend)).toBe(earlier + cost);
   });
 });

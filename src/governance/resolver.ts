@@ -523,10 +523,10 @@ export class InternalResolver {
         if (overall >= 0) periodSpend = settled[overall]!.spend;
         if (decision.credits) creditsSpend = settled[decision.credits.index]!.spend;
         // A budget change that moved a counter to another period while this request ran made
-        // the book count the charge there: the stored counters follow it (the record is still
-        // queued; one the ledger committed before this reply stays in the admission's period).
+        // the book count the charge there: the stored counters follow it (the queued record
+        // changes; one a batch stored before this reply is moved by the next batch).
         if (settled.some((counter, i) => counter.periodStartMs !== counters[i]!.periodStartMs)) {
-          record.counters = counters.map((counter, i) => ({ scope: counter.scope, periodStartMs: settled[i]!.periodStartMs }));
+          this.ledger.repointCounters(record, counters.map((counter, i) => ({ scope: counter.scope, periodStartMs: settled[i]!.periodStartMs })));
         }
       }, 'commit');
     }

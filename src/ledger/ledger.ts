@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { Journal } from './journal';
 import type { LedgerPartitions } from './partitions';
 import { addToRollups } from './rollups';
-import { creditPicoOf, type SpendRecord } from './types';
+import { creditPicoOf, type CounterIncrement, type SpendRecord } from './types';
 
 /**
  * Runs inside a batch's transaction with the records actually inserted (duplicates from a
@@ -28,6 +28,10 @@ interface PendingCustomer {
 export class Ledger {
   private pending: SpendRecord[] = [];
   private pendingCustomers = new Map<string, PendingCustomer>();
+  /** Charges a batch already stored under counters it should not have (see `repointCounters`). */
+  private pendingMoves: CounterMove[] = [];
+  /** Records a batch inserted (not a duplicate of a stored row): their charge is in the stored counters. */
+  private readonly stored = new WeakSet<SpendRecord>();
   /** Records not yet committed, per customer (queued, or in a batch being committed). */
   private readonly unflushedByCustomer = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -54,7 +58,7 @@ export class Ledger {
   start(): void {
     this.timer = setInterval(() => {
       if (Date.now() < this.nextAttemptAt) return;
-      if (this.pending.length || this.pendingCustomers.size) void this.flush().catch(() => undefined);
+      if (this.pending.length || this.pendingCustomers.size || this.pendingMoves.length) void this.flush().catch(() => undefined);
       else if (this.heldSegments.length) this.discardCommitted([]);
     }, this.flushIntervalMs);
     this.timer.unref();
@@ -86,6 +90,29 @@ export class Ledger {
     this.pending.push(record);
     if (record.customerId !== null) this.unflushedByCustomer.set(record.customerId, (this.unflushedByCustomer.get(record.customerId) ?? 0) + 1);
     return this.journal.append(record);
+  }
+
+  /**
+   * The counters a recorded request's charge belongs to changed after it was recorded (its
+   * budget's period moved while it ran, and the shared counters counted it in the new period).
+   * Still queued, the record changes; already taken by a batch (the counters answered later
+   * than a batch), the next batch moves its charge from the counters it was stored under,
+   * if that batch stored it.
+   */
+  repointCounters(record: SpendRecord, counters: CounterIncrement[]): void {
+    if (this.pending.includes(record)) record.counters = counters;
+    else this.pendingMoves.push({ record, from: record.counters, to: counters });
+  }
+
+  /** The moves due now: those of records back in the queue (a batch failed) just change them. */
+  private takeMoves(): CounterMove[] {
+    const moves: CounterMove[] = [];
+    for (const move of this.pendingMoves) {
+      if (this.pending.includes(move.record)) move.record.counters = move.to;
+      else if (this.stored.has(move.record)) moves.push(move);
+    }
+    this.pendingMoves = [];
+    return moves;
   }
 
   /** Whether a record of the customer has yet to be committed (the stored counters lag behind it). */
@@ -128,14 +155,15 @@ export class Ledger {
   }
 
   private async flushOnce(): Promise<void> {
-    if (!this.pending.length && !this.pendingCustomers.size) return;
+    if (!this.pending.length && !this.pendingCustomers.size && !this.pendingMoves.length) return;
+    const moves = this.takeMoves();
     const batch = this.pending;
     const customers = this.pendingCustomers;
     const segments = this.journal.seal();
     this.pending = [];
     this.pendingCustomers = new Map();
     try {
-      await this.commit(batch, [...customers.values()]);
+      await this.commit(batch, [...customers.values()], moves);
       this.countFlushed(batch);
       this.discardCommitted(segments);
       if (this.failures) this.logger.info({ rows: batch.length, failedAttempts: this.failures }, 'ledger caught up after store outage');
@@ -145,6 +173,7 @@ export class Ledger {
     } catch (error) {
       // Put the batch back in front; its journal segments stay until a later commit succeeds.
       this.pending = batch.concat(this.pending);
+      this.pendingMoves = moves.concat(this.pendingMoves);
       for (const [id, customer] of customers) if (!this.pendingCustomers.has(id)) this.pendingCustomers.set(id, customer);
       this.lastError = error as Error;
       this.failures++;
@@ -199,8 +228,8 @@ export class Ledger {
    * Commits records and new customers in one transaction; returns the request ids inserted.
    * A record creates its customer only when the customer was not in the store at admission.
    */
-  private async commit(records: SpendRecord[], newCustomers: PendingCustomer[]): Promise<Set<string>> {
-    if (!records.length && !newCustomers.length) return new Set();
+  private async commit(records: SpendRecord[], newCustomers: PendingCustomer[], moves: CounterMove[] = []): Promise<Set<string>> {
+    if (!records.length && !newCustomers.length && !moves.length) return new Set();
     // Outside the batch's transaction: partition DDL takes its own lock, briefly.
     await this.partitions.ensureFor(records.map((record) => record.createdAtMs));
     const knex = this.orm.em.getConnection().getKnex();
@@ -222,6 +251,7 @@ export class Ledger {
           [JSON.stringify([...customerRows.values()])],
         );
       }
+      for (const move of moves) await moveCharge(trx, move);
       if (!records.length) return new Set<string>();
       const rows = records.map((r) => ({
         request_id: r.requestId,
@@ -258,6 +288,7 @@ export class Ledger {
         [JSON.stringify(rows)],
       );
       const insertedIds = new Set((result.rows as { request_id: string }[]).map((row) => row.request_id));
+      for (const record of records) if (insertedIds.has(record.requestId)) this.stored.add(record);
       await addToRollups(trx, records.filter((record) => insertedIds.has(record.requestId)));
       const increments = new Map<string, { customer_id: string; scope: string; period_start: string; spend: bigint; requests: number; prompt: number; completion: number }>();
       for (const record of records) {
@@ -319,5 +350,42 @@ export class Ledger {
     if (this.timer) clearInterval(this.timer);
     await this.flush();
     this.journal.close();
+  }
+}
+
+interface CounterMove {
+  record: SpendRecord;
+  from: CounterIncrement[];
+  to: CounterIncrement[];
+}
+
+/**
+ * Takes a stored record's charge (and its request and tokens) off each counter it was stored
+ * under and adds it to the one it belongs to, where the two differ. A counter gone meanwhile
+ * (the customer deleted) is not brought back, as in the batch's own insert.
+ */
+async function moveCharge(trx: Knex.Transaction, { record, from, to }: CounterMove): Promise<void> {
+  for (let index = 0; index < from.length; index++) {
+    const old = from[index]!;
+    const next = to[index];
+    if (!next || !record.customerId || (old.scope === next.scope && old.periodStartMs === next.periodStartMs)) continue;
+    const amounts = [record.chargePico.toString(), record.promptTokens, record.completionTokens];
+    await trx.raw(
+      `update spend_counters set spend_pico = spend_pico - ?, requests = requests - 1, prompt_tokens = prompt_tokens - ?,
+         completion_tokens = completion_tokens - ?, updated_at = now()
+       where customer_id = ? and scope = ? and period_start = ?`,
+      [...amounts, record.customerId, old.scope, new Date(old.periodStartMs).toISOString()],
+    );
+    await trx.raw(
+      `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
+       select ?, ?, ?, ?, 1, ?, ?, now() where exists (select 1 from customers c where c.user_id = ?)
+       on conflict (customer_id, scope, period_start) do update set
+         spend_pico = spend_counters.spend_pico + excluded.spend_pico,
+         requests = spend_counters.requests + 1,
+         prompt_tokens = spend_counters.prompt_tokens + excluded.prompt_tokens,
+         completion_tokens = spend_counters.completion_tokens + excluded.completion_tokens,
+         updated_at = now()`,
+      [record.customerId, next.scope, new Date(next.periodStartMs).toISOString(), ...amounts, record.customerId],
+    );
   }
 }
