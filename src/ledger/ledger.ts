@@ -290,7 +290,7 @@ export class Ledger {
       const insertedIds = new Set((result.rows as { request_id: string }[]).map((row) => row.request_id));
       for (const record of records) if (insertedIds.has(record.requestId)) this.stored.add(record);
       await addToRollups(trx, records.filter((record) => insertedIds.has(record.requestId)));
-      const increments = new Map<string, { customer_id: string; scope: string; period_start: string; spend: bigint; requests: number; prompt: number; completion: number }>();
+      const increments = new Map<string, CounterAddition>();
       for (const record of records) {
         if (!record.customerId || !insertedIds.has(record.requestId)) continue;
         for (const counter of record.counters) {
@@ -306,24 +306,7 @@ export class Ledger {
           increment.completion += record.completionTokens;
         }
       }
-      if (increments.size) {
-        const counterRows = [...increments.values()].map((i) => ({ ...i, spend: i.spend.toString() }));
-        await trx.raw(
-          `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
-           select customer_id, scope, period_start, spend, requests, prompt, completion, now()
-           from jsonb_to_recordset(?::jsonb) as x(customer_id text, scope text, period_start timestamptz, spend bigint, requests bigint, prompt bigint, completion bigint)
-           -- A customer deleted while its request ran keeps the row above, not a counter: created
-           -- again, it starts from zero (its live counter is not brought back either).
-           where exists (select 1 from customers c where c.user_id = x.customer_id)
-           on conflict (customer_id, scope, period_start) do update set
-             spend_pico = spend_counters.spend_pico + excluded.spend_pico,
-             requests = spend_counters.requests + excluded.requests,
-             prompt_tokens = spend_counters.prompt_tokens + excluded.prompt_tokens,
-             completion_tokens = spend_counters.completion_tokens + excluded.completion_tokens,
-             updated_at = now()`,
-          [JSON.stringify(counterRows)],
-        );
-      }
+      if (increments.size) await addToCounters(trx, [...increments.values()]);
       if (this.commitHooks.length && insertedIds.size) {
         const insertedRecords = records.filter((record) => insertedIds.has(record.requestId));
         for (const hook of this.commitHooks) {
@@ -376,16 +359,38 @@ async function moveCharge(trx: Knex.Transaction, { record, from, to }: CounterMo
        where customer_id = ? and scope = ? and period_start = ?`,
       [...amounts, record.customerId, old.scope, new Date(old.periodStartMs).toISOString()],
     );
-    await trx.raw(
-      `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
-       select ?, ?, ?, ?, 1, ?, ?, now() where exists (select 1 from customers c where c.user_id = ?)
-       on conflict (customer_id, scope, period_start) do update set
-         spend_pico = spend_counters.spend_pico + excluded.spend_pico,
-         requests = spend_counters.requests + 1,
-         prompt_tokens = spend_counters.prompt_tokens + excluded.prompt_tokens,
-         completion_tokens = spend_counters.completion_tokens + excluded.completion_tokens,
-         updated_at = now()`,
-      [record.customerId, next.scope, new Date(next.periodStartMs).toISOString(), ...amounts, record.customerId],
-    );
+    await addToCounters(trx, [
+      { customer_id: record.customerId, scope: next.scope, period_start: new Date(next.periodStartMs).toISOString(), spend: record.chargePico, requests: 1, prompt: record.promptTokens, completion: record.completionTokens },
+    ]);
   }
+}
+
+/** What one stored counter (customer, scope, period start) gains. */
+interface CounterAddition {
+  customer_id: string;
+  scope: string;
+  period_start: string;
+  spend: bigint;
+  requests: number;
+  prompt: number;
+  completion: number;
+}
+
+/** Adds to the stored counters, creating those missing, in one statement. */
+async function addToCounters(trx: Knex.Transaction, additions: CounterAddition[]): Promise<void> {
+  await trx.raw(
+    `insert into spend_counters (customer_id, scope, period_start, spend_pico, requests, prompt_tokens, completion_tokens, updated_at)
+     select customer_id, scope, period_start, spend, requests, prompt, completion, now()
+     from jsonb_to_recordset(?::jsonb) as x(customer_id text, scope text, period_start timestamptz, spend bigint, requests bigint, prompt bigint, completion bigint)
+     -- A customer deleted while its request ran keeps its ledger row, not a counter: created
+     -- again, it starts from zero (its live counter is not brought back either).
+     where exists (select 1 from customers c where c.user_id = x.customer_id)
+     on conflict (customer_id, scope, period_start) do update set
+       spend_pico = spend_counters.spend_pico + excluded.spend_pico,
+       requests = spend_counters.requests + excluded.requests,
+       prompt_tokens = spend_counters.prompt_tokens + excluded.prompt_tokens,
+       completion_tokens = spend_counters.completion_tokens + excluded.completion_tokens,
+       updated_at = now()`,
+    [JSON.stringify(additions.map((addition) => ({ ...addition, spend: addition.spend.toString() })))],
+  );
 }
