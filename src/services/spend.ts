@@ -218,13 +218,8 @@ export class SpendService {
   private sumsSince(start: number, model: string | null, filter: { customerIds?: string[] }): { sql: string; params: unknown[] } {
     const nowMs = Date.now();
     const options = { ...filter, timezone: 'UTC', order: 'key' as const, limit: null, nowMs };
-    const sums =
-      model === null
-        ? rollupSumQuery(new Date(start), new Date(nowMs + 1), ['customer'], options)
-        : (() => {
-            const byModel = rollupSumQuery(new Date(start), new Date(nowMs + 1), ['customer', 'model'], options);
-            return { sql: `select key, charge, requests, prompt, completion from (${byModel.sql}) by_model where key2 = ?`, params: [...byModel.params, model] };
-          })();
+    let sums = rollupSumQuery(new Date(start), new Date(nowMs + 1), model === null ? ['customer'] : ['customer', 'model'], options);
+    if (model !== null) sums = { sql: `select key, charge, requests, prompt, completion from (${sums.sql}) by_model where key2 = ?`, params: [...sums.params, model] };
     const startIso = new Date(start).toISOString();
     return {
       sql: `select s.key, (s.charge::numeric - coalesce(o.charge, 0))::text as charge, s.requests - coalesce(o.requests, 0) as requests,
