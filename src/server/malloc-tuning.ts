@@ -60,19 +60,16 @@ function loadLibc(): Libc {
  * for every arena, the threads started later included; call it once at start-up.
  */
 export function tuneMalloc(thresholdKb: number, env: NodeJS.ProcessEnv = process.env, loadC: () => Libc = loadLibc): TunedMalloc {
-  const untouched = (by: 'glibc-tunables' | 'glibc' | 'not-glibc', reason?: string, libc?: Libc): TunedMalloc => ({
-    tuning: reason ? { by, reason } : { by },
-    releaseFreePages: libc ? () => void libc.mallocTrim(0) : () => undefined,
-  });
-  if (!glibcVersion()) return untouched('not-glibc');
+  if (!glibcVersion()) return { tuning: { by: 'not-glibc' }, releaseFreePages: () => undefined };
   let libc: Libc;
   try {
     libc = loadC();
   } catch (error) {
-    return untouched('glibc', `libc not callable: ${(error as Error).message}`);
+    return { tuning: { by: 'glibc', reason: `libc not callable: ${(error as Error).message}` }, releaseFreePages: () => undefined };
   }
-  if (/(^|:)glibc\.malloc\.mmap_threshold=/.test(env.GLIBC_TUNABLES ?? '')) return untouched('glibc-tunables', undefined, libc);
-  if (thresholdKb <= 0) return untouched('glibc', undefined, libc);
-  if (libc.mallopt(M_MMAP_THRESHOLD, thresholdKb * 1024) !== 1) return untouched('glibc', 'mallopt refused the value', libc);
-  return { tuning: { mmapThresholdKb: thresholdKb, by: 'config' }, releaseFreePages: () => void libc.mallocTrim(0) };
+  const releaseFreePages = () => void libc.mallocTrim(0);
+  if (/(^|:)glibc\.malloc\.mmap_threshold=/.test(env.GLIBC_TUNABLES ?? '')) return { tuning: { by: 'glibc-tunables' }, releaseFreePages };
+  if (thresholdKb <= 0) return { tuning: { by: 'glibc' }, releaseFreePages };
+  if (libc.mallopt(M_MMAP_THRESHOLD, thresholdKb * 1024) !== 1) return { tuning: { by: 'glibc', reason: 'mallopt refused the value' }, releaseFreePages };
+  return { tuning: { mmapThresholdKb: thresholdKb, by: 'config' }, releaseFreePages };
 }
