@@ -111,6 +111,60 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     await g.restart();
     expect(await g.spendOf('mid-flight')).toBe(charged);
   });
+
+  // The change moves the counters of the customers with spend since the new start; these two
+  // had none in the store, their counters live in the retired day all the same.
+  it('moves the counter of a customer whose only request so far had failed when its next one comes, and keeps the cap', async () => {
+    g.upstream.reset();
+    const probe = await chat(g.gateway.url, 'probe-failed-first', 'upstream-gpt');
+    const cost = dollarsToPico(probe.headers.get('x-litellm-response-cost')!);
+    expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'failed-then-monthly', max_budget: Number(picoToDollars(2n * cost)), budget_duration: '1d' })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: 'failed-first', budget_id: 'failed-then-monthly' })).status).toBe(200);
+    g.upstream.behavior = { ...g.upstream.behavior, mode: 'error', status: 400 };
+    expect((await chat(g.gateway.url, 'failed-first', 'upstream-gpt')).status).toBe(400); // its counter now lives in today's period, at zero
+    g.upstream.reset();
+
+    expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'failed-then-monthly', budget_duration: '1mo' })).status).toBe(200);
+    for (let i = 0; i < 2; i++) expect((await chat(g.gateway.url, 'failed-first', 'upstream-gpt')).status).toBe(200);
+    expect(await g.spendOf('failed-first')).toBe(2n * cost);
+    expect((await chat(g.gateway.url, 'failed-first', 'upstream-gpt')).status).toBe(402);
+    await g.restart();
+    expect(await g.spendOf('failed-first')).toBe(2n * cost);
+    expect((await chat(g.gateway.url, 'failed-first', 'upstream-gpt')).status).toBe(402);
+  });
+
+  it('moves the counter of a customer whose first request was in flight at the change when its next one comes', async () => {
+    g.upstream.reset();
+    expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'first-in-flight', max_budget: 100, budget_duration: '1d' })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: 'first-in-flight', budget_id: 'first-in-flight' })).status).toBe(200);
+    g.upstream.behavior.pauseAfterChunks = 2;
+    const stream = await openaiClient(`${g.gateway.url}/v1`).chat.completions.create({
+      model: 'upstream-gpt',
+      user: 'first-in-flight',
+      stream: true,
+      messages: [{ role: 'user', content: 'a long answer, please' }],
+    });
+    let chunks = 0;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta?.content && ++chunks === 2) {
+        expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'first-in-flight', budget_duration: '1mo' })).status).toBe(200);
+        g.upstream.resume();
+      }
+    }
+    g.upstream.behavior.pauseAfterChunks = undefined;
+    for (let i = 0; i < 2; i++) expect((await chat(g.gateway.url, 'first-in-flight', 'upstream-gpt')).status).toBe(200);
+    const rows = await ledgerRows(g.gateway, 'first-in-flight');
+    expect(rows).toHaveLength(3);
+    const charged = rows.reduce((sum, row) => sum + row.cost, 0n);
+    expect(await g.spendOf('first-in-flight')).toBe(charged);
+    const monthRows = await queryDatabase<{ spend: string }>(
+      g.database.url,
+      `select spend_pico::text as spend from spend_counters where customer_id = 'first-in-flight' and scope = '' and period_start = date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'`,
+    );
+    expect(monthRows.map((row) => BigInt(row.spend))).toEqual([charged]);
+    await g.restart();
+    expect(await g.spendOf('first-in-flight')).toBe(charged);
+  });
 });
 
 describe('a request in flight across a period change, its settlement answered after the ledger stored it', () => {

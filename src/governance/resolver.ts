@@ -129,6 +129,12 @@ export interface ResolverDependencies {
    * SDK, LangChain and the Anthropic SDK retries, or LiteLLM's 429 (which they all retry).
    */
   budgetExceededStatus?: 402 | 429;
+  /**
+   * Moves a customer's counter of a scope into its budget's current period, from the store's
+   * sum since its start (SpendService.recompute): one an admission found in a period its
+   * budget no longer has (AdmissionOutcome 'outOfPeriod').
+   */
+  moveCounter: (customerId: string, scope: string) => Promise<void>;
 }
 
 export type UnknownCustomers = 'create' | 'refuse';
@@ -150,6 +156,9 @@ export class InternalResolver {
   private readonly inFlight: InFlightJournal | null;
   private readonly unknownCustomers: UnknownCustomers;
   private readonly budgetExceededStatus: 402 | 429;
+  private readonly moveCounter: (customerId: string, scope: string) => Promise<void>;
+  /** Counter moves under way, one per counter however many requests found it out of period. */
+  private readonly movingCounters = new Map<string, Promise<void>>();
 
   constructor(dependencies: ResolverDependencies) {
     this.registry = dependencies.registry;
@@ -167,6 +176,7 @@ export class InternalResolver {
     this.inFlight = dependencies.inFlight ?? null;
     this.unknownCustomers = dependencies.unknownCustomers ?? 'create';
     this.budgetExceededStatus = dependencies.budgetExceededStatus ?? 402;
+    this.moveCounter = dependencies.moveCounter;
   }
 
   /** The period a budget is in now; rolls `resetAt` forward in memory at the exact instant. */
@@ -255,7 +265,8 @@ export class InternalResolver {
     );
   }
 
-  private async decide(request: AuthorizeRequest, retried = false): Promise<Authorization> {
+  /** `attempt`: how many times this request was admitted again after the shared state's counters were seeded or moved. */
+  private async decide(request: AuthorizeRequest, attempt = 0): Promise<Authorization> {
     // A change another process announced while the body was read applies to this request.
     await this.registry.refreshed();
     const { customerId } = request;
@@ -270,7 +281,7 @@ export class InternalResolver {
     let onRecord = true;
     // Read from the store now, so its stored counters were seeded just before: a counter the
     // shared state still lacks is new, and starts from zero.
-    const seeded = retried || !customer;
+    const seeded = attempt > 0 || !customer;
     if (!customer) {
       try {
         // A bound key's customer is never created here: the customer was deleted (and the key
@@ -303,13 +314,36 @@ export class InternalResolver {
       // one batch, is not). Should the store be down, the read below meets it too.
       this.registry.customers.delete(customerId);
       if (this.ledger.hasUnflushed(customerId)) await this.ledger.flush().catch(() => undefined);
-      return this.decide(request, true);
+      return this.decide(request, attempt + 1);
+    }
+    if (authorization instanceof OutOfPeriod) {
+      // A counter is in a period its budget no longer has: a change moved the budget's period
+      // start earlier, and moved the counters of the customers with spend since then, not this
+      // one's. Admitted as it is, the request would be charged to the new period in the ledger
+      // but not in the live counter, its reservation stuck there until its lease ran out.
+      if (attempt >= MAX_ADMISSION_ATTEMPTS) return { ok: false, error: countersNotMoved(customerId, 'they are still in a period their budget no longer has') };
+      try {
+        await this.moveCounterOnce(customerId, authorization.scope);
+      } catch (error) {
+        return { ok: false, error: countersNotMoved(customerId, (error as Error).message) };
+      }
+      return this.decide(request, attempt + 1);
     }
     if (authorization.ok && onRecord) authorization.decision.customerOnRecord = true;
     return authorization;
   }
 
-  private async admitCustomer(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, seeded: boolean): Promise<Authorization | typeof UNSEEDED> {
+  private moveCounterOnce(customerId: string, scope: string): Promise<void> {
+    const id = `${customerId}\u0000${scope}`;
+    let moving = this.movingCounters.get(id);
+    if (!moving) {
+      moving = this.moveCounter(customerId, scope).finally(() => this.movingCounters.delete(id));
+      this.movingCounters.set(id, moving);
+    }
+    return moving;
+  }
+
+  private async admitCustomer(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, seeded: boolean): Promise<Authorization | typeof UNSEEDED | OutOfPeriod> {
     if (customer.blocked) {
       return { ok: false, error: new GatewayError('customer_blocked', `Customer=${customerId} is blocked from making LLM API calls.`, 'user') };
     }
@@ -365,7 +399,7 @@ export class InternalResolver {
     budget: BudgetRecord | null,
     period: Period,
     now: Date,
-  ): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico } | null; key: { key: CounterKey; maxBudget: Pico } | null; credits: CounterKey | null } {
+  ): { overall: CounterKey; model: { key: CounterKey; maxBudget: Pico; periodEndMs: number | null } | null; key: { key: CounterKey; maxBudget: Pico } | null; credits: CounterKey | null } {
     const overall: CounterKey = { customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() };
     const { keyId, keyLimits } = request.principal;
     const key = keyId && keyLimits?.maxBudget != null ? { key: { customerId, scope: keyScope(keyId), periodStartMs: KEY_PERIOD_START_MS }, maxBudget: keyLimits.maxBudget } : null;
@@ -374,19 +408,24 @@ export class InternalResolver {
     const modelBudget = budget?.modelMaxBudget?.[request.model];
     if (!modelBudget) return { overall, model: null, key, credits };
     const modelPeriod = this.modelPeriodOf(modelBudget, now);
-    return { overall, model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget }, key, credits };
+    return {
+      overall,
+      model: { key: { customerId, scope: modelScope(request.model), periodStartMs: modelPeriod.start.getTime() }, maxBudget: modelBudget.maxBudget, periodEndMs: modelPeriod.end?.getTime() ?? null },
+      key,
+      credits,
+    };
   }
 
   /** Checks and reserves every limit in one step of the shared state (one Redis round trip). */
-  private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, seeded: boolean): Promise<Authorization | typeof UNSEEDED> {
+  private async admit(request: AuthorizeRequest, customerId: string, customer: CustomerRecord, now: Date, seeded: boolean): Promise<Authorization | typeof UNSEEDED | OutOfPeriod> {
     const budget = this.registry.effectiveBudget(customer);
     const period = this.periodOf(budget, now);
     // Budgets count the customer's charge, so the reservation is the charge of the worst case.
     const worstCase = { promptTokens: request.promptTokens, completionTokens: request.maxCompletionTokens };
     const estimate = chargeOf(budget, request.model, worstCase, costOf(request.deployment.price, worstCase));
     const counters = this.countersOf(request, customerId, customer, budget, period, now);
-    const claims: CounterClaim[] = [{ key: counters.overall, amount: estimate, limit: budget?.maxBudget ?? null }];
-    if (counters.model) claims.push({ key: counters.model.key, amount: estimate, limit: counters.model.maxBudget });
+    const claims: CounterClaim[] = [{ key: counters.overall, amount: estimate, limit: budget?.maxBudget ?? null, periodEndMs: period.end?.getTime() ?? null }];
+    if (counters.model) claims.push({ key: counters.model.key, amount: estimate, limit: counters.model.maxBudget, periodEndMs: counters.model.periodEndMs });
     const keyClaim = counters.key ? claims.push({ key: counters.key.key, amount: estimate, limit: counters.key.maxBudget }) - 1 : -1;
     // Prepaid: admitted while the credits counter is under what the grants make usable, in
     // the same admission as the budget (both must pass: the tighter wins).
@@ -431,6 +470,7 @@ export class InternalResolver {
     });
     if (!outcome.admitted) await giveBackKeyTicket();
     if (!outcome.admitted && outcome.refusedBy === 'unseeded') return UNSEEDED;
+    if (!outcome.admitted && outcome.refusedBy === 'outOfPeriod') return new OutOfPeriod(claims[outcome.counter]!.key.scope);
     if (!outcome.admitted && outcome.refusedBy === 'budget') {
       const refused = outcome.counters[outcome.counter]!;
       if (outcome.counter === keyClaim) return { ok: false, error: keyBudgetExceeded(request.principal, customerId, refused.spend, counters.key!.maxBudget, this.budgetExceededStatus) };
@@ -574,6 +614,21 @@ export class InternalResolver {
 
 /** An admission that found a counter missing for a cached customer (see `decide`). */
 const UNSEEDED = Symbol('unseeded');
+/** An admission that found a counter (of this scope) in a period its budget no longer has (see `decide`). */
+class OutOfPeriod {
+  constructor(readonly scope: string) {}
+}
+/** Admissions again after seeding or moving counters, before the request is refused. */
+const MAX_ADMISSION_ATTEMPTS = 2;
+
+function countersNotMoved(customerId: string, reason: string): GatewayError {
+  return new GatewayError(
+    'service_unavailable',
+    `The spend counters of Customer=${customerId} could not be moved into their budget's current period, so the request cannot be admitted now (${reason}).`,
+    null,
+    { 'retry-after': '1' },
+  );
+}
 
 function hasRateLimits(budget: BudgetRecord | null): boolean {
   return budget !== null && (budget.rpmLimit !== null || budget.tpmLimit !== null || budget.maxParallelRequests !== null);

@@ -199,6 +199,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     inFlight,
     unknownCustomers: config.unknownCustomers,
     budgetExceededStatus: config.budgetExceededStatus,
+    moveCounter: (customerId, scope) => services.spend.recompute([customerId], { outOfPeriod: scope }),
   });
   const refusals = new RefusalRecorder(database.orm, registry, logger, now);
   const keyUsage = new KeyUsageRecorder(database.orm, logger);

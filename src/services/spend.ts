@@ -165,8 +165,12 @@ export class SpendService {
    * After a customer's budget or period boundaries change, its period spend is the sum of its
    * spend since the new period start: read from the rollups (daily, hourly, raw rows for a
    * partial hour; rollup-sums.ts), per customer on their indexes, in batches of 1,000.
+   * Only customers with spend are written: a counter missing or of an older period counts
+   * from zero at admission anyway. `outOfPeriod` names a scope whose counter an admission found
+   * in a later period its budget no longer has: only that scope is recomputed, and a customer
+   * without spend since the start is moved too (keeping what the counter holds live).
    */
-  async recompute(customerIds: string[]): Promise<void> {
+  async recompute(customerIds: string[], options: { outOfPeriod?: string } = {}): Promise<void> {
     if (!customerIds.length) return;
     await this.ctx.ledger.flush();
     for (let index = 0; index < customerIds.length; index += RECOMPUTE_BATCH) {
@@ -186,8 +190,9 @@ export class SpendService {
         for (const [model, modelBudget] of Object.entries(budget?.modelMaxBudget ?? {})) add(modelScope(model), model, this.ctx.resolver.modelPeriodOf(modelBudget).start.getTime(), id);
       }
       for (const { scope, model, start, ids } of byCounter.values()) {
+        if (options.outOfPeriod !== undefined && scope !== options.outOfPeriod) continue;
         const sums = this.sumsSince(start, model, { customerIds: ids });
-        await this.fillCounters(start, scope, sums.sql, sums.params);
+        await this.fillCounters(start, scope, sums.sql, sums.params, options.outOfPeriod !== undefined ? ids : []);
       }
     }
   }
@@ -260,9 +265,10 @@ export class SpendService {
 
   /**
    * Writes the period counters at `start` from `sumsSql` (rows of key = customer, charge,
-   * requests, prompt, completion) where they are missing, in the store and in the spend book.
+   * requests, prompt, completion) where they are missing, in the store and in the spend book;
+   * and the book's counters of `alsoMove` without a row there, from zero.
    */
-  private async fillCounters(start: number, scope: string, sumsSql: string, params: unknown[]): Promise<void> {
+  private async fillCounters(start: number, scope: string, sumsSql: string, params: unknown[], alsoMove: string[] = []): Promise<void> {
     const startIso = new Date(start).toISOString();
     const knex = this.ctx.orm.em.getConnection().getKnex();
     const result = await knex.raw(
@@ -280,6 +286,8 @@ export class SpendService {
     // lacks the counter, or holds it in another period (the budget's period moved, earlier or
     // later: `start` is now the current one); a counter of this period is live, kept.
     const rows = result.rows as { customer_id: string; spend: string }[];
+    const summed = new Set(rows.map((row) => row.customer_id));
+    for (const customerId of alsoMove) if (!summed.has(customerId)) rows.push({ customer_id: customerId, spend: '0' });
     for (let index = 0; index < rows.length; index += 500) {
       await Promise.all(
         rows

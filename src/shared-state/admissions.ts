@@ -16,7 +16,11 @@ export class ComposedAdmissions implements Admissions {
       for (const claim of request.counters.slice(0, results.length)) await this.spendBook.release(claim.key, claim.amount, request.settlementId);
     };
     for (const [index, claim] of request.counters.entries()) {
-      const result = await this.spendBook.reserve(claim.key, claim.amount, claim.limit, request.settlementId);
+      const result = await this.spendBook.reserve(claim.key, claim.amount, claim.limit, request.settlementId, { periodEndMs: claim.periodEndMs });
+      if (result.outOfPeriod) {
+        await giveBack();
+        return { admitted: false, refusedBy: 'outOfPeriod', counter: index };
+      }
       if (!result.admitted) {
         await giveBack();
         return { admitted: false, refusedBy: 'budget', counter: index, counters: [...results, result] };

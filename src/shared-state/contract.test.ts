@@ -83,6 +83,26 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       const tomorrow = { ...key, periodStartMs: 9000 };
       expect(await book.reserve(tomorrow, 1n, 10n, 'next')).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
     });
+    it('answers out of period for a counter in a later period inside the key\'s, and keeps its live spend when moved there', async () => {
+      const { spendBook: book } = await make();
+      const daily = { ...key, periodStartMs: 5000 };
+      const monthly = { ...key, periodStartMs: 1000 }; // a budget change made it current; the counter was not moved
+      expect((await book.reserve(daily, 4n, null, 'today')).admitted).toBe(true);
+      expect((await book.commit(daily, 4n, 3n, 'today')).spend).toBe(3n);
+      expect(await book.reserve(monthly, 2n, 100n, 'month', { periodEndMs: 9000 })).toMatchObject({ admitted: false, outOfPeriod: true, spend: 3n, reserved: 0n });
+      // Without an end (a lifetime budget) every later start lies inside it.
+      expect(await book.reserve({ ...key, periodStartMs: 0 }, 2n, 100n, 'lifetime')).toMatchObject({ admitted: false, outOfPeriod: true });
+      // A period that ended where the counter's began is one that has ended, not out of period.
+      expect(await book.reserve({ ...key, periodStartMs: 2000 }, 0n, null, 'late', { periodEndMs: 5000 })).toMatchObject({ admitted: true, spend: 3n });
+      await book.release({ ...key, periodStartMs: 2000 }, 0n, 'late');
+      // Moved with a store sum below the live spend (a charge not flushed yet): the live spend stays.
+      await book.seed(monthly, 1n, { onlyIfMissing: true, periodChanged: true });
+      expect(await book.spendOf(monthly)).toBe(3n);
+      expect(await book.reserve(monthly, 2n, 100n, 'month', { periodEndMs: 9000 })).toMatchObject({ admitted: true, spend: 3n, reserved: 2n });
+      // Moved to a later start, the store's sum since then is taken, lower or not.
+      await book.seed(daily, 1n, { onlyIfMissing: true, periodChanged: true });
+      expect(await book.spendOf(daily)).toBe(1n);
+    });
     it('refuses at once with a zero limit', async () => {
       const { spendBook: book } = await make();
       expect((await book.reserve(key, 0n, 0n, 'r1')).admitted).toBe(false);
@@ -222,6 +242,24 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       expect(await admissions.settle(settlement)).toEqual(expected);
       if (name === 'redis') expect(await admissions.settle(settlement)).toEqual(expected); // a resend answers alike
       expect(await probe(spendBook, earlier)).toMatchObject({ spend: 11n, reserved: 0n });
+    });
+
+    it('takes nothing and names the counter when one is in a period its budget no longer has', async () => {
+      const { admissions, spendBook } = await make();
+      const later = { ...overall, periodStartMs: 4000 }; // the counter's period, inside the overall key's
+      await spendBook.reserve(later, 0n, null, 'warm');
+      await spendBook.release(later, 0n, 'warm');
+      const request = admission('r1', 0);
+      request.counters = [
+        { key: model, amount: 10n, limit: 100n },
+        { key: overall, amount: 10n, limit: 100n, periodEndMs: 9000 },
+      ] as typeof request.counters;
+      expect(await admissions.admit(request)).toEqual({ admitted: false, refusedBy: 'outOfPeriod', counter: 1 });
+      expect(await probe(spendBook, later)).toMatchObject({ spend: 0n, reserved: 0n });
+      expect(await probe(spendBook, model)).toMatchObject({ spend: 0n, reserved: 0n });
+      // Moved, it admits; the rate window had not counted the refused attempt (rpm 2).
+      await spendBook.seed(overall, 0n, { onlyIfMissing: true, periodChanged: true });
+      expect(await admissions.admit({ ...request, settlementId: 'r2' })).toMatchObject({ admitted: true, rate: { remainingRequests: 1 } });
     });
 
     it('releases every counter and frees the ticket, also for a ticket that was never admitted', async () => {

@@ -12,6 +12,7 @@ import {
   type RateLimiter,
   type RateLimits,
   type RateTicket,
+  type ReserveOptions,
   type ReserveResult,
   type SeedOptions,
   type SettledCounter,
@@ -140,6 +141,13 @@ export class MemorySpendBook implements SpendBook {
     return counter !== undefined && counter.periodStartMs > key.periodStartMs && !inPeriod(counter, key);
   }
 
+  /** A counter in a later period that starts inside the key's (ReserveResult.outOfPeriod). */
+  private outOfPeriod(key: CounterKey, periodEndMs: number | null): boolean {
+    const counter = this.counters.get(counterId(key));
+    if (!counter || counter.periodStartMs <= key.periodStartMs || inPeriod(counter, key)) return false;
+    return periodEndMs === null || counter.periodStartMs < periodEndMs;
+  }
+
   /**
    * Forgets up to `count` counters the store can give back: unused for COUNTER_IDLE_MS, no
    * request of the customer between admission and settlement, and `storeHasAll` true (its
@@ -168,8 +176,12 @@ export class MemorySpendBook implements SpendBook {
     return false;
   }
 
-  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult> {
+  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options: ReserveOptions = {}): Promise<ReserveResult> {
     this.sweepIdle(SWEEP_PER_RESERVE);
+    if (this.outOfPeriod(key, options.periodEndMs ?? null)) {
+      const counter = this.counters.get(counterId(key))!;
+      return { admitted: false, outOfPeriod: true, spend: counter.spend, reserved: counter.reserved };
+    }
     const counter = this.counter(key);
     if (limit !== null && counter.spend + counter.reserved >= limit) {
       return { admitted: false, spend: counter.spend, reserved: counter.reserved };
@@ -221,8 +233,16 @@ export class MemorySpendBook implements SpendBook {
     const existing = this.counters.get(counterId(key));
     if (options.periodChanged && existing && existing.periodStartMs !== key.periodStartMs) {
       // The key's period is now the current one, earlier or later than the counter's: it counts
-      // from the store's sum since its start; what is in flight stays reserved, and settles here.
-      this.counters.set(counterId(key), { periodStartMs: key.periodStartMs, spend, reserved: existing.reserved, usedAtMs: this.now(), retiredStartMs: existing.periodStartMs });
+      // from the store's sum since its start (or, moving to an earlier start, the live spend of
+      // the old period inside it, when larger); what is in flight stays reserved, and settles here.
+      const earlier = key.periodStartMs < existing.periodStartMs && existing.spend > spend;
+      this.counters.set(counterId(key), {
+        periodStartMs: key.periodStartMs,
+        spend: earlier ? existing.spend : spend,
+        reserved: existing.reserved,
+        usedAtMs: this.now(),
+        retiredStartMs: existing.periodStartMs,
+      });
       return;
     }
     // One counter per customer and scope: one of an older period is missing for this one (a

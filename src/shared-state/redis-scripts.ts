@@ -49,6 +49,13 @@ local function isStale(key, scope, period)
   local current = redis.call('HGET', key, 'period:' .. scope)
   return current ~= false and tonumber(current) > tonumber(period) and not inPeriod(key, scope, period)
 end
+-- A counter in a later period that starts inside 'period' (before 'periodEnd'; '' = it never
+-- ends): a period its budget no longer has, left by a change that moved the start earlier.
+local function outOfPeriod(key, scope, period, periodEnd)
+  local current = redis.call('HGET', key, 'period:' .. scope)
+  if current == false or tonumber(current) <= tonumber(period) or inPeriod(key, scope, period) then return false end
+  return periodEnd == '' or tonumber(current) < tonumber(periodEnd)
+end
 -- A new period starts from zero; a counter already in a later period is left as it is.
 local function position(key, scope, period)
   local current = redis.call('HGET', key, 'period:' .. scope)
@@ -128,11 +135,15 @@ end
 
 /**
  * KEYS[1] counter hash, KEYS[2] its leases; ARGV scope, period, amount, limit ('' = none),
- * settlement id, lease TTL (ms) → {admitted, spend, reserved}.
+ * settlement id, lease TTL (ms), period end ('' = none) → {status, spend, reserved}: status 1
+ * admitted, 0 refused, 2 the counter is out of the period (ReserveResult.outOfPeriod).
  */
 export const RESERVE_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${RESERVE_HELPERS}
 local key, leases, scope, period, amount, limit = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 expireLeases(key, leases)
+if outOfPeriod(key, scope, period, ARGV[7]) then
+  return {2, get(key, 'spend', scope), get(key, 'reserved', scope)}
+end
 if counterRefuses(key, scope, period, limit) then
   return {0, get(key, 'spend', scope), get(key, 'reserved', scope)}
 end
@@ -219,13 +230,17 @@ return '0'
 /**
  * KEYS[1] counter hash; ARGV scope, period, spend, onlyIfMissing ('1'/'0'), periodChanged
  * ('1'/'0': the period is now the current one; a counter of another period moves to it, from
- * 'spend', and retires its old period). Keeps reservations.
+ * 'spend' (or, moving to an earlier start, its own spend when larger), and retires its old
+ * period). Keeps reservations.
  */
 export const SEED_SCRIPT = `${COUNTER_HELPERS}
 local key, scope, period, spend, onlyIfMissing, periodChanged = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local current = redis.call('HGET', key, 'period:' .. scope)
 if periodChanged == '1' and current ~= false and tonumber(current) ~= tonumber(period) then
   local previous = get(key, 'spend', scope)
+  -- Moving to an earlier start, the old period lies inside the new one: its live spend is the
+  -- new period's too, and the store's sum may lack what other processes have not flushed.
+  if tonumber(current) > tonumber(period) and compare(previous, spend) > 0 then spend = previous end
   redis.call('HSET', key, 'period:' .. scope, period, 'retired:' .. scope, current, 'spend:' .. scope, spend)
   redis.call('HINCRBY', key, 'used:' .. scope, negate(previous))
   redis.call('HINCRBY', key, 'used:' .. scope, spend)
@@ -359,21 +374,25 @@ return 0
  * model) and its rate window, all checked before anything is taken, so a refusal leaves no
  * reservation to give back. All keys carry the customer's hash tag: one cluster slot.
  * KEYS counter hash, leases, rate log, rate tokens, rate slots.
- * ARGV settlement id, lease TTL (ms), counter count n, then n × (scope, period, amount, limit),
+ * ARGV settlement id, lease TTL (ms), counter count n, then n × (scope, period, amount, limit,
+ * period end ('' = none)),
  * then rate ('1'/'0'), now, rpm, tpm, parallel, estimated tokens, window, slot TTL, member,
  * and last, whether a missing counter may start from zero ('1'/'0').
  * → {1, n × (spend, reserved), at, remaining requests, remaining tokens} when admitted;
  *   {0, refused counter (1-based), n × (spend, reserved)} when a budget refuses;
  *   {2, limit type, limit, current, retry after} when a rate limit refuses;
- *   {3, missing counter (1-based)} when a counter is missing and may not start from zero.
+ *   {3, missing counter (1-based)} when a counter is missing and may not start from zero;
+ *   {4, that counter} when a counter is out of the period (ReserveResult.outOfPeriod).
  */
 export const ADMIT_SCRIPT = `${COUNTER_HELPERS}${LEASE_HELPERS}${RESERVE_HELPERS}${RATE_HELPERS}
 local key, leases, log, tokens, slots = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- Counter i's arguments start at ARGV[at(i)]: scope, period, amount, limit, period end.
+local function at(i) return 5 * i - 1 end
 local function counters()
   local reply = {}
   for i = 1, n do
-    local scope = ARGV[4 * i]
+    local scope = ARGV[at(i)]
     reply[#reply + 1] = get(key, 'spend', scope)
     reply[#reply + 1] = get(key, 'reserved', scope)
   end
@@ -383,17 +402,20 @@ expireLeases(key, leases)
 -- The last argument: '1' when a missing counter may start from zero (see AdmissionRequest.createMissing).
 if ARGV[#ARGV] ~= '1' then
   for i = 1, n do
-    if redis.call('HEXISTS', key, 'period:' .. ARGV[4 * i]) == 0 then return {3, i} end
+    if redis.call('HEXISTS', key, 'period:' .. ARGV[at(i)]) == 0 then return {3, i} end
   end
 end
 for i = 1, n do
-  if counterRefuses(key, ARGV[4 * i], ARGV[4 * i + 1], ARGV[4 * i + 3]) then
+  if outOfPeriod(key, ARGV[at(i)], ARGV[at(i) + 1], ARGV[at(i) + 4]) then return {4, i} end
+end
+for i = 1, n do
+  if counterRefuses(key, ARGV[at(i)], ARGV[at(i) + 1], ARGV[at(i) + 3]) then
     local reply = {0, i}
     for _, value in ipairs(counters()) do reply[#reply + 1] = value end
     return reply
   end
 end
-local r = 4 + 4 * n
+local r = 4 + 5 * n
 local taken = {-1, -1, -1}
 if ARGV[r] == '1' then
   local now, window, slotTtl = rateNow(ARGV[r + 1]), tonumber(ARGV[r + 6]), tonumber(ARGV[r + 7])
@@ -404,7 +426,7 @@ if ARGV[r] == '1' then
   taken = rateTake(log, tokens, slots, now, window, slotTtl, rpm, tpm, tonumber(ARGV[r + 5]), ARGV[r + 8])
 end
 for i = 1, n do
-  counterReserve(key, leases, ARGV[4 * i], ARGV[4 * i + 1], ARGV[4 * i + 2], id, ttl)
+  counterReserve(key, leases, ARGV[at(i)], ARGV[at(i) + 1], ARGV[at(i) + 2], id, ttl)
 end
 local reply = {1}
 for _, value in ipairs(counters()) do reply[#reply + 1] = value end

@@ -30,6 +30,7 @@ import {
   type RateLimiter,
   type RateLimits,
   type RateTicket,
+  type ReserveOptions,
   type ReserveResult,
   type SeedOptions,
   type SettledCounter,
@@ -55,7 +56,7 @@ function settledCounterOf([spend, periodStartMs]: SettledReply): SettledCounter 
 }
 
 interface ScriptCommands {
-  tollgateReserve(key: string, leases: string, scope: string, period: string, amount: string, limit: string, settlementId: string, leaseTtlMs: string): Promise<Reply>;
+  tollgateReserve(key: string, leases: string, scope: string, period: string, amount: string, limit: string, settlementId: string, leaseTtlMs: string, periodEnd: string): Promise<Reply>;
   tollgateCommit(key: string, markers: string, previousMarkers: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string, onlyIfPresent: string): Promise<SettledReply>;
   tollgateRelease(key: string, markers: string, previousMarkers: string, leases: string, scope: string, markerTtlMs: string, settlementId: string): Promise<number>;
   tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
@@ -291,6 +292,8 @@ export function withScripts(redis: AnyRedis): ScriptedRedis {
 }
 
 const text = (value: Pico | number) => value.toString();
+/** A period's end for the scripts: '' when it never ends. */
+const periodEndArg = (endMs: number | null | undefined) => (endMs === null || endMs === undefined ? '' : text(endMs));
 
 /** Every key of one customer carries its id as hash tag, so each script touches one cluster slot. */
 export function customerKeys(prefix: string, customerId: string, nowMs: number) {
@@ -340,8 +343,8 @@ export class RedisSpendBook implements SpendBook {
     return [keys.markers, keys.previousMarkers];
   }
 
-  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult> {
-    const [admitted, spend, reserved] = await script(
+  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options: ReserveOptions = {}): Promise<ReserveResult> {
+    const [status, spend, reserved] = await script(
       this.redis.tollgateReserve(
         this.hashKey(key.customerId),
         this.leasesKey(key.customerId),
@@ -351,9 +354,12 @@ export class RedisSpendBook implements SpendBook {
         limit === null ? '' : boundedPico(limit, MAX_LIMIT_PICO),
         settlementId,
         text(this.leaseTtlMs),
+        periodEndArg(options.periodEndMs),
       ),
     );
-    return { admitted: Number(admitted) === 1, spend: BigInt(spend!), reserved: BigInt(reserved!) };
+    const result: ReserveResult = { admitted: Number(status) === 1, spend: BigInt(spend!), reserved: BigInt(reserved!) };
+    if (Number(status) === 2) result.outOfPeriod = true;
+    return result;
   }
 
   async commit(key: CounterKey, _reservation: Pico, actual: Pico, settlementId: string, options: CommitOptions = {}): Promise<SettledCounter> {
@@ -499,7 +505,13 @@ export class RedisAdmissions implements Admissions {
     const [log, tokens, slots] = rateKeys(this.prefix, request.customerId, rate?.key ?? '');
     const args = [request.settlementId, text(this.leaseTtlMs), String(request.counters.length)];
     for (const claim of request.counters) {
-      args.push(claim.key.scope, text(claim.key.periodStartMs), boundedPico(claim.amount, MAX_REQUEST_PICO), claim.limit === null ? '' : boundedPico(claim.limit, MAX_LIMIT_PICO));
+      args.push(
+        claim.key.scope,
+        text(claim.key.periodStartMs),
+        boundedPico(claim.amount, MAX_REQUEST_PICO),
+        claim.limit === null ? '' : boundedPico(claim.limit, MAX_LIMIT_PICO),
+        periodEndArg(claim.periodEndMs),
+      );
     }
     if (rate) {
       const limit = (value: number | null) => (value === null ? '' : boundedCount(value));
@@ -519,6 +531,7 @@ export class RedisAdmissions implements Admissions {
     const reply = await script(this.redis.tollgateAdmit(keys.counters, keys.leases, log, tokens, slots, ...args));
     const status = Number(reply[0]);
     if (status === 3) return { admitted: false, refusedBy: 'unseeded', counter: Number(reply[1]) - 1 };
+    if (status === 4) return { admitted: false, refusedBy: 'outOfPeriod', counter: Number(reply[1]) - 1 };
     if (status === 2) {
       const [, limitType, limitValue, current, retryAfterMs] = reply;
       return {

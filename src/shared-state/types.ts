@@ -32,6 +32,18 @@ export interface ReserveResult {
   spend: Pico;
   /** Outstanding reservations in the period, including this one when admitted. */
   reserved: Pico;
+  /**
+   * Not admitted, nothing taken: the counter is in a later period that starts inside the
+   * key's own (before `periodEndMs`), one its budget no longer has. A change moved the budget's
+   * period start earlier and this counter was not moved with it (the customer had no spend
+   * since the new start in the store); it must be moved (a recompute) before admission.
+   */
+  outOfPeriod?: boolean;
+}
+
+export interface ReserveOptions {
+  /** End of the key's period (exclusive, ms): where a counter's later period may start. Absent or null: the period never ends. */
+  periodEndMs?: number | null;
 }
 
 /**
@@ -55,6 +67,9 @@ export interface SeedOptions {
    * The key's period is now the current one (a budget's period changed, and `spend` is the
    * store's sum since its start): a counter of another period, earlier or later, moves to it,
    * keeping its reservations; requests admitted in the old period settle into the new one.
+   * Moving to an earlier start, the old period lies inside the new one, so its live spend is
+   * part of the new period's too: the counter keeps the larger of the two (the store's sum
+   * lacks what other processes have not flushed yet).
    * A counter already of this period is left alone (it is live, ahead of the store).
    */
   periodChanged?: boolean;
@@ -65,7 +80,7 @@ export interface SpendBook {
    * Admits when there is no limit, or settled spend + outstanding reservations < limit;
    * then reserves `amount` for `settlementId`. Atomic per key.
    */
-  reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string): Promise<ReserveResult>;
+  reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options?: ReserveOptions): Promise<ReserveResult>;
   /**
    * Replaces the request's reservation with the actual cost; returns the new settled spend of
    * the period it counted into. A reservation of an older period than the counter's is not
@@ -154,6 +169,8 @@ export interface CounterClaim {
   key: CounterKey;
   amount: Pico;
   limit: Pico | null;
+  /** End of the key's period (exclusive, ms; ReserveOptions.periodEndMs); absent or null: never ends. */
+  periodEndMs?: number | null;
 }
 
 /** Everything one request asks of the shared state to be admitted. All counters are one customer's. */
@@ -179,7 +196,9 @@ export type AdmissionOutcome =
   | { admitted: false; refusedBy: 'budget'; counter: number; counters: ReserveResult[] }
   | { admitted: false; refusedBy: 'rate'; rate: Extract<RateDecision, { ok: false }> }
   /** Nothing taken: a counter is missing and `createMissing` was not set. */
-  | { admitted: false; refusedBy: 'unseeded'; counter: number };
+  | { admitted: false; refusedBy: 'unseeded'; counter: number }
+  /** Nothing taken: a counter is in a period its budget no longer has (ReserveResult.outOfPeriod). */
+  | { admitted: false; refusedBy: 'outOfPeriod'; counter: number };
 
 /** How a request ends in the shared state: each counter charged its actual cost (or released), its ticket trued up. */
 export interface SettlementRequest {
