@@ -152,6 +152,9 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
       }
     }
     g.upstream.behavior.pauseAfterChunks = undefined;
+    // Before its next request: /customer/info reads the counter where it is.
+    const [streamed] = await ledgerRows(g.gateway, 'first-in-flight');
+    expect(await g.spendOf('first-in-flight')).toBe(streamed!.cost);
     for (let i = 0; i < 2; i++) expect((await chat(g.gateway.url, 'first-in-flight', 'upstream-gpt')).status).toBe(200);
     const rows = await ledgerRows(g.gateway, 'first-in-flight');
     expect(rows).toHaveLength(3);

@@ -211,7 +211,7 @@ export class InternalResolver {
   currentSpend(customer: CustomerRecord): Promise<Pico> {
     const customerId = customer.userId;
     const period = this.periodOf(this.registry.effectiveBudget(customer));
-    return this.spendBook.spendOf({ customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() }).catch((error: Error) => {
+    return this.spendBook.spendOf({ customerId, scope: OVERALL_SCOPE, periodStartMs: period.start.getTime() }, { periodEndMs: period.end?.getTime() ?? null }).catch((error: Error) => {
       throw new GatewayError('service_unavailable', `Spend counters are unreachable: ${error.message}`, null, { 'retry-after': '1' });
     });
   }

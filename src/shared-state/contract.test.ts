@@ -52,7 +52,7 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       // Admitted in the old period: the ledger keeps it there.
       expect(await book.commit(key, 5n, 5n, 'old')).toEqual({ spend: 5n, periodStartMs: 1000 });
       expect(await book.spendOf(next)).toBe(0n);
-      expect(await book.spendOf(key)).toBe(0n); // the counter has moved on
+      expect(await book.spendOf(key, { periodEndMs: 2000 })).toBe(0n); // the counter has moved on
       expect((await book.commit(next, 1n, 1n, 'new')).spend).toBe(1n);
     });
     it('moves to a period a budget change made current, earlier or later, and settles what was in flight into it', async () => {
@@ -90,6 +90,9 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       expect((await book.reserve(daily, 4n, null, 'today')).admitted).toBe(true);
       expect((await book.commit(daily, 4n, 3n, 'today')).spend).toBe(3n);
       expect(await book.reserve(monthly, 2n, 100n, 'month', { periodEndMs: 9000 })).toMatchObject({ admitted: false, outOfPeriod: true, spend: 3n, reserved: 0n });
+      // Read before it is moved, its spend is the month's too.
+      expect(await book.spendOf(monthly, { periodEndMs: 9000 })).toBe(3n);
+      expect(await book.spendOf({ ...key, periodStartMs: 2000 }, { periodEndMs: 5000 })).toBe(0n); // a period that has ended
       // Without an end (a lifetime budget) every later start lies inside it.
       expect(await book.reserve({ ...key, periodStartMs: 0 }, 2n, 100n, 'lifetime')).toMatchObject({ admitted: false, outOfPeriod: true });
       // A period that ended where the counter's began is one that has ended, not out of period.

@@ -12,7 +12,7 @@ import {
   type RateLimiter,
   type RateLimits,
   type RateTicket,
-  type ReserveOptions,
+  type PeriodEndOptions,
   type ReserveResult,
   type SeedOptions,
   type SettledCounter,
@@ -176,7 +176,7 @@ export class MemorySpendBook implements SpendBook {
     return false;
   }
 
-  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options: ReserveOptions = {}): Promise<ReserveResult> {
+  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options: PeriodEndOptions = {}): Promise<ReserveResult> {
     this.sweepIdle(SWEEP_PER_RESERVE);
     if (this.outOfPeriod(key, options.periodEndMs ?? null)) {
       const counter = this.counters.get(counterId(key))!;
@@ -221,10 +221,9 @@ export class MemorySpendBook implements SpendBook {
     if (counter.reserved < 0n) counter.reserved = 0n;
   }
 
-  async spendOf(key: CounterKey): Promise<Pico> {
-    if (this.isStale(key)) return 0n;
+  async spendOf(key: CounterKey, options: PeriodEndOptions = {}): Promise<Pico> {
     const counter = this.counters.get(counterId(key));
-    if (!counter || !inPeriod(counter, key)) return 0n;
+    if (!counter || !(inPeriod(counter, key) || this.outOfPeriod(key, options.periodEndMs ?? null))) return 0n;
     counter.usedAtMs = this.now();
     return counter.spend;
   }

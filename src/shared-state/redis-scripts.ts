@@ -220,10 +220,10 @@ counterRelease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3])
 return 0
 `;
 
-/** KEYS[1] counter hash; ARGV scope, period → settled spend of that period ('0' if another). */
+/** KEYS[1] counter hash; ARGV scope, period, period end ('' = none) → settled spend of that period (SpendBook.spendOf; '0' if another). */
 export const SPEND_OF_SCRIPT = `${COUNTER_HELPERS}
 local key, scope, period = KEYS[1], ARGV[1], ARGV[2]
-if inPeriod(key, scope, period) then return get(key, 'spend', scope) end
+if inPeriod(key, scope, period) or outOfPeriod(key, scope, period, ARGV[3]) then return get(key, 'spend', scope) end
 return '0'
 `;
 

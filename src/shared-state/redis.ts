@@ -30,7 +30,7 @@ import {
   type RateLimiter,
   type RateLimits,
   type RateTicket,
-  type ReserveOptions,
+  type PeriodEndOptions,
   type ReserveResult,
   type SeedOptions,
   type SettledCounter,
@@ -59,7 +59,7 @@ interface ScriptCommands {
   tollgateReserve(key: string, leases: string, scope: string, period: string, amount: string, limit: string, settlementId: string, leaseTtlMs: string, periodEnd: string): Promise<Reply>;
   tollgateCommit(key: string, markers: string, previousMarkers: string, leases: string, scope: string, period: string, actual: string, markerTtlMs: string, settlementId: string, onlyIfPresent: string): Promise<SettledReply>;
   tollgateRelease(key: string, markers: string, previousMarkers: string, leases: string, scope: string, markerTtlMs: string, settlementId: string): Promise<number>;
-  tollgateSpendOf(key: string, scope: string, period: string): Promise<string | number>;
+  tollgateSpendOf(key: string, scope: string, period: string, periodEnd: string): Promise<string | number>;
   tollgateSeed(key: string, scope: string, period: string, spend: string, onlyIfMissing: string, periodChanged: string): Promise<number>;
   tollgateAcquire(log: string, tokens: string, slots: string, ...args: string[]): Promise<Reply>;
   tollgateSettle(log: string, tokens: string, slots: string, member: string, actual: string): Promise<number>;
@@ -343,7 +343,7 @@ export class RedisSpendBook implements SpendBook {
     return [keys.markers, keys.previousMarkers];
   }
 
-  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options: ReserveOptions = {}): Promise<ReserveResult> {
+  async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options: PeriodEndOptions = {}): Promise<ReserveResult> {
     const [status, spend, reserved] = await script(
       this.redis.tollgateReserve(
         this.hashKey(key.customerId),
@@ -388,8 +388,8 @@ export class RedisSpendBook implements SpendBook {
     );
   }
 
-  async spendOf(key: CounterKey): Promise<Pico> {
-    return BigInt(await script(this.redis.tollgateSpendOf(this.hashKey(key.customerId), key.scope, text(key.periodStartMs))));
+  async spendOf(key: CounterKey, options: PeriodEndOptions = {}): Promise<Pico> {
+    return BigInt(await script(this.redis.tollgateSpendOf(this.hashKey(key.customerId), key.scope, text(key.periodStartMs), periodEndArg(options.periodEndMs))));
   }
 
   async seed(key: CounterKey, spend: Pico, options: SeedOptions = {}): Promise<void> {

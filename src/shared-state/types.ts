@@ -41,7 +41,7 @@ export interface ReserveResult {
   outOfPeriod?: boolean;
 }
 
-export interface ReserveOptions {
+export interface PeriodEndOptions {
   /** End of the key's period (exclusive, ms): where a counter's later period may start. Absent or null: the period never ends. */
   periodEndMs?: number | null;
 }
@@ -80,7 +80,7 @@ export interface SpendBook {
    * Admits when there is no limit, or settled spend + outstanding reservations < limit;
    * then reserves `amount` for `settlementId`. Atomic per key.
    */
-  reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options?: ReserveOptions): Promise<ReserveResult>;
+  reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options?: PeriodEndOptions): Promise<ReserveResult>;
   /**
    * Replaces the request's reservation with the actual cost; returns the new settled spend of
    * the period it counted into. A reservation of an older period than the counter's is not
@@ -95,7 +95,12 @@ export interface SpendBook {
    * whose reply was lost (Redis) applies each settlement once.
    */
   release(key: CounterKey, reservation: Pico, settlementId: string): Promise<void>;
-  spendOf(key: CounterKey): Promise<Pico>;
+  /**
+   * Settled spend of the key's period: its counter's, or that of a counter out of the period
+   * (ReserveResult.outOfPeriod: its later period lies inside the key's, so all it counted is the
+   * key's period's too); 0 for a counter of another period.
+   */
+  spendOf(key: CounterKey, options?: PeriodEndOptions): Promise<Pico>;
   /**
    * Sets settled spend from the store (recompute); keeps reservations; ignored for an older
    * period than the counter's. With `onlyIfMissing` (start-up seeding) it leaves a counter that
@@ -169,7 +174,7 @@ export interface CounterClaim {
   key: CounterKey;
   amount: Pico;
   limit: Pico | null;
-  /** End of the key's period (exclusive, ms; ReserveOptions.periodEndMs); absent or null: never ends. */
+  /** End of the key's period (exclusive, ms; PeriodEndOptions.periodEndMs); absent or null: never ends. */
   periodEndMs?: number | null;
 }
 
