@@ -4,7 +4,9 @@
  * cap of the new period holds. The same for a per-model budget (`model_max_budget`), and for
  * one added to a tier mid-period. A request in flight across the change counts in the new
  * period, in the counters and in the store alike, also when Redis answers its settlement after
- * the ledger has stored it. With in-process counters and with Redis.
+ * the ledger has stored it, and when the period starts later (monthly to daily). Customers with
+ * no spend since the new start have their counters moved at their next request. With in-process
+ * counters and with Redis.
  */
 import { describe, expect, it } from 'vitest';
 import { gatewayWithCounters } from './support/counter-gateway';
@@ -167,6 +169,44 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     expect(monthRows.map((row) => BigInt(row.spend))).toEqual([charged]);
     await g.restart();
     expect(await g.spendOf('first-in-flight')).toBe(charged);
+  });
+});
+
+describe.each(['in-process', 'redis'] as const)('a tier whose period starts later, %s counters', (counters) => {
+  const g = gatewayWithCounters(counters);
+
+  // Monthly to daily: the change moves the counters of the customers with spend since today's
+  // midnight; this one's only request is still running, its counter in the month.
+  it('counts a request in flight across the change in the new period, also when the customer has no spend since its start yet', async () => {
+    expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'monthly-then-daily', max_budget: 100, budget_duration: '1mo' })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: 'later-in-flight', budget_id: 'monthly-then-daily' })).status).toBe(200);
+    g.upstream.behavior.pauseAfterChunks = 2;
+    const stream = await openaiClient(`${g.gateway.url}/v1`).chat.completions.create({
+      model: 'upstream-gpt',
+      user: 'later-in-flight',
+      stream: true,
+      messages: [{ role: 'user', content: 'a long answer, please' }],
+    });
+    let chunks = 0;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta?.content && ++chunks === 2) {
+        expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'monthly-then-daily', budget_duration: '1d' })).status).toBe(200);
+        // The customer's next request, while the stream still runs: today's period begins.
+        expect((await chat(g.gateway.url, 'later-in-flight', 'upstream-gpt')).status).toBe(200);
+        g.upstream.resume();
+      }
+    }
+    const rows = await ledgerRows(g.gateway, 'later-in-flight');
+    expect(rows).toHaveLength(2);
+    const charged = rows.reduce((sum, row) => sum + row.cost, 0n);
+    expect(await g.spendOf('later-in-flight')).toBe(charged);
+    const dayRows = await queryDatabase<{ spend: string }>(
+      g.database.url,
+      `select spend_pico::text as spend from spend_counters where customer_id = 'later-in-flight' and scope = '' and period_start = date_trunc('day', now() at time zone 'UTC') at time zone 'UTC'`,
+    );
+    expect(dayRows.map((row) => BigInt(row.spend))).toEqual([charged]);
+    await g.restart();
+    expect(await g.spendOf('later-in-flight')).toBe(charged);
   });
 });
 

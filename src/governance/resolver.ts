@@ -318,9 +318,10 @@ export class InternalResolver {
     }
     if (authorization instanceof OutOfPeriod) {
       // A counter is in a period its budget no longer has: a change moved the budget's period
-      // start earlier, and moved the counters of the customers with spend since then, not this
+      // start, and moved the counters of the customers with spend since the new start, not this
       // one's. Admitted as it is, the request would be charged to the new period in the ledger
-      // but not in the live counter, its reservation stuck there until its lease ran out.
+      // but not in the live counter (start moved earlier), or the requests in flight would stay
+      // in the old period when the counter starts over (start moved later).
       if (attempt >= MAX_ADMISSION_ATTEMPTS) return { ok: false, error: countersNotMoved(customerId, 'they are still in a period their budget no longer has') };
       try {
         await this.moveCounterOnce(customerId, authorization.scope);

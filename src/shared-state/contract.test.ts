@@ -46,9 +46,9 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
     });
     it('starts a new period from zero and keeps late settlements in the old one', async () => {
       const { spendBook: book } = await make();
-      await book.reserve(key, 5n, null, 'old');
-      const next = { ...key, periodStartMs: 2000 };
-      expect(await book.reserve(next, 1n, 10n, 'new')).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
+      await book.reserve(key, 5n, null, 'old', { periodEndMs: 2000 });
+      const next = { ...key, periodStartMs: 2000 }; // begins where the old one ended
+      expect(await book.reserve(next, 1n, 10n, 'new', { periodEndMs: 3000 })).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
       // Admitted in the old period: the ledger keeps it there.
       expect(await book.commit(key, 5n, 5n, 'old')).toEqual({ spend: 5n, periodStartMs: 1000 });
       expect(await book.spendOf(next)).toBe(0n);
@@ -105,6 +105,27 @@ export function runSharedStateContract(name: string, make: () => Promise<SharedS
       // Moved to a later start, the store's sum since then is taken, lower or not.
       await book.seed(daily, 1n, { onlyIfMissing: true, periodChanged: true });
       expect(await book.spendOf(daily)).toBe(1n);
+    });
+    it('answers out of period for an earlier counter whose period had not ended, while requests are in flight', async () => {
+      const { spendBook: book } = await make();
+      const monthly = { ...key, periodStartMs: 1000 };
+      const daily = { ...key, periodStartMs: 5000 }; // a change moved the start later; the counter was not moved
+      expect((await book.reserve(monthly, 4n, null, 'before', { periodEndMs: 9000 })).admitted).toBe(true);
+      await book.commit(monthly, 4n, 3n, 'before');
+      expect((await book.reserve(monthly, 6n, null, 'in-flight', { periodEndMs: 9000 })).admitted).toBe(true);
+      expect(await book.reserve(daily, 1n, 100n, 'today', { periodEndMs: 6000 })).toMatchObject({ admitted: false, outOfPeriod: true });
+      expect(await book.spendOf(daily, { periodEndMs: 6000 })).toBe(0n); // the month's spend is not the day's
+      // Moved (the store's sum since the new start: nothing yet), what was in flight is the day's.
+      await book.seed(daily, 0n, { onlyIfMissing: true, periodChanged: true });
+      expect(await book.commit(monthly, 6n, 5n, 'in-flight')).toEqual({ spend: 5n, periodStartMs: 5000 });
+      // The next day begins where this one ends: from zero, with a request in flight or not.
+      expect((await book.reserve(daily, 2n, null, 'late', { periodEndMs: 6000 })).admitted).toBe(true);
+      const tomorrow = { ...key, periodStartMs: 6000 };
+      expect(await book.reserve(tomorrow, 1n, 100n, 'tomorrow', { periodEndMs: 7000 })).toMatchObject({ admitted: true, spend: 0n, reserved: 1n });
+      expect(await book.commit(daily, 2n, 2n, 'late')).toEqual({ spend: 2n, periodStartMs: 5000 }); // kept in its own day
+      // Nothing in flight: an earlier counter whose period had not ended starts over too.
+      await book.commit(tomorrow, 1n, 1n, 'tomorrow');
+      expect(await book.reserve({ ...key, periodStartMs: 6500 }, 1n, 100n, 'half-day', { periodEndMs: 7000 })).toMatchObject({ admitted: true, spend: 0n });
     });
     it('refuses at once with a zero limit', async () => {
       const { spendBook: book } = await make();

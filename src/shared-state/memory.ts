@@ -30,6 +30,8 @@ interface Counter {
    * requests admitted in it before the change settle here, in the period that replaced it.
    */
   retiredStartMs?: number;
+  /** The end of its period as the last admission knew it (null: never ends; absent: unknown). */
+  periodEndMs?: number | null;
 }
 
 /** Whether the key's period is the counter's (its current one, or the one a change retired). */
@@ -141,11 +143,24 @@ export class MemorySpendBook implements SpendBook {
     return counter !== undefined && counter.periodStartMs > key.periodStartMs && !inPeriod(counter, key);
   }
 
-  /** A counter in a later period that starts inside the key's (ReserveResult.outOfPeriod). */
-  private outOfPeriod(key: CounterKey, periodEndMs: number | null): boolean {
+  /** A counter in a later period that starts inside the key's (its spend is all the key's period's). */
+  private laterInside(key: CounterKey, periodEndMs: number | null): boolean {
     const counter = this.counters.get(counterId(key));
     if (!counter || counter.periodStartMs <= key.periodStartMs || inPeriod(counter, key)) return false;
     return periodEndMs === null || counter.periodStartMs < periodEndMs;
+  }
+
+  /**
+   * A counter in a period its budget no longer has (ReserveResult.outOfPeriod): a later one that
+   * starts inside the key's; or, with requests in flight, an earlier one that had not ended when
+   * the key's began (a change moved the start later: what is in flight is the new period's).
+   */
+  private outOfPeriod(key: CounterKey, periodEndMs: number | null): boolean {
+    const counter = this.counters.get(counterId(key));
+    if (!counter || inPeriod(counter, key)) return false;
+    if (counter.periodStartMs > key.periodStartMs) return this.laterInside(key, periodEndMs);
+    const ends = counter.periodEndMs;
+    return ends !== undefined && (ends === null || ends > key.periodStartMs) && counter.reserved > 0n;
   }
 
   /**
@@ -188,6 +203,7 @@ export class MemorySpendBook implements SpendBook {
     }
     // Recorded even when nothing is reserved: while it is open, the customer's counters stay.
     counter.reserved += amount - this.takeReservation(key, settlementId); // a repeat replaces it
+    counter.periodEndMs = options.periodEndMs ?? null;
     this.reservations.set(reservationId(key, settlementId), amount);
     this.openReservations.set(key.customerId, (this.openReservations.get(key.customerId) ?? 0) + 1);
     return { admitted: true, spend: counter.spend, reserved: counter.reserved };
@@ -223,7 +239,7 @@ export class MemorySpendBook implements SpendBook {
 
   async spendOf(key: CounterKey, options: PeriodEndOptions = {}): Promise<Pico> {
     const counter = this.counters.get(counterId(key));
-    if (!counter || !(inPeriod(counter, key) || this.outOfPeriod(key, options.periodEndMs ?? null))) return 0n;
+    if (!counter || !(inPeriod(counter, key) || this.laterInside(key, options.periodEndMs ?? null))) return 0n;
     counter.usedAtMs = this.now();
     return counter.spend;
   }

@@ -49,12 +49,22 @@ local function isStale(key, scope, period)
   local current = redis.call('HGET', key, 'period:' .. scope)
   return current ~= false and tonumber(current) > tonumber(period) and not inPeriod(key, scope, period)
 end
--- A counter in a later period that starts inside 'period' (before 'periodEnd'; '' = it never
--- ends): a period its budget no longer has, left by a change that moved the start earlier.
-local function outOfPeriod(key, scope, period, periodEnd)
+-- A counter in a period its budget no longer has: a later one that starts inside 'period'
+-- (before 'periodEnd'; '' = it never ends), left by a change that moved the start earlier; or,
+-- with requests in flight, an earlier one that had not ended when 'period' began (its end as
+-- the last admission knew it, end:<scope>), left by a change that moved the start later.
+local function laterInside(key, scope, period, periodEnd)
   local current = redis.call('HGET', key, 'period:' .. scope)
   if current == false or tonumber(current) <= tonumber(period) or inPeriod(key, scope, period) then return false end
   return periodEnd == '' or tonumber(current) < tonumber(periodEnd)
+end
+local function outOfPeriod(key, scope, period, periodEnd)
+  local current = redis.call('HGET', key, 'period:' .. scope)
+  if current == false or tonumber(current) == tonumber(period) or inPeriod(key, scope, period) then return false end
+  if tonumber(current) > tonumber(period) then return laterInside(key, scope, period, periodEnd) end
+  local ends = redis.call('HGET', key, 'end:' .. scope)
+  if ends == false or (ends ~= '' and tonumber(ends) <= tonumber(period)) then return false end
+  return compare(get(key, 'reserved', scope), '0') > 0
 end
 -- A new period starts from zero; a counter already in a later period is left as it is.
 local function position(key, scope, period)
@@ -148,6 +158,7 @@ if counterRefuses(key, scope, period, limit) then
   return {0, get(key, 'spend', scope), get(key, 'reserved', scope)}
 end
 counterReserve(key, leases, scope, period, amount, ARGV[5], tonumber(ARGV[6]))
+redis.call('HSET', key, 'end:' .. scope, ARGV[7])
 return {1, get(key, 'spend', scope), get(key, 'reserved', scope)}
 `;
 
@@ -223,7 +234,7 @@ return 0
 /** KEYS[1] counter hash; ARGV scope, period, period end ('' = none) → settled spend of that period (SpendBook.spendOf; '0' if another). */
 export const SPEND_OF_SCRIPT = `${COUNTER_HELPERS}
 local key, scope, period = KEYS[1], ARGV[1], ARGV[2]
-if inPeriod(key, scope, period) or outOfPeriod(key, scope, period, ARGV[3]) then return get(key, 'spend', scope) end
+if inPeriod(key, scope, period) or laterInside(key, scope, period, ARGV[3]) then return get(key, 'spend', scope) end
 return '0'
 `;
 
@@ -427,6 +438,7 @@ if ARGV[r] == '1' then
 end
 for i = 1, n do
   counterReserve(key, leases, ARGV[at(i)], ARGV[at(i) + 1], ARGV[at(i) + 2], id, ttl)
+  redis.call('HSET', key, 'end:' .. ARGV[at(i)], ARGV[at(i) + 4])
 end
 local reply = {1}
 for _, value in ipairs(counters()) do reply[#reply + 1] = value end

@@ -33,16 +33,18 @@ export interface ReserveResult {
   /** Outstanding reservations in the period, including this one when admitted. */
   reserved: Pico;
   /**
-   * Not admitted, nothing taken: the counter is in a later period that starts inside the
-   * key's own (before `periodEndMs`), one its budget no longer has. A change moved the budget's
-   * period start earlier and this counter was not moved with it (the customer had no spend
-   * since the new start in the store); it must be moved (a recompute) before admission.
+   * Not admitted, nothing taken: the counter is in a period its budget no longer has, one a
+   * change left it in because the customer had no spend since the new start in the store: a
+   * later period that starts inside the key's own (before `periodEndMs`; the start moved
+   * earlier), or, while requests are in flight, an earlier one that had not ended when the key's
+   * began (the start moved later; its end as the last reservation was told it). It must be moved
+   * (a recompute) before admission, so what it counted or has in flight lands in the key's period.
    */
   outOfPeriod?: boolean;
 }
 
 export interface PeriodEndOptions {
-  /** End of the key's period (exclusive, ms): where a counter's later period may start. Absent or null: the period never ends. */
+  /** End of the key's period (exclusive, ms; remembered with the counter by a reservation). Absent or null: the period never ends. */
   periodEndMs?: number | null;
 }
 
