@@ -9,12 +9,56 @@
  * counters and with Redis.
  */
 import { describe, expect, it } from 'vitest';
-import { gatewayWithCounters } from './support/counter-gateway';
+import { gatewayWithCounters, type CounterGateway } from './support/counter-gateway';
 import { api, MASTER_KEY, openaiClient } from './support/gateway';
 import { ledgerRows } from './support/ledger';
 import { queryDatabase } from './support/postgres';
 import { chat as slowChat, gatewayBehindRedisLink } from './support/redis-link';
 import { dollarsToPico, picoToDollars } from '../src/shared/money';
+
+/** The stored overall counter of `user` for the period that starts this month or today (UTC). */
+async function storedSpend(g: CounterGateway, user: string, period: 'month' | 'day'): Promise<bigint[]> {
+  const rows = await queryDatabase<{ spend: string }>(
+    g.database.url,
+    `select spend_pico::text as spend from spend_counters where customer_id = $1 and scope = '' and period_start = date_trunc('${period}', now() at time zone 'UTC') at time zone 'UTC'`,
+    [user],
+  );
+  return rows.map((row) => BigInt(row.spend));
+}
+
+/**
+ * Each of `user`'s ledger rows (there are `requests`) counts in its live counter and in the
+ * stored counter of the period that starts this month or today: after a restart, read back from
+ * the store, the spend is the same.
+ */
+async function expectAllCounted(g: CounterGateway, user: string, requests: number, period: 'month' | 'day'): Promise<void> {
+  const rows = await ledgerRows(g.gateway, user);
+  expect(rows).toHaveLength(requests);
+  const charged = rows.reduce((sum, row) => sum + row.cost, 0n);
+  expect(await g.spendOf(user)).toBe(charged);
+  expect(await storedSpend(g, user, period)).toEqual([charged]);
+  await g.restart();
+  expect(await g.spendOf(user)).toBe(charged);
+}
+
+/** A stream of `user`'s from the mock upstream, held after two chunks while `whileHeld` runs (the budget change), then read to its end. */
+async function streamHeldWhile(g: CounterGateway, user: string, whileHeld: () => Promise<void>): Promise<void> {
+  g.upstream.behavior.pauseAfterChunks = 2;
+  const stream = await openaiClient(`${g.gateway.url}/v1`).chat.completions.create({
+    model: 'upstream-gpt',
+    user,
+    stream: true,
+    messages: [{ role: 'user', content: 'a long answer, please' }],
+  });
+  let chunks = 0;
+  for await (const chunk of stream) {
+    if (chunk.choices[0]?.delta?.content && ++chunks === 2) {
+      await whileHeld();
+      g.upstream.resume();
+    }
+  }
+  g.upstream.behavior.pauseAfterChunks = undefined;
+}
 
 function chat(base: string, user: string, model = 'gpt-3.5-turbo') {
   return fetch(`${base}/chat/completions`, {
@@ -83,35 +127,14 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     const before = await chat(g.gateway.url, 'mid-flight', 'upstream-gpt');
     expect(before.status).toBe(200);
 
-    // A stream admitted under the daily period, held open by the g.upstream.
-    g.upstream.behavior.pauseAfterChunks = 2;
-    const stream = await openaiClient(`${g.gateway.url}/v1`).chat.completions.create({
-      model: 'upstream-gpt',
-      user: 'mid-flight',
-      stream: true,
-      messages: [{ role: 'user', content: 'a long answer, please' }],
+    // A stream admitted under the daily period, held open by the mock upstream.
+    await streamHeldWhile(g, 'mid-flight', async () => {
+      // Daily to monthly while it runs: today is inside this month.
+      expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'changed-mid-request', budget_duration: '1mo' })).status).toBe(200);
     });
-    let chunks = 0;
-    for await (const chunk of stream) {
-      if (chunk.choices[0]?.delta?.content && ++chunks === 2) {
-        // Daily to monthly while it runs: today is inside this month.
-        expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'changed-mid-request', budget_duration: '1mo' })).status).toBe(200);
-        g.upstream.resume();
-      }
-    }
-    const rows = await ledgerRows(g.gateway, 'mid-flight');
-    expect(rows).toHaveLength(2);
-    const charged = rows.reduce((sum, row) => sum + row.cost, 0n);
-    expect(await g.spendOf('mid-flight')).toBe(charged);
     // The month's stored counter has the stream's charge too: read back after a restart, the
     // customer's spend is still everything since the 1st.
-    const monthRows = await queryDatabase<{ spend: string }>(
-      g.database.url,
-      `select spend_pico::text as spend from spend_counters where customer_id = 'mid-flight' and scope = '' and period_start = date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'`,
-    );
-    expect(monthRows.map((row) => BigInt(row.spend))).toEqual([charged]);
-    await g.restart();
-    expect(await g.spendOf('mid-flight')).toBe(charged);
+    await expectAllCounted(g, 'mid-flight', 2, 'month');
   });
 
   // The change moves the counters of the customers with spend since the new start; these two
@@ -139,36 +162,14 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     g.upstream.reset();
     expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'first-in-flight', max_budget: 100, budget_duration: '1d' })).status).toBe(200);
     expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: 'first-in-flight', budget_id: 'first-in-flight' })).status).toBe(200);
-    g.upstream.behavior.pauseAfterChunks = 2;
-    const stream = await openaiClient(`${g.gateway.url}/v1`).chat.completions.create({
-      model: 'upstream-gpt',
-      user: 'first-in-flight',
-      stream: true,
-      messages: [{ role: 'user', content: 'a long answer, please' }],
+    await streamHeldWhile(g, 'first-in-flight', async () => {
+      expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'first-in-flight', budget_duration: '1mo' })).status).toBe(200);
     });
-    let chunks = 0;
-    for await (const chunk of stream) {
-      if (chunk.choices[0]?.delta?.content && ++chunks === 2) {
-        expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'first-in-flight', budget_duration: '1mo' })).status).toBe(200);
-        g.upstream.resume();
-      }
-    }
-    g.upstream.behavior.pauseAfterChunks = undefined;
     // Before its next request: /customer/info reads the counter where it is.
     const [streamed] = await ledgerRows(g.gateway, 'first-in-flight');
     expect(await g.spendOf('first-in-flight')).toBe(streamed!.cost);
     for (let i = 0; i < 2; i++) expect((await chat(g.gateway.url, 'first-in-flight', 'upstream-gpt')).status).toBe(200);
-    const rows = await ledgerRows(g.gateway, 'first-in-flight');
-    expect(rows).toHaveLength(3);
-    const charged = rows.reduce((sum, row) => sum + row.cost, 0n);
-    expect(await g.spendOf('first-in-flight')).toBe(charged);
-    const monthRows = await queryDatabase<{ spend: string }>(
-      g.database.url,
-      `select spend_pico::text as spend from spend_counters where customer_id = 'first-in-flight' and scope = '' and period_start = date_trunc('month', now() at time zone 'UTC') at time zone 'UTC'`,
-    );
-    expect(monthRows.map((row) => BigInt(row.spend))).toEqual([charged]);
-    await g.restart();
-    expect(await g.spendOf('first-in-flight')).toBe(charged);
+    await expectAllCounted(g, 'first-in-flight', 3, 'month');
   });
 });
 
@@ -180,33 +181,12 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts late
   it('counts a request in flight across the change in the new period, also when the customer has no spend since its start yet', async () => {
     expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'monthly-then-daily', max_budget: 100, budget_duration: '1mo' })).status).toBe(200);
     expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: 'later-in-flight', budget_id: 'monthly-then-daily' })).status).toBe(200);
-    g.upstream.behavior.pauseAfterChunks = 2;
-    const stream = await openaiClient(`${g.gateway.url}/v1`).chat.completions.create({
-      model: 'upstream-gpt',
-      user: 'later-in-flight',
-      stream: true,
-      messages: [{ role: 'user', content: 'a long answer, please' }],
+    await streamHeldWhile(g, 'later-in-flight', async () => {
+      expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'monthly-then-daily', budget_duration: '1d' })).status).toBe(200);
+      // The customer's next request, while the stream still runs: today's period begins.
+      expect((await chat(g.gateway.url, 'later-in-flight', 'upstream-gpt')).status).toBe(200);
     });
-    let chunks = 0;
-    for await (const chunk of stream) {
-      if (chunk.choices[0]?.delta?.content && ++chunks === 2) {
-        expect((await api(g.gateway.url, 'POST', '/budget/update', { budget_id: 'monthly-then-daily', budget_duration: '1d' })).status).toBe(200);
-        // The customer's next request, while the stream still runs: today's period begins.
-        expect((await chat(g.gateway.url, 'later-in-flight', 'upstream-gpt')).status).toBe(200);
-        g.upstream.resume();
-      }
-    }
-    const rows = await ledgerRows(g.gateway, 'later-in-flight');
-    expect(rows).toHaveLength(2);
-    const charged = rows.reduce((sum, row) => sum + row.cost, 0n);
-    expect(await g.spendOf('later-in-flight')).toBe(charged);
-    const dayRows = await queryDatabase<{ spend: string }>(
-      g.database.url,
-      `select spend_pico::text as spend from spend_counters where customer_id = 'later-in-flight' and scope = '' and period_start = date_trunc('day', now() at time zone 'UTC') at time zone 'UTC'`,
-    );
-    expect(dayRows.map((row) => BigInt(row.spend))).toEqual([charged]);
-    await g.restart();
-    expect(await g.spendOf('later-in-flight')).toBe(charged);
+    await expectAllCounted(g, 'later-in-flight', 2, 'day');
   });
 });
 

@@ -56,3 +56,5 @@ export function gatewayWithCounters(counters: CounterStore) {
     },
   };
 }
+
+export type CounterGateway = ReturnType<typeof gatewayWithCounters>;
