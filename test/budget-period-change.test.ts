@@ -158,6 +158,26 @@ describe.each(['in-process', 'redis'] as const)('a tier whose period starts earl
     expect((await chat(g.gateway.url, 'failed-first', 'upstream-gpt')).status).toBe(402);
   });
 
+  it('moves the counter of a customer taken off its budget before it had spent, to its lifetime spend', async () => {
+    g.upstream.reset();
+    const probe = await chat(g.gateway.url, 'probe-taken-off', 'upstream-gpt');
+    const cost = dollarsToPico(probe.headers.get('x-litellm-response-cost')!);
+    expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'taken-off', max_budget: 100, budget_duration: '1d' })).status).toBe(200);
+    expect((await api(g.gateway.url, 'POST', '/customer/new', { user_id: 'taken-off', budget_id: 'taken-off' })).status).toBe(200);
+    g.upstream.behavior = { ...g.upstream.behavior, mode: 'error', status: 400 };
+    expect((await chat(g.gateway.url, 'taken-off', 'upstream-gpt')).status).toBe(400); // its counter lives in today's period
+    g.upstream.reset();
+
+    // No budget (and no default budget): one period, the customer's whole life.
+    const updated = await api<{ budget_id: string | null }>(g.gateway.url, 'POST', '/customer/update', { user_id: 'taken-off', budget_id: null });
+    expect(updated.status).toBe(200);
+    expect(updated.body.budget_id).toBeNull();
+    for (let i = 0; i < 2; i++) expect((await chat(g.gateway.url, 'taken-off', 'upstream-gpt')).status).toBe(200);
+    expect(await g.spendOf('taken-off')).toBe(2n * cost);
+    await g.restart();
+    expect(await g.spendOf('taken-off')).toBe(2n * cost);
+  });
+
   it('moves the counter of a customer whose first request was in flight at the change when its next one comes', async () => {
     g.upstream.reset();
     expect((await api(g.gateway.url, 'POST', '/budget/new', { budget_id: 'first-in-flight', max_budget: 100, budget_duration: '1d' })).status).toBe(200);
