@@ -167,8 +167,9 @@ export class SpendService {
    * partial hour; rollup-sums.ts), per customer on their indexes, in batches of 1,000.
    * Only customers with spend are written: a counter missing or of an older period counts
    * from zero at admission anyway. `outOfPeriod` names a scope whose counter an admission found
-   * in a later period its budget no longer has: only that scope is recomputed, and a customer
-   * without spend since the start is moved too (keeping what the counter holds live).
+   * in a period its budget no longer has (ReserveResult.outOfPeriod): only that scope is
+   * recomputed, and a customer without spend since the start is moved too (from zero, or what a
+   * later counter inside the period holds live).
    */
   async recompute(customerIds: string[], options: { outOfPeriod?: string } = {}): Promise<void> {
     if (!customerIds.length) return;
