@@ -144,8 +144,7 @@ export class MemorySpendBook implements SpendBook {
   }
 
   /** A counter in a later period that starts inside the key's (its spend is all the key's period's). */
-  private laterInside(key: CounterKey, periodEndMs: number | null): boolean {
-    const counter = this.counters.get(counterId(key));
+  private laterInside(counter: Counter | undefined, key: CounterKey, periodEndMs: number | null): counter is Counter {
     if (!counter || counter.periodStartMs <= key.periodStartMs || inPeriod(counter, key)) return false;
     return periodEndMs === null || counter.periodStartMs < periodEndMs;
   }
@@ -155,10 +154,9 @@ export class MemorySpendBook implements SpendBook {
    * starts inside the key's; or, with requests in flight, an earlier one that had not ended when
    * the key's began (a change moved the start later: what is in flight is the new period's).
    */
-  private outOfPeriod(key: CounterKey, periodEndMs: number | null): boolean {
-    const counter = this.counters.get(counterId(key));
+  private outOfPeriod(counter: Counter | undefined, key: CounterKey, periodEndMs: number | null): counter is Counter {
     if (!counter || inPeriod(counter, key)) return false;
-    if (counter.periodStartMs > key.periodStartMs) return this.laterInside(key, periodEndMs);
+    if (counter.periodStartMs > key.periodStartMs) return this.laterInside(counter, key, periodEndMs);
     const ends = counter.periodEndMs;
     return ends !== undefined && (ends === null || ends > key.periodStartMs) && counter.reserved > 0n;
   }
@@ -193,10 +191,8 @@ export class MemorySpendBook implements SpendBook {
 
   async reserve(key: CounterKey, amount: Pico, limit: Pico | null, settlementId: string, options: PeriodEndOptions = {}): Promise<ReserveResult> {
     this.sweepIdle(SWEEP_PER_RESERVE);
-    if (this.outOfPeriod(key, options.periodEndMs ?? null)) {
-      const counter = this.counters.get(counterId(key))!;
-      return { admitted: false, outOfPeriod: true, spend: counter.spend, reserved: counter.reserved };
-    }
+    const existing = this.counters.get(counterId(key));
+    if (this.outOfPeriod(existing, key, options.periodEndMs ?? null)) return { admitted: false, outOfPeriod: true, spend: existing.spend, reserved: existing.reserved };
     const counter = this.counter(key);
     if (limit !== null && counter.spend + counter.reserved >= limit) {
       return { admitted: false, spend: counter.spend, reserved: counter.reserved };
@@ -239,7 +235,7 @@ export class MemorySpendBook implements SpendBook {
 
   async spendOf(key: CounterKey, options: PeriodEndOptions = {}): Promise<Pico> {
     const counter = this.counters.get(counterId(key));
-    if (!counter || !(inPeriod(counter, key) || this.laterInside(key, options.periodEndMs ?? null))) return 0n;
+    if (!counter || !(inPeriod(counter, key) || this.laterInside(counter, key, options.periodEndMs ?? null))) return 0n;
     counter.usedAtMs = this.now();
     return counter.spend;
   }

@@ -60,8 +60,9 @@ local function laterInside(key, scope, period, periodEnd)
 end
 local function outOfPeriod(key, scope, period, periodEnd)
   local current = redis.call('HGET', key, 'period:' .. scope)
-  if current == false or tonumber(current) == tonumber(period) or inPeriod(key, scope, period) then return false end
+  if current == false or tonumber(current) == tonumber(period) then return false end
   if tonumber(current) > tonumber(period) then return laterInside(key, scope, period, periodEnd) end
+  if inPeriod(key, scope, period) then return false end
   local ends = redis.call('HGET', key, 'end:' .. scope)
   if ends == false or (ends ~= '' and tonumber(ends) <= tonumber(period)) then return false end
   return compare(get(key, 'reserved', scope), '0') > 0
