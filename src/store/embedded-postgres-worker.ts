@@ -9,6 +9,7 @@
  * on the message 'stop' it closes the socket server and the database, then posts 'stopped'.
  */
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { fullCollection } from '../server/idle-collection';
 import { embeddedStartParams } from './embedded-settings';
@@ -21,7 +22,8 @@ interface EmbeddedWorkerData {
 async function main(): Promise<void> {
   const { pgDir, templatePath } = workerData as EmbeddedWorkerData;
   const { PGlite } = await import('@electric-sql/pglite');
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const { PGLiteSocketHandler, PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  coalesceReplies(PGLiteSocketHandler.prototype);
   // Trigram indexes for customer search (migration 20261201092100).
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
   const extensions = { pg_trgm };
@@ -54,6 +56,28 @@ async function main(): Promise<void> {
     })();
   });
   parentPort!.postMessage({ port });
+}
+
+/**
+ * pglite-socket writes each reply message (ParseComplete, BindComplete, each DataRow batch,
+ * CommandComplete, ReadyForQuery) with a socket write of its own on a no-delay socket: five or
+ * more system calls in this thread, and as many reads in the gateway's, for every query. The
+ * replies to one incoming chunk are held (cork) and leave in one write. The library answers a
+ * chunk from an immediate it schedules on 'data' (its queries then run in microtasks), so the
+ * uncork, scheduled after it from a later 'data' listener, runs once they have all been
+ * written. When a query has to wait (another connection's transaction holds the database),
+ * the uncork just comes first and its replies leave as before: nothing is held back.
+ */
+function coalesceReplies(handler: { attach(socket: Socket): Promise<unknown> }): void {
+  const attach = handler.attach;
+  handler.attach = async function (this: unknown, socket: Socket) {
+    const attached = await attach.call(this, socket);
+    socket.on('data', () => {
+      socket.cork();
+      setImmediate(() => socket.uncork());
+    });
+    return attached;
+  };
 }
 
 main().catch((error: Error) => parentPort!.postMessage({ error: error.stack ?? error.message }));
