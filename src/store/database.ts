@@ -3,7 +3,7 @@
  * PGlite (PostgreSQL in WASM) under the data dir, reached through pglite-socket so MikroORM's
  * ordinary `pg` driver, the same SQL and the same migrations serve both (STACK.md §P4).
  */
-import { mkdirSync, existsSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -133,23 +133,81 @@ function workerScript(): string {
   throw new Error(`the embedded store's worker is not built (${built}): run npm run build`);
 }
 
-/** PGlite in a thread of its own (see embedded-postgres-worker.ts), reached over TCP. */
+/**
+ * Where the store thread listens: a Unix socket in a directory only this user can enter
+ * (mkdtemp makes it 0700). Loopback TCP took the kernel's TCP path for every query, both ways,
+ * and let any local user reach a store that asks for no password. A temp dir whose socket path
+ * would pass the kernel's limit (108 bytes) falls back to 127.0.0.1. The name carries the
+ * process id, so a later start removes what a process killed with SIGKILL left behind.
+ */
+function socketDirectory(): string | null {
+  removeDeadSocketDirectories();
+  const dir = mkdtempSync(join(tmpdir(), `${SOCKET_DIR_PREFIX}${process.pid}-`));
+  if (Buffer.byteLength(join(dir, EMBEDDED_SOCKET_FILE)) < 100) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  return null;
+}
+
+const SOCKET_DIR_PREFIX = 'tollgate-pg-';
+
+function removeDeadSocketDirectories(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(new RegExp(`^${SOCKET_DIR_PREFIX}(\\d+)-`).exec(name)?.[1]);
+    if (!pid || processAlive(pid)) continue;
+    try {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    } catch {
+      /* another user's, or already gone */
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+
+/** The file name `pg` looks for in a socket directory (`.s.PGSQL.<port>`). */
+const EMBEDDED_SOCKET_PORT = 5432;
+const EMBEDDED_SOCKET_FILE = `.s.PGSQL.${EMBEDDED_SOCKET_PORT}`;
+
+/** PGlite in a thread of its own (see embedded-postgres-worker.ts), reached over a Unix socket. */
 async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
   const pgDir = join(dataDir, 'pgdata');
   mkdirSync(pgDir, { recursive: true });
-  const worker = new Worker(workerScript(), { workerData: { pgDir, templatePath: TEMPLATE_PATH }, resourceLimits: EMBEDDED_THREAD_LIMITS });
-  const port = await new Promise<number>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the embedded store's thread exited with code ${code} before it was ready`)));
-    worker.once('message', (message: { port?: number; error?: string }) => {
-      if (message.port) resolve(message.port);
-      else reject(new Error(`the embedded store could not start: ${message.error}`));
+  const socketDir = socketDirectory();
+  const removeSocketDir = () => socketDir && rmSync(socketDir, { recursive: true, force: true });
+  const socketPath = socketDir && join(socketDir, EMBEDDED_SOCKET_FILE);
+  const worker = new Worker(workerScript(), { workerData: { pgDir, templatePath: TEMPLATE_PATH, socketPath }, resourceLimits: EMBEDDED_THREAD_LIMITS });
+  let address: string;
+  try {
+    address = await new Promise<string>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the embedded store's thread exited with code ${code} before it was ready`)));
+      worker.once('message', (message: { port?: number; path?: string; error?: string }) => {
+        if (message.path) resolve(`${encodeURIComponent(socketDir!)}:${EMBEDDED_SOCKET_PORT}`);
+        else if (message.port) resolve(`127.0.0.1:${message.port}`);
+        else reject(new Error(`the embedded store could not start: ${message.error}`));
+      });
     });
-  });
+  } catch (error) {
+    removeSocketDir();
+    throw error;
+  }
   worker.removeAllListeners('exit');
   worker.removeAllListeners('error');
   return {
-    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    url: `postgresql://postgres@${address}/postgres`,
     stop: async () => {
       const stopped = new Promise<void>((resolve) => {
         worker.on('message', (message) => message === 'stopped' && resolve());
@@ -158,6 +216,7 @@ async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres>
       worker.postMessage('stop');
       await stopped;
       await worker.terminate();
+      removeSocketDir();
     },
   };
 }

@@ -3,9 +3,11 @@
  * runs synchronously on the thread that owns it. On the gateway's main thread each ledger
  * flush, webhook outbox poll or admin query would stall every request in flight for as long
  * as the query runs; here it runs beside them, and the main thread reaches it over
- * pglite-socket's PostgreSQL wire protocol on 127.0.0.1 like any PostgreSQL.
+ * pglite-socket's PostgreSQL wire protocol like any PostgreSQL: on a Unix socket, or on
+ * 127.0.0.1 when it has no socket path.
  *
- * workerData: { pgDir, templatePath }. Posts { port } once listening, { error } on failure;
+ * workerData: { pgDir, templatePath, socketPath }. Posts { path } or { port } once listening,
+ * { error } on failure;
  * on the message 'stop' it closes the socket server and the database, then posts 'stopped'.
  */
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -17,10 +19,11 @@ import { embeddedStartParams } from './embedded-settings';
 interface EmbeddedWorkerData {
   pgDir: string;
   templatePath: string;
+  socketPath: string | null;
 }
 
 async function main(): Promise<void> {
-  const { pgDir, templatePath } = workerData as EmbeddedWorkerData;
+  const { pgDir, templatePath, socketPath } = workerData as EmbeddedWorkerData;
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketHandler, PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   coalesceReplies(PGLiteSocketHandler.prototype);
@@ -41,12 +44,13 @@ async function main(): Promise<void> {
       renameSync(temporary, templatePath);
     }
   }
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
+  const listenOn = socketPath ? { path: socketPath } : { host: '127.0.0.1', port: 0 };
+  const server = new PGLiteSocketServer({ db, ...listenOn, maxConnections: 4 });
   await server.start();
   // Creating the data dir (unpacking the template, ~80 MB of ArrayBuffers, or dumping it) left
   // garbage for some later full collection, which an idle store thread may not have for hours.
   if (fresh) fullCollection()();
-  const port = Number(server.getServerConn().split(':').pop());
+  const ready = socketPath ? { path: socketPath } : { port: Number(server.getServerConn().split(':').pop()) };
   parentPort!.on('message', (message) => {
     if (message !== 'stop') return;
     void (async () => {
@@ -55,7 +59,7 @@ async function main(): Promise<void> {
       parentPort!.postMessage('stopped');
     })();
   });
-  parentPort!.postMessage({ port });
+  parentPort!.postMessage(ready);
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
- * The embedded store's thread answers each query in one socket write (its replies are corked
+ * The embedded store's thread listens on a Unix socket in a private directory (removed when
+ * the store closes) and answers each query in one socket write (its replies are corked
  * per incoming chunk, embedded-postgres-worker.ts), and holding them back never holds up a
  * query: not one that waits behind another connection's transaction, not a large result.
  * Driven with the `pg` client over the store's real wire protocol.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +46,13 @@ describe('embedded store replies', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
+  it('listens on a Unix socket in a directory only this user can enter', () => {
+    const socketDir = decodeURIComponent(new URL(url).hostname);
+    expect(socketDir.startsWith(tmpdir())).toBe(true);
+    expect(statSync(socketDir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(socketDir, '.s.PGSQL.5432')).isSocket()).toBe(true);
+  });
+
   it('answers a parameterised query in one write, not one per reply message', async () => {
     const client = await connect();
     await client.query('select 1');
@@ -80,5 +89,32 @@ describe('embedded store replies', () => {
     const result = await client.query(`select i, repeat('x', 1000) as pad from generate_series(1, 2000) as i`);
     expect(result.rows).toHaveLength(2000);
     expect(result.rows[1999]).toEqual({ i: 2000, pad: 'x'.repeat(1000) });
+  });
+});
+
+describe('embedded store socket directory', () => {
+  it('is removed when the store closes', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-replies-'));
+    const database = await openDatabase({ dataDir });
+    const socketDir = decodeURIComponent(new URL(database.orm.config.get('clientUrl')!).hostname);
+    expect(existsSync(socketDir)).toBe(true);
+    await database.close();
+    expect(existsSync(socketDir)).toBe(false);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('left behind by a process killed with SIGKILL is removed by the next start, and a live one kept', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // has exited: its pid is free
+    const leftBehind = join(tmpdir(), `tollgate-pg-${dead}-left`);
+    mkdirSync(leftBehind);
+    writeFileSync(join(leftBehind, '.s.PGSQL.5432'), '');
+    const live = mkdtempSync(join(tmpdir(), `tollgate-pg-${process.pid}-`));
+    const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-replies-'));
+    const database = await openDatabase({ dataDir });
+    expect(existsSync(leftBehind)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    await database.close();
+    rmSync(live, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });
