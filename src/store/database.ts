@@ -149,6 +149,8 @@ function socketDirectory(): string | null {
 }
 
 const SOCKET_DIR_PREFIX = 'tollgate-pg-';
+/** `tollgate-pg-<pid>-<random>`: the pid of the process that made it. */
+const SOCKET_DIR_NAME = new RegExp(`^${SOCKET_DIR_PREFIX}(\\d+)-`);
 
 function removeDeadSocketDirectories(): void {
   let names: string[];
@@ -158,7 +160,7 @@ function removeDeadSocketDirectories(): void {
     return;
   }
   for (const name of names) {
-    const pid = Number(new RegExp(`^${SOCKET_DIR_PREFIX}(\\d+)-`).exec(name)?.[1]);
+    const pid = Number(SOCKET_DIR_NAME.exec(name)?.[1]);
     if (!pid || processAlive(pid)) continue;
     try {
       rmSync(join(tmpdir(), name), { recursive: true, force: true });

@@ -26,7 +26,7 @@ describe('embedded store replies', () => {
     return client;
   }
 
-  /** The TCP chunks the client receives (one per write in the store's thread, on loopback). */
+  /** The chunks the client's socket receives: one per write in the store's thread. */
   function countChunks(client: pg.Client): { count: number } {
     const counter = { count: 0 };
     const stream = (client as unknown as { connection: { stream: NodeJS.EventEmitter } }).connection.stream;
