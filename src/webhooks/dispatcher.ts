@@ -25,8 +25,15 @@ const LEASE_MARGIN_MS = 5_000;
  * (8 + 1) × 10 s + 5 s) before another process, or its restart, sends them.
  */
 const CLAIM_ROUNDS_AHEAD = 8;
-/** How soon finished attempts are written back when no claim round does it first. */
+/**
+ * Finished attempts are written back together: at most this long after the first of them, or
+ * at once when this many are waiting. Under load that is one statement per ~100 outcomes,
+ * not one per claim round (~20 outcomes). An outcome not yet written when the process is
+ * killed is sent again after its lease: the receiver sees that event twice (same webhook-id),
+ * as with any at-least-once delivery.
+ */
 const RESULTS_FLUSH_DELAY_MS = 50;
+const RESULTS_FLUSH_AT = 200;
 /** How often delivered events past their retention are deleted. */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -38,9 +45,20 @@ export class WebhookDispatcher {
   private results: AttemptResult[] = [];
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
+  /**
+   * Whether the next round looks up every URL with pending deliveries (started, polled, or
+   * woken by a ledger batch that enqueued events), or only refills `lowUrls`: the URLs whose
+   * queues ran low as their attempts finished. Under load nearly every round is a refill, and
+   * the lookup it skips is a statement of its own.
+   */
+  private scanAll = true;
+  private readonly lowUrls = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private purgeTimer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  /** The last write of outcomes failed: the next waits for its retry timer, however many pile up. */
+  private flushFailed = false;
   private started = false;
   private stopped = false;
 
@@ -69,8 +87,19 @@ export class WebhookDispatcher {
     }
   }
 
-  /** Looks for due deliveries now (coalesced: one round at a time, another after it if asked). */
+  /** Looks for due deliveries of every URL now (coalesced: one round at a time, another after it if asked). */
   wake(): void {
+    this.scanAll = true;
+    this.schedulePump();
+  }
+
+  /** Claims more of one URL's due deliveries, its queue having run low. */
+  private refill(url: string): void {
+    this.lowUrls.add(url);
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
     // Before start (the ledger's crash recovery runs first) the outbox just accumulates.
     if (!this.started || this.stopped) return;
     if (this.pumping) {
@@ -89,12 +118,15 @@ export class WebhookDispatcher {
   private async pump(): Promise<void> {
     do {
       this.pumpAgain = false;
+      const scanAll = this.scanAll;
+      const lowUrls = [...this.lowUrls];
+      this.scanAll = false;
+      this.lowUrls.clear();
       try {
-        await this.flushResults();
         if (this.stopped) return;
         const database = this.database();
         const concurrency = this.settings.maxConcurrencyPerUrl;
-        for (const url of await pendingUrls(database)) {
+        for (const url of scanAll ? await pendingUrls(database) : lowUrls) {
           if (this.stopped) break;
           const queue = this.queuedByUrl.get(url) ?? [];
           // Refill only once the queue runs low: not one claim per finished attempt.
@@ -112,6 +144,7 @@ export class WebhookDispatcher {
         }
       } catch (error) {
         // Database unreachable: nothing is lost (the outbox is durable); the poll tries again.
+        this.scanAll = true;
         this.logger.warn({ err: error }, 'webhook dispatcher round failed; will retry');
         return;
       }
@@ -149,18 +182,50 @@ export class WebhookDispatcher {
         else this.inFlightByUrl.delete(url);
         this.attempts.delete(attempt);
         this.startQueued(url);
-        if ((this.queuedByUrl.get(url)?.length ?? 0) < this.settings.maxConcurrencyPerUrl) this.wake();
-        else this.scheduleFlush();
+        if ((this.queuedByUrl.get(url)?.length ?? 0) < this.settings.maxConcurrencyPerUrl) this.refill(url);
+        this.scheduleFlush();
       });
     this.attempts.add(attempt);
   }
 
+  /** Writes the finished attempts back soon, or now when enough of them wait. */
   private scheduleFlush(): void {
-    if (this.flushTimer || this.stopped) return;
+    // One write at a time; the one running schedules the next when it ends.
+    if (this.stopped || this.flushing) return;
+    if (this.results.length >= RESULTS_FLUSH_AT && !this.flushFailed) {
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+      this.flushInBackground();
+      return;
+    }
+    if (!this.flushTimer) this.scheduleFlushAfter(RESULTS_FLUSH_DELAY_MS);
+  }
+
+  private flushInBackground(): void {
+    this.flushing = this.flushResults().then(
+      () => {
+        this.flushing = null;
+        this.flushFailed = false;
+        if (this.results.length) this.scheduleFlush();
+      },
+      (error: unknown) => {
+        // The outcomes were put back; tried again after a poll interval, not in a tight loop.
+        this.flushing = null;
+        this.flushFailed = true;
+        this.logger.warn({ err: error }, 'could not record webhook attempts; will retry');
+        if (this.flushTimer) clearTimeout(this.flushTimer);
+        this.flushTimer = null;
+        this.scheduleFlushAfter(this.settings.pollIntervalMs);
+      },
+    );
+  }
+
+  private scheduleFlushAfter(delayMs: number): void {
+    if (this.stopped) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
-      this.flushResults().catch((error: unknown) => this.logger.warn({ err: error }, 'could not record webhook attempts; will retry'));
-    }, RESULTS_FLUSH_DELAY_MS);
+      this.flushInBackground();
+    }, delayMs);
     this.flushTimer.unref();
   }
 
@@ -197,6 +262,7 @@ export class WebhookDispatcher {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.pumping;
     await Promise.allSettled([...this.attempts]);
+    await this.flushing;
     try {
       await this.flushResults();
     } catch (error) {
